@@ -1,0 +1,181 @@
+"""The lab configuration: every address and name of a lab, loaded from one TOML file."""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError, SourceLocation
+
+DEFAULT_CONFIG = "default-lab.toml"
+
+
+@dataclass(frozen=True)
+class Service:
+    """A simulated internet service: one address answering for several names."""
+
+    name: str
+    ip: ipaddress.IPv4Address
+    hosts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LiveHost:
+    ip: ipaddress.IPv4Address
+    name: str
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What atomics may target: anything else is refused before detonation."""
+
+    ranges: tuple[ipaddress.IPv4Network, ...]
+    domains: tuple[str, ...]
+    asns: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    path: str
+    name: str
+    state_dir: Path
+    cache_dir: Path
+    device_name: str
+    lab_user: str
+    transit: ipaddress.IPv4Network
+    ssh_port: int
+    uplink: ipaddress.IPv4Network
+    dns_server: ipaddress.IPv4Address
+    sweep_range: ipaddress.IPv4Network
+    live_hosts: tuple[LiveHost, ...]
+    services: tuple[Service, ...]
+    scope: Scope
+
+    # Derived addresses -------------------------------------------------------------------
+    @property
+    def host_transit_ip(self) -> ipaddress.IPv4Address:
+        return self.transit.network_address + 1
+
+    @property
+    def lab_transit_ip(self) -> ipaddress.IPv4Address:
+        return self.transit.network_address + 2
+
+    @property
+    def inet_gateway_ip(self) -> ipaddress.IPv4Address:
+        return self.uplink.network_address + 1
+
+    @property
+    def lab_uplink_ip(self) -> ipaddress.IPv4Address:
+        return self.uplink.network_address + 2
+
+    @property
+    def lab_ns(self) -> str:
+        return f"{self.name}-lab"
+
+    @property
+    def inet_ns(self) -> str:
+        return f"{self.name}-inet"
+
+    def all_hostnames(self) -> tuple[str, ...]:
+        names = [h for s in self.services for h in s.hosts]
+        names += [h.name for h in self.live_hosts]
+        return tuple(names)
+
+    def simulated_internet_ranges(self) -> tuple[ipaddress.IPv4Network, ...]:
+        """Ranges the Defender view classes as Public (they play the internet)."""
+        return self.scope.ranges
+
+    def lab_ranges(self) -> tuple[ipaddress.IPv4Network, ...]:
+        """Every range the lab puts addresses or routes in: checked against the host first."""
+        return (self.transit, self.uplink, *self.scope.ranges, self.sweep_range)
+
+
+def _net(value: Any, where: str, path: str) -> ipaddress.IPv4Network:
+    try:
+        return ipaddress.IPv4Network(str(value), strict=True)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: not an IPv4 network: {value!r} ({exc})", SourceLocation(path)) from exc
+
+
+def _ip(value: Any, where: str, path: str) -> ipaddress.IPv4Address:
+    try:
+        return ipaddress.IPv4Address(str(value))
+    except ValueError as exc:
+        raise ConfigError(f"{where}: not an IPv4 address: {value!r}", SourceLocation(path)) from exc
+
+
+def load_lab_config(path: str | Path | None = None) -> LabConfig:
+    """Load a lab config; ``None`` loads the packaged safe defaults."""
+    if path is None:
+        text = resources.files("harness.lab").joinpath(DEFAULT_CONFIG).read_text()
+        where = f"<harness.lab>/{DEFAULT_CONFIG}"
+    else:
+        where = str(path)
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read lab config: {exc}", SourceLocation(where)) from exc
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        col = getattr(exc, "colno", None)
+        raise ConfigError(f"invalid TOML: {exc}", SourceLocation(where, line, col)) from exc
+    try:
+        lab, net, scope, sweep = doc["lab"], doc["network"], doc["scope"], doc["sweep"]
+        name = str(lab["name"])
+        if not name.isalnum() or len(name) > 6:
+            raise ConfigError(f"lab.name must be 1-6 alphanumeric characters: {name!r}", SourceLocation(where))
+        cfg = LabConfig(
+            path=where,
+            name=name,
+            state_dir=Path(lab["state_dir"]),
+            cache_dir=Path(lab["cache_dir"]),
+            device_name=str(lab["device_name"]),
+            lab_user=str(lab.get("lab_user", "root")),
+            transit=_net(net["transit"], "network.transit", where),
+            ssh_port=int(net.get("ssh_port", 22)),
+            uplink=_net(net["uplink"], "network.uplink", where),
+            dns_server=_ip(net["dns_server"], "network.dns_server", where),
+            sweep_range=_net(sweep["range"], "sweep.range", where),
+            live_hosts=tuple(
+                LiveHost(_ip(h["ip"], "sweep.live.ip", where), str(h["name"])) for h in sweep.get("live", [])
+            ),
+            services=tuple(
+                Service(str(s["name"]), _ip(s["ip"], f"services.{s['name']}.ip", where), tuple(s["hosts"]))
+                for s in doc.get("services", [])
+            ),
+            scope=Scope(
+                ranges=tuple(_net(r, "scope.ranges", where) for r in scope["ranges"]),
+                domains=tuple(str(d).lower().rstrip(".") for d in scope.get("domains", [])),
+                asns=tuple(int(a) for a in scope.get("asns", [])),
+            ),
+        )
+    except KeyError as exc:
+        raise ConfigError(f"missing key {exc.args[0]!r}", SourceLocation(where)) from exc
+    _check_consistency(cfg)
+    return cfg
+
+
+def _check_consistency(cfg: LabConfig) -> None:
+    where = SourceLocation(cfg.path)
+    if cfg.transit.prefixlen > 30 or cfg.uplink.prefixlen > 30:
+        raise ConfigError("network.transit and network.uplink need at least a /30", where)
+    internet = cfg.scope.ranges
+    inside = [cfg.dns_server, *(s.ip for s in cfg.services), *(h.ip for h in cfg.live_hosts)]
+    for ip in inside:
+        if not any(ip in r for r in internet):
+            raise ConfigError(f"{ip} is not inside scope.ranges {[str(r) for r in internet]}", where)
+    for h in cfg.live_hosts:
+        if h.ip not in cfg.sweep_range:
+            raise ConfigError(f"live host {h.ip} is not in sweep.range {cfg.sweep_range}", where)
+    if not any(cfg.sweep_range.subnet_of(r) for r in internet):
+        raise ConfigError("sweep.range must lie inside scope.ranges", where)
+    if cfg.transit.overlaps(cfg.uplink) or any(cfg.transit.overlaps(r) for r in internet):
+        raise ConfigError("network.transit must not overlap the simulated internet", where)
+    if cfg.uplink.overlaps(cfg.sweep_range):
+        raise ConfigError("network.uplink must not overlap sweep.range", where)
