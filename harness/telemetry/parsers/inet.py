@@ -1,0 +1,64 @@
+"""The simulated internet's request log (``fakeinet`` JSON lines).
+
+Each line is one object with ``kind``: ``start``, ``tls_sni`` (a TLS ClientHello's SNI) or
+``http`` (one request: ``host``, ``method``, ``path``, ``query``, ``status``, ``ua``/
+``user_agent``, ``accept``, ``server_ip``, ``client``/``client_ip``, ``client_port``,
+``tls``). Time is ``ts`` (epoch seconds), else ``time``/``utc`` (ISO 8601). Lines without
+``kind`` are accepted when they look like requests (have ``host`` or ``path``). Fields are
+kept as written; ``client_ip`` and ``user_agent`` are filled from the older names
+``client``/``ua`` so consumers can use one spelling.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from harness.telemetry.parsers.base import ParseStats, Record, parse_iso
+
+SOURCE = "inet"
+
+
+def _time(obj: dict[str, Any]) -> float | None:
+    ts = obj.get("ts")
+    if isinstance(ts, (int, float)) and not isinstance(ts, bool):
+        return float(ts)
+    for key in ("time", "utc", "timestamp"):
+        value = obj.get(key)
+        if isinstance(value, str):
+            parsed = parse_iso(value)
+            if parsed is not None:
+                return parsed
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def parse(lines: Iterable[str], *, file: str = "-", stats: ParseStats | None = None) -> Iterator[Record]:
+    """Stream simulated-internet log records."""
+    st = stats if stats is not None else ParseStats(SOURCE)
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        st.read += 1
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            st.bad(file, n, f"invalid JSON: {exc}")
+            continue
+        if not isinstance(obj, dict):
+            st.bad(file, n, "not a JSON object")
+            continue
+        if "kind" not in obj:
+            if "host" in obj or "path" in obj:
+                obj["kind"] = "http"
+            else:
+                st.bad(file, n, "no 'kind' and not a request (no host/path)")
+                continue
+        if "client_ip" not in obj and "client" in obj:
+            obj["client_ip"] = obj["client"]
+        if "user_agent" not in obj and "ua" in obj:
+            obj["user_agent"] = obj["ua"]
+        st.parsed += 1
+        yield Record(SOURCE, obj, file, n, _time(obj))

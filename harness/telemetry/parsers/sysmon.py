@@ -1,0 +1,143 @@
+"""Streaming parser for Sysmon events (Sysmon for Linux and Windows Sysmon XML).
+
+One ``<Event>`` per input line, in any of the forms Sysmon for Linux telemetry is found in;
+the form is detected per line:
+
+* bare XML (``<Event>...</Event>``, with or without the Windows event namespace);
+* behind a syslog prefix (``<14>Nov 28 05:35:31 sysmon: <Event>...``, RFC 5424, or a
+  ``host sysmon[pid]:`` header);
+* journald JSON (``journalctl -o json``: the XML is in ``MESSAGE``, a string or a byte list);
+* rows of Microsoft Sentinel's ``Syslog`` table as JSON (the XML is in ``SyslogMessage``).
+
+Each event becomes a :class:`Record` whose ``fields`` are ``EventID`` (int), every
+``<EventData><Data Name=...>`` as its own key (text, ``-`` kept as Sysmon wrote it), and
+``System``: the header (Provider_Name, Computer, Channel, EventRecordID, TimeCreated,
+ProcessID, ThreadID, UserID, ...). Events with unnamed ``<Data>`` keep them in ``Data`` (a
+list); ``<UserData>`` children are flattened.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from harness.telemetry.parsers.base import ParseStats, Record, parse_iso
+
+SOURCE = "sysmon"
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2] if tag[:1] == "{" else tag
+
+
+def event_from_element(root: ET.Element) -> dict[str, Any]:
+    """Turn an ``<Event>`` element into the flat field dict described in the module doc."""
+    system: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
+    unnamed: list[str] = []
+    for section in root:
+        name = _local(section.tag)
+        if name == "System":
+            for child in section:
+                cname = _local(child.tag)
+                if cname == "Provider":
+                    system["Provider_Name"] = child.get("Name")
+                    if child.get("Guid") is not None:
+                        system["Provider_Guid"] = child.get("Guid")
+                elif cname == "TimeCreated":
+                    system["TimeCreated"] = child.get("SystemTime")
+                elif cname in ("Execution", "Security", "Correlation"):
+                    for k, v in child.attrib.items():
+                        system["UserID" if k in ("UserId", "UserID") else k] = v
+                else:
+                    system[cname] = (child.text or "").strip()
+        elif name == "EventData":
+            for data in section:
+                dname = data.get("Name")
+                text = data.text if data.text is not None else ""
+                if dname is None:
+                    unnamed.append(text)
+                else:
+                    fields[dname] = text
+        elif name == "UserData":
+            for holder in section:
+                for child in holder:
+                    fields[_local(child.tag)] = child.text or ""
+    raw_id = system.get("EventID", "")
+    try:
+        event_id: int | str = int(raw_id)
+    except (TypeError, ValueError):
+        event_id = raw_id
+    out: dict[str, Any] = {"EventID": event_id}
+    out.update(fields)
+    if unnamed:
+        out["Data"] = unnamed
+    out["System"] = system
+    return out
+
+
+def event_time(fields: dict[str, Any]) -> float | None:
+    """UTC time of a Sysmon event: ``System.TimeCreated``, else ``UtcTime``."""
+    system = fields.get("System") or {}
+    for text in (system.get("TimeCreated"), fields.get("UtcTime")):
+        if isinstance(text, str):
+            ts = parse_iso(text)
+            if ts is not None:
+                return ts
+    return None
+
+
+def _xml_of_line(line: str) -> str | None:
+    """Find the event XML inside one line of any supported form (``None``: no event)."""
+    s = line.lstrip()
+    if s[:1] == "{":
+        try:
+            obj = json.loads(s)
+        except ValueError:
+            return None
+        if not isinstance(obj, dict):
+            return None
+        for key in ("SyslogMessage", "MESSAGE", "message", "Message"):
+            msg = obj.get(key)
+            if isinstance(msg, list):  # journald: non-UTF-8 messages are byte arrays
+                try:
+                    msg = bytes(msg).decode("utf-8", "replace")
+                except (TypeError, ValueError):
+                    return None
+            if isinstance(msg, str) and "<Event" in msg:
+                return msg[msg.find("<Event") :]
+        return None
+    start = s.find("<Event")
+    if start < 0 or s.startswith("<Events", start):
+        start = s.find("<Event>") if "<Event>" in s else s.find("<Event ")
+        if start < 0:
+            return None
+    return s[start:]
+
+
+def parse(lines: Iterable[str], *, file: str = "-", stats: ParseStats | None = None) -> Iterator[Record]:
+    """Stream Sysmon events from lines in any of the supported forms."""
+    st = stats if stats is not None else ParseStats(SOURCE)
+    for n, line in enumerate(lines, 1):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            continue
+        st.read += 1
+        xml = _xml_of_line(line)
+        if xml is None:
+            st.bad(file, n, "no Sysmon <Event> in line")
+            continue
+        end = xml.rfind("</Event>")
+        if end < 0:
+            st.bad(file, n, "truncated event (no </Event>)")
+            continue
+        try:
+            root = ET.fromstring(xml[: end + 8])
+        except ET.ParseError as exc:
+            st.bad(file, n, f"invalid XML: {exc}")
+            continue
+        fields = event_from_element(root)
+        st.parsed += 1
+        yield Record(SOURCE, fields, file, n, event_time(fields))
