@@ -1,1 +1,1 @@
-"""execution."""
+"""Execution: run an atomic's lifecycle on a target inside the lab's declared scope."""

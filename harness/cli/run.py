@@ -1,0 +1,67 @@
+"""``harness run [ID…]``: detonate atomics on a target and print each one's status with timings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.execution.runner import AtomicRun, Runner, Status
+from harness.execution.session import DEFAULT_TARGET, default_atomics_path, open_session
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser("run", help="detonate atomics on a target (default: the embedded lab)")
+    p.add_argument("ids", nargs="*", metavar="ID", help="atomic ids (T1590.005-N) or GUIDs; default: all")
+    p.add_argument("--target", default=DEFAULT_TARGET, help=f"target URL (default {DEFAULT_TARGET})")
+    p.add_argument("--atomics", default=None, help="atomic YAML (default atomics/T1590.005/T1590.005.yaml)")
+    p.add_argument("--lab-config", default=None, help="lab config TOML (scope and addresses)")
+    p.add_argument("--get-prereqs", action="store_true",
+                   help="run get_prereq commands when a prerequisite is missing (always on for the embedded "
+                        "lab, which is offline: a prerequisite that needs the internet then fails with its reason)")
+    p.add_argument("--timeout", type=float, default=180.0, help="seconds per detonation (default 180)")
+    p.add_argument("--keep-lab", action="store_true", help="leave the embedded lab up afterwards")
+    p.add_argument("--json", action="store_true", help="one JSON object per atomic")
+    p.set_defaults(func=_main)
+
+
+def _load(path: str | None) -> Any:
+    from harness.atomics.loader import load_signals, load_technique
+
+    technique = load_technique(path or default_atomics_path())
+    signals_path = str(path or default_atomics_path()).replace(".yaml", ".signals.yaml")
+    signals = load_signals(signals_path, technique)
+    return technique, signals
+
+
+def _line(run: AtomicRun) -> str:
+    extra = f"  {run.reason}" if run.reason else ""
+    code = "-" if run.exit_code is None else str(run.exit_code)
+    return f"{run.id:<13} {run.status:<16} {run.duration_s:7.2f}s  rc={code:<3} {run.name}{extra}"
+
+
+def _main(args: argparse.Namespace) -> int:
+    technique, signals = _load(args.atomics)
+    tests = [technique.find(i) for i in args.ids] if args.ids else list(technique.atomic_tests)
+    results: list[AtomicRun] = []
+    with open_session(args.target, args.lab_config, keep_lab=args.keep_lab) as session:
+        for test in tests:
+            runner = Runner(session.target, session.scope, env=session.env, secrets=session.secrets,
+                            get_prereqs=args.get_prereqs or session.lab is not None, timeout_s=args.timeout)
+            if not args.json:
+                print(f"{test.id:<13} running ...", file=sys.stderr, flush=True)
+            try:
+                run = runner.run(test)
+            except HarnessError as exc:  # pragma: no cover - runner reports errors as statuses
+                print(f"{test.id}: {exc}", file=sys.stderr)
+                return 2
+            results.append(run)
+            if args.json:
+                d = run.to_dict()
+                print(json.dumps(d), flush=True)
+            else:
+                print(_line(run), flush=True)
+    bad = [r for r in results if r.status not in (Status.EXECUTED, Status.PREREQ_MISSING)]
+    return 1 if bad else 0

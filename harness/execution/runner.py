@@ -1,0 +1,317 @@
+"""One atomic's lifecycle on a target, Stratus-style: warmup (prerequisites), detonate, cleanup.
+
+Cleanup always runs: after success, failure, timeout and Ctrl-C. Every detonation gets a
+correlation id, exported to the command's environment (``HARNESS_CORRELATION_ID``) and stamped
+into curl's user agent through a per-detonation curlrc, so its traces can be found.
+Secrets travel only in the environment sent over the channel's stdin and are redacted from
+everything the run records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from harness.errors import HarnessError, ScopeError
+from harness.execution.scope import Scope
+from harness.targets.base import CommandResult, Target
+
+DEFAULT_TIMEOUT_S = 180.0
+OUTPUT_LIMIT = 64 * 1024  # bytes of stdout/stderr kept per command
+
+
+class Status(enum.StrEnum):
+    EXECUTED = "EXECUTED"
+    PREREQ_MISSING = "PREREQ_MISSING"
+    EXECUTION_FAILED = "EXECUTION_FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    ERROR = "ERROR"
+
+
+class _Executor(Protocol):
+    name: str
+    command: str
+    cleanup_command: str | None
+    elevation_required: bool
+
+
+class _Dependency(Protocol):
+    description: str
+    prereq_command: str
+    get_prereq_command: str
+
+
+class AtomicLike(Protocol):
+    """What the runner needs of an atomic test (harness.atomics.model.AtomicTest)."""
+
+    id: str
+    guid: str
+    name: str
+    executor: Any
+    dependencies: Sequence[Any]
+    dependency_executor_name: str | None
+
+    def render(self, text: str, args: Mapping[str, str] | None = None) -> str: ...
+
+
+@dataclass(frozen=True)
+class CommandRecord:
+    """One command the run sent, as evidence: redacted text, exit code, times, pid, audit session."""
+
+    phase: str  # prereq | get_prereq | detonate | cleanup
+    command: str
+    rc: int
+    stdout: str
+    stderr: str
+    started_ns: int
+    ended_ns: int
+    pid: int | None
+    audit_session: int | None
+    timed_out: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "command": self.command,
+            "exit_code": self.rc,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "started": iso_ns(self.started_ns),
+            "ended": iso_ns(self.ended_ns),
+            "duration_s": round((self.ended_ns - self.started_ns) / 1e9, 3),
+            "pid": self.pid,
+            "audit_session": self.audit_session,
+            "timed_out": self.timed_out,
+        }
+
+
+@dataclass(frozen=True)
+class AtomicRun:
+    id: str
+    guid: str
+    name: str
+    target: str
+    correlation_id: str
+    status: Status
+    reason: str
+    started_ns: int
+    ended_ns: int
+    exit_code: int | None
+    commands: tuple[CommandRecord, ...] = field(default_factory=tuple)
+
+    @property
+    def duration_s(self) -> float:
+        return round((self.ended_ns - self.started_ns) / 1e9, 3)
+
+    def detonation_commands(self) -> tuple[CommandRecord, ...]:
+        return tuple(c for c in self.commands if c.phase == "detonate")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "guid": self.guid,
+            "name": self.name,
+            "target": self.target,
+            "correlation_id": self.correlation_id,
+            "status": str(self.status),
+            "reason": self.reason,
+            "started": iso_ns(self.started_ns),
+            "ended": iso_ns(self.ended_ns),
+            "duration_s": self.duration_s,
+            "exit_code": self.exit_code,
+            "commands": [c.to_dict() for c in self.commands],
+        }
+
+
+def iso_ns(ns: int) -> str:
+    t = dt.datetime.fromtimestamp(ns / 1e9, tz=dt.UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond:06d}Z"
+
+
+def _now_ns() -> int:
+    import time
+
+    return time.time_ns()
+
+
+class Redactor(Protocol):
+    def redact(self, text: str) -> str: ...
+
+
+class _PlainRedactor:
+    def __init__(self, secrets: Sequence[str]) -> None:
+        self.secrets = [s for s in secrets if s]
+
+    def redact(self, text: str) -> str:
+        for s in self.secrets:
+            text = text.replace(s, "<redacted>")
+        return text
+
+
+@dataclass
+class Runner:
+    """Runs atomics on one target. ``env`` holds values (secrets included) sent via stdin only."""
+
+    target: Target
+    scope: Scope | None
+    env: Mapping[str, str] = field(default_factory=dict)
+    secrets: Sequence[str] = ()
+    get_prereqs: bool = False
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    redactor: Redactor | None = None
+
+    def __post_init__(self) -> None:
+        if self.redactor is None:
+            self.redactor = _PlainRedactor([*self.secrets])
+
+    def _redact(self, text: str) -> str:
+        assert self.redactor is not None
+        return self.redactor.redact(text)
+
+    def _record(self, phase: str, res: CommandResult) -> CommandRecord:
+        return CommandRecord(
+            phase=phase,
+            command=self._redact(res.command),
+            rc=res.rc,
+            stdout=self._redact(res.stdout[:OUTPUT_LIMIT]),
+            stderr=self._redact(res.stderr[:OUTPUT_LIMIT]),
+            started_ns=res.started_ns,
+            ended_ns=res.ended_ns,
+            pid=res.pid,
+            audit_session=res.audit_session,
+            timed_out=res.timed_out,
+        )
+
+    def run(
+        self,
+        test: AtomicLike,
+        args: Mapping[str, str] | None = None,
+        *,
+        correlation_id: str | None = None,
+        on_phase: Any = None,
+    ) -> AtomicRun:
+        cid = correlation_id or uuid.uuid4().hex
+        started = _now_ns()
+        records: list[CommandRecord] = []
+        env = {**self.env, "HARNESS_CORRELATION_ID": cid}
+        curl_home = f"/tmp/.harness-{cid}"
+        status, reason, exit_code = Status.ERROR, "", None
+
+        def finish(st: Status, why: str, code: int | None) -> AtomicRun:
+            return AtomicRun(
+                id=test.id, guid=test.guid, name=test.name, target=self.target.url, correlation_id=cid,
+                status=st, reason=self._redact(why), started_ns=started, ended_ns=_now_ns(),
+                exit_code=code, commands=tuple(records),
+            )
+
+        def phase(name: str) -> None:
+            if on_phase is not None:
+                on_phase(test, name)
+
+        executor = test.executor
+        command = test.render(executor.command, args)
+        cleanup = test.render(executor.cleanup_command, args) if executor.cleanup_command else ""
+        shell = executor.name if executor.name in ("sh", "bash") else "sh"
+
+        # Scope first: nothing runs when the detonation would leave the lab.
+        if self.scope is not None:
+            try:
+                self.scope.check(command, _defaults(test) | dict(args or {}), what=f"{test.id} ({test.name})")
+            except ScopeError as exc:
+                return finish(Status.ERROR, str(exc), None)
+
+        # Warmup: prerequisites.
+        phase("prereq")
+        dep_shell = test.dependency_executor_name if test.dependency_executor_name in ("sh", "bash") else "sh"
+        try:
+            for dep in test.dependencies:
+                res = self.target.run(test.render(dep.prereq_command, args), timeout=60, env=env, shell=dep_shell)
+                records.append(self._record("prereq", res))
+                if res.succeeded:
+                    continue
+                if not self.get_prereqs:
+                    return finish(
+                        Status.PREREQ_MISSING,
+                        f"prerequisite missing: {dep.description.strip()} (prereq check exited {res.rc}; "
+                        "run with --get-prereqs to install it)",
+                        None,
+                    )
+                phase("get_prereq")
+                got = self.target.run(test.render(dep.get_prereq_command, args), timeout=900, env=env, shell=dep_shell)
+                records.append(self._record("get_prereq", got))
+                recheck = self.target.run(test.render(dep.prereq_command, args), timeout=60, env=env, shell=dep_shell)
+                records.append(self._record("prereq", recheck))
+                if not recheck.succeeded:
+                    detail = (got.stderr.strip() or got.stdout.strip()).splitlines()
+                    why = detail[-1] if detail else f"get_prereq exited {got.rc}"
+                    if not why.startswith("prerequisite missing"):
+                        why = f"prerequisite missing: {dep.description.strip()}: {why}"
+                    return finish(Status.PREREQ_MISSING, why, None)
+        except HarnessError as exc:
+            return finish(Status.ERROR, f"prerequisite check failed: {exc}", None)
+
+        # Detonate, then always clean up.
+        interrupted: BaseException | None = None
+        try:
+            phase("detonate")
+            self.target.write_file(f"{curl_home}/.curlrc", _curlrc(cid).encode(), 0o644)
+            det_env = {**env, "CURL_HOME": curl_home}
+            res = self.target.run(command, timeout=self.timeout_s, env=det_env, shell=shell)
+            records.append(self._record("detonate", res))
+            exit_code = res.rc
+            if res.timed_out:
+                status, reason = Status.TIMED_OUT, f"detonation exceeded {self.timeout_s:.0f}s; process tree killed"
+            elif res.rc != 0:
+                tail = (res.stderr.strip() or res.stdout.strip()).splitlines()[-3:]
+                status, reason = Status.EXECUTION_FAILED, f"exit code {res.rc}: " + " | ".join(tail)
+            else:
+                status, reason = Status.EXECUTED, ""
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+            status, reason = Status.ERROR, "interrupted (Ctrl-C); cleanup ran"
+        except HarnessError as exc:
+            status, reason = Status.ERROR, f"detonation failed: {exc}"
+        finally:
+            phase("cleanup")
+            cleanup_problem = self._cleanup(cleanup, curl_home, env, shell, records)
+            if cleanup_problem and status is Status.EXECUTED:
+                status, reason = Status.ERROR, cleanup_problem
+            elif cleanup_problem:
+                reason = f"{reason}; {cleanup_problem}"
+        run = finish(status, reason, exit_code)
+        if interrupted is not None:
+            raise interrupted
+        return run
+
+    def _cleanup(self, cleanup: str, curl_home: str, env: Mapping[str, str], shell: str,
+                 records: list[CommandRecord]) -> str:
+        problems = []
+        if cleanup:
+            try:
+                res = self.target.run(cleanup, timeout=60, env=env, shell=shell)
+                records.append(self._record("cleanup", res))
+                if res.failed:
+                    problems.append(f"cleanup exited {res.rc}: {res.stderr.strip()[:200]}")
+            except HarnessError as exc:
+                problems.append(f"cleanup failed: {exc}")
+        try:
+            self.target.remove_file(f"{curl_home}/.curlrc")
+            self.target.remove_file(curl_home)
+        except HarnessError as exc:
+            problems.append(f"could not remove {curl_home}: {exc}")
+        return "; ".join(problems)
+
+
+def _curlrc(cid: str) -> str:
+    return f'user-agent = "curl (recon-atomics-harness; cid={cid})"\n'
+
+
+def _defaults(test: AtomicLike) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, arg in getattr(test, "input_arguments", {}).items():
+        out[name] = str(getattr(arg, "default", ""))
+    return out

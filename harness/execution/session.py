@@ -1,0 +1,90 @@
+"""A run session: the target, the lab behind it (built and removed when the session owns it),
+the scope, and the secrets of the run.
+
+``netns://`` targets are the embedded lab: when it is not up, the session builds it and removes it
+afterwards, on success, failure, SIGTERM or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as pysecrets
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from harness.execution.scope import Scope
+from harness.lab.config import LabConfig, load_lab_config
+from harness.lab.embedded import EmbeddedLab
+from harness.targets.base import Target, get_target, parse_target_url
+
+DEFAULT_TARGET = "netns://rah"
+
+
+def default_atomics_path() -> Path:
+    """atomics/T1590.005/T1590.005.yaml of this checkout (cwd first, then beside the package)."""
+    rel = Path("atomics") / "T1590.005" / "T1590.005.yaml"
+    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        if (base / rel).exists():
+            return base / rel
+    return rel
+
+
+@dataclass
+class Session:
+    target: Target
+    lab_config: LabConfig
+    scope: Scope
+    lab: EmbeddedLab | None
+    env: dict[str, str] = field(default_factory=dict)
+    secrets: list[str] = field(default_factory=list)
+    owns_lab: bool = False
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextmanager
+def open_session(target_url: str | None = None, lab_config: str | None = None,
+                 keep_lab: bool = False) -> Iterator[Session]:
+    """Yield a ready Session; undo whatever it set up when the block ends, however it ends."""
+    url = target_url or DEFAULT_TARGET
+    cfg = load_lab_config(lab_config)
+    parsed = parse_target_url(url)
+    lab: EmbeddedLab | None = None
+    owns = False
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        if parsed.scheme == "netns":
+            lab = EmbeddedLab(cfg)
+            if not lab.status().up:
+                lab.up()
+                owns = not keep_lab
+        target = get_target(url, lab_config=lab_config)
+        env: dict[str, str] = {}
+        secret_values: list[str] = []
+        key = os.environ.get("SHODAN_API_KEY")
+        if not key and parsed.scheme == "netns":
+            # The simulated Shodan API accepts any key: a fresh random one per run, still a secret.
+            key = pysecrets.token_hex(16)
+        if key:
+            env["SHODAN_API_KEY"] = key
+            secret_values.append(key)
+        session = Session(target=target, lab_config=cfg, scope=Scope.from_lab(cfg), lab=lab, env=env,
+                          secrets=secret_values, owns_lab=owns)
+        try:
+            yield session
+        finally:
+            target.close()
+    finally:
+        try:
+            if lab is not None and owns:
+                lab.down()
+        finally:
+            signal.signal(signal.SIGTERM, previous)

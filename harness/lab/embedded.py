@@ -1,0 +1,558 @@
+"""The embedded lab: a lab host and a simulated internet in network namespaces of this machine.
+
+Topology (addresses from the lab config)::
+
+    host netns  --veth transit-->  <name>-lab  --veth uplink-->  <name>-inet
+    (harness,    198.18.0.1/.2     sshd, the atomics run here     dnsmasq, HTTPS services, sweep hosts
+     ssh client)                   resolv.conf -> lab DNS         no route anywhere else, forwarding off
+
+Nothing is routed out of the machine: the simulated internet has no uplink, the host blackholes the
+lab's internet ranges and an nft table drops anything the lab host starts towards the host.
+Every step is recorded in the state file before it is made, so ``down`` (or the next ``up``)
+undoes a crashed run too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import LabError
+from harness.lab.config import LabConfig, load_lab_config
+from harness.lab.safety import check_no_overlap
+from harness.lab.state import LabState, proc_start_time
+
+SHODAN_CLI_VERSION = "1.31.0"
+PAM_DIR = Path("/etc/pam.d")
+NETNS_ETC = Path("/etc/netns")
+NETNS_RUN = Path("/run/netns")
+
+# The lab sshd's own PAM service: pam_loginuid gives every SSH login an audit session id (ses),
+# which is how auditd records are attributed to detonations.
+PAM_STACK = """\
+# Written by recon-atomics-harness for its embedded lab; removed by `harness lab down`.
+auth      required  pam_deny.so
+account   required  pam_permit.so
+password  required  pam_deny.so
+session   required  pam_loginuid.so
+session   optional  pam_permit.so
+"""
+
+REQUIRED_TOOLS = ("ip", "nft", "dnsmasq", "ssh-keygen")
+
+
+@dataclass(frozen=True)
+class LabStatus:
+    up: bool
+    problems: tuple[str, ...]
+    info: dict[str, Any]
+
+
+def require_root(action: str) -> None:
+    if os.geteuid() != 0:
+        raise LabError(
+            f"`{action}` needs root: the embedded lab creates network namespaces, veth links, routes, "
+            "nft tables and a PAM service. Run it with sudo, or use a lab you already have: "
+            "--target ssh://user@host:port?identity_file=KEY (your own lab host) or "
+            "--target vagrant://default (the Vagrant lab VM)."
+        )
+
+
+def _run(args: Sequence[str], *, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    try:
+        proc = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise LabError(f"`{' '.join(args)}` could not run: {exc}") from exc
+    if check and proc.returncode != 0:
+        raise LabError(f"`{' '.join(args)}` failed (rc={proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc
+
+
+def _ns(ns: str, *args: str) -> list[str]:
+    return ["ip", "netns", "exec", ns, *args]
+
+
+def find_sshd() -> str:
+    for candidate in ("/usr/sbin/sshd", "/usr/bin/sshd"):
+        if Path(candidate).exists():
+            return candidate
+    found = shutil.which("sshd")
+    if not found:
+        raise LabError("sshd is not installed (Debian: apt-get install openssh-server)")
+    return found
+
+
+class EmbeddedLab:
+    """Create, probe and destroy the embedded lab described by a LabConfig."""
+
+    def __init__(self, config: LabConfig | None = None) -> None:
+        self.cfg = config or load_lab_config()
+        self.state_dir = self.cfg.state_dir
+        n = self.cfg.name
+        self.host_veth, self.lab_veth = f"{n}-h0", f"{n}-l0"
+        self.uplink_lab, self.uplink_inet = f"{n}-l1", f"{n}-i1"
+        self.guard_table = f"{n}_guard"
+        self.pam_service = f"{n}-sshd"
+
+    # Paths ---------------------------------------------------------------------------------
+    @property
+    def ssh_dir(self) -> Path:
+        return self.state_dir / "ssh"
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.state_dir / "pki"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def home_dir(self) -> Path:
+        return self.state_dir / "home"
+
+    @property
+    def venv_dir(self) -> Path:
+        return self.cfg.cache_dir / "venv"
+
+    @property
+    def client_key(self) -> Path:
+        return self.ssh_dir / "client_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.ssh_dir / "known_hosts"
+
+    @property
+    def ca_bundle(self) -> Path:
+        return self.pki_dir / "ca.crt"
+
+    def target_url(self) -> str:
+        return f"netns://{self.cfg.name}"
+
+    def ssh_url(self) -> str:
+        return (
+            f"ssh://{self.cfg.lab_user}@{self.cfg.lab_transit_ip}:{self.cfg.ssh_port}"
+            f"?identity_file={self.client_key}&known_hosts={self.known_hosts}"
+        )
+
+    # Provisioning (outside any atomic's timing) ----------------------------------------------
+    def provisioned(self) -> bool:
+        return (self.venv_dir / "bin" / "shodan").exists()
+
+    def provision(self) -> None:
+        """Install the lab's tools that do not come from Debian: the Shodan CLI from PyPI, in a venv."""
+        if self.provisioned():
+            return
+        self.cfg.cache_dir.mkdir(parents=True, exist_ok=True)
+        python = shutil.which("python3") or sys.executable
+        _run([python, "-m", "venv", "--clear", str(self.venv_dir)], timeout=120)
+        _run(
+            [str(self.venv_dir / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
+             f"shodan=={SHODAN_CLI_VERSION}"],
+            timeout=600,
+        )
+        if not self.provisioned():
+            raise LabError(f"provisioning failed: {self.venv_dir}/bin/shodan is missing after pip install")
+
+    # Up ----------------------------------------------------------------------------------------
+    def up(self, *, provision: bool = True) -> LabState:
+        require_root("harness lab up")
+        for tool in REQUIRED_TOOLS:
+            if shutil.which(tool) is None:
+                raise LabError(f"`{tool}` is not installed; see README (apt-get install iproute2 nftables dnsmasq-base openssh-server)")
+        find_sshd()
+        if LabState.load(self.state_dir) is not None or self._leftovers():
+            # An earlier run crashed or was not torn down: clean it before building anew.
+            self.down()
+        check_no_overlap(self.cfg.lab_ranges())
+        if provision:
+            self.provision()
+        started = time.monotonic()
+        state = LabState(self.state_dir / "state.json", self.cfg.name)
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        state.record("dir", str(self.state_dir))
+        try:
+            self._build(state)
+        except BaseException:
+            # Never leave half a lab behind, whatever stopped us (error, Ctrl-C).
+            with contextlib.suppress(Exception):
+                self.down()
+            raise
+        state.info["up_seconds"] = round(time.monotonic() - started, 3)
+        state.save()
+        return state
+
+    def _build(self, state: LabState) -> None:
+        cfg = self.cfg
+        for d in (self.ssh_dir, self.pki_dir, self.log_dir, self.home_dir):
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+        # Directories iproute2 and sshd need: removed again only when this lab created them.
+        for d in (NETNS_RUN, NETNS_ETC, Path("/run/sshd")):
+            if not d.exists():
+                state.record("dir", str(d), only_if_empty=True)
+
+        # Namespaces and links.
+        for ns in (cfg.lab_ns, cfg.inet_ns):
+            state.record("netns", ns)
+            _run(["ip", "netns", "add", ns])
+            state.info.setdefault("netns_inodes", {})[ns] = os.stat(NETNS_RUN / ns).st_ino
+            _run(_ns(ns, "ip", "link", "set", "lo", "up"))
+            for key in ("all", "default"):
+                _run(_ns(ns, "sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=1"))
+        state.record("link", self.host_veth)
+        _run(["ip", "link", "add", self.host_veth, "type", "veth", "peer", "name", self.lab_veth,
+              "netns", cfg.lab_ns])
+        _run(["ip", "addr", "add", f"{cfg.host_transit_ip}/{cfg.transit.prefixlen}", "dev", self.host_veth])
+        _run(["ip", "link", "set", self.host_veth, "up"])
+        _run(_ns(cfg.lab_ns, "ip", "addr", "add", f"{cfg.lab_transit_ip}/{cfg.transit.prefixlen}", "dev",
+                 self.lab_veth))
+        _run(_ns(cfg.lab_ns, "ip", "link", "set", self.lab_veth, "up"))
+        _run(["ip", "link", "add", self.uplink_lab, "netns", cfg.lab_ns, "type", "veth", "peer", "name",
+              self.uplink_inet, "netns", cfg.inet_ns])
+        _run(_ns(cfg.lab_ns, "ip", "addr", "add", f"{cfg.lab_uplink_ip}/{cfg.uplink.prefixlen}", "dev",
+                 self.uplink_lab))
+        _run(_ns(cfg.lab_ns, "ip", "link", "set", self.uplink_lab, "up"))
+        _run(_ns(cfg.inet_ns, "ip", "addr", "add", f"{cfg.inet_gateway_ip}/{cfg.uplink.prefixlen}", "dev",
+                 self.uplink_inet))
+        _run(_ns(cfg.inet_ns, "ip", "link", "set", self.uplink_inet, "up"))
+        # Lab host: everything not on a link goes to the simulated internet, so the sweep range is
+        # routed (nmap -sn sends ICMP, not ARP).
+        _run(_ns(cfg.lab_ns, "ip", "route", "add", "default", "via", str(cfg.inet_gateway_ip)))
+        # Simulated internet: service addresses and live sweep hosts on its loopback (not every
+        # kernel has the dummy link type); it has no default route and does not forward, so dead
+        # addresses stay silent.
+        addrs = {str(cfg.dns_server)} | {str(s.ip) for s in cfg.services} | {str(h.ip) for h in cfg.live_hosts}
+        for ip in sorted(addrs):
+            _run(_ns(cfg.inet_ns, "ip", "addr", "add", f"{ip}/32", "dev", "lo"))
+
+        # Host side: blackhole the simulated internet so no host process can leak to the real one,
+        # and drop anything the lab starts towards the host (replies to our SSH pass).
+        for r in cfg.scope.ranges:
+            state.record("route", f"blackhole {r}", dst=str(r))
+            _run(["ip", "route", "add", "blackhole", str(r)])
+        state.record("nft_table", f"inet {self.guard_table}", family="inet", table=self.guard_table, netns="")
+        self._nft(None, f"""
+table inet {self.guard_table} {{
+  chain input {{
+    type filter hook input priority -10; policy accept;
+    iifname "{self.host_veth}" ct state established,related accept
+    iifname "{self.host_veth}" drop
+  }}
+  chain forward {{
+    type filter hook forward priority -10; policy accept;
+    iifname "{self.host_veth}" drop
+    oifname "{self.host_veth}" drop
+  }}
+}}
+""")
+
+        # Resolver config seen by processes started with `ip netns exec <lab>` (sshd and its sessions).
+        netns_etc = NETNS_ETC / cfg.lab_ns
+        state.record("dir", str(netns_etc))
+        netns_etc.mkdir(parents=True, exist_ok=True)
+        (netns_etc / "resolv.conf").write_text(f"# recon-atomics-harness lab\nnameserver {cfg.dns_server}\n")
+
+        self._start_dns(state)
+        self._start_inet(state)
+        self._start_sshd(state)
+        self._wait_ready()
+
+    def _nft(self, ns: str | None, ruleset: str) -> None:
+        args = (["ip", "netns", "exec", ns] if ns else []) + ["nft", "-f", "-"]
+        proc = subprocess.run(args, input=ruleset, capture_output=True, text=True, timeout=30)
+        if proc.returncode != 0:
+            raise LabError(f"nft failed{' in ' + ns if ns else ''}: {proc.stderr.strip()}")
+
+    def _spawn(self, state: LabState, name: str, args: list[str], log: Path) -> subprocess.Popen[bytes]:
+        with open(log, "ab") as fh:
+            proc = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        state.record_process(name, proc.pid)
+        return proc
+
+    def _start_dns(self, state: LabState) -> None:
+        cfg = self.cfg
+        args = [
+            "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+            "--no-poll", "--bind-interfaces", f"--listen-address={cfg.dns_server}", "--except-interface=lo",
+            "--user=root", "--group=root", "--pid-file=", "--log-queries=extra",
+            f"--log-facility={self.log_dir / 'dnsmasq.log'}",
+            # Names not in the lab do not exist; nothing is forwarded anywhere.
+            "--address=/#/",
+        ]
+        for svc in cfg.services:
+            args.append(f"--host-record={','.join(svc.hosts)},{svc.ip}")
+        for host in cfg.live_hosts:
+            args.append(f"--host-record={host.name},{host.ip}")
+        self._spawn(state, "dnsmasq", _ns(cfg.inet_ns, *args), self.log_dir / "dnsmasq.stderr")
+
+    def _start_inet(self, state: LabState) -> None:
+        from harness.lab import pki
+
+        cfg = self.cfg
+        pki.create_lab_pki(self.pki_dir, pki.service_leaf_specs(cfg.services))
+        args = [
+            sys.executable, "-m", "harness.lab.inet", "--config", cfg.path if not cfg.path.startswith("<")
+            else "", "--cert-dir", str(self.pki_dir), "--log", str(self.log_dir / "inet.jsonl"),
+        ]
+        if cfg.path.startswith("<"):
+            args = [a for a in args if a not in ("--config", "")]
+        self._spawn(state, "inet", _ns(cfg.inet_ns, *args), self.log_dir / "inet.stderr")
+
+    def _start_sshd(self, state: LabState) -> None:
+        cfg = self.cfg
+        host_key = self.ssh_dir / "host_ed25519"
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rah-lab-host", "-f", str(host_key)])
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rah-harness", "-f", str(self.client_key)])
+        (self.ssh_dir / "authorized_keys").write_text(Path(f"{self.client_key}.pub").read_text())
+        host_pub = Path(f"{host_key}.pub").read_text().split()
+        host_spec = str(cfg.lab_transit_ip) if cfg.ssh_port == 22 else f"[{cfg.lab_transit_ip}]:{cfg.ssh_port}"
+        self.known_hosts.write_text(f"{host_spec} {host_pub[0]} {host_pub[1]}\n")
+        path_env = f"{self.venv_dir}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        ca = self.ca_bundle
+        (self.ssh_dir / "sshd_config").write_text(
+            f"""# recon-atomics-harness embedded lab sshd
+ListenAddress {cfg.lab_transit_ip}:{cfg.ssh_port}
+HostKey {host_key}
+PidFile none
+AuthorizedKeysFile {self.ssh_dir / 'authorized_keys'}
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM yes
+UseDNS no
+PrintMotd no
+PrintLastLog no
+StrictModes yes
+LogLevel ERROR
+Subsystem sftp internal-sftp
+SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUNDLE={ca} SSL_CERT_FILE={ca}
+"""
+        )
+        # sshd names its PAM service after its program name: a symlink gives the lab its own service.
+        bin_dir = self.state_dir / "bin"
+        bin_dir.mkdir(exist_ok=True)
+        sshd_link = bin_dir / self.pam_service
+        sshd_link.symlink_to(find_sshd())
+        pam_file = PAM_DIR / self.pam_service
+        state.record("file", str(pam_file))
+        pam_file.write_text(PAM_STACK)
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory (recorded above)
+        self._spawn(
+            state, "sshd",
+            _ns(cfg.lab_ns, str(sshd_link), "-D", "-e", "-f", str(self.ssh_dir / "sshd_config")),
+            self.log_dir / "sshd.log",
+        )
+
+    def _wait_ready(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        pending = {"sshd", "dns", "inet"}
+        while pending and time.monotonic() < deadline:
+            if "sshd" in pending:
+                with contextlib.suppress(OSError), socket.create_connection(
+                    (str(self.cfg.lab_transit_ip), self.cfg.ssh_port), timeout=0.2
+                ) as s:
+                    if s.recv(4).startswith(b"SSH"):
+                        pending.discard("sshd")
+            if "dns" in pending and (self.log_dir / "dnsmasq.log").exists() and "started" in (
+                self.log_dir / "dnsmasq.log"
+            ).read_text(errors="replace"):
+                pending.discard("dns")
+            inet_log = self.log_dir / "inet.jsonl"
+            if "inet" in pending and inet_log.exists() and inet_log.stat().st_size > 0:
+                pending.discard("inet")
+            self._check_processes_alive()
+            if pending:
+                time.sleep(0.05)
+        if pending:
+            raise LabError(f"lab services not ready after {timeout:.0f}s: {', '.join(sorted(pending))}; "
+                           f"see logs in {self.log_dir}")
+
+    def _check_processes_alive(self) -> None:
+        state = LabState.load(self.state_dir)
+        if state is None:
+            return
+        for res in state.resources:
+            if res.kind == "process" and proc_start_time(int(res.data["pid"])) is None:
+                log = {"sshd": "sshd.log", "dnsmasq": "dnsmasq.stderr", "inet": "inet.stderr"}.get(res.name, "")
+                tail = ""
+                if log and (self.log_dir / log).exists():
+                    tail = (self.log_dir / log).read_text(errors="replace")[-800:]
+                raise LabError(f"lab process {res.name} (pid {res.data['pid']}) exited during start-up: {tail}")
+
+    # Status ------------------------------------------------------------------------------------
+    def status(self) -> LabStatus:
+        state = LabState.load(self.state_dir)
+        if state is None:
+            leftovers = self._leftovers()
+            return LabStatus(False, tuple(f"leftover without state file: {x}" for x in leftovers), {})
+        problems = []
+        for res in state.resources:
+            if res.kind == "process" and proc_start_time(int(res.data["pid"])) != res.data.get("start_time"):
+                problems.append(f"process {res.name} (pid {res.data['pid']}) is not running")
+            if res.kind == "netns" and not (NETNS_RUN / res.name).exists():
+                problems.append(f"network namespace {res.name} is missing")
+        return LabStatus(not problems, tuple(problems), dict(state.info))
+
+    # Down --------------------------------------------------------------------------------------
+    def _leftovers(self) -> list[str]:
+        """Our named objects that exist although no state file says so (e.g. state dir deleted)."""
+        found = []
+        for ns in (self.cfg.lab_ns, self.cfg.inet_ns):
+            if (NETNS_RUN / ns).exists():
+                found.append(f"netns {ns}")
+        if Path(f"/sys/class/net/{self.host_veth}").exists():
+            found.append(f"link {self.host_veth}")
+        if (PAM_DIR / self.pam_service).exists():
+            found.append(f"file {PAM_DIR / self.pam_service}")
+        if (NETNS_ETC / self.cfg.lab_ns).exists():
+            found.append(f"dir {NETNS_ETC / self.cfg.lab_ns}")
+        return found
+
+    def down(self) -> list[str]:
+        """Undo everything the lab created; returns what was removed. Safe to call repeatedly."""
+        require_root("harness lab down")
+        removed: list[str] = []
+        errors: list[str] = []
+        state = LabState.load(self.state_dir)
+        resources = list(state.resources) if state else []
+        inodes: dict[str, int] = dict(state.info.get("netns_inodes", {})) if state else {}
+        # Leftovers of a run whose state file is gone: our names only.
+        for ns in (self.cfg.lab_ns, self.cfg.inet_ns):
+            if not any(r.kind == "netns" and r.name == ns for r in resources) and (NETNS_RUN / ns).exists():
+                resources.insert(0, _res("netns", ns))
+        if not any(r.kind == "link" for r in resources):
+            resources.append(_res("link", self.host_veth))
+        if not any(r.kind == "nft_table" for r in resources):
+            resources.append(_res("nft_table", f"inet {self.guard_table}", family="inet", table=self.guard_table))
+        for path in (str(PAM_DIR / self.pam_service), str(NETNS_ETC / self.cfg.lab_ns)):
+            if not any(r.name == path for r in resources):
+                resources.append(_res("file" if "pam" in path else "dir", path))
+        for ns in (self.cfg.lab_ns, self.cfg.inet_ns):
+            if (NETNS_RUN / ns).exists() and ns not in inodes:
+                inodes[ns] = os.stat(NETNS_RUN / ns).st_ino
+
+        # 1. Processes: the ones we started (same pid AND start time), then any process left inside
+        #    our namespaces (sessions of our sshd: commands we ran), by pid.
+        pids: dict[int, str] = {}
+        for res in resources:
+            if res.kind == "process":
+                pid = int(res.data["pid"])
+                if proc_start_time(pid) is not None and proc_start_time(pid) == res.data.get("start_time"):
+                    pids[pid] = res.name
+        for pid in _pids_in_netns(set(inodes.values())):
+            pids.setdefault(pid, "process in lab namespace")
+        _terminate(pids, removed)
+
+        # 2. Everything else in reverse order of creation.
+        for res in reversed(resources):
+            try:
+                msg = self._undo(res)
+            except LabError as exc:
+                errors.append(str(exc))
+                continue
+            if msg:
+                removed.append(msg)
+        if errors:
+            raise LabError("lab down could not remove everything:\n  " + "\n  ".join(errors))
+        return removed
+
+    def _undo(self, res: Any) -> str | None:
+        kind, name = res.kind, res.name
+        if kind == "netns":
+            if (NETNS_RUN / name).exists():
+                _run(["ip", "netns", "del", name])
+                return f"netns {name}"
+        elif kind == "link":
+            if Path(f"/sys/class/net/{name}").exists():
+                _run(["ip", "link", "del", name])
+                return f"link {name}"
+        elif kind == "route":
+            dst = res.data["dst"]
+            probe = _run(["ip", "route", "show", "type", "blackhole", dst], check=False)
+            if probe.stdout.strip():
+                _run(["ip", "route", "del", "blackhole", dst])
+                return f"route blackhole {dst}"
+        elif kind == "nft_table":
+            ns = res.data.get("netns") or None
+            args = (["ip", "netns", "exec", ns] if ns else []) + ["nft", "list", "table", res.data["family"],
+                                                                 res.data["table"]]
+            if _run(args, check=False).returncode == 0:
+                _run(args[:-5] + ["nft", "delete", "table", res.data["family"], res.data["table"]])
+                return f"nft table {res.data['family']} {res.data['table']}"
+        elif kind == "file":
+            p = Path(name)
+            if p.exists() or p.is_symlink():
+                p.unlink()
+                return f"file {name}"
+        elif kind == "dir":
+            p = Path(name)
+            if res.data.get("only_if_empty"):
+                if p.is_dir() and not any(p.iterdir()):
+                    if os.path.ismount(p):  # iproute2 bind-mounts /run/netns onto itself
+                        _run(["umount", str(p)])
+                    p.rmdir()
+                    return f"dir {name}"
+                return None
+            if p.exists():
+                shutil.rmtree(p)
+                return f"dir {name}"
+        elif kind == "process":
+            return None  # handled above
+        return None
+
+
+def _res(kind: str, name: str, **data: Any) -> Any:
+    from harness.lab.state import Resource
+
+    return Resource(kind, name, dict(data))
+
+
+def _pids_in_netns(inodes: set[int]) -> list[int]:
+    if not inodes:
+        return []
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.stat(entry / "ns" / "net").st_ino in inodes:
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def _terminate(pids: dict[int, str], removed: list[str]) -> None:
+    starts = {pid: proc_start_time(pid) for pid in pids}
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and any(
+        proc_start_time(p) is not None and proc_start_time(p) == starts[p] for p in pids
+    ):
+        time.sleep(0.05)
+    for pid, name in pids.items():
+        if proc_start_time(pid) is not None and proc_start_time(pid) == starts[pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        removed.append(f"process {name} (pid {pid})")
+    # Reap our own children so they do not linger as zombies.
+    for pid in pids:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)

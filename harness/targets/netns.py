@@ -1,0 +1,41 @@
+"""``netns://NAME``: the embedded lab named NAME, reached over SSH into its own sshd.
+
+Going through sshd (not ``ip netns exec``) is deliberate: the login gets an audit session id from
+pam_loginuid, which is how the atomic's telemetry is attributed, exactly as on a remote lab host.
+The connection details (address, client key, pinned host key) come from the lab's state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.errors import TargetError
+from harness.targets.base import TargetURL
+from harness.targets.ssh import SSHTarget
+
+
+class NetnsTarget(SSHTarget):
+    lab_name: str
+
+    @classmethod
+    def from_url(cls, url: TargetURL, **kwargs: Any) -> NetnsTarget:
+        from harness.lab.config import load_lab_config
+        from harness.lab.embedded import EmbeddedLab
+
+        name = url.host or ""
+        cfg = load_lab_config(url.options.get("config") or kwargs.get("lab_config"))
+        if name and name != cfg.name:
+            raise TargetError(f"netns://{name}: the lab config {cfg.path} describes lab {cfg.name!r}")
+        lab = EmbeddedLab(cfg)
+        if not lab.client_key.exists() or not lab.known_hosts.exists():
+            raise TargetError(f"netns://{cfg.name}: the embedded lab is not up (run `harness lab up`)")
+        target = cls(
+            str(cfg.lab_transit_ip),
+            user=cfg.lab_user,
+            port=cfg.ssh_port,
+            identity_file=str(lab.client_key),
+            known_hosts=str(lab.known_hosts),
+            url=f"netns://{cfg.name}",
+        )
+        target.lab_name = cfg.name
+        return target

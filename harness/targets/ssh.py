@@ -1,0 +1,276 @@
+"""``ssh://user@host:port``: commands over SSH with paramiko.
+
+Options (URL query): ``identity_file`` (private key), ``known_hosts`` (default ~/.ssh/known_hosts),
+``host_key`` (a pinned public key ``TYPE BASE64`` or a ``SHA256:`` fingerprint),
+``accept_unknown_host_key=true`` (trust on first use; the run's facts record that the key was
+NOT verified), ``connect_timeout`` (seconds).
+
+Unlike testinfra's paramiko backend, an unknown host key is refused by default.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import select
+import stat
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import paramiko
+
+from harness.errors import TargetError
+from harness.targets.base import CommandResult, Target, TargetURL, env_payload, split_marker, wrap_command
+
+TRUE = {"1", "true", "yes", "on"}
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+class _PinnedOrKnownPolicy(paramiko.MissingHostKeyPolicy):
+    """Accept an unknown key only when it matches the pinned key, or when explicitly allowed."""
+
+    def __init__(self, pinned: str | None, accept_unknown: bool) -> None:
+        self.pinned = pinned
+        self.accept_unknown = accept_unknown
+        self.accepted_unverified: str | None = None
+        self.verified_by: str = "known_hosts"
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        fp = fingerprint(key)
+        if self.pinned:
+            pinned = self.pinned.strip()
+            if pinned.startswith("SHA256:"):
+                ok = pinned.rstrip("=") == fp
+            else:
+                fields = pinned.split()
+                ok = len(fields) >= 2 and fields[0] == key.get_name() and fields[1] == key.get_base64()
+            if ok:
+                self.verified_by = "pinned"
+                return
+            raise TargetError(f"host key of {hostname} ({key.get_name()} {fp}) does not match the pinned key")
+        if self.accept_unknown:
+            self.accepted_unverified = fp
+            self.verified_by = "accepted-unverified"
+            return
+        raise TargetError(
+            f"unknown host key for {hostname} ({key.get_name()} {fp}); add it to known_hosts, pin it with "
+            "?host_key=..., or accept it explicitly with ?accept_unknown_host_key=true (recorded in the results)"
+        )
+
+
+class SSHTarget(Target):
+    def __init__(
+        self,
+        host: str,
+        *,
+        user: str = "root",
+        port: int = 22,
+        identity_file: str | None = None,
+        known_hosts: str | None = None,
+        host_key: str | None = None,
+        accept_unknown_host_key: bool = False,
+        connect_timeout: float = 10.0,
+        url: str | None = None,
+    ) -> None:
+        self.host, self.user, self.port = host, user, port
+        self.identity_file = identity_file
+        self.known_hosts = known_hosts
+        self.url = url or f"ssh://{user}@{host}:{port}"
+        self._policy = _PinnedOrKnownPolicy(host_key, accept_unknown_host_key)
+        self._connect_timeout = connect_timeout
+        self._client: paramiko.SSHClient | None = None
+        self._sftp: paramiko.SFTPClient | None = None
+
+    @classmethod
+    def from_url(cls, url: TargetURL, **kwargs: Any) -> SSHTarget:
+        if not url.host:
+            raise TargetError(f"ssh target needs a host: {url.raw!r}")
+        opts = url.options
+        return cls(
+            url.host,
+            user=url.user or "root",
+            port=url.port or 22,
+            identity_file=opts.get("identity_file"),
+            known_hosts=opts.get("known_hosts"),
+            host_key=opts.get("host_key"),
+            accept_unknown_host_key=opts.get("accept_unknown_host_key", "").lower() in TRUE,
+            connect_timeout=float(opts.get("connect_timeout", "10")),
+            url=url.raw,
+        )
+
+    # Connection -------------------------------------------------------------------------------
+    def _connect(self) -> paramiko.SSHClient:
+        if self._client is not None and self._client.get_transport() is not None:
+            transport = self._client.get_transport()
+            if transport is not None and transport.is_active():
+                return self._client
+        client = paramiko.SSHClient()
+        known = self.known_hosts or str(Path.home() / ".ssh" / "known_hosts")
+        if Path(known).exists():
+            try:
+                client.load_host_keys(known)
+            except OSError as exc:
+                raise TargetError(f"cannot read known_hosts {known}: {exc}") from exc
+        client.set_missing_host_key_policy(self._policy)
+        try:
+            client.connect(
+                self.host,
+                port=self.port,
+                username=self.user,
+                key_filename=self.identity_file,
+                timeout=self._connect_timeout,
+                banner_timeout=self._connect_timeout,
+                auth_timeout=self._connect_timeout,
+                allow_agent=self.identity_file is None,
+                look_for_keys=self.identity_file is None,
+            )
+        except TargetError:
+            raise
+        except (paramiko.SSHException, OSError) as exc:
+            raise TargetError(f"{self.url}: cannot connect: {exc}") from exc
+        self._client = client
+        return client
+
+    def facts(self) -> dict[str, Any]:
+        facts: dict[str, Any] = {"url": self.url, "host_key_verification": self._policy.verified_by}
+        if self._policy.accepted_unverified:
+            facts["host_key_accepted_unverified"] = self._policy.accepted_unverified
+        return facts
+
+    def close(self) -> None:
+        if self._sftp is not None:
+            self._sftp.close()
+            self._sftp = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # Commands --------------------------------------------------------------------------------
+    def run(
+        self,
+        command: str,
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        shell: str = "sh",
+    ) -> CommandResult:
+        client = self._connect()
+        transport = client.get_transport()
+        assert transport is not None
+        wrapper = wrap_command(command, shell, list(env or {}))
+        started = time.time_ns()
+        chan = transport.open_session(timeout=self._connect_timeout)
+        out, err = io.BytesIO(), io.BytesIO()
+        timed_out = False
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pid: int | None = None
+        try:
+            chan.exec_command(wrapper)
+            payload = env_payload(env)
+            if payload:
+                chan.sendall(payload)
+            chan.shutdown_write()
+            while True:
+                if chan.recv_ready():
+                    out.write(chan.recv(65536))
+                    continue
+                if chan.recv_stderr_ready():
+                    err.write(chan.recv_stderr(65536))
+                    continue
+                if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    timed_out = True
+                    _, pid, _ = split_marker(err.getvalue().decode(errors="replace"))
+                    self._kill_tree(pid)
+                    break
+                select.select([chan], [], [], 0.05)
+        except BaseException:
+            _, pid, _ = split_marker(err.getvalue().decode(errors="replace"))
+            self._kill_tree(pid)
+            chan.close()
+            raise
+        rc = chan.recv_exit_status() if not timed_out else -9
+        chan.close()
+        ended = time.time_ns()
+        stderr, marker_pid, ses = split_marker(err.getvalue().decode(errors="replace"))
+        return CommandResult(
+            command=command,
+            rc=rc,
+            stdout=out.getvalue().decode(errors="replace"),
+            stderr=stderr,
+            started_ns=started,
+            ended_ns=ended,
+            pid=marker_pid or pid,
+            audit_session=ses,
+            timed_out=timed_out,
+        )
+
+    def _kill_tree(self, pid: int | None) -> None:
+        """Kill the command's process group and session on the target (sshd made it a leader)."""
+        if not pid:
+            return
+        try:
+            client = self._connect()
+            transport = client.get_transport()
+            if transport is None:
+                return
+            chan = transport.open_session(timeout=self._connect_timeout)
+            chan.exec_command(
+                f"kill -KILL -- -{pid} 2>/dev/null; command -v pkill >/dev/null && pkill -KILL -s {pid}; true"
+            )
+            chan.recv_exit_status()
+            chan.close()
+        except (paramiko.SSHException, OSError, TargetError):
+            pass
+
+    # Files -------------------------------------------------------------------------------------
+    def _sftp_client(self) -> paramiko.SFTPClient:
+        if self._sftp is None:
+            try:
+                self._sftp = self._connect().open_sftp()
+            except (paramiko.SSHException, OSError) as exc:
+                raise TargetError(f"{self.url}: SFTP unavailable: {exc}") from exc
+        return self._sftp
+
+    def read_file(self, path: str) -> bytes:
+        try:
+            with self._sftp_client().open(path, "rb") as fh:
+                return fh.read()
+        except OSError as exc:
+            raise TargetError(f"{self.url}: cannot read {path}: {exc}") from exc
+
+    def write_file(self, path: str, data: bytes, mode: int = 0o600) -> None:
+        sftp = self._sftp_client()
+        parent = path.rsplit("/", 1)[0]
+        try:
+            if parent:
+                try:
+                    sftp.stat(parent)
+                except FileNotFoundError:
+                    sftp.mkdir(parent, 0o755)
+            with sftp.open(path, "wb") as fh:
+                fh.write(data)
+            sftp.chmod(path, stat.S_IMODE(mode))
+        except OSError as exc:
+            raise TargetError(f"{self.url}: cannot write {path}: {exc}") from exc
+
+    def remove_file(self, path: str) -> None:
+        sftp = self._sftp_client()
+        try:
+            st = sftp.stat(path)
+            if st.st_mode is not None and stat.S_ISDIR(st.st_mode):
+                sftp.rmdir(path)
+            else:
+                sftp.remove(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise TargetError(f"{self.url}: cannot remove {path}: {exc}") from exc
