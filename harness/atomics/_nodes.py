@@ -1,0 +1,122 @@
+"""YAML node helpers: read composed nodes while keeping their line and column.
+
+``yaml.compose`` keeps marks that ``safe_load`` throws away; these helpers turn nodes into Python
+values on demand and collect every problem (with its location) in a :class:`Problems` list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import yaml
+
+from harness.errors import AtomicDefinitionError, SourceLocation
+
+_CONSTRUCTOR = yaml.SafeLoader("")
+
+
+@dataclass
+class Problems:
+    """Problems found in one file, in the order found."""
+
+    path: str
+    errors: list[AtomicDefinitionError] = field(default_factory=list)
+
+    def at(self, node: yaml.Node | None) -> SourceLocation:
+        if node is None:
+            return SourceLocation(self.path)
+        mark = node.start_mark
+        return SourceLocation(self.path, mark.line + 1, mark.column + 1)
+
+    def add(self, node: yaml.Node | None, message: str) -> None:
+        self.errors.append(AtomicDefinitionError(message, self.at(node)))
+
+
+def compose(path: str, text: str, problems: Problems) -> yaml.Node | None:
+    """Compose ``text``; a syntax error is recorded with the parser's own mark."""
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = SourceLocation(path, mark.line + 1, mark.column + 1) if mark else SourceLocation(path)
+        problems.errors.append(AtomicDefinitionError(f"invalid YAML: {exc.problem or exc}", loc))
+        return None
+
+
+def value(node: yaml.Node) -> object:
+    """The Python value of a node, built by PyYAML's safe constructor (tags resolved as usual)."""
+    return _CONSTRUCTOR.construct_object(node, deep=True)
+
+
+def mapping(
+    node: yaml.Node | None, what: str, problems: Problems
+) -> dict[str, tuple[yaml.Node, yaml.Node]] | None:
+    """A mapping node as ``{key: (key_node, value_node)}``; reports non-mappings and duplicate keys."""
+    if not isinstance(node, yaml.MappingNode):
+        problems.add(node, f"{what} must be a mapping")
+        return None
+    out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+    for key_node, value_node in node.value:
+        key = value(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+        if not isinstance(key, str):
+            problems.add(key_node, f"{what}: keys must be strings")
+            continue
+        if key in out:
+            problems.add(key_node, f"{what}: duplicate key {key!r}")
+            continue
+        out[key] = (key_node, value_node)
+    return out
+
+
+def sequence(node: yaml.Node, what: str, problems: Problems) -> list[yaml.Node] | None:
+    if not isinstance(node, yaml.SequenceNode):
+        problems.add(node, f"{what} must be a list")
+        return None
+    return list(node.value)
+
+
+def check_keys(
+    fields: dict[str, tuple[yaml.Node, yaml.Node]],
+    node: yaml.Node,
+    what: str,
+    required: tuple[str, ...],
+    optional: tuple[str, ...],
+    problems: Problems,
+) -> None:
+    """Report unknown keys (at the key) and missing required keys (at the mapping)."""
+    allowed = set(required) | set(optional)
+    for key, (key_node, _) in fields.items():
+        if key not in allowed:
+            problems.add(key_node, f"{what}: unknown key {key!r} (allowed: {', '.join(sorted(allowed))})")
+    for key in required:
+        if key not in fields:
+            problems.add(node, f"{what}: missing required key {key!r}")
+
+
+def string(
+    node: yaml.Node, what: str, problems: Problems, *, min_length: int = 1, nullable: bool = False
+) -> str | None:
+    """A string scalar of at least ``min_length`` characters (``None`` if invalid or null+nullable)."""
+    if not isinstance(node, yaml.ScalarNode):
+        problems.add(node, f"{what} must be a string")
+        return None
+    got = value(node)
+    if got is None and nullable:
+        return None
+    if not isinstance(got, str):
+        problems.add(node, f"{what} must be a string, got {type(got).__name__}")
+        return None
+    if len(got) < min_length:
+        problems.add(node, f"{what} must have at least {min_length} character(s)")
+        return None
+    return got
+
+
+def strings(node: yaml.Node, what: str, problems: Problems) -> Iterator[tuple[yaml.Node, str]]:
+    """The string items of a list node, each with its node; reports non-strings."""
+    items = sequence(node, what, problems)
+    for item in items or []:
+        text = string(item, f"{what} item", problems)
+        if text is not None:
+            yield item, text
