@@ -1,1 +1,1 @@
-"""rules."""
+"""Local detection engines: Sigma (:mod:`harness.rules.sigma`) and KQL (:mod:`harness.rules.kql`)."""

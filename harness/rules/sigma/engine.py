@@ -1,0 +1,327 @@
+"""The local Sigma engine: load rules once, route events by log source, prefilter on literals,
+evaluate the compiled predicates, then run correlation rules over the matches.
+
+Throughput comes from three things, in this order: routing (a rule only sees events of a log
+source it covers; the route table is computed once per distinct log source), a generated
+prefilter per route (one ``literal in value`` test per distinct literal, shared by every rule
+needing it), and compiled predicates evaluated only on candidate rules.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaError
+from sigma.processing.pipeline import ProcessingPipeline
+from sigma.rule import SigmaRule
+
+from harness.errors import ErrorCollection, RuleError, UnsupportedError
+from harness.rules.sigma.compiler import CompiledRule, Logsource, compile_rule
+from harness.rules.sigma.correlation import (
+    CompiledCorrelation,
+    Hit,
+    compile_correlation,
+    evaluate,
+    parse_time,
+)
+from harness.rules.sigma.loader import RuleProblem, load_collection, locate
+from harness.rules.sigma.values import _MISSING, Fields, get_field, iter_texts, lowered_text
+
+TIME_FIELDS = ("UtcTime", "@timestamp", "timestamp", "TimeCreated", "time", "EventTime", "ts")
+
+
+@dataclass(frozen=True)
+class SigmaMatch:
+    """One rule match. ``index`` is the event's 0-based position in the input; a correlation match
+    carries every joined event in ``event_indexes`` (``index`` is the last of them)."""
+
+    rule_id: str
+    title: str
+    level: str | None
+    index: int
+    event: Mapping[str, Any]
+    event_indexes: tuple[int, ...] = ()
+    correlation_type: str | None = None
+    group: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "rule_id": self.rule_id,
+            "title": self.title,
+            "level": self.level,
+            "index": self.index,
+            "event": dict(self.event),
+        }
+        if self.correlation_type is not None:
+            out["correlation_type"] = self.correlation_type
+            out["event_indexes"] = list(self.event_indexes)
+            out["group"] = dict(self.group or {})
+        return out
+
+
+@dataclass
+class EngineStats:
+    """Counters of the last :meth:`SigmaEngine.match` run."""
+
+    events: int = 0
+    pairs: int = 0  # (event, loaded rule) pairs, including those skipped by routing
+    evaluated: int = 0  # predicates actually evaluated after routing and prefilter
+    matches: int = 0
+    untimed: int = 0  # correlation inputs without a timestamp (skipped)
+    seconds: float = 0.0
+
+
+@dataclass
+class _Route:
+    rules: tuple[int, ...]
+    prefilter: Any  # generated function fields -> list[int] of candidate rule positions
+    always: tuple[int, ...]
+    source: str = field(repr=False, default="")
+
+
+def _ident(text: str) -> str:
+    return repr(text)
+
+
+def _build_prefilter(rules: Sequence[CompiledRule], positions: Sequence[int]) -> _Route:
+    """Generate one prefilter function for a route: literal tests grouped by field."""
+    by_field: dict[str | None, dict[str, list[int]]] = {}
+    always: list[int] = []
+    for pos in positions:
+        req = rules[pos].requirement
+        if not req:
+            always.append(pos)
+            continue
+        for fname, lit in req:
+            by_field.setdefault(fname, {}).setdefault(lit, []).append(pos)
+    lines = ["def prefilter(ev):", "    c = []"]
+    consts: dict[str, Any] = {"_get": get_field, "_low": lowered_text, "_M": _MISSING, "_texts": iter_texts}
+    n = 0
+    for fname, lits in by_field.items():
+        if fname is None:
+            lines.append("    v = '\\n'.join(_texts(ev)).lower()")
+            lines.append("    if True:")
+        else:
+            getter = f"ev.get({_ident(fname)}, _M)"
+            lines.append(f"    v = {getter}")
+            if "." in fname:
+                lines.append(f"    if v is _M: v = _get(ev, {_ident(fname)})")
+            lines.append("    if v is not _M and v is not None:")
+            lines.append("        v = v.lower() if v.__class__ is str else _low(v)")
+        for lit, poss in lits.items():
+            name = f"_r{n}"
+            n += 1
+            consts[name] = tuple(sorted(set(poss)))
+            lines.append(f"        if {_ident(lit)} in v: c += {name}")
+    lines.append("    return c")
+    src = "\n".join(lines)
+    namespace: dict[str, Any] = dict(consts)
+    exec(compile(src, "<sigma-prefilter>", "exec"), namespace)
+    return _Route(tuple(positions), namespace["prefilter"], tuple(always), src)
+
+
+class SigmaEngine:
+    """Compiled Sigma rules and correlations, ready to match Sigma-view events."""
+
+    def __init__(
+        self,
+        rules: Sequence[CompiledRule],
+        correlations: Sequence[CompiledCorrelation] = (),
+        problems: Sequence[RuleProblem] = (),
+        rule_keys: Sequence[int] | None = None,
+        output: Sequence[bool] | None = None,
+    ) -> None:
+        self.rules: tuple[CompiledRule, ...] = tuple(rules)
+        self.correlations: tuple[CompiledCorrelation, ...] = tuple(correlations)
+        self.problems: tuple[RuleProblem, ...] = tuple(problems)
+        self._keys = tuple(rule_keys) if rule_keys is not None else tuple(range(len(self.rules)))
+        self._output = tuple(output) if output is not None else (True,) * len(self.rules)
+        referenced = {k for c in self.correlations for k in c.rule_keys}
+        self._feeds = tuple(self._keys[i] in referenced for i in range(len(self.rules)))
+        self._routes: dict[Logsource, _Route] = {}
+        self.stats = EngineStats()
+
+    # --- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def from_paths(
+        cls,
+        paths: Sequence[str | Path],
+        pipelines: Sequence[str | Path | ProcessingPipeline] = (),
+        placeholders: Mapping[str, list[str]] | None = None,
+    ) -> SigmaEngine:
+        """Load and compile every rule under ``paths``. Problems are kept in :attr:`problems`
+        (one per failing rule, with file, line, column and the reason); nothing is dropped
+        silently. Use :meth:`raise_on_problems` to turn them into one ErrorCollection."""
+        loaded = load_collection(paths)
+        pipeline = _pipeline(pipelines)
+        problems = list(loaded.problems)
+        rules: list[CompiledRule] = []
+        keys: list[int] = []
+        output: list[bool] = []
+        correlations: list[CompiledCorrelation] = []
+        for rule in loaded.collection.rules:
+            text = loaded.texts.get(str(rule.source.path), "") if rule.source else ""
+            path = str(rule.source.path) if rule.source else "<rules>"
+            rid = str(rule.id) if rule.id else rule.name
+            try:
+                if pipeline is not None:
+                    pipeline.apply(rule)
+                if isinstance(rule, SigmaRule):
+                    rules.append(compile_rule(rule, placeholders))
+                    keys.append(id(rule))
+                    output.append(bool(getattr(rule, "_output", True)))
+                elif isinstance(rule, SigmaCorrelationRule):
+                    correlations.append(compile_correlation(rule))
+            except UnsupportedError as exc:
+                loc = exc.location
+                if loc is None or loc.line is None:
+                    loc = locate(path, text, exc.message, "unsupported")
+                problems.append(RuleProblem("unsupported", exc.message, loc, rid, rule.title))
+            except RuleError as exc:
+                loc = locate(path, text, exc.message, None)
+                problems.append(RuleProblem("invalid", exc.message, loc, rid, rule.title))
+            except SigmaError as exc:
+                loc = locate(path, text, str(exc), type(exc).__name__)
+                problems.append(RuleProblem("invalid", str(exc).split(" in file ")[0], loc, rid, rule.title))
+            except (ValueError, TypeError, RecursionError, OverflowError) as exc:
+                loc = locate(path, text, str(exc), None)
+                problems.append(RuleProblem("invalid", f"{type(exc).__name__}: {exc}", loc, rid, rule.title))
+        # a correlation whose base rule failed cannot be evaluated: report it rather than half-run it
+        known = set(keys) | {c.self_key for c in correlations}
+        kept: list[CompiledCorrelation] = []
+        for corr in correlations:
+            missing = [n for k, n in zip(corr.rule_keys, corr.rule_names, strict=False) if k not in known]
+            if missing:
+                loc = corr.source or locate("<rules>", "", "", None)
+                problems.append(
+                    RuleProblem("invalid", f"referenced rule(s) failed to compile: {', '.join(missing)}",
+                                loc, corr.rule_id, corr.title)
+                )
+            else:
+                kept.append(corr)
+        return cls(rules, kept, problems, keys, output)
+
+    def raise_on_problems(self) -> None:
+        """Raise one ErrorCollection listing every rule that did not compile."""
+        if self.problems:
+            raise ErrorCollection([p.to_error() for p in self.problems])
+
+    # --- matching ------------------------------------------------------------------------------
+
+    def _route(self, ls: Logsource) -> _Route:
+        route = self._routes.get(ls)
+        if route is None:
+            positions = [i for i, r in enumerate(self.rules) if r.logsource.covers(ls)]
+            route = _build_prefilter(self.rules, positions)
+            self._routes[ls] = route
+        return route
+
+    def match(self, records: Iterable[Mapping[str, Any]]) -> Iterator[SigmaMatch]:
+        """Match Sigma-view records (``{"logsource": {...}, "event": {...}}``) in input order.
+
+        Rule matches are yielded as events arrive; correlation matches follow at the end of
+        the input (they need the whole time window)."""
+        stats = self.stats = EngineStats()
+        started = time.perf_counter()
+        nrules = len(self.rules) + len(self.correlations)
+        rules, output, feeds, keys = self.rules, self._output, self._feeds, self._keys
+        hits: dict[int, list[Hit]] = {}
+        events_by_index: dict[int, Mapping[str, Any]] = {}
+        cache: dict[tuple[Any, Any, Any], _Route] = {}
+        index = -1
+        for index, record in enumerate(records):
+            ls_raw = record.get("logsource") or {}
+            fields = record.get("event")
+            if fields is None:
+                fields = {}
+            ck = (ls_raw.get("product"), ls_raw.get("category"), ls_raw.get("service"))
+            route = cache.get(ck)
+            if route is None:
+                route = cache[ck] = self._route(Logsource.of(*ck))
+            candidates = route.prefilter(fields)
+            if route.always:
+                candidates = candidates + list(route.always) if candidates else list(route.always)
+            if not candidates:
+                continue
+            if len(candidates) > 1:
+                candidates = sorted(set(candidates))
+            stats.evaluated += len(candidates)
+            for pos in candidates:
+                rule = rules[pos]
+                if not rule.predicate(fields):
+                    continue
+                if feeds[pos]:
+                    t = _event_time(record, fields)
+                    if t is None:
+                        stats.untimed += 1
+                    else:
+                        hits.setdefault(keys[pos], []).append(Hit(t, (index,), fields, keys[pos]))
+                        events_by_index[index] = fields
+                if output[pos]:
+                    stats.matches += 1
+                    yield SigmaMatch(rule.rule_id, rule.title, rule.level, index, fields)
+        stats.events = index + 1
+        stats.pairs = stats.events * nrules
+        for corr in self.correlations:
+            inputs = [h for k in corr.rule_keys for h in hits.get(k, [])]
+            for m in evaluate(corr, inputs):
+                hits.setdefault(corr.self_key, []).append(Hit(m.time, m.indexes, m.group, corr.self_key))
+                stats.matches += 1
+                last = m.indexes[-1] if m.indexes else -1
+                yield SigmaMatch(
+                    m.rule_id,
+                    m.title,
+                    m.level,
+                    last,
+                    events_by_index.get(last, {}),
+                    m.indexes,
+                    m.correlation_type,
+                    m.group,
+                )
+        stats.seconds = time.perf_counter() - started
+
+    def match_all(self, records: Iterable[Mapping[str, Any]]) -> list[SigmaMatch]:
+        """:meth:`match` into a list."""
+        return list(self.match(records))
+
+
+def _event_time(record: Mapping[str, Any], fields: Fields) -> float | None:
+    meta = record.get("meta")
+    if isinstance(meta, Mapping):
+        t = parse_time(meta.get("time"))
+        if t is not None:
+            return t
+    for name in TIME_FIELDS:
+        value = fields.get(name)
+        if value is not None:
+            t = parse_time(value)
+            if t is not None:
+                return t
+    return None
+
+
+def _pipeline(items: Sequence[str | Path | ProcessingPipeline]) -> ProcessingPipeline | None:
+    """Load processing pipelines (pySigma YAML) and chain them by priority."""
+    if not items:
+        return None
+    pipes: list[ProcessingPipeline] = []
+    for item in items:
+        if isinstance(item, ProcessingPipeline):
+            pipes.append(item)
+            continue
+        path = Path(item)
+        try:
+            pipes.append(ProcessingPipeline.from_yaml(path.read_text(encoding="utf-8")))
+        except (OSError, SigmaError, ValueError) as exc:
+            raise RuleError(f"invalid processing pipeline: {exc}", locate(str(path), "", "", None)) from exc
+    pipes.sort(key=lambda p: p.priority)
+    out = pipes[0]
+    for p in pipes[1:]:
+        out = out + p
+    return out
