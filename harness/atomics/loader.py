@@ -44,7 +44,7 @@ from harness.atomics.model import (
 )
 from harness.errors import AtomicDefinitionError, ErrorCollection, HarnessError, SourceLocation
 
-__all__ = ["find", "load", "load_signals", "load_technique", "signals_path"]
+__all__ = ["default_technique_path", "find", "load", "load_signals", "load_technique", "signals_path"]
 
 #: Command executors the harness can run (ART accepts more; see EXECUTOR_NAMES).
 RUNNABLE_EXECUTORS = ("sh", "bash")
@@ -793,3 +793,12 @@ def load(technique_path: str | Path) -> tuple[Technique, TechniqueSignals]:
     """Load a technique and the signals sidecar beside it (the sidecar is checked against it)."""
     technique = load_technique(technique_path)
     return technique, load_signals(signals_path(technique_path), technique)
+
+
+def default_technique_path() -> Path:
+    """``atomics/T1590.005/T1590.005.yaml`` of this checkout (the working directory first)."""
+    rel = Path("atomics") / "T1590.005" / "T1590.005.yaml"
+    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        if (base / rel).exists():
+            return base / rel
+    return rel
