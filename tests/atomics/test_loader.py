@@ -1,0 +1,307 @@
+"""The technique loader: the shipped file loads, and every ART rule fails when broken (with locations)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from harness.atomics.loader import load_technique
+from harness.errors import AtomicDefinitionError, ErrorCollection, SourceLocation
+
+GUIDS = [
+    "a0b03b44-76ac-444c-90fc-c5900cabd1bb",
+    "b209d84b-fa0d-40f1-9cad-a9dca94fd4b0",
+    "f058056a-0ae3-4f31-879c-15f3969a3db9",
+    "e5c3d1c6-876b-4e5f-9abe-f266d38b007a",
+    "14771159-8079-4545-a6f8-8c37ce8bba64",
+]
+
+
+def test_shipped_technique_loads(technique_path: Path) -> None:
+    technique = load_technique(technique_path)
+    assert technique.attack_technique == "T1590.005"
+    assert [t.id for t in technique.atomic_tests] == [f"T1590.005-{i}" for i in range(1, 6)]
+    assert [t.guid for t in technique.atomic_tests] == GUIDS
+    names = [t.name for t in technique.atomic_tests]
+    assert ["Shodan" in names[0], "ARIN" in names[1], "nmap" in names[2], "theHarvester" in names[3],
+            "bgp.he.net" in names[4]] == [True] * 5
+    for test in technique.atomic_tests:
+        assert test.supported_platforms == ("linux",)
+        assert test.executor.name in ("sh", "bash")
+        assert test.executor.cleanup_command, f"{test.id} has no cleanup"
+        assert test.dependencies, f"{test.id} declares no prerequisite"
+    assert [t.executor.elevation_required for t in technique.atomic_tests] == [False, False, True, False, False]
+
+
+def test_shipped_commands_render_with_lab_defaults(technique_path: Path) -> None:
+    t = {x.id: x for x in load_technique(technique_path).atomic_tests}
+    shodan = t["T1590.005-1"].render(t["T1590.005-1"].executor.command)
+    assert 'shodan init "$SHODAN_API_KEY"' in shodan
+    assert "shodan host 198.51.100.130" in shodan and "shodan search net:198.51.100.128/28" in shodan
+    arin = t["T1590.005-2"].render(t["T1590.005-2"].executor.command)
+    assert "https://whois.arin.net/rest/ip/198.51.100.130" in arin and "rdap.arin.net" in arin
+    assert {"/tmp/atomic-arin.json", "/tmp/atomic-arin.xml", "/tmp/atomic-rdap.json"} <= set(arin.split())
+    nmap = t["T1590.005-3"].render(t["T1590.005-3"].executor.command)
+    assert nmap.strip() == "nmap -sn 198.51.100.128/28 -oX /tmp/atomic-nmap-sweep.xml"
+    harvester = t["T1590.005-4"].render(t["T1590.005-4"].executor.command)
+    assert harvester.strip() == "theHarvester -d example.test -b dnsdumpster,bing -f /tmp/atomic-harvester"
+    bgp = t["T1590.005-5"].render(t["T1590.005-5"].executor.command)
+    assert "https://bgp.he.net/AS64500 -o /tmp/atomic-bgp.html" in bgp
+
+
+def test_cleanups_remove_what_the_commands_write(technique_path: Path) -> None:
+    t = {x.id: x for x in load_technique(technique_path).atomic_tests}
+    cleanup = {k: v.render(v.executor.cleanup_command or "") for k, v in t.items()}
+    assert "/tmp/atomic-shodan-home" in cleanup["T1590.005-1"]
+    for path in ("/tmp/atomic-arin.json", "/tmp/atomic-arin.xml", "/tmp/atomic-rdap.json"):
+        assert path in cleanup["T1590.005-2"]
+    assert "/tmp/atomic-nmap-sweep.xml" in cleanup["T1590.005-3"]
+    # theHarvester -f STEM writes STEM.xml and STEM.json (upstream rsplit('.', 1)[0] + ext).
+    assert "/tmp/atomic-harvester.xml" in cleanup["T1590.005-4"]
+    assert "/tmp/atomic-harvester.json" in cleanup["T1590.005-4"]
+    assert "/tmp/atomic-bgp.html" in cleanup["T1590.005-5"]
+
+
+def test_theharvester_prereq_installs_from_upstream_and_says_why_it_fails(technique_path: Path) -> None:
+    test = load_technique(technique_path).find("4")
+    (dep,) = test.dependencies
+    assert dep.prereq_command.strip() == "command -v theHarvester >/dev/null 2>&1"
+    get = test.render(dep.get_prereq_command or "")
+    assert "git clone" in get and "https://github.com/laramies/theHarvester" in get
+    assert "Python >= 3.12" in get and "no internet access" in get
+    assert "pip install theharvester" not in get.lower()  # the PyPI name is an unrelated upload
+
+
+# --- every ART rule fails when broken -----------------------------------------------------------
+
+
+def _dump(tmp_path: Path, data: Any) -> Path:
+    path = tmp_path / "T1590.005.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _errors(path: Path) -> list[str]:
+    with pytest.raises(ErrorCollection) as info:
+        load_technique(path)
+    assert all(isinstance(e, AtomicDefinitionError) for e in info.value.errors)
+    assert all(e.location is not None and e.location.path == str(path) for e in info.value.errors)
+    return [e.message for e in info.value.errors]
+
+
+def _t(n: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return lambda d: d["atomic_tests"][n]
+
+
+Mutation = Callable[[dict[str, Any]], None]
+
+ART_RULES: dict[str, tuple[Mutation, str]] = {
+    "technique unknown key": (lambda d: d.update(colour="blue"), "unknown key 'colour'"),
+    "technique id pattern": (lambda d: d.update(attack_technique="TA0043"), "is not an ATT&CK id"),
+    "technique id missing": (lambda d: d.pop("attack_technique"), "missing required key 'attack_technique'"),
+    "display_name too short": (lambda d: d.update(display_name="IPs"), "at least 5"),
+    "no tests": (lambda d: d.update(atomic_tests=[]), "at least one test"),
+    "test unknown key": (lambda d: d["atomic_tests"][0].update(author="x"), "unknown key 'author'"),
+    "name missing": (lambda d: d["atomic_tests"][0].pop("name"), "missing required key 'name'"),
+    "name empty": (lambda d: d["atomic_tests"][0].update(name=""), "at least 1"),
+    "description missing": (lambda d: d["atomic_tests"][0].pop("description"), "'description'"),
+    "guid missing": (lambda d: d["atomic_tests"][0].pop("auto_generated_guid"), "'auto_generated_guid'"),
+    "guid not v4": (lambda d: d["atomic_tests"][0].update(auto_generated_guid="6ba7b810-9dad-11d1-80b4-00c04fd430c8"),
+                    "not a canonical lowercase UUIDv4"),
+    "guid uppercase": (lambda d: d["atomic_tests"][0].update(auto_generated_guid=GUIDS[0].upper()),
+                       "not a canonical lowercase UUIDv4"),
+    "guid garbage": (lambda d: d["atomic_tests"][0].update(auto_generated_guid="nope"), "UUIDv4"),
+    "duplicate guid": (lambda d: d["atomic_tests"][1].update(auto_generated_guid=GUIDS[0]), "duplicate GUID"),
+    "duplicate name": (lambda d: d["atomic_tests"][1].update(name=d["atomic_tests"][0]["name"].upper()),
+                       "duplicate test name"),
+    "platform unknown": (lambda d: d["atomic_tests"][0].update(supported_platforms=["linux", "plan9"]),
+                         "unknown platform 'plan9'"),
+    "platforms empty": (lambda d: d["atomic_tests"][0].update(supported_platforms=[]), "at least one platform"),
+    "platforms not a list": (lambda d: d["atomic_tests"][0].update(supported_platforms="linux"), "must be a list"),
+    "input_arguments null": (lambda d: d["atomic_tests"][2].update(input_arguments=None), "input_arguments is empty"),
+    "argument unknown key": (lambda d: d["atomic_tests"][2]["input_arguments"]["target_range"].update(x=1),
+                             "unknown key 'x'"),
+    "argument missing default": (lambda d: d["atomic_tests"][2]["input_arguments"]["target_range"].pop("default"),
+                                 "missing required key 'default'"),
+    "argument bad type": (lambda d: d["atomic_tests"][2]["input_arguments"]["target_range"].update(type="cidr"),
+                          "type 'cidr' is not one of"),
+    "integer default not int": (lambda d: d["atomic_tests"][4]["input_arguments"]["asn"].update(default="AS1"),
+                                "is not a valid integer"),
+    "integer default bool": (lambda d: d["atomic_tests"][4]["input_arguments"]["asn"].update(default=True),
+                             "is not a valid integer"),
+    "float default int": (lambda d: d["atomic_tests"][4]["input_arguments"]["asn"].update(type="float"),
+                          "is not a valid float"),
+    "string default int": (lambda d: d["atomic_tests"][4]["input_arguments"]["asn"].update(type="string"),
+                           "is not a valid string"),
+    "url default invalid": (lambda d: d["atomic_tests"][3]["input_arguments"]["harvester_repo"].update(
+        default="not a url"), "is not a valid url"),
+    "argument name too short": (lambda d: _rename_arg(d["atomic_tests"][4], "asn", "a"), "at least 2 characters"),
+    "argument name bad chars": (lambda d: _rename_arg(d["atomic_tests"][4], "asn", "as n"), "letters, digits"),
+    "undeclared placeholder": (lambda d: d["atomic_tests"][2]["executor"].update(command="nmap -sn #{target_range} "
+                               "-oX #{output_file} #{extra}"), "#{extra} is not declared"),
+    "unused argument": (lambda d: d["atomic_tests"][2]["input_arguments"].update(
+        spare={"description": "x", "type": "string", "default": "y"}), "'spare' is not used"),
+    "executor missing": (lambda d: d["atomic_tests"][0].pop("executor"), "missing required key 'executor'"),
+    "executor unknown key": (lambda d: d["atomic_tests"][0]["executor"].update(shell="sh"), "unknown key 'shell'"),
+    "executor name invalid": (lambda d: d["atomic_tests"][0]["executor"].update(name="zsh"), "'zsh' is not one of"),
+    "executor not runnable": (lambda d: d["atomic_tests"][0]["executor"].update(name="powershell"),
+                              "runs only sh or bash"),
+    "manual executor": (lambda d: d["atomic_tests"][0].update(executor={"name": "manual", "steps": "do it by hand"}),
+                        "manual tests cannot be run"),
+    "command missing": (lambda d: d["atomic_tests"][2]["executor"].pop("command"), "missing required key 'command'"),
+    "command empty": (lambda d: d["atomic_tests"][4]["executor"].update(command=""), "at least 1"),
+    "elevation not bool": (lambda d: d["atomic_tests"][2]["executor"].update(elevation_required="yes"),
+                           "must be true or false"),
+    "sudo without elevation": (lambda d: d["atomic_tests"][4]["executor"].update(
+        command="sudo curl -sS https://bgp.he.net/AS#{asn} -o #{output_file}"), "uses sudo"),
+    "sudo in cleanup": (lambda d: d["atomic_tests"][4]["executor"].update(cleanup_command="sudo rm -f #{output_file}"),
+                        "uses sudo"),
+    "dependency unknown key": (lambda d: d["atomic_tests"][2]["dependencies"][0].update(os="linux"),
+                               "unknown key 'os'"),
+    "dependency without prereq": (lambda d: d["atomic_tests"][2]["dependencies"][0].pop("prereq_command"),
+                                  "missing required key 'prereq_command'"),
+    "dependency without get_prereq key": (lambda d: d["atomic_tests"][2]["dependencies"][0].pop(
+        "get_prereq_command"), "missing required key 'get_prereq_command'"),
+    "dependency executor invalid": (lambda d: d["atomic_tests"][2].update(dependency_executor_name="fish"),
+                                    "'fish' is not one of"),
+    "dependency executor empty": (lambda d: d["atomic_tests"][2].update(dependency_executor_name=""),
+                                  "dependency_executor_name is empty"),
+    "dependency executor without dependencies": (lambda d: _drop_dependencies(d["atomic_tests"][4]),
+                                                 "not needed without dependencies"),
+    "test_number wrong": (lambda d: d["atomic_tests"][1].update(test_number="T1590.005-7"), "numbered by position"),
+}
+
+
+def _rename_arg(test: dict[str, Any], old: str, new: str) -> None:
+    args = test["input_arguments"]
+    args[new] = args.pop(old)
+    for key in ("command", "cleanup_command"):
+        test["executor"][key] = test["executor"][key].replace(f"#{{{old}}}", f"#{{{new}}}")
+
+
+def _drop_dependencies(test: dict[str, Any]) -> None:
+    test.pop("dependencies")
+
+
+@pytest.mark.parametrize("rule", sorted(ART_RULES))
+def test_each_art_rule_fails_when_broken(rule: str, technique_path: Path, tmp_path: Path) -> None:
+    data = yaml.safe_load(technique_path.read_text(encoding="utf-8"))
+    mutate, expected = ART_RULES[rule]
+    broken = copy.deepcopy(data)
+    mutate(broken)
+    messages = _errors(_dump(tmp_path, broken))
+    assert any(expected in m for m in messages), messages
+
+
+def test_unmutated_dump_still_loads(technique_path: Path, tmp_path: Path) -> None:
+    # The control for the parametrized test above: the round-trip itself introduces no error.
+    data = yaml.safe_load(technique_path.read_text(encoding="utf-8"))
+    assert len(load_technique(_dump(tmp_path, data)).atomic_tests) == 5
+
+
+# --- a broken copy reports every problem with its line and column -------------------------------
+
+BROKEN = """\
+attack_technique: T1590.005
+display_name: 'Gather Victim Network Information: IP Addresses'
+colour: blue
+atomic_tests:
+- name: First test
+  auto_generated_guid: 6ba7b810-9dad-11d1-80b4-00c04fd430c8
+  description: d
+  supported_platforms: [linux, plan9]
+  input_arguments:
+    used:
+      description: x
+      type: integer
+      default: not-a-number
+    unused_arg:
+      description: x
+      type: string
+      default: a
+  executor:
+    name: sh
+    command: |
+      echo #{used}
+      echo #{missing}
+    cleanup_command: sudo rm -f /tmp/x
+- name: first TEST
+  auto_generated_guid: 0f1b1f2e-6f8a-4c1e-9d43-2b7b8f6f0d11
+  description: d
+  supported_platforms: [linux]
+  executor:
+    name: sh
+    command: echo two
+- name: Third test
+  auto_generated_guid: 0f1b1f2e-6f8a-4c1e-9d43-2b7b8f6f0d11
+  description: d
+  supported_platforms: [linux]
+  dependency_executor_name: sh
+  executor:
+    name: sh
+    command: echo three
+    command: echo again
+"""
+
+
+def test_broken_copy_reports_every_problem_with_line_and_column(tmp_path: Path, locate: Any) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(BROKEN, encoding="utf-8")
+    with pytest.raises(ErrorCollection) as info:
+        load_technique(path)
+    got = {(e.location.line, e.location.column): e.message for e in info.value.errors if e.location}
+
+    def at(needle: str, occurrence: int = 1, skip: str = "") -> tuple[int, int]:
+        # Position of ``needle``; with ``skip``, of the text right after ``skip`` (a value after its key).
+        line, column = locate(BROKEN, skip + needle, occurrence)
+        return line, column + len(skip)
+
+    expected = {
+        at("colour"): "unknown key 'colour'",
+        at("6ba7b810"): "not a canonical lowercase UUIDv4",
+        at("plan9"): "unknown platform 'plan9'",
+        at("not-a-number"): "is not a valid integer",
+        at("unused_arg"): "'unused_arg' is not used",
+        at("#{missing}"): "#{missing} is not declared",
+        at("name: sh"): "uses sudo",  # reported on the executor mapping
+        at("first TEST"): "duplicate test name 'first TEST' (first used at line 5)",
+        at("0f1b1f2e", 2): "duplicate GUID",
+        at("sh", skip="dependency_executor_name: "): "not needed without dependencies",
+        at("command: echo again"): "duplicate key 'command'",
+    }
+    for position, fragment in expected.items():
+        assert position in got, f"no error at {position} (expected {fragment!r}); got {got}"
+        assert fragment in got[position], (position, got[position])
+    assert len(info.value.errors) == len(expected), "\n".join(str(e) for e in info.value.errors)
+    # The collection prints every problem as path:line:col: message.
+    text = str(info.value)
+    assert text.count(f"{path}:") == len(expected)
+
+
+def test_yaml_syntax_error_is_located(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("attack_technique: T1590.005\natomic_tests:\n  - name: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ErrorCollection) as info:
+        load_technique(path)
+    (error,) = info.value.errors
+    assert error.location is not None and error.location.path == str(path) and error.location.line == 4
+    assert "invalid YAML" in error.message
+
+
+def test_missing_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(ErrorCollection) as info:
+        load_technique(tmp_path / "absent.yaml")
+    assert info.value.errors[0].location == SourceLocation(str(tmp_path / "absent.yaml"))
+    assert "cannot read file" in info.value.errors[0].message
+
+
+def test_empty_file_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("", encoding="utf-8")
+    with pytest.raises(ErrorCollection, match="file is empty"):
+        load_technique(path)
