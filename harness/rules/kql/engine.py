@@ -1,0 +1,409 @@
+"""Run KQL over Defender-schema tables held in DuckDB.
+
+:class:`KqlEngine` owns one in-memory DuckDB connection with the helper functions the
+translator's SQL calls (``kql_*`` macros and Python UDFs), loads tables from JSONL (bare rows or
+the Defender view's ``{"table", "row"}`` lines) or Parquet, and runs queries with ``now()`` and
+``ago()`` pinned to a reference time.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import json
+import re
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from harness.errors import RuleError, SourceLocation, UnsupportedError
+from harness.rules.kql import syntax
+from harness.rules.kql.schema import Flavour, table_columns
+from harness.rules.kql.translate import SQL_TYPES, py_has, q, translate
+
+_MACROS = [
+    # tostring() of a dynamic value: strings unquoted, null as '', anything else as JSON text
+    "CREATE MACRO kql_dstr(j) AS CASE WHEN j IS NULL THEN '' WHEN json_type(j) = 'NULL' THEN '' "
+    "WHEN json_type(j) = 'VARCHAR' THEN json_extract_string(j, '$') ELSE CAST(j AS VARCHAR) END",
+    # parse_json(): invalid JSON stays a string value, as in Kusto
+    "CREATE MACRO kql_parse_json(x) AS CASE WHEN x IS NULL OR x = '' THEN CAST(NULL AS JSON) "
+    "WHEN json_valid(x) THEN CAST(x AS JSON) ELSE to_json(x) END",
+    "CREATE MACRO kql_todt(x) AS TRY_CAST(TRY_CAST(nullif(x, '') AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)",
+]
+
+
+def _ipv4_is_private(ip: str | None) -> bool | None:
+    if not ip:
+        return None
+    try:
+        addr = ipaddress.IPv4Address(ip.split("/")[0])
+    except ValueError:
+        return None
+    return any(addr in ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+
+def _ipv4_in_range(ip: str | None, rng: str | None) -> bool | None:
+    if not ip or not rng:
+        return None
+    try:
+        return ipaddress.IPv4Address(ip) in ipaddress.IPv4Network(rng, strict=False)
+    except ValueError:
+        return None
+
+
+def _parse_ipv4(ip: str | None) -> int | None:
+    if not ip:
+        return None
+    try:
+        return int(ipaddress.IPv4Network(ip, strict=False).network_address)
+    except ValueError:
+        return None
+
+
+def _b64decode(x: str | None) -> str:
+    if not x:
+        return ""
+    try:
+        return base64.b64decode(x + "=" * (-len(x) % 4), validate=False).decode("utf-8", errors="replace")
+    except (binascii.Error, ValueError):
+        return ""
+
+
+def _parse_version(v: str | None) -> str | None:
+    """Kusto's parse_version: up to four numeric parts; the result compares like the version."""
+    if not v:
+        return None
+    parts = v.strip().split(".")
+    if not 1 <= len(parts) <= 4 or not all(re.fullmatch(r"\d{1,8}", p) for p in parts):
+        return None
+    parts += ["0"] * (4 - len(parts))
+    return ".".join(p.zfill(8) for p in parts)
+
+
+def _parse_url(u: str | None) -> str:
+    try:
+        p = urllib.parse.urlsplit(u or "")
+        port = p.port
+    except ValueError:
+        return "{}"
+    if not p.scheme:
+        return "{}"
+    return json.dumps({
+        "Scheme": p.scheme, "Host": p.hostname or "", "Port": str(port) if port else "", "Path": p.path,
+        "Username": p.username or "", "Password": p.password or "",
+        "Query Parameters": dict(urllib.parse.parse_qsl(p.query)), "Fragment": p.fragment,
+    })
+
+
+def _span_str(us: int | None) -> str | None:
+    return None if us is None else format_timespan(timedelta(microseconds=us))
+
+
+_P64 = (0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x85EBCA77C2B2AE63, 0x27D4EB2F165667C5)
+_M64 = (1 << 64) - 1
+
+
+def _rotl(x: int, r: int) -> int:
+    return ((x << r) | (x >> (64 - r))) & _M64
+
+
+def xxh64(data: bytes, seed: int = 0) -> int:
+    """XXH64, the hash Kusto's hash() uses (unsigned 64-bit)."""
+    p1, p2, p3, p4, p5 = _P64
+    n = len(data)
+    i = 0
+
+    def rnd(acc: int, lane: int) -> int:
+        return (_rotl((acc + lane * p2) & _M64, 31) * p1) & _M64
+
+    if n >= 32:
+        v = [(seed + p1 + p2) & _M64, (seed + p2) & _M64, seed, (seed - p1) & _M64]
+        while i + 32 <= n:
+            for k in range(4):
+                v[k] = rnd(v[k], int.from_bytes(data[i + 8 * k : i + 8 * k + 8], "little"))
+            i += 32
+        h = (_rotl(v[0], 1) + _rotl(v[1], 7) + _rotl(v[2], 12) + _rotl(v[3], 18)) & _M64
+        for k in range(4):
+            h = ((h ^ rnd(0, v[k])) * p1 + p4) & _M64
+    else:
+        h = (seed + p5) & _M64
+    h = (h + n) & _M64
+    while i + 8 <= n:
+        h ^= rnd(0, int.from_bytes(data[i : i + 8], "little"))
+        h = (_rotl(h, 27) * p1 + p4) & _M64
+        i += 8
+    if i + 4 <= n:
+        h ^= (int.from_bytes(data[i : i + 4], "little") * p1) & _M64
+        h = (_rotl(h, 23) * p2 + p3) & _M64
+        i += 4
+    while i < n:
+        h ^= (data[i] * p5) & _M64
+        h = (_rotl(h, 11) * p1) & _M64
+        i += 1
+    h ^= h >> 33
+    h = (h * p2) & _M64
+    h ^= h >> 29
+    h = (h * p3) & _M64
+    h ^= h >> 32
+    return h
+
+
+def _kql_xxh64(x: str | None, is_string: bool) -> int | None:
+    if x is None:
+        return None
+    data = x.encode("utf-8") if is_string else int(x).to_bytes(8, "little", signed=True)
+    v = xxh64(data)
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def _totimespan(x: str | None) -> timedelta | None:
+    if not x:
+        return None
+    m = re.fullmatch(r"\s*(-)?(?:(\d+)\.)?(\d+):(\d+)(?::(\d+(?:\.\d+)?))?\s*", x)
+    if not m:
+        return None
+    secs = int(m.group(2) or 0) * 86400 + int(m.group(3)) * 3600 + int(m.group(4)) * 60 + float(m.group(5) or 0)
+    return timedelta(seconds=-secs if m.group(1) else secs)
+
+
+def format_timespan(td: timedelta) -> str:
+    """Kusto's timespan text: ``[-][d.]hh:mm:ss[.fffffff]``."""
+    total_us = td.days * 86400 * 1_000_000 + td.seconds * 1_000_000 + td.microseconds
+    sign = "-" if total_us < 0 else ""
+    total_us = abs(total_us)
+    days, rem = divmod(total_us, 86400 * 1_000_000)
+    hours, rem = divmod(rem, 3600 * 1_000_000)
+    minutes, rem = divmod(rem, 60 * 1_000_000)
+    secs, us = divmod(rem, 1_000_000)
+    out = f"{sign}{f'{days}.' if days else ''}{hours:02d}:{minutes:02d}:{secs:02d}"
+    if us:
+        out += f".{us:06d}0"
+    return out
+
+
+def format_datetime(d: datetime) -> str:
+    """ISO 8601 UTC with Kusto's seven fractional digits."""
+    if d.tzinfo is not None:
+        d = d.astimezone(UTC).replace(tzinfo=None)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+
+
+def to_json_value(value: Any, ktype: str) -> Any:
+    """One cell in the CLI's JSON form."""
+    if value is None:
+        return "" if ktype == "string" else None
+    if ktype == "datetime" and isinstance(value, datetime):
+        return format_datetime(value)
+    if ktype == "timespan" and isinstance(value, timedelta):
+        return format_timespan(value)
+    if ktype == "dynamic":
+        return json.loads(value) if isinstance(value, str) else value
+    if isinstance(value, float) and value != value:
+        return "NaN"
+    return value
+
+
+@dataclass(frozen=True)
+class KqlResult:
+    """Rows of a query, with the output columns (name, Kusto type) in order."""
+
+    columns: tuple[tuple[str, str], ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Rows as dicts in output-column order, with values in their JSON form."""
+        for r in self.rows:
+            yield {n: to_json_value(v, t) for (n, t), v in zip(self.columns, r, strict=True)}
+
+
+class KqlEngine:
+    """A DuckDB-backed KQL engine over Defender-schema tables."""
+
+    def __init__(self, flavour: Flavour | None = None) -> None:
+        self.flavour = flavour
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET TimeZone = 'UTC'")
+        for m in _MACROS:
+            self.con.execute(m)
+        self._register_udfs()
+        self.tables: dict[str, list[tuple[str, str]]] = {}
+        self.load_stats: dict[str, int] = {}
+
+    def _register_udfs(self) -> None:
+        from duckdb.sqltypes import BIGINT, BOOLEAN, INTERVAL, VARCHAR
+
+        f = self.con.create_function
+        f("kql_has", py_has, [VARCHAR, VARCHAR, BOOLEAN, BOOLEAN, BOOLEAN], BOOLEAN, null_handling="special")
+        f("kql_ipv4_is_private", _ipv4_is_private, [VARCHAR], BOOLEAN, null_handling="special")
+        f("kql_ipv4_in_range", _ipv4_in_range, [VARCHAR, VARCHAR], BOOLEAN, null_handling="special")
+        f("kql_parse_ipv4", _parse_ipv4, [VARCHAR], BIGINT, null_handling="special")
+        f("kql_b64decode", _b64decode, [VARCHAR], VARCHAR, null_handling="special")
+        f("kql_parse_version", _parse_version, [VARCHAR], VARCHAR, null_handling="special")
+        f("kql_parse_url", _parse_url, [VARCHAR], VARCHAR, null_handling="special")
+        f("kql_span_str", _span_str, [BIGINT], VARCHAR)
+        f("kql_xxh64", _kql_xxh64, [VARCHAR, BOOLEAN], BIGINT, null_handling="special")
+        f("kql_totimespan", _totimespan, [VARCHAR], INTERVAL, null_handling="special")
+
+    # loading
+    def _flavour_for(self, query: str | None) -> Flavour:
+        if self.flavour is not None:
+            return self.flavour
+        if query is not None and re.search(r"\bTimeGenerated\b", query):
+            return "sentinel"
+        return "defender"
+
+    def _columns(self, table: str, flavour: Flavour) -> list[tuple[str, str]]:
+        cols = table_columns(table, flavour)
+        if cols is None:
+            raise RuleError(f"unknown table '{table}' (not in the Defender advanced-hunting schema)")
+        return cols
+
+    def load_jsonl(self, table: str, path: str | Path, flavour: Flavour = "defender") -> int:
+        """Load ``table`` from JSONL: bare rows, or ``{"table", "row"}`` lines (other tables skipped).
+
+        Values are converted to the schema's types; a cell that does not convert becomes null.
+        Returns the number of rows loaded.
+        """
+        p = str(path)
+        cols = self._columns(table, flavour)
+        if Path(p).stat().st_size == 0:
+            return self._create(table, cols, None)
+        src = f"read_ndjson_objects({_lit(p)})"
+        probe = self.con.execute(f"SELECT json FROM {src} LIMIT 1").fetchone()
+        first = json.loads(probe[0]) if probe else {}
+        wrapped = isinstance(first, dict) and set(first) == {"table", "row"}
+        if wrapped:
+            rows = f"(SELECT json -> '$.row' AS j FROM {src} WHERE json ->> '$.table' = {_lit(table)})"
+        else:
+            rows = f"(SELECT json AS j FROM {src})"
+        return self._create(table, cols, rows)
+
+    def _create(self, table: str, cols: list[tuple[str, str]], rows_sql: str | None) -> int:
+        sels = []
+        for name, typ in cols:
+            path = _lit("$." + json.dumps(name))
+            txt = f"(j ->> {path})"
+            if typ == "string":
+                expr = f"coalesce(CASE WHEN json_type(j, {path}) IN ('OBJECT', 'ARRAY') THEN " \
+                       f"CAST(j -> {path} AS VARCHAR) ELSE {txt} END, '')"
+            elif typ == "dynamic":
+                expr = (f"CASE WHEN json_type(j, {path}) = 'VARCHAR' AND json_valid({txt}) THEN "
+                        f"CAST({txt} AS JSON) ELSE j -> {path} END")
+            elif typ == "datetime":
+                expr = f"kql_todt({txt})"
+            elif typ == "timespan":
+                expr = f"kql_totimespan({txt})"
+            elif typ == "bool":
+                expr = f"TRY_CAST({txt} AS BOOLEAN)"
+            else:
+                expr = f"TRY_CAST({txt} AS {SQL_TYPES[typ]})"
+            sels.append(f"{expr} AS {q(name)}")
+        self.con.execute(f"DROP TABLE IF EXISTS {q(table)}")
+        if rows_sql is None:
+            defs = ", ".join(f"{q(n)} {SQL_TYPES[t]}" for n, t in cols)
+            self.con.execute(f"CREATE TABLE {q(table)} ({defs})")
+            n = 0
+        else:
+            self.con.execute(f"CREATE TABLE {q(table)} AS SELECT {', '.join(sels)} FROM {rows_sql}")
+            row = self.con.execute(f"SELECT count(*) FROM {q(table)}").fetchone()
+            n = int(row[0]) if row else 0
+        self.tables[table] = cols
+        self.load_stats[table] = n
+        return n
+
+    def load_parquet(self, table: str, path: str | Path, flavour: Flavour = "defender") -> int:
+        """Load ``table`` from a Parquet file whose columns carry the schema's names."""
+        cols = self._columns(table, flavour)
+        have = {r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM read_parquet({_lit(str(path))})").fetchall()}
+        sels = [
+            (f"CAST({q(n)} AS {SQL_TYPES[t]})" if n in have else f"CAST(NULL AS {SQL_TYPES[t]})")
+            + f" AS {q(n)}" for n, t in cols
+        ]
+        sels = [x if t != "string" else f"coalesce({x.rsplit(' AS ', 1)[0]}, '') AS {q(n)}"
+                for x, (n, t) in zip(sels, cols, strict=True)]
+        self.con.execute(f"DROP TABLE IF EXISTS {q(table)}")
+        self.con.execute(f"CREATE TABLE {q(table)} AS SELECT {', '.join(sels)} FROM read_parquet({_lit(str(path))})")
+        row = self.con.execute(f"SELECT count(*) FROM {q(table)}").fetchone()
+        self.tables[table] = cols
+        self.load_stats[table] = int(row[0]) if row else 0
+        return self.load_stats[table]
+
+    def load_rows(self, table: str, rows: list[dict[str, Any]], flavour: Flavour = "defender") -> int:
+        """Load ``table`` from Python dicts (tests, small inputs)."""
+        cols = self._columns(table, flavour)
+        if not rows:
+            return self._create(table, cols, None)
+        self.con.execute("DROP TABLE IF EXISTS __kql_rows")
+        self.con.execute("CREATE TEMP TABLE __kql_rows (j JSON)")
+        self.con.executemany("INSERT INTO __kql_rows VALUES (?)", [[json.dumps(r)] for r in rows])
+        n = self._create(table, cols, "__kql_rows")
+        self.con.execute("DROP TABLE __kql_rows")
+        return n
+
+    # running
+    def compile(self, query: str, path: str = "<query>", now: datetime | None = None) -> tuple[str, list[tuple[str, str]]]:
+        """Parse, check and translate ``query``; returns the SQL and output columns."""
+        flavour = self._flavour_for(query)
+        script = syntax.parse(query, path)
+        ref = now or datetime.now(UTC)
+        if ref.tzinfo is not None:
+            ref = ref.astimezone(UTC).replace(tzinfo=None)
+        known = {n: c for n, c in self.tables.items()}
+        # loaded tables keep the columns of the flavour they were loaded with; others come from the schema
+        sql, cols, used = translate(script, path, ref, flavour, {
+            n: c for n, c in known.items() if table_columns(n, flavour) is None or c == table_columns(n, flavour)
+        })
+        for t in used:
+            want = table_columns(t, flavour)
+            if want is not None and self.tables.get(t) != want:
+                if t in self.tables:
+                    self._reshape(t, want)
+                else:
+                    self._create(t, want, None)
+        return sql, cols
+
+    def _reshape(self, table: str, want: list[tuple[str, str]]) -> None:
+        """Give a loaded table the other flavour's columns (added columns are null)."""
+        have = dict(self.tables[table])
+        sels = []
+        for n, t in want:
+            if n in have and have[n] == t:
+                sels.append(q(n))
+            elif n in have and t == "dynamic":
+                sels.append(f"kql_parse_json({q(n)}) AS {q(n)}")
+            elif n in have and t == "string":
+                sels.append(f"coalesce(CAST({q(n)} AS VARCHAR), '') AS {q(n)}")
+            elif n == "TimeGenerated" and have.get("Timestamp") == "datetime":
+                sels.append(f"{q('Timestamp')} AS {q(n)}")
+            elif n == "Type":
+                sels.append(f"{_lit(table)} AS {q(n)}")
+            else:
+                sels.append(("''" if t == "string" else f"CAST(NULL AS {SQL_TYPES[t]})") + f" AS {q(n)}")
+        tmp = f"__reshape_{table}"
+        self.con.execute(f"CREATE OR REPLACE TABLE {q(tmp)} AS SELECT {', '.join(sels)} FROM {q(table)}")
+        self.con.execute(f"DROP TABLE {q(table)}")
+        self.con.execute(f"ALTER TABLE {q(tmp)} RENAME TO {q(table)}")
+        self.tables[table] = want
+
+    def run(self, query: str, path: str = "<query>", now: datetime | None = None) -> KqlResult:
+        """Run ``query``; ``now`` pins now()/ago() (default: the current time)."""
+        sql, cols = self.compile(query, path, now)
+        try:
+            rows = self.con.execute(sql).fetchall()
+        except duckdb.Error as exc:
+            msg = str(exc).splitlines()[0]
+            if "Not implemented" in msg:
+                raise UnsupportedError(f"the engine cannot evaluate this query: {msg}",
+                                       SourceLocation(path, 1, 1)) from exc
+            raise RuleError(f"query failed while running: {msg}", SourceLocation(path, 1, 1)) from exc
+        return KqlResult(tuple(cols), tuple(tuple(r) for r in rows))
+
+
+def _lit(v: str) -> str:
+    return "'" + v.replace("'", "''") + "'"
