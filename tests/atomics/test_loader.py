@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from harness.atomics.loader import load_technique
 from harness.errors import AtomicDefinitionError, ErrorCollection, SourceLocation
 
@@ -28,14 +27,25 @@ def test_shipped_technique_loads(technique_path: Path) -> None:
     assert [t.id for t in technique.atomic_tests] == [f"T1590.005-{i}" for i in range(1, 6)]
     assert [t.guid for t in technique.atomic_tests] == GUIDS
     names = [t.name for t in technique.atomic_tests]
-    assert ["Shodan" in names[0], "ARIN" in names[1], "nmap" in names[2], "theHarvester" in names[3],
-            "bgp.he.net" in names[4]] == [True] * 5
+    assert [
+        "Shodan" in names[0],
+        "ARIN" in names[1],
+        "nmap" in names[2],
+        "theHarvester" in names[3],
+        "bgp.he.net" in names[4],
+    ] == [True] * 5
     for test in technique.atomic_tests:
         assert test.supported_platforms == ("linux",)
         assert test.executor.name in ("sh", "bash")
         assert test.executor.cleanup_command, f"{test.id} has no cleanup"
         assert test.dependencies, f"{test.id} declares no prerequisite"
-    assert [t.executor.elevation_required for t in technique.atomic_tests] == [False, False, True, False, False]
+    assert [t.executor.elevation_required for t in technique.atomic_tests] == [
+        False,
+        False,
+        True,
+        False,
+        False,
+    ]
 
 
 def test_shipped_commands_render_with_lab_defaults(technique_path: Path) -> None:
@@ -94,10 +104,6 @@ def _errors(path: Path) -> list[str]:
     return [e.message for e in info.value.errors]
 
 
-def _t(n: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    return lambda d: d["atomic_tests"][n]
-
-
 Mutation = Callable[[dict[str, Any]], None]
 
 ART_RULES: dict[str, tuple[Mutation, str]] = {
@@ -111,69 +117,152 @@ ART_RULES: dict[str, tuple[Mutation, str]] = {
     "name empty": (lambda d: d["atomic_tests"][0].update(name=""), "at least 1"),
     "description missing": (lambda d: d["atomic_tests"][0].pop("description"), "'description'"),
     "guid missing": (lambda d: d["atomic_tests"][0].pop("auto_generated_guid"), "'auto_generated_guid'"),
-    "guid not v4": (lambda d: d["atomic_tests"][0].update(auto_generated_guid="6ba7b810-9dad-11d1-80b4-00c04fd430c8"),
-                    "not a canonical lowercase UUIDv4"),
-    "guid uppercase": (lambda d: d["atomic_tests"][0].update(auto_generated_guid=GUIDS[0].upper()),
-                       "not a canonical lowercase UUIDv4"),
+    "guid not v4": (
+        lambda d: d["atomic_tests"][0].update(auto_generated_guid="6ba7b810-9dad-11d1-80b4-00c04fd430c8"),
+        "not a canonical lowercase UUIDv4",
+    ),
+    "guid uppercase": (
+        lambda d: d["atomic_tests"][0].update(auto_generated_guid=GUIDS[0].upper()),
+        "not a canonical lowercase UUIDv4",
+    ),
     "guid garbage": (lambda d: d["atomic_tests"][0].update(auto_generated_guid="nope"), "UUIDv4"),
     "duplicate guid": (lambda d: d["atomic_tests"][1].update(auto_generated_guid=GUIDS[0]), "duplicate GUID"),
-    "duplicate name": (lambda d: d["atomic_tests"][1].update(name=d["atomic_tests"][0]["name"].upper()),
-                       "duplicate test name"),
-    "platform unknown": (lambda d: d["atomic_tests"][0].update(supported_platforms=["linux", "plan9"]),
-                         "unknown platform 'plan9'"),
-    "platforms empty": (lambda d: d["atomic_tests"][0].update(supported_platforms=[]), "at least one platform"),
-    "platforms not a list": (lambda d: d["atomic_tests"][0].update(supported_platforms="linux"), "must be a list"),
-    "input_arguments null": (lambda d: d["atomic_tests"][2].update(input_arguments=None), "input_arguments is empty"),
-    "argument unknown key": (lambda d: d["atomic_tests"][2]["input_arguments"]["target_range"].update(x=1),
-                             "unknown key 'x'"),
-    "argument missing default": (lambda d: d["atomic_tests"][2]["input_arguments"]["target_range"].pop("default"),
-                                 "missing required key 'default'"),
-    "argument bad type": (lambda d: d["atomic_tests"][2]["input_arguments"]["target_range"].update(type="cidr"),
-                          "type 'cidr' is not one of"),
-    "integer default not int": (lambda d: d["atomic_tests"][4]["input_arguments"]["asn"].update(default="AS1"),
-                                "is not a valid integer"),
-    "integer default bool": (lambda d: d["atomic_tests"][4]["input_arguments"]["asn"].update(default=True),
-                             "is not a valid integer"),
-    "float default int": (lambda d: d["atomic_tests"][4]["input_arguments"]["asn"].update(type="float"),
-                          "is not a valid float"),
-    "string default int": (lambda d: d["atomic_tests"][4]["input_arguments"]["asn"].update(type="string"),
-                           "is not a valid string"),
-    "url default invalid": (lambda d: d["atomic_tests"][3]["input_arguments"]["harvester_repo"].update(
-        default="not a url"), "is not a valid url"),
-    "argument name too short": (lambda d: _rename_arg(d["atomic_tests"][4], "asn", "a"), "at least 2 characters"),
-    "argument name bad chars": (lambda d: _rename_arg(d["atomic_tests"][4], "asn", "as n"), "letters, digits"),
-    "undeclared placeholder": (lambda d: d["atomic_tests"][2]["executor"].update(command="nmap -sn #{target_range} "
-                               "-oX #{output_file} #{extra}"), "#{extra} is not declared"),
-    "unused argument": (lambda d: d["atomic_tests"][2]["input_arguments"].update(
-        spare={"description": "x", "type": "string", "default": "y"}), "'spare' is not used"),
+    "duplicate name": (
+        lambda d: d["atomic_tests"][1].update(name=d["atomic_tests"][0]["name"].upper()),
+        "duplicate test name",
+    ),
+    "platform unknown": (
+        lambda d: d["atomic_tests"][0].update(supported_platforms=["linux", "plan9"]),
+        "unknown platform 'plan9'",
+    ),
+    "platforms empty": (
+        lambda d: d["atomic_tests"][0].update(supported_platforms=[]),
+        "at least one platform",
+    ),
+    "platforms not a list": (
+        lambda d: d["atomic_tests"][0].update(supported_platforms="linux"),
+        "must be a list",
+    ),
+    "input_arguments null": (
+        lambda d: d["atomic_tests"][2].update(input_arguments=None),
+        "input_arguments is empty",
+    ),
+    "argument unknown key": (
+        lambda d: d["atomic_tests"][2]["input_arguments"]["target_range"].update(x=1),
+        "unknown key 'x'",
+    ),
+    "argument missing default": (
+        lambda d: d["atomic_tests"][2]["input_arguments"]["target_range"].pop("default"),
+        "missing required key 'default'",
+    ),
+    "argument bad type": (
+        lambda d: d["atomic_tests"][2]["input_arguments"]["target_range"].update(type="cidr"),
+        "type 'cidr' is not one of",
+    ),
+    "integer default not int": (
+        lambda d: d["atomic_tests"][4]["input_arguments"]["asn"].update(default="AS1"),
+        "is not a valid integer",
+    ),
+    "integer default bool": (
+        lambda d: d["atomic_tests"][4]["input_arguments"]["asn"].update(default=True),
+        "is not a valid integer",
+    ),
+    "float default int": (
+        lambda d: d["atomic_tests"][4]["input_arguments"]["asn"].update(type="float"),
+        "is not a valid float",
+    ),
+    "string default int": (
+        lambda d: d["atomic_tests"][4]["input_arguments"]["asn"].update(type="string"),
+        "is not a valid string",
+    ),
+    "url default invalid": (
+        lambda d: d["atomic_tests"][3]["input_arguments"]["harvester_repo"].update(default="not a url"),
+        "is not a valid url",
+    ),
+    "argument name too short": (
+        lambda d: _rename_arg(d["atomic_tests"][4], "asn", "a"),
+        "at least 2 characters",
+    ),
+    "argument name bad chars": (
+        lambda d: _rename_arg(d["atomic_tests"][4], "asn", "as n"),
+        "letters, digits",
+    ),
+    "undeclared placeholder": (
+        lambda d: d["atomic_tests"][2]["executor"].update(
+            command="nmap -sn #{target_range} -oX #{output_file} #{extra}"
+        ),
+        "#{extra} is not declared",
+    ),
+    "unused argument": (
+        lambda d: d["atomic_tests"][2]["input_arguments"].update(
+            spare={"description": "x", "type": "string", "default": "y"}
+        ),
+        "'spare' is not used",
+    ),
     "executor missing": (lambda d: d["atomic_tests"][0].pop("executor"), "missing required key 'executor'"),
-    "executor unknown key": (lambda d: d["atomic_tests"][0]["executor"].update(shell="sh"), "unknown key 'shell'"),
-    "executor name invalid": (lambda d: d["atomic_tests"][0]["executor"].update(name="zsh"), "'zsh' is not one of"),
-    "executor not runnable": (lambda d: d["atomic_tests"][0]["executor"].update(name="powershell"),
-                              "runs only sh or bash"),
-    "manual executor": (lambda d: d["atomic_tests"][0].update(executor={"name": "manual", "steps": "do it by hand"}),
-                        "manual tests cannot be run"),
-    "command missing": (lambda d: d["atomic_tests"][2]["executor"].pop("command"), "missing required key 'command'"),
+    "executor unknown key": (
+        lambda d: d["atomic_tests"][0]["executor"].update(shell="sh"),
+        "unknown key 'shell'",
+    ),
+    "executor name invalid": (
+        lambda d: d["atomic_tests"][0]["executor"].update(name="zsh"),
+        "'zsh' is not one of",
+    ),
+    "executor not runnable": (
+        lambda d: d["atomic_tests"][0]["executor"].update(name="powershell"),
+        "runs only sh or bash",
+    ),
+    "manual executor": (
+        lambda d: d["atomic_tests"][0].update(executor={"name": "manual", "steps": "do it by hand"}),
+        "manual tests cannot be run",
+    ),
+    "command missing": (
+        lambda d: d["atomic_tests"][2]["executor"].pop("command"),
+        "missing required key 'command'",
+    ),
     "command empty": (lambda d: d["atomic_tests"][4]["executor"].update(command=""), "at least 1"),
-    "elevation not bool": (lambda d: d["atomic_tests"][2]["executor"].update(elevation_required="yes"),
-                           "must be true or false"),
-    "sudo without elevation": (lambda d: d["atomic_tests"][4]["executor"].update(
-        command="sudo curl -sS https://bgp.he.net/AS#{asn} -o #{output_file}"), "uses sudo"),
-    "sudo in cleanup": (lambda d: d["atomic_tests"][4]["executor"].update(cleanup_command="sudo rm -f #{output_file}"),
-                        "uses sudo"),
-    "dependency unknown key": (lambda d: d["atomic_tests"][2]["dependencies"][0].update(os="linux"),
-                               "unknown key 'os'"),
-    "dependency without prereq": (lambda d: d["atomic_tests"][2]["dependencies"][0].pop("prereq_command"),
-                                  "missing required key 'prereq_command'"),
-    "dependency without get_prereq key": (lambda d: d["atomic_tests"][2]["dependencies"][0].pop(
-        "get_prereq_command"), "missing required key 'get_prereq_command'"),
-    "dependency executor invalid": (lambda d: d["atomic_tests"][2].update(dependency_executor_name="fish"),
-                                    "'fish' is not one of"),
-    "dependency executor empty": (lambda d: d["atomic_tests"][2].update(dependency_executor_name=""),
-                                  "dependency_executor_name is empty"),
-    "dependency executor without dependencies": (lambda d: _drop_dependencies(d["atomic_tests"][4]),
-                                                 "not needed without dependencies"),
-    "test_number wrong": (lambda d: d["atomic_tests"][1].update(test_number="T1590.005-7"), "numbered by position"),
+    "elevation not bool": (
+        lambda d: d["atomic_tests"][2]["executor"].update(elevation_required="yes"),
+        "must be true or false",
+    ),
+    "sudo without elevation": (
+        lambda d: d["atomic_tests"][4]["executor"].update(
+            command="sudo curl -sS https://bgp.he.net/AS#{asn} -o #{output_file}"
+        ),
+        "uses sudo",
+    ),
+    "sudo in cleanup": (
+        lambda d: d["atomic_tests"][4]["executor"].update(cleanup_command="sudo rm -f #{output_file}"),
+        "uses sudo",
+    ),
+    "dependency unknown key": (
+        lambda d: d["atomic_tests"][2]["dependencies"][0].update(os="linux"),
+        "unknown key 'os'",
+    ),
+    "dependency without prereq": (
+        lambda d: d["atomic_tests"][2]["dependencies"][0].pop("prereq_command"),
+        "missing required key 'prereq_command'",
+    ),
+    "dependency without get_prereq key": (
+        lambda d: d["atomic_tests"][2]["dependencies"][0].pop("get_prereq_command"),
+        "missing required key 'get_prereq_command'",
+    ),
+    "dependency executor invalid": (
+        lambda d: d["atomic_tests"][2].update(dependency_executor_name="fish"),
+        "'fish' is not one of",
+    ),
+    "dependency executor empty": (
+        lambda d: d["atomic_tests"][2].update(dependency_executor_name=""),
+        "dependency_executor_name is empty",
+    ),
+    "dependency executor without dependencies": (
+        lambda d: _drop_dependencies(d["atomic_tests"][4]),
+        "not needed without dependencies",
+    ),
+    "test_number wrong": (
+        lambda d: d["atomic_tests"][1].update(test_number="T1590.005-7"),
+        "numbered by position",
+    ),
 }
 
 
