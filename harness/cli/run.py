@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.errors import ConfigError, HarnessError
 from harness.execution.runner import AtomicRun, Runner, Status
 from harness.execution.session import DEFAULT_TARGET, default_atomics_path, open_session
 
@@ -21,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--get-prereqs", action="store_true",
                    help="run get_prereq commands when a prerequisite is missing (always on for the embedded "
                         "lab, which is offline: a prerequisite that needs the internet then fails with its reason)")
+    p.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE",
+                   help="override an input argument of the selected atomics (repeatable)")
     p.add_argument("--timeout", type=float, default=180.0, help="seconds per detonation (default 180)")
     p.add_argument("--keep-lab", action="store_true", help="leave the embedded lab up afterwards")
     p.add_argument("--json", action="store_true", help="one JSON object per atomic")
@@ -28,12 +30,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _load(path: str | None) -> Any:
-    from harness.atomics.loader import load_signals, load_technique
+    from harness.atomics.loader import load_technique
 
-    technique = load_technique(path or default_atomics_path())
-    signals_path = str(path or default_atomics_path()).replace(".yaml", ".signals.yaml")
-    signals = load_signals(signals_path, technique)
-    return technique, signals
+    return load_technique(path or default_atomics_path())
 
 
 def _line(run: AtomicRun) -> str:
@@ -43,17 +42,24 @@ def _line(run: AtomicRun) -> str:
 
 
 def _main(args: argparse.Namespace) -> int:
-    technique, signals = _load(args.atomics)
+    technique = _load(args.atomics)
     tests = [technique.find(i) for i in args.ids] if args.ids else list(technique.atomic_tests)
+    overrides: dict[str, str] = {}
+    for item in args.arg:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--arg expects NAME=VALUE, got {item!r}")
+        overrides[name] = value
     results: list[AtomicRun] = []
     with open_session(args.target, args.lab_config, keep_lab=args.keep_lab) as session:
         for test in tests:
             runner = Runner(session.target, session.scope, env=session.env, secrets=session.secrets,
-                            get_prereqs=args.get_prereqs or session.lab is not None, timeout_s=args.timeout)
+                            get_prereqs=args.get_prereqs or session.lab is not None, timeout_s=args.timeout,
+                            scratch_dir=session.scratch_dir)
             if not args.json:
                 print(f"{test.id:<13} running ...", file=sys.stderr, flush=True)
             try:
-                run = runner.run(test)
+                run = runner.run(test, {k: v for k, v in overrides.items() if k in test.input_arguments})
             except HarnessError as exc:  # pragma: no cover - runner reports errors as statuses
                 print(f"{test.id}: {exc}", file=sys.stderr)
                 return 2

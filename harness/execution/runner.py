@@ -163,6 +163,9 @@ class Runner:
     get_prereqs: bool = False
     timeout_s: float = DEFAULT_TIMEOUT_S
     redactor: Redactor | None = None
+    # Where per-detonation files (the curlrc) go on the target. Inside a lab's state dir they are
+    # removed by `lab down` even when the harness itself is killed.
+    scratch_dir: str = "/tmp"
 
     def __post_init__(self) -> None:
         if self.redactor is None:
@@ -198,7 +201,7 @@ class Runner:
         started = _now_ns()
         records: list[CommandRecord] = []
         env = {**self.env, "HARNESS_CORRELATION_ID": cid}
-        curl_home = f"/tmp/.harness-{cid}"
+        curl_home = f"{self.scratch_dir.rstrip('/')}/.harness-{cid}"
         status, reason, exit_code = Status.ERROR, "", None
 
         def finish(st: Status, why: str, code: int | None) -> AtomicRun:

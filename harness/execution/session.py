@@ -45,6 +45,11 @@ class Session:
     owns_lab: bool = False
     facts: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def scratch_dir(self) -> str:
+        """Per-detonation files on the target; inside the embedded lab's state dir when there is one."""
+        return str(self.lab.home_dir) if self.lab is not None else "/tmp"
+
 
 def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -122,9 +123,11 @@ def load_lab_config(path: str | Path | None = None) -> LabConfig:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        col = getattr(exc, "colno", None)
-        raise ConfigError(f"invalid TOML: {exc}", SourceLocation(where, line, col)) from exc
+        # Python 3.11's TOMLDecodeError has no attributes for the position: read it from the message.
+        m = re.search(r"at line (\d+), column (\d+)", str(exc))
+        line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise ConfigError(f"invalid TOML: {msg}", SourceLocation(where, line, col)) from exc
     try:
         lab, net, scope, sweep = doc["lab"], doc["network"], doc["scope"], doc["sweep"]
         name = str(lab["name"])

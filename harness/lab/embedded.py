@@ -304,12 +304,10 @@ table inet {self.guard_table} {{
 
         cfg = self.cfg
         pki.create_lab_pki(self.pki_dir, pki.service_leaf_specs(cfg.services))
-        args = [
-            sys.executable, "-m", "harness.lab.inet", "--config", cfg.path if not cfg.path.startswith("<")
-            else "", "--cert-dir", str(self.pki_dir), "--log", str(self.log_dir / "inet.jsonl"),
-        ]
-        if cfg.path.startswith("<"):
-            args = [a for a in args if a not in ("--config", "")]
+        args = [sys.executable, "-m", "harness.lab.inet", "--cert-dir", str(self.pki_dir),
+                "--log", str(self.log_dir / "inet.jsonl"), "--bind-all-service-ips"]
+        if not cfg.path.startswith("<"):  # "<harness.lab>/..." is the packaged default
+            args += ["--config", cfg.path]
         self._spawn(state, "inet", _ns(cfg.inet_ns, *args), self.log_dir / "inet.stderr")
 
     def _start_sshd(self, state: LabState) -> None:
@@ -462,7 +460,7 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
         for res in reversed(resources):
             try:
                 msg = self._undo(res)
-            except LabError as exc:
+            except (LabError, OSError) as exc:
                 errors.append(str(exc))
                 continue
             if msg:
@@ -503,7 +501,7 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
             p = Path(name)
             if res.data.get("only_if_empty"):
                 if p.is_dir() and not any(p.iterdir()):
-                    if os.path.ismount(p):  # iproute2 bind-mounts /run/netns onto itself
+                    if _is_mountpoint(p):  # iproute2 bind-mounts /run/netns onto itself
                         _run(["umount", str(p)])
                     p.rmdir()
                     return f"dir {name}"
@@ -520,6 +518,19 @@ def _res(kind: str, name: str, **data: Any) -> Any:
     from harness.lab.state import Resource
 
     return Resource(kind, name, dict(data))
+
+
+def _is_mountpoint(path: Path) -> bool:
+    """True when ``path`` is a mount point, bind mounts of the same file system included."""
+    target = str(path)
+    try:
+        for line in Path("/proc/self/mounts").read_text().splitlines():
+            fields = line.split()
+            if len(fields) > 1 and fields[1] == target:
+                return True
+    except OSError:
+        pass
+    return os.path.ismount(path)
 
 
 def _pids_in_netns(inodes: set[int]) -> list[int]:

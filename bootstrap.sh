@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The two commands of the README, on a fresh Debian 12 machine, as root:
+#   sudo ./bootstrap.sh run    set up, then run the atomics on the embedded lab (the main job)
+#   sudo ./bootstrap.sh test   set up, then run the test suite (unit, replay and embedded-lab tests)
+#   sudo ./bootstrap.sh setup  only set up
+# Setup is idempotent: Debian packages (without starting any of their services), then a virtualenv
+# in .venv with the harness installed.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+
+APT_PACKAGES=(
+  python3 python3-venv python3-dev gcc git
+  iproute2 nftables procps psmisc kmod
+  openssh-server openssh-client dnsmasq-base auditd squid-openssl ulogd2
+  nmap curl ca-certificates
+)
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+setup() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "bootstrap.sh: run as root (sudo): the embedded lab needs network namespaces and auditd" >&2
+    exit 2
+  fi
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    # Keep package scripts from starting host services (sshd, squid, auditd): the lab starts its
+    # own instances inside network namespaces and stops them afterwards.
+    local policy=/usr/sbin/policy-rc.d created_policy=0
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 755 "$policy"; created_policy=1
+    fi
+    trap '[ "$created_policy" = 1 ] && rm -f "$policy"' RETURN
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  if [ ! -x .venv/bin/harness ] || [ pyproject.toml -nt .venv/.installed ]; then
+    log "creating .venv and installing the harness"
+    python3 -m venv .venv
+    .venv/bin/pip install --quiet --disable-pip-version-check --upgrade pip
+    .venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+    touch .venv/.installed
+  fi
+}
+
+case "${1:-}" in
+  setup) setup ;;
+  run)
+    setup
+    shift
+    exec .venv/bin/harness run "$@"
+    ;;
+  test)
+    setup
+    shift
+    exec .venv/bin/pytest tests/ "$@"
+    ;;
+  *)
+    echo "usage: sudo ./bootstrap.sh run|test|setup" >&2
+    exit 2
+    ;;
+esac
