@@ -1,0 +1,284 @@
+"""The Sigma taxonomy view: ``{"logsource": {...}, "event": {...}, "meta": {...}}`` per event.
+
+This module (with :mod:`harness.views.activity`) is the one place that maps source fields
+to Sigma taxonomy fields; the Sigma engine only routes log sources and aliases rule-side
+names. What each source becomes (details in docs/ARCHITECTURE.md, "Sigma view"):
+
+* auditd: every record as ``{product: linux, service: auditd}`` with its own keys (``type``,
+  decoded ``a0``..``aN``, ``exe``, ``comm``, ``key``, ``SYSCALL``...), plus the semantic
+  events ``process_creation`` (execve), ``network_connection`` (connect/sendto to an inet
+  or inet6 address), ``file_event``/``file_delete`` (PATH ``nametype=CREATE``/``DELETE``)
+  under ``{product: linux}``;
+* Sysmon (Linux and Windows, EVTX): Sysmon's own field names (``EventID`` and every Data
+  field, plus ``Computer``/``Channel``/``Provider_Name``), category by event ID;
+  ``DestinationHostname`` of event 3 is filled from the resolver's answer when Sysmon wrote
+  ``-``;
+* dnsmasq: ``category: dns`` (query, answer, record_type, src_ip, src_port);
+* Squid and the simulated internet: ``category: proxy`` (c-uri, cs-host, ...);
+* NFLOG: ``category: firewall``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from harness.telemetry.parsers.base import Record, iso_utc
+from harness.views.activity import Activity, ActivityExtractor
+from harness.views.context import DnsIndex, ViewContext
+
+SigmaEvent = dict[str, Any]
+
+#: Sysmon event ID -> Sigma category (Windows and Linux share the numbering).
+SYSMON_CATEGORIES: dict[int, str | None] = {
+    1: "process_creation",
+    2: "file_change",
+    3: "network_connection",
+    4: None,
+    5: "process_termination",
+    6: "driver_load",
+    7: "image_load",
+    8: "create_remote_thread",
+    9: "raw_access_thread",
+    10: "process_access",
+    11: "file_event",
+    12: "registry_add",
+    13: "registry_set",
+    14: "registry_rename",
+    15: "create_stream_hash",
+    16: None,
+    17: "pipe_created",
+    18: "pipe_created",
+    19: "wmi_event",
+    20: "wmi_event",
+    21: "wmi_event",
+    22: "dns_query",
+    23: "file_delete",
+    24: "clipboard_capture",
+    25: "process_tampering",
+    26: "file_delete_detected",
+    27: "file_block_executable",
+    28: "file_block_shredding",
+    29: "file_executable_detected",
+    255: None,
+}
+_REGISTRY_EVENT_TYPES = {
+    "CreateKey": "registry_add",
+    "DeleteKey": "registry_delete",
+    "DeleteValue": "registry_delete",
+    "SetValue": "registry_set",
+    "RenameKey": "registry_rename",
+}
+_AUDITD_LS = {"product": "linux", "service": "auditd", "category": None}
+_SOURCE_LS: dict[str, dict[str, str | None]] = {
+    "dnsmasq": {"product": None, "service": "dnsmasq"},
+    "squid": {"product": None, "service": "squid"},
+    "inet": {"product": None, "service": "inet"},
+    "nflog": {"product": "linux", "service": "nflog"},
+}
+
+
+def _ls(product: str | None, service: str | None, category: str | None) -> dict[str, str | None]:
+    return {"product": product, "service": service, "category": category}
+
+
+def _clean(event: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in event.items() if v is not None}
+
+
+def _sysmon_event(rec: Record, dns: DnsIndex, ctx: ViewContext) -> SigmaEvent:
+    f = rec.fields
+    system = f.get("System") or {}
+    event: dict[str, Any] = {k: v for k, v in f.items() if k != "System"}
+    for key in ("Provider_Name", "Channel", "Computer"):
+        if key in system and key not in event:
+            event[key] = system[key]
+    eid_raw = f.get("EventID")
+    try:
+        eid = int(eid_raw) if eid_raw is not None else -1
+    except (TypeError, ValueError):
+        eid = -1
+    category = SYSMON_CATEGORIES.get(eid)
+    if eid in (12, 13, 14):
+        category = _REGISTRY_EVENT_TYPES.get(str(f.get("EventType")), category)
+    if eid == 3 and event.get("DestinationHostname") in ("-", None, ""):
+        name = dns.name_for(_str(event.get("DestinationIp")), rec.time, ctx.dns_max_age_s)
+        if name:
+            event["DestinationHostname"] = name
+    provider = str(system.get("Provider_Name") or "")
+    product = (
+        "linux" if provider == "Linux-Sysmon" or "Linux" in str(system.get("Channel", "")) else "windows"
+    )
+    return {"logsource": _ls(product, "sysmon", category), "event": event}
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def activity_event(act: Activity) -> SigmaEvent | None:
+    """Sigma event of a normalised activity from a non-Sysmon source."""
+    d = act.data
+    p, parent = act.process, act.parent
+    if act.kind == "process_creation" and p is not None:
+        event = _clean(
+            {
+                "Image": p.image,
+                "CommandLine": p.command_line,
+                "CurrentDirectory": p.cwd,
+                "User": p.user,
+                "LogonId": p.logon_id,
+                "TerminalSessionId": p.session,
+                "ProcessId": p.pid,
+                "ParentProcessId": p.ppid,
+                "ParentImage": parent.image if parent else None,
+                "ParentCommandLine": parent.command_line if parent else None,
+                "ParentUser": parent.user if parent else None,
+                "OriginalFileName": posixpath.basename(p.image) if p.image else None,
+            }
+        )
+        return {"logsource": _ls("linux", None, "process_creation"), "event": event}
+    if act.kind == "network_connection":
+        event = _clean(
+            {
+                "Image": p.image if p else None,
+                "ProcessId": p.pid if p else None,
+                "User": p.user if p else None,
+                "CommandLine": p.command_line if p else None,
+                "ParentImage": parent.image if parent else None,
+                "Protocol": d.get("protocol"),
+                "Initiated": "true" if d.get("initiated") else "false",
+                "SourceIp": d.get("local_ip"),
+                "SourcePort": d.get("local_port"),
+                "SourceIsIpv6": "true" if d.get("ipv6") else "false",
+                "DestinationIp": d.get("remote_ip"),
+                "DestinationPort": d.get("remote_port"),
+                "DestinationHostname": d.get("hostname"),
+                "DestinationIsIpv6": "true" if d.get("ipv6") else "false",
+            }
+        )
+        return {"logsource": _ls("linux", None, "network_connection"), "event": event}
+    if act.kind in ("file_event", "file_delete"):
+        event = _clean(
+            {
+                "Image": p.image if p else None,
+                "ProcessId": p.pid if p else None,
+                "User": p.user if p else None,
+                "TargetFilename": d.get("path"),
+            }
+        )
+        return {"logsource": _ls("linux", None, act.kind), "event": event}
+    ls: dict[str, str | None] = _SOURCE_LS.get(
+        act.record.source, {"product": None, "service": act.record.source}
+    )
+    if act.kind == "dns":
+        answers = d.get("answers") or []
+        event = _clean(
+            {
+                "query": d.get("query"),
+                "record_type": d.get("record_type"),
+                "answer": answers[0] if len(answers) == 1 else (answers or None),
+                "src_ip": d.get("client_ip"),
+                "src_port": d.get("client_port"),
+            }
+        )
+        return {"logsource": _ls(ls["product"], ls["service"], "dns"), "event": event}
+    if act.kind == "proxy":
+        path = d.get("path") or ""
+        base = posixpath.basename(str(path))
+        ext = base.rpartition(".")[2] if "." in base else None
+        event = _clean(
+            {
+                "c-uri": d.get("url"),
+                "c-uri-stem": path or None,
+                "c-uri-query": d.get("query"),
+                "c-uri-extension": ext,
+                "c-useragent": d.get("user_agent"),
+                "cs-host": d.get("host"),
+                "cs-method": d.get("method"),
+                "cs-username": d.get("user"),
+                "cs-referrer": d.get("referer"),
+                "sc-status": d.get("status"),
+                "sc-bytes": d.get("bytes"),
+                "src_ip": d.get("client_ip"),
+                "src_port": d.get("client_port"),
+                "dst_ip": d.get("server_ip"),
+                "r-dns": d.get("host"),
+            }
+        )
+        return {"logsource": _ls(ls["product"], ls["service"], "proxy"), "event": event}
+    if act.kind == "firewall":
+        event = _clean(
+            {
+                "src_ip": d.get("src_ip"),
+                "dst_ip": d.get("dst_ip"),
+                "src_port": d.get("src_port"),
+                "dst_port": d.get("dst_port"),
+                "protocol": d.get("protocol"),
+                "action": d.get("action"),
+                "prefix": d.get("prefix"),
+                "icmp_type": d.get("icmp_type"),
+            }
+        )
+        return {"logsource": _ls(ls["product"], ls["service"], "firewall"), "event": event}
+    return None
+
+
+class SigmaView:
+    """Streaming builder: feed records (in order) and get their Sigma events.
+
+    Cross-source context (DNS answers) must be in ``extractor.dns`` before records that
+    need it arrive; :func:`sigma_events` does that first pass for you.
+    """
+
+    def __init__(
+        self,
+        ctx: ViewContext | None = None,
+        extractor: ActivityExtractor | None = None,
+        *,
+        meta: bool = True,
+        auditd_raw: bool = True,
+    ) -> None:
+        self.ctx = ctx or ViewContext()
+        self.extractor = extractor or ActivityExtractor(self.ctx)
+        self.meta = meta
+        self.auditd_raw = auditd_raw
+
+    def events(self, rec: Record) -> list[SigmaEvent]:
+        """The Sigma events of one record, in a stable order (raw records first)."""
+        out: list[SigmaEvent] = []
+        if rec.source == "auditd" and self.auditd_raw:
+            for r in rec.fields.get("records") or []:
+                out.append({"logsource": _AUDITD_LS, "event": r})
+        if rec.source in ("sysmon", "evtx"):
+            out.append(_sysmon_event(rec, self.extractor.dns, self.ctx))
+            self.extractor.extract(rec)  # keep the process table current for the Defender view
+        else:
+            for act in self.extractor.extract(rec):
+                ev = activity_event(act)
+                if ev is not None:
+                    out.append(ev)
+        if self.meta and out:
+            meta = {"source": rec.source, "file": rec.file, "line": rec.line, "time": iso_utc(rec.time)}
+            for ev in out:
+                ev["meta"] = meta
+        return out
+
+    def stream(self, records: Iterable[Record]) -> Iterator[SigmaEvent]:
+        for rec in records:
+            yield from self.events(rec)
+
+
+def sigma_events(
+    records: Iterable[Record], ctx: ViewContext | None = None, *, meta: bool = True, auditd_raw: bool = True
+) -> list[SigmaEvent]:
+    """The Sigma view of one detonation's records (all sources together), input order kept.
+
+    ``auditd_raw`` keeps every auditd record as a ``{product: linux, service: auditd}``
+    event (for SigmaHQ's auditd rules) besides the semantic events.
+    """
+    recs = list(records)
+    view = SigmaView(ctx, meta=meta, auditd_raw=auditd_raw)
+    view.extractor.prepare(recs)
+    return list(view.stream(recs))
