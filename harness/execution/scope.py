@@ -67,7 +67,9 @@ class Scope:
             except ValueError:
                 pass
             if not self.domain_in_scope(host):
-                found.append(f"URL host {host} is neither a lab service nor inside the lab domains {list(self.domains)}")
+                found.append(
+                    f"URL host {host} is neither a lab service nor inside the lab domains {list(self.domains)}"
+                )
             for asn in _ASN_PATH.findall(path):
                 if int(asn) not in self.asns:
                     found.append(f"AS{asn} is outside the lab's ASNs {list(self.asns)}")

@@ -74,7 +74,8 @@ def _run(args: Sequence[str], *, check: bool = True, timeout: float = 30) -> sub
     except (OSError, subprocess.SubprocessError) as exc:
         raise LabError(f"`{' '.join(args)}` could not run: {exc}") from exc
     if check and proc.returncode != 0:
-        raise LabError(f"`{' '.join(args)}` failed (rc={proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
+        detail = proc.stderr.strip() or proc.stdout.strip()
+        raise LabError(f"`{' '.join(args)}` failed (rc={proc.returncode}): {detail}")
     return proc
 
 
@@ -170,7 +171,10 @@ class EmbeddedLab:
         require_root("harness lab up")
         for tool in REQUIRED_TOOLS:
             if shutil.which(tool) is None:
-                raise LabError(f"`{tool}` is not installed; see README (apt-get install iproute2 nftables dnsmasq-base openssh-server)")
+                raise LabError(
+                    f"`{tool}` is not installed; run `sudo ./bootstrap.sh setup` or apt-get install "
+                    "iproute2 nftables dnsmasq-base openssh-server"
+                )
         find_sshd()
         if LabState.load(self.state_dir) is not None or self._leftovers():
             # An earlier run crashed or was not torn down: clean it before building anew.
@@ -490,7 +494,7 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
             args = (["ip", "netns", "exec", ns] if ns else []) + ["nft", "list", "table", res.data["family"],
                                                                  res.data["table"]]
             if _run(args, check=False).returncode == 0:
-                _run(args[:-5] + ["nft", "delete", "table", res.data["family"], res.data["table"]])
+                _run([*args[:-5], "nft", "delete", "table", res.data["family"], res.data["table"]])
                 return f"nft table {res.data['family']} {res.data['table']}"
         elif kind == "file":
             p = Path(name)

@@ -54,7 +54,8 @@ def host_network_uses(
         ifname = str(link.get("ifname", "?"))
         if ifname in ignored:
             continue
-        for addr in link.get("addr_info", []) or []:  # type: ignore[union-attr]
+        addr_info = link.get("addr_info")
+        for addr in addr_info if isinstance(addr_info, list) else []:
             if not isinstance(addr, dict):
                 continue
             local, plen = addr.get("local"), addr.get("prefixlen")
@@ -75,7 +76,7 @@ def host_network_uses(
                 uses.append(HostNetworkUse(net, f"default gateway {gw}"))
             continue
         try:
-            net = ipaddress.ip_network(dst if "/" in dst else dst, strict=False)
+            net = ipaddress.ip_network(dst, strict=False)
         except ValueError:
             continue
         if net.is_multicast or (net.version == 6 and net.is_link_local):
@@ -101,7 +102,7 @@ def find_overlaps(lab_ranges: Iterable[ipaddress.IPv4Network], uses: Iterable[Ho
     uses = list(uses)
     for lab_range in lab_ranges:
         for use in uses:
-            if use.network.version == 4 and lab_range.overlaps(use.network):  # type: ignore[arg-type]
+            if use.network.version == 4 and lab_range.overlaps(use.network):
                 # Loopback is never ours to collide with, but 127/8 cannot be a lab range either.
                 found.append(Overlap(lab_range, use))
     return found

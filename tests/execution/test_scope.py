@@ -1,5 +1,4 @@
 import pytest
-
 from harness.errors import ScopeError
 from harness.execution.scope import Scope
 from harness.lab.config import load_lab_config
@@ -36,4 +35,5 @@ def test_out_of_scope_targets_are_refused(scope, command, args, reason):
 
 
 def test_paths_and_flags_are_not_mistaken_for_targets(scope):
-    assert scope.violations("rm -f /tmp/atomic-arin.json /tmp/atomic-rdap.json", {"output": "/tmp/atomic-arin.json"}) == []
+    cmd = "rm -f /tmp/atomic-arin.json /tmp/atomic-rdap.json"
+    assert scope.violations(cmd, {"output": "/tmp/atomic-arin.json"}) == []

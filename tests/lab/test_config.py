@@ -1,5 +1,4 @@
 import pytest
-
 from harness.errors import ConfigError
 from harness.lab.config import load_lab_config
 
@@ -26,5 +25,5 @@ def test_service_outside_scope_is_rejected(tmp_path):
     text = resources.files("harness.lab").joinpath("default-lab.toml").read_text()
     p = tmp_path / "lab.toml"
     p.write_text(text.replace('ip = "198.51.100.10"', 'ip = "10.9.9.9"'))
-    with pytest.raises(ConfigError, match="10.9.9.9 is not inside scope.ranges"):
+    with pytest.raises(ConfigError, match=r"10\.9\.9\.9 is not inside scope\.ranges"):
         load_lab_config(p)

@@ -4,6 +4,7 @@ These tests prove what issue 2 promises: the atomics run for real over SSH, an o
 is refused, and the host is left exactly as it was, also after an interrupted or crashed run.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -14,7 +15,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from harness.errors import LabError
 from harness.lab.config import load_lab_config
 from harness.lab.embedded import EmbeddedLab
@@ -67,7 +67,7 @@ def test_run_executes_the_runnable_atomics_for_real(baseline):
     for name in ("api.shodan.io", "whois.arin.net", "rdap.arin.net", "bgp.he.net"):
         assert f"query[A] {name} from {CFG.lab_uplink_ip}" in dns
     # nmap -sn found exactly the live hosts, resolved by PTR through the lab resolver.
-    nmap_out = [c for c in runs["T1590.005-3"]["commands"] if c["phase"] == "detonate"][0]["stdout"]
+    nmap_out = next(c for c in runs["T1590.005-3"]["commands"] if c["phase"] == "detonate")["stdout"]
     assert "16 IP addresses (5 hosts up)" in nmap_out
     for host in CFG.live_hosts:
         assert f"{host.name} ({host.ip})" in nmap_out
@@ -180,7 +180,7 @@ def test_lab_up_status_down_cli(baseline):
 
 def test_lab_refuses_without_root(monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    with pytest.raises(LabError, match="needs root.*ssh://.*vagrant://"):
+    with pytest.raises(LabError, match=r"needs root.*ssh://.*vagrant://"):
         EmbeddedLab(CFG).up()
 
 
@@ -188,8 +188,6 @@ def _all_cmdlines() -> list[str]:
     out = []
     for p in Path("/proc").iterdir():
         if p.name.isdigit():
-            try:
+            with contextlib.suppress(OSError):
                 out.append((p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-            except OSError:
-                pass
     return out

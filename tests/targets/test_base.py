@@ -1,5 +1,4 @@
 import pytest
-
 from harness.errors import TargetError
 from harness.targets.base import env_payload, get_target, parse_target_url, split_marker, wrap_command
 
@@ -11,7 +10,7 @@ def test_parse_ssh_url_with_options():
 
 
 def test_unknown_scheme_is_refused_with_the_known_ones():
-    with pytest.raises(TargetError, match="unknown target scheme 'ftp'.*local, netns, ssh, vagrant"):
+    with pytest.raises(TargetError, match=r"unknown target scheme 'ftp'.*local, netns, ssh, vagrant"):
         get_target("ftp://x")
 
 

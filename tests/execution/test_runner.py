@@ -1,0 +1,141 @@
+"""The lifecycle on the local target, with atomics loaded through the real loader."""
+
+import uuid
+
+import pytest
+
+from harness.atomics.loader import load_technique
+from harness.execution.runner import Runner, Status
+from harness.execution.scope import Scope
+from harness.lab.config import load_lab_config
+from harness.targets import get_target
+
+
+def _atomic(tmp_path, command, cleanup="", prereq=None, get_prereq=None, args=None):
+    deps = ""
+    if prereq is not None:
+        deps = f"""  dependency_executor_name: sh
+  dependencies:
+  - description: The tool must be present.
+    prereq_command: |
+      {prereq}
+    get_prereq_command: |
+      {get_prereq}
+"""
+    arg_block = ""
+    if args:
+        arg_block = "  input_arguments:\n" + "".join(
+            f"    {k}:\n      description: {k}\n      type: string\n      default: {v}\n" for k, v in args.items()
+        )
+    text = f"""attack_technique: T1590.005
+display_name: 'Runner test'
+atomic_tests:
+- name: Runner test
+  auto_generated_guid: {uuid.uuid4()}
+  description: test
+  supported_platforms:
+  - linux
+{arg_block}{deps}  executor:
+    name: sh
+    elevation_required: false
+    command: |
+      {command}
+    cleanup_command: |
+      {cleanup or 'true'}
+"""
+    p = tmp_path / "t.yaml"
+    p.write_text(text)
+    return load_technique(p).atomic_tests[0]
+
+
+@pytest.fixture
+def runner(tmp_path):
+    return Runner(get_target("local://"), None, scratch_dir=str(tmp_path / "scratch"))
+
+
+def test_executed_and_cleanup_ran(tmp_path, runner):
+    out = tmp_path / "out"
+    run = runner.run(_atomic(tmp_path, f"echo hi > {out}", f"rm -f {out}"))
+    assert run.status is Status.EXECUTED and run.exit_code == 0 and run.reason == ""
+    assert [c.phase for c in run.commands] == ["detonate", "cleanup"]
+    assert not out.exists()
+    assert run.started_ns < run.ended_ns
+    assert not (tmp_path / "scratch" / f".harness-{run.correlation_id}").exists()
+
+
+def test_correlation_id_is_in_the_environment(tmp_path, runner):
+    run = runner.run(_atomic(tmp_path, 'echo "cid=$HARNESS_CORRELATION_ID"; cat "$CURL_HOME/.curlrc"'))
+    out = run.detonation_commands()[0].stdout
+    assert f"cid={run.correlation_id}" in out
+    assert f'user-agent = "curl (recon-atomics-harness; cid={run.correlation_id})"' in out
+
+
+def test_failure_is_execution_failed_and_cleanup_still_runs(tmp_path, runner):
+    out = tmp_path / "half"
+    run = runner.run(_atomic(tmp_path, f"touch {out}; echo boom >&2; exit 7", f"rm -f {out}"))
+    assert run.status is Status.EXECUTION_FAILED and run.exit_code == 7
+    assert "exit code 7" in run.reason and "boom" in run.reason
+    assert not out.exists()
+
+
+def test_timeout_kills_and_cleans(tmp_path):
+    r = Runner(get_target("local://"), None, timeout_s=0.5, scratch_dir=str(tmp_path))
+    marker = tmp_path / "m"
+    run = r.run(_atomic(tmp_path, f"touch {marker}; sleep 30", f"rm -f {marker}"))
+    assert run.status is Status.TIMED_OUT and run.duration_s < 10
+    assert not marker.exists()
+
+
+def test_prereq_missing_without_get_prereqs(tmp_path, runner):
+    run = runner.run(_atomic(tmp_path, "echo never", prereq="false", get_prereq="echo would-install"))
+    assert run.status is Status.PREREQ_MISSING
+    assert "The tool must be present" in run.reason and "--get-prereqs" in run.reason
+    assert [c.phase for c in run.commands] == ["prereq"]
+
+
+def test_prereq_reason_comes_from_get_prereq(tmp_path):
+    r = Runner(get_target("local://"), None, get_prereqs=True, scratch_dir=str(tmp_path))
+    run = r.run(_atomic(tmp_path, "echo never", prereq="false",
+                        get_prereq='echo "prerequisite missing: no internet to fetch the tool" >&2; exit 1'))
+    assert run.status is Status.PREREQ_MISSING
+    assert run.reason == "prerequisite missing: no internet to fetch the tool"
+    assert "detonate" not in [c.phase for c in run.commands]
+
+
+def test_secrets_are_redacted_from_every_record(tmp_path):
+    secret = "sk_" + uuid.uuid4().hex
+    r = Runner(get_target("local://"), None, env={"API_KEY": secret}, secrets=[secret], scratch_dir=str(tmp_path))
+    run = r.run(_atomic(tmp_path, 'echo "key is $API_KEY"; echo "$API_KEY" >&2; exit 1'))
+    text = repr(run.to_dict())
+    assert secret not in text
+    assert "key is <redacted>" in run.detonation_commands()[0].stdout
+
+
+def test_out_of_scope_is_refused_before_anything_runs(tmp_path):
+    r = Runner(get_target("local://"), Scope.from_lab(load_lab_config()), scratch_dir=str(tmp_path))
+    run = r.run(_atomic(tmp_path, "echo #{target}", args={"target": "8.8.8.8"}))
+    assert run.status is Status.ERROR and "8.8.8.8" in run.reason and run.commands == ()
+
+
+class _InterruptingTarget:
+    """Raises Ctrl-C during the detonation (an error path: the one place a stand-in is used)."""
+
+    def __init__(self, inner):
+        self.inner, self.url = inner, inner.url
+
+    def run(self, command, **kw):
+        if "sleep" in command:
+            raise KeyboardInterrupt
+        return self.inner.run(command, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_ctrl_c_runs_cleanup_then_propagates(tmp_path):
+    marker = tmp_path / "m"
+    marker.write_text("x")
+    r = Runner(_InterruptingTarget(get_target("local://")), None, scratch_dir=str(tmp_path))
+    with pytest.raises(KeyboardInterrupt):
+        r.run(_atomic(tmp_path, "sleep 30", f"rm -f {marker}"))
+    assert not marker.exists()

@@ -1,0 +1,63 @@
+"""SSH host-key verification against the real lab sshd: unknown keys are refused by default."""
+
+import json
+
+import pytest
+
+from harness.errors import TargetError
+from harness.lab.config import load_lab_config
+from harness.lab.embedded import EmbeddedLab
+from harness.targets import get_target
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def lab():
+    lab = EmbeddedLab(load_lab_config())
+    lab.down()
+    lab.up()
+    yield lab
+    lab.down()
+
+
+def _base(lab):
+    return f"ssh://root@{lab.cfg.lab_transit_ip}:22?identity_file={lab.client_key}"
+
+
+def test_unknown_host_key_is_refused(lab, tmp_path):
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    with pytest.raises(TargetError, match="unknown host key"):
+        get_target(_base(lab) + f"&known_hosts={empty}").run("true")
+
+
+def test_pinned_host_key_is_accepted_and_a_wrong_one_refused(lab, tmp_path):
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    pub = " ".join((lab.ssh_dir / "host_ed25519.pub").read_text().split()[:2])
+    t = get_target(_base(lab) + f"&known_hosts={empty}&host_key={pub.replace(' ', '%20').replace('+', '%2B')}")
+    assert t.run("echo ok").stdout == "ok\n"
+    assert t.facts()["host_key_verification"] == "pinned"
+    with pytest.raises(TargetError, match="does not match the pinned key"):
+        get_target(_base(lab) + f"&known_hosts={empty}&host_key=SHA256:AAAA").run("true")
+
+
+def test_accepting_an_unknown_key_is_explicit_and_recorded(lab, tmp_path):
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    t = get_target(_base(lab) + f"&known_hosts={empty}&accept_unknown_host_key=true")
+    r = t.run("cat /proc/self/loginuid")
+    assert r.rc == 0 and r.audit_session is not None
+    facts = t.facts()
+    assert facts["host_key_verification"] == "accepted-unverified"
+    assert facts["host_key_accepted_unverified"].startswith("SHA256:")
+    json.dumps(facts)
+
+
+def test_timeout_kills_the_remote_process_tree(lab):
+    t = get_target("netns://rah")
+    r = t.run("sleep 300 & sleep 301", timeout=1)
+    assert r.timed_out and r.pid
+    check = t.run("ps -eo args | grep -c '^sleep 30[01]' || true")
+    assert check.stdout.strip() == "0", "processes of the timed-out command survived"
