@@ -1,0 +1,211 @@
+"""Tie parsed telemetry to the detonation that caused it (pure functions).
+
+A :class:`Detonation` says what identifies the atomic's activity: the audit session(s) its
+SSH connection got (``ses``; Sysmon for Linux reports the same number as
+``TerminalSessionId``), the pids of the shells that ran its commands (process tree), its
+time window, and the lab host's addresses (for the resolver, proxy, simulated-internet and
+NFLOG logs, which know no process). :func:`attribute` keeps the records that belong to it
+and counts, per source, what was read, kept, dropped as unrelated and unparseable.
+
+Rules, per source:
+
+* auditd: an event is kept when any record carries one of the sessions (``ses``), or when
+  its ``pid`` is a root pid or a descendant of one (children are learnt from ``ppid`` as
+  events stream, so input must be in time order as audit logs are). Events without a
+  session or pid (CONFIG_CHANGE...) are unrelated. Session/tree matches are kept whatever
+  their time (a background child may outlive the last command).
+* Sysmon / EVTX: an event 1 whose ``TerminalSessionId`` is one of the sessions, or whose
+  ``ProcessId`` is a root pid, starts a lineage; every event whose ``ProcessGuid`` (or, for
+  event 1, ``ParentProcessGuid``) is in the lineage is kept. The far end of a connection
+  (the simulated internet's server process) is not in the lineage and is dropped.
+* dnsmasq, squid, inet, nflog: kept when inside the time window (widened by ``slack_s``;
+  dnsmasq stamps whole seconds) and, if ``client_addresses`` are given, when the client
+  (source) address is one of them. Daemon messages without a client are unrelated.
+
+When a Detonation gives neither sessions nor root pids, process sources fall back to the
+time window alone (reported as such in :attr:`Attribution.method`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.telemetry.parsers.base import ParseStats, Record
+
+_UNSET = "4294967295"
+
+
+@dataclass(frozen=True)
+class Detonation:
+    """What identifies one detonation's telemetry (times are UTC epoch seconds)."""
+
+    start: float | None = None
+    end: float | None = None
+    sessions: frozenset[str] = frozenset()
+    root_pids: frozenset[int] = frozenset()
+    client_addresses: frozenset[str] = frozenset()
+    correlation_id: str | None = None
+    slack_s: float = 2.0
+
+    def in_window(self, t: float | None) -> bool:
+        """True when ``t`` is inside [start - slack, end + slack] (open ends allowed)."""
+        if t is None:
+            return self.start is None and self.end is None
+        if self.start is not None and t < self.start - self.slack_s:
+            return False
+        return not (self.end is not None and t > self.end + self.slack_s)
+
+
+@dataclass
+class SourceCounts:
+    """Per-source accounting of one attribution."""
+
+    source: str
+    read: int = 0  # input lines (or EVTX records) the parser read
+    records: int = 0  # parsed records (auditd: events) seen by attribution
+    kept: int = 0
+    dropped_unrelated: int = 0
+    unparseable: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "read": self.read,
+            "records": self.records,
+            "kept": self.kept,
+            "dropped_unrelated": self.dropped_unrelated,
+            "unparseable": self.unparseable,
+        }
+
+
+@dataclass
+class Attribution:
+    """The kept records (input order) and the counts per source."""
+
+    kept: list[Record] = field(default_factory=list)
+    counts: dict[str, SourceCounts] = field(default_factory=dict)
+    method: dict[str, str] = field(default_factory=dict)
+
+    def counts_dict(self) -> dict[str, dict[str, Any]]:
+        return {k: v.to_dict() for k, v in self.counts.items()}
+
+
+class _Tree:
+    """Process tree membership learnt while streaming (pids are reused: bounded by time)."""
+
+    def __init__(self, roots: Iterable[int]) -> None:
+        self.pids: set[int] = set(roots)
+
+    def observe(self, pid: int | None, ppid: int | None) -> bool:
+        if pid is None:
+            return False
+        if pid in self.pids:
+            return True
+        if ppid is not None and ppid in self.pids:
+            self.pids.add(pid)
+            return True
+        return False
+
+
+def _int(v: Any) -> int | None:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _auditd_keep(rec: Record, det: Detonation, tree: _Tree) -> bool:
+    records: list[dict[str, Any]] = rec.fields.get("records") or []
+    for r in records:
+        ses = r.get("ses")
+        if ses is not None and ses != _UNSET and ses in det.sessions:
+            # Still learn the tree so later events outside the session are attributed.
+            tree.observe(_int(r.get("pid")), _int(r.get("ppid")))
+            if _int(r.get("pid")) is not None:
+                tree.pids.add(int(r["pid"]))
+            return True
+    for r in records:
+        if "pid" in r and tree.observe(_int(r.get("pid")), _int(r.get("ppid"))):
+            return True
+    return False
+
+
+class _Lineage:
+    def __init__(self) -> None:
+        self.guids: set[str] = set()
+
+
+def _sysmon_keep(rec: Record, det: Detonation, lineage: _Lineage, tree: _Tree) -> bool:
+    f = rec.fields
+    eid = str(f.get("EventID"))
+    guid = f.get("ProcessGuid")
+    if eid == "1":
+        ses = str(f.get("TerminalSessionId", ""))
+        parent_guid = f.get("ParentProcessGuid")
+        in_tree = tree.observe(_int(f.get("ProcessId")), _int(f.get("ParentProcessId")))
+        if (ses and ses in det.sessions) or parent_guid in lineage.guids or in_tree:
+            if isinstance(guid, str):
+                lineage.guids.add(guid)
+            return True
+        return False
+    return isinstance(guid, str) and guid in lineage.guids
+
+
+def _client_of(rec: Record) -> list[str]:
+    f = rec.fields
+    if rec.source == "nflog":
+        return [str(x) for x in (f.get("src_ip"), f.get("dest_ip")) if x]
+    value = f.get("client_ip") or f.get("client")
+    return [str(value)] if value else []
+
+
+def attribute(
+    records: Iterable[Record],
+    det: Detonation,
+    stats: Mapping[str, ParseStats] | None = None,
+) -> Attribution:
+    """Keep the records of ``det`` (input order kept) and count per source.
+
+    ``stats`` maps a source name to its parser's :class:`ParseStats` so the counts carry
+    lines read and unparseable lines too.
+    """
+    result = Attribution()
+    tree = _Tree(det.root_pids)
+    lineage = _Lineage()
+    process_scoped = bool(det.sessions or det.root_pids)
+    for rec in records:
+        counts = result.counts.get(rec.source)
+        if counts is None:
+            counts = result.counts[rec.source] = SourceCounts(rec.source)
+        counts.records += 1
+        src = rec.source
+        if src == "auditd":
+            keep = _auditd_keep(rec, det, tree) if process_scoped else det.in_window(rec.time)
+            result.method[src] = "session/process tree" if process_scoped else "time window"
+        elif src in ("sysmon", "evtx"):
+            keep = _sysmon_keep(rec, det, lineage, tree) if process_scoped else det.in_window(rec.time)
+            result.method[src] = "session/ProcessGuid lineage" if process_scoped else "time window"
+        else:
+            keep = det.in_window(rec.time)
+            if keep and det.client_addresses:
+                keep = any(c in det.client_addresses for c in _client_of(rec))
+            if keep and src == "dnsmasq" and rec.fields.get("action") == "log":
+                keep = False  # daemon messages (start, cache cleared) belong to no detonation
+            if keep and src == "inet" and rec.fields.get("kind") == "start":
+                keep = False
+            result.method[src] = "time window + client address" if det.client_addresses else "time window"
+        if keep:
+            counts.kept += 1
+            result.kept.append(rec)
+        else:
+            counts.dropped_unrelated += 1
+    if stats:
+        for name, st in stats.items():
+            counts = result.counts.get(name)
+            if counts is None:
+                counts = result.counts[name] = SourceCounts(name)
+            counts.read = st.read
+            counts.unparseable = st.unparseable
+    return result
