@@ -109,11 +109,21 @@ def compile_correlation(rule: SigmaCorrelationRule) -> CompiledCorrelation:
         keys.append(id(target))
         names.append(ref.reference)
     aliases: dict[tuple[str, int], str] = {}
+    by_reference = dict(zip(names, keys, strict=True))
+    for ref in refs:  # a rule may be referenced by id or by name
+        target = ref.rule
+        for alt in (str(target.id) if target.id else None, target.name):
+            if alt is not None:
+                by_reference.setdefault(alt, id(target))
     for alias in rule.aliases:
         for ref, fname in alias.mapping.items():
-            target = getattr(ref, "rule", None)
-            if target is not None:
-                aliases[(alias.alias, id(target))] = fname
+            key = by_reference.get(ref.reference)
+            if key is None:
+                raise UnsupportedError(
+                    f"alias '{alias.alias}' maps rule '{ref.reference}' that the correlation does not use",
+                    location,
+                )
+            aliases[(alias.alias, key)] = fname
     condition = rule.condition if isinstance(rule.condition, SigmaCorrelationCondition) else None
     extended = (
         rule.condition.parsed if isinstance(rule.condition, SigmaExtendedCorrelationCondition) else None
