@@ -1,4 +1,5 @@
 import pytest
+
 from harness.errors import ScopeError
 from harness.execution.scope import Scope
 from harness.lab.config import load_lab_config

@@ -1,4 +1,5 @@
 import pytest
+
 from harness.errors import ConfigError
 from harness.lab.config import load_lab_config
 

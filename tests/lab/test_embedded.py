@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from harness.errors import LabError
 from harness.lab.config import load_lab_config
 from harness.lab.embedded import EmbeddedLab

@@ -1,6 +1,7 @@
 import ipaddress
 
 import pytest
+
 from harness.errors import LabError
 from harness.lab.config import load_lab_config
 from harness.lab.safety import HostNetworkUse, check_no_overlap, find_overlaps, host_network_uses

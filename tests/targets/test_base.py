@@ -1,4 +1,5 @@
 import pytest
+
 from harness.errors import TargetError
 from harness.targets.base import env_payload, get_target, parse_target_url, split_marker, wrap_command
 

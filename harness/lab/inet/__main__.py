@@ -33,10 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="listen on every service IP of the lab config (HTTPS and HTTP ports)",
     )
-    p.add_argument("--https-port", type=int, default=443, help="HTTPS port for --bind-all-service-ips (443)")
     p.add_argument(
-        "--http-port", type=int, default=80, help="HTTP port for --bind-all-service-ips (80; 0 = none)"
+        "--https-port", type=int, default=443, help="HTTPS port for --bind-all-service-ips (443; 0 = ephemeral)"
     )
+    p.add_argument("--http-port", type=int, default=80, help="HTTP port for --bind-all-service-ips (80)")
+    p.add_argument("--no-http", action="store_true", help="with --bind-all-service-ips: HTTPS only")
     p.add_argument(
         "--listen",
         type=_addr,
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.bind_all_service_ips:
             for svc in cfg.services:
                 addresses.append(ListenAddress(str(svc.ip), args.https_port, True, svc))
-                if args.http_port:
+                if not args.no_http:
                     addresses.append(ListenAddress(str(svc.ip), args.http_port, False, svc))
         addresses += [ListenAddress(ip, port, True) for ip, port in args.listen]
         addresses += [ListenAddress(ip, port, False) for ip, port in args.listen_http]

@@ -91,10 +91,7 @@ def whois_net_xml(net: RegisteredNet, lab: LabData) -> bytes:
     root = ET.Element(f"{{{WHOIS_NS}}}net", {"copyrightNotice": COPYRIGHT, "termsOfUse": TERMS})
     _to_xml(root, _net_fields(net, lab))
     body = ET.tostring(root, encoding="unicode")
-    head = (
-        "<?xml version='1.0'?>"
-        "<?xml-stylesheet type='text/xsl' href='https://whois.arin.net/xsl/website.xsl' ?>"
-    )
+    head = "<?xml version='1.0'?><?xml-stylesheet type='text/xsl' href='https://whois.arin.net/xsl/website.xsl' ?>"
     return (head + body).encode()
 
 
@@ -161,9 +158,7 @@ def _notices() -> list[dict[str, Any]]:
     return [
         {
             "title": "Terms of Service",
-            "description": [
-                "By using the ARIN RDAP/Whois service, you are agreeing to the RDAP/Whois Terms of Use"
-            ],
+            "description": ["By using the ARIN RDAP/Whois service, you are agreeing to the RDAP/Whois Terms of Use"],
             "links": [
                 {
                     "value": "https://rdap.arin.net/registry",
@@ -250,9 +245,7 @@ def rdap_ip_network(net: RegisteredNet, lab: LabData, queried: str) -> dict[str,
         },
     ]
     if net.parent is not None:
-        links.append(
-            {"value": queried, "rel": "up", "type": RDAP_TYPE, "href": f"{RDAP_BASE}/ip/{net.parent.network}"}
-        )
+        links.append({"value": queried, "rel": "up", "type": RDAP_TYPE, "href": f"{RDAP_BASE}/ip/{net.parent.network}"})
     doc: dict[str, Any] = {
         "rdapConformance": _conformance(),
         "notices": _notices(),
@@ -292,9 +285,7 @@ def handle_rdap(req: Request, lab: LabData) -> Response:
         else:
             target = ipaddress.IPv4Network(m.group(1))
     except ValueError:
-        return rdap_error(
-            400, "Bad Request", f"Invalid IP address or prefix: {req.path.rsplit('/ip/', 1)[-1]}"
-        )
+        return rdap_error(400, "Bad Request", f"Invalid IP address or prefix: {req.path.rsplit('/ip/', 1)[-1]}")
     candidates = [n for n in lab.nets if target.subnet_of(n.network)]
     if not candidates:
         return rdap_error(404, "Not Found", f"No network found for {target}")

@@ -66,8 +66,7 @@ def as_page(asn: int, lab: LabData) -> Response:
         return _no_data(f"AS{asn}")
     prefixes = [n for n in lab.nets if n.parent is None]
     rows = "".join(
-        f'<tr><td class="nowrap"><a href="/net/{n.network}">{n.network}</a></td>'
-        f"<td>{escape(lab.org_name)}</td></tr>\n"
+        f'<tr><td class="nowrap"><a href="/net/{n.network}">{n.network}</a></td><td>{escape(lab.org_name)}</td></tr>\n'
         for n in prefixes
     )
     body = (
@@ -127,16 +126,13 @@ def handle(req: Request, lab: LabData) -> Response:
             return _no_data(str(ip))
         host = lab.host(ip)
         dns = (
-            f'<div id="dns" class="tabdata"><table><tr><td>PTR</td><td>{escape(host.name)}</td></tr></table>'
-            "</div>"
+            f'<div id="dns" class="tabdata"><table><tr><td>PTR</td><td>{escape(host.name)}</td></tr></table></div>'
             if host
             else ""
         )
         table = _origin_table([str(n.network) for n in nets], lab)
         body = f'<div id="ipinfo" class="tabdata"><h1>{ip}</h1>\n{table}</div>\n{dns}'
-        return html_response(
-            200, _page(str(ip), (("ipinfo", "IP Info"), ("dns", "DNS"), ("whois", "Whois")), body)
-        )
+        return html_response(200, _page(str(ip), (("ipinfo", "IP Info"), ("dns", "DNS"), ("whois", "Whois")), body))
     m = _NET.match(path)
     if m:
         try:
@@ -145,12 +141,8 @@ def handle(req: Request, lab: LabData) -> Response:
             return _no_data(m.group(1))
         if lab.asn is None or not any(n.parent is None and n.network == prefix for n in lab.nets):
             return _no_data(str(prefix))
-        body = (
-            f'<div id="netinfo" class="tabdata"><h1>{prefix}</h1>\n{_origin_table([str(prefix)], lab)}</div>'
-        )
+        body = f'<div id="netinfo" class="tabdata"><h1>{prefix}</h1>\n{_origin_table([str(prefix)], lab)}</div>'
         return html_response(
             200, _page(str(prefix), (("netinfo", "Prefix Info"), ("whois", "Whois"), ("irr", "IRR")), body)
         )
-    return html_response(
-        404, _page("Not Found", (("error", "Error"),), '<div class="tabdata">Page not found.</div>')
-    )
+    return html_response(404, _page("Not Found", (("error", "Error"),), '<div class="tabdata">Page not found.</div>'))

@@ -152,9 +152,7 @@ def build_lab_data(cfg: LabConfig) -> LabData:
         nets.append(RegisteredNet(r, _net_handle(r), f"{stem}-LAB-NET-{i + 1}", "DA", None))
     parent = next((n for n in nets if cfg.sweep_range.subnet_of(n.network)), None)
     if parent is None or parent.network != cfg.sweep_range:
-        nets.append(
-            RegisteredNet(cfg.sweep_range, _net_handle(cfg.sweep_range), f"{stem}-SERVERS", "S", parent)
-        )
+        nets.append(RegisteredNet(cfg.sweep_range, _net_handle(cfg.sweep_range), f"{stem}-SERVERS", "S", parent))
     return LabData(
         hosts=tuple(hosts),
         nets=tuple(nets),

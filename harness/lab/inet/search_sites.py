@@ -116,9 +116,7 @@ def handle_dnsdumpster(req: Request, lab: LabData) -> Response:
         scope = lab.domain_in_scope(target) if target else None
         hosts = lab.hosts_of_domain(target) if scope else []
         if not hosts:
-            inner = (
-                f"<p>There was an error getting results. Check your query and try again: {escape(target)}</p>"
-            )
+            inner = f"<p>There was an error getting results. Check your query and try again: {escape(target)}</p>"
             return html_response(200, _dd_page(inner + _dd_form(_new_csrf_token())))
         mx = "".join(_dd_host_row(h, lab) for h in _mx_hosts(hosts))
         inner = (
@@ -127,8 +125,7 @@ def handle_dnsdumpster(req: Request, lab: LabData) -> Response:
             + _dd_table("MX Records ** This is where email for the domain goes...", mx)
             + _dd_table("TXT Records ** Find more hosts in Sender Policy Framework (SPF) configurations", "")
             + _dd_table(
-                "Host Records (A) ** this data may not be current as it uses a static database (updated "
-                "monthly)",
+                "Host Records (A) ** this data may not be current as it uses a static database (updated monthly)",
                 "".join(_dd_host_row(h, lab) for h in hosts),
             )
         )
@@ -136,9 +133,7 @@ def handle_dnsdumpster(req: Request, lab: LabData) -> Response:
     if req.method not in {"GET", "HEAD"}:
         return html_response(405, _dd_page("<h2>Method Not Allowed</h2>"))
     token = _new_csrf_token()
-    cookie = (
-        f"csrftoken={token}; expires=Sat, 27 Nov 2027 00:00:00 GMT; Max-Age=31449600; Path=/; SameSite=Lax"
-    )
+    cookie = f"csrftoken={token}; expires=Sat, 27 Nov 2027 00:00:00 GMT; Max-Age=31449600; Path=/; SameSite=Lax"
     return html_response(200, _dd_page(_dd_form(token)), (("Set-Cookie", cookie),))
 
 

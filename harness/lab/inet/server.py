@@ -72,9 +72,7 @@ class VirtualHosts:
         try:
             ctx.load_cert_chain(self._cert_dir / f"{svc.name}.crt", self._cert_dir / f"{svc.name}.key")
         except (OSError, ssl.SSLError) as exc:
-            raise LabError(
-                f"cannot load certificate of service {svc.name!r} from {self._cert_dir}: {exc}"
-            ) from exc
+            raise LabError(f"cannot load certificate of service {svc.name!r} from {self._cert_dir}: {exc}") from exc
         if callback:
             ctx.sni_callback = self._sni_callback
         return ctx
@@ -227,9 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
             record: dict[str, Any] = {
                 "host": req.host or None,
                 "sni": sni,
-                "service": srv.hosts.service_of_host[req.host].name
-                if req.host in srv.hosts.service_of_host
-                else None,
+                "service": srv.hosts.service_of_host[req.host].name if req.host in srv.hosts.service_of_host else None,
                 "method": req.method,
                 "path": req.path,
                 "query": redact_query(query),

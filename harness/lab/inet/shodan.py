@@ -268,8 +268,7 @@ def handle_web(req: Request, lab: LabData) -> Response:
     if req.path not in {"/", ""}:
         return html_response(
             404,
-            "<!DOCTYPE html><html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body>"
-            "</html>",
+            "<!DOCTYPE html><html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>",
         )
     return html_response(
         200,
