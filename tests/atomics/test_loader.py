@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from harness.atomics.loader import load_technique
 from harness.errors import AtomicDefinitionError, ErrorCollection, SourceLocation
 
