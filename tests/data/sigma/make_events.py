@@ -90,7 +90,8 @@ def sysmon_events(wins: list[tuple[str, float, float]]) -> list[dict]:
                 data["DestinationHostname"] = names[-1]
                 meta["enriched"] = "DestinationHostname from resolver answers"
         meta["atomic"] = atomic_of(ts, wins)
-        events.append({"logsource": {"product": "linux", "category": SYSMON_CATEGORY[eid]}, "event": data, "meta": meta})
+        ls = {"product": "linux", "category": SYSMON_CATEGORY[eid]}
+        events.append({"logsource": ls, "event": data, "meta": meta})
     return events
 
 

@@ -700,7 +700,8 @@ filter:
 """
     engine: SigmaEngine = make_engine(BASE_LOGIN, filt)
     assert not engine.problems, [str(p) for p in engine.problems]
-    out = engine.match_all(_events([(0, {"action": "failed", "host": "build01"}), (1, {"action": "failed", "host": "web"})]))
+    rows = [(0, {"action": "failed", "host": "build01"}), (1, {"action": "failed", "host": "web"})]
+    out = engine.match_all(_events(rows))
     assert [m.index for m in out] == [1]
 
 
