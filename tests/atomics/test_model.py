@@ -35,7 +35,7 @@ def test_find_by_id_position_and_guid(technique_path: Path) -> None:
     technique, _ = load(technique_path)
     guid = technique.atomic_tests[3].guid
     assert find(technique, "T1590.005-4") is find(technique, "4") is find(technique, guid.upper())
-    with pytest.raises(ConfigError, match="no atomic test 'T1590.005-9'"):
+    with pytest.raises(ConfigError, match=r"no atomic test 'T1590\.005-9'"):
         find(technique, "T1590.005-9")
 
 
