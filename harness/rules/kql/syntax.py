@@ -523,7 +523,7 @@ class Parser:
             raise self.error("function body has no result expression", t)
         return FunctionDef(t.line, t.col, tuple(params), tuple(lets), result)
 
-    def _starts_tabular(self) -> bool:
+    def _starts_tabular(self, bare_name: bool = True) -> bool:
         t = self.tok
         if t.kind == "ident":
             w = t.text
@@ -537,7 +537,7 @@ class Parser:
             if nxt.text == "|":
                 return True
             # bare table name followed by ';' or end: decided by the caller's context
-            if nxt.kind == "op" and nxt.text in (";", ")", "}") or nxt.kind == "eof":
+            if bare_name and (nxt.kind == "op" and nxt.text in (";", ")", "}") or nxt.kind == "eof"):
                 return w[0].isupper() and w not in ("True", "False") and w not in SCALAR_TYPES
             if nxt.text == "(":
                 # function call followed by a pipe => tabular
@@ -683,7 +683,7 @@ class Parser:
     def parse_args(self, close: str) -> list[Expr]:
         args: list[Expr] = []
         while not self.is_op(close):
-            if self._starts_tabular() and close == ")":
+            if close == ")" and self._starts_tabular(bare_name=False):
                 q = self.parse_query()
                 args.append(TabularArg(q.line, q.col, q))
             else:
