@@ -126,7 +126,8 @@ def create_lab_pki(
     except OSError as exc:
         raise LabError(f"cannot create PKI directory {out}: {exc}") from exc
 
-    start = (now or dt.datetime.now(dt.UTC)) - _BACKDATE
+    # X.509 times have whole seconds: truncate so not_after here equals the certificate's.
+    start = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0) - _BACKDATE
     end = start + _BACKDATE + validity
 
     ca_key = ec.generate_private_key(ec.SECP256R1())

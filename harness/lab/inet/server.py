@@ -32,7 +32,6 @@ HANDSHAKE_TIMEOUT = 10.0
 IDLE_TIMEOUT = 30.0
 MAX_BODY = 1 << 20
 _SNI_ATTR = "_lab_sni"
-_REQUESTS_ATTR = "_lab_requests"
 
 
 def _norm_host(value: str | None) -> str | None:
@@ -114,6 +113,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: Listener
     server_version = "lab-inet"
+    # Errors raised before the version is parsed still get a status line (0.9 would send none).
+    default_request_version = "HTTP/1.0"
+    requests_seen = 0  # per connection (one handler instance serves a keep-alive connection)
     sys_version = ""
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -134,7 +136,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # Malformed requests never reach _serve: log them here, with the query redacted.
-        setattr(self.connection, _REQUESTS_ATTR, getattr(self.connection, _REQUESTS_ATTR, 0) + 1)
+        self.requests_seen += 1
         raw = getattr(self, "requestline", "") or ""
         parts = raw.split(" ")
         target = parts[1] if len(parts) >= 2 else ""
@@ -165,7 +167,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         srv = self.server
-        setattr(self.connection, _REQUESTS_ATTR, getattr(self.connection, _REQUESTS_ATTR, 0) + 1)
+        self.requests_seen += 1
         target = self.path
         host_hdr = self.headers.get("Host")
         if target.startswith(("http://", "https://")):  # absolute-form (sent to proxies)
@@ -303,11 +305,11 @@ class Listener(socketserver.ThreadingMixIn, socketserver.TCPServer):
             )
             tls_sock.settimeout(IDLE_TIMEOUT)
             try:
-                _Handler(tls_sock, client_address, self)
+                handler = _Handler(tls_sock, client_address, self)
             except (ssl.SSLError, OSError) as exc:
                 self.log.write("tls_error", sni=sni, error=str(exc) or type(exc).__name__, **ids)
                 return
-            if not getattr(tls_sock, _REQUESTS_ATTR, 0):
+            if not handler.requests_seen:
                 # Typically the client rejected our certificate after the handshake (name mismatch):
                 # curl and OpenSSL check the host name then and just close.
                 self.log.write(
