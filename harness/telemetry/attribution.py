@@ -126,10 +126,7 @@ def _auditd_keep(rec: Record, det: Detonation, tree: _Tree) -> bool:
             if _int(r.get("pid")) is not None:
                 tree.pids.add(int(r["pid"]))
             return True
-    for r in records:
-        if "pid" in r and tree.observe(_int(r.get("pid")), _int(r.get("ppid"))):
-            return True
-    return False
+    return any("pid" in r and tree.observe(_int(r.get("pid")), _int(r.get("ppid"))) for r in records)
 
 
 class _Lineage:

@@ -46,9 +46,7 @@ class Redactor:
                 forms.setdefault(enc, MARKER)
         self._forms = forms
         self._literal = (
-            re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)))
-            if forms
-            else None
+            re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))) if forms else None
         )
         names = "|".join(re.escape(p) for p in params)
         self._param = re.compile(rf"(?<=[?&\"])((?:{names})=)([^&\s\"'#]+)", re.IGNORECASE) if names else None
@@ -58,9 +56,7 @@ class Redactor:
         if self._literal is not None:
             text = self._literal.sub(lambda m: self._forms[m.group(0)], text)
         if self._param is not None and "=" in text:
-            text = self._param.sub(
-                lambda m: m.group(1) + (m.group(2) if m.group(2) == MARKER else MARKER), text
-            )
+            text = self._param.sub(lambda m: m.group(1) + (m.group(2) if m.group(2) == MARKER else MARKER), text)
         return text
 
     def redact_lines(self, lines: Iterable[str]) -> Iterator[str]:

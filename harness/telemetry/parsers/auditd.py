@@ -183,6 +183,13 @@ def parse_line(line: str) -> tuple[str | None, str, str, dict[str, Any]]:
     enriched = None
     if "\x1d" in body:
         body, _, enriched = body.partition("\x1d")
+        if enriched.count('"') % 2:
+            enriched = enriched[: enriched.rfind(" ")] if " " in enriched else ""
+            fields["\x00truncated"] = True
+    elif body.count('"') % 2 and "'" not in body:
+        # Cut mid-value (a truncated write): drop the partial last field, keep the rest.
+        body = body[: body.rfind(" ")] if " " in body else ""
+        fields["\x00truncated"] = True
     if rtype == "EXECVE":
         _execve_fields(body, fields)
     elif "'" in body:
@@ -400,6 +407,9 @@ def parse(
         if len(ev.records) >= MAX_RECORDS_PER_EVENT:
             st.bad(file, n, f"event {stamp} has more than {MAX_RECORDS_PER_EVENT} records")
             continue
+        if "\x00truncated" in fields:
+            del fields["\x00truncated"]
+            st.truncated += 1
         ev.records.append(fields)
     for ev in open_events.values():
         st.parsed += 1

@@ -54,6 +54,7 @@ class ParseStats:
     read: int = 0
     parsed: int = 0
     unparseable: int = 0
+    truncated: int = 0  # records kept with their cut-off last field dropped
     examples: list[tuple[str, int, str]] = field(default_factory=list)
 
     def bad(self, file: str, line: int, reason: str) -> None:
@@ -67,6 +68,7 @@ class ParseStats:
         self.read += other.read
         self.parsed += other.parsed
         self.unparseable += other.unparseable
+        self.truncated += other.truncated
         room = MAX_EXAMPLES - len(self.examples)
         if room > 0:
             self.examples.extend(other.examples[:room])
@@ -74,6 +76,8 @@ class ParseStats:
     def summary(self) -> str:
         """One line plus one line per kept example, for stderr."""
         head = f"{self.source}: read {self.read}, parsed {self.parsed}, unparseable {self.unparseable}"
+        if self.truncated:
+            head += f", truncated {self.truncated}"
         lines = [head]
         lines.extend(f"  {f}:{n}: {reason}" for f, n, reason in self.examples)
         if self.unparseable > len(self.examples):
@@ -87,6 +91,7 @@ class ParseStats:
             "read": self.read,
             "parsed": self.parsed,
             "unparseable": self.unparseable,
+            "truncated": self.truncated,
             "examples": [{"file": f, "line": n, "reason": r} for f, n, r in self.examples],
         }
 

@@ -56,6 +56,10 @@ def fields_from_json(event: dict[str, Any]) -> dict[str, Any]:
                 continue
             if key == "Data" and not isinstance(value, (str, int, float)):
                 out["Data"] = value if isinstance(value, list) else [value]
+            elif isinstance(value, str):
+                # Windows pads some strings (ParentCommandLine) with a trailing blank; SigmaHQ's
+                # exported JSON (what its rules are tested on) has them trimmed: match it.
+                out[key] = value.rstrip()
             else:
                 out[key] = value
     user = body.get("UserData")

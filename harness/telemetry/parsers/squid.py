@@ -28,7 +28,7 @@ SOURCE = "squid"
 
 #: The logformat the lab's Squid must be configured with (``logformat harness ...``).
 HARNESS_LOGFORMAT = (
-    '%ts.%03tu %6tr %>a %>p %Ss/%03>Hs %<st %rm %"ru %>rd %[un %Sh/%<a %mt %"{User-Agent}>h %"{Referer}>h'
+    '%ts.%03tu %6tr %>a %>p %Ss/%03>Hs %<st %rm %"ru %>rd %un %Sh/%<a %mt %"{User-Agent}>h %"{Referer}>h'
 )
 #: The squid.conf lines that enable it (the lead's collector writes these).
 SQUID_CONF_LINES = (f"logformat harness {HARNESS_LOGFORMAT}", "access_log stdio:{path} harness")
