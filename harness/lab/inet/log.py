@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote_plus
 
+from harness.telemetry.redaction import CREDENTIAL_PARAMS
+
 REDACTED = "<redacted>"
-SECRET_PARAMS = frozenset({"key", "api_key", "apikey", "token", "access_token", "password"})
+# The telemetry redactor's list (one list for the project), plus password.
+SECRET_PARAMS = frozenset({*CREDENTIAL_PARAMS, "password"})
 
 
 def redact_query(query: str) -> str:

@@ -110,26 +110,16 @@ def test_rdap_errors_are_rfc9083_objects(inet: InetServer) -> None:
         assert err["errorCode"] == status and err["title"] and isinstance(err["description"], list)
 
 
+def _curl(cacert: str, resolve: str, url: str) -> subprocess.CompletedProcess[str]:
+    """The real curl: --resolve pins the name to loopback (SNI and Host stay the lab name)."""
+    cmd = ["curl", "-sS", "--fail", "--noproxy", "*", "--cacert", cacert, "--resolve", resolve, url]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+
+
 def test_curl_verifies_lab_cert_via_sni(inet: InetServer, tmp_path: object) -> None:
     """The real curl: --resolve pins the name to loopback, --cacert trusts only the lab CA."""
     url = f"https://whois.arin.net:{inet.https_port}/rest/ip/198.51.100.130"
-    res = subprocess.run(
-        [
-            "curl",
-            "-sS",
-            "--fail",
-            "--noproxy",
-            "*",
-            "--cacert",
-            str(inet.ca),
-            "--resolve",
-            f"whois.arin.net:{inet.https_port}:127.0.0.1",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    res = _curl(str(inet.ca), f"whois.arin.net:{inet.https_port}:127.0.0.1", url)
     assert res.returncode == 0, res.stderr
     root = ET.fromstring(res.stdout.split("?>", 2)[-1])
     assert root.findtext("w:startAddress", namespaces=NS) == "198.51.100.128"
@@ -141,41 +131,15 @@ def test_curl_verifies_lab_cert_via_sni(inet: InetServer, tmp_path: object) -> N
 def test_curl_rejects_wrong_ca_and_wrong_name(inet: InetServer) -> None:
     port = inet.https_port
     # System trust store only: the lab CA is not trusted outside the lab.
-    res = subprocess.run(
-        [
-            "curl",
-            "-sS",
-            "--noproxy",
-            "*",
-            "--cacert",
-            "/etc/ssl/certs/ca-certificates.crt",
-            "--resolve",
-            f"rdap.arin.net:{port}:127.0.0.1",
-            f"https://rdap.arin.net:{port}/registry/ip/198.51.100.1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
+    res = _curl(
+        "/etc/ssl/certs/ca-certificates.crt",
+        f"rdap.arin.net:{port}:127.0.0.1",
+        f"https://rdap.arin.net:{port}/registry/ip/198.51.100.1",
     )
     assert res.returncode == 60, res.stderr
     inet.wait_for(lambda r: r["kind"] == "tls_error" and r["sni"] == "rdap.arin.net")
     # A name no lab certificate carries: the default certificate is served and curl refuses it.
-    res = subprocess.run(
-        [
-            "curl",
-            "-sS",
-            "--noproxy",
-            "*",
-            "--cacert",
-            str(inet.ca),
-            "--resolve",
-            f"unknown.example.org:{port}:127.0.0.1",
-            f"https://unknown.example.org:{port}/",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    res = _curl(str(inet.ca), f"unknown.example.org:{port}:127.0.0.1", f"https://unknown.example.org:{port}/")
     assert res.returncode == 60, res.stderr
     sni = inet.wait_for(lambda r: r["kind"] == "tls_sni" and r["sni"] == "unknown.example.org")
     assert sni["sni_known"] is False
