@@ -192,9 +192,7 @@ class ActivityExtractor:
             )
             parent = self.processes.get(ppid)
             self.processes.put(info)
-            out.append(
-                Activity("process_creation", rec, {"argv": argv, "comm": sc.get("comm")}, info, parent)
-            )
+            out.append(Activity("process_creation", rec, {"argv": argv, "comm": sc.get("comm")}, info, parent))
             return out
         proc = self.processes.get(pid)
         if proc is None or (exe is not None and proc.image != exe):
@@ -285,9 +283,7 @@ class ActivityExtractor:
             base: str | None = None
             if parent is not None and not at_fdcwd:
                 base = self._inodes.get((str(parent.get("dev")), str(parent.get("inode"))))
-            elif (
-                parent is not None and isinstance(parent.get("name"), str) and parent["name"].startswith("/")
-            ):
+            elif parent is not None and isinstance(parent.get("name"), str) and parent["name"].startswith("/"):
                 base = parent["name"]
             elif at_fdcwd or parent is None:
                 base = cwd
@@ -334,9 +330,7 @@ class ActivityExtractor:
             initiated = str(f.get("Initiated", "")).lower() == "true"
             near, far = ("Source", "Destination") if initiated else ("Destination", "Source")
             remote_ip = _dash(f.get(f"{far}Ip"))
-            hostname = _dash(f.get(f"{far}Hostname")) or self.dns.name_for(
-                remote_ip, rec.time, self.ctx.dns_max_age_s
-            )
+            hostname = _dash(f.get(f"{far}Hostname")) or self.dns.name_for(remote_ip, rec.time, self.ctx.dns_max_age_s)
             return [
                 Activity(
                     "network_connection",
@@ -473,13 +467,11 @@ class ActivityExtractor:
         f = rec.fields
         proto = f.get("ip.protocol")
         proto_name = _IP_PROTO.get(str(proto), str(proto) if proto is not None else None)
-        prefix = str(f.get("oob.prefix") or "")
+        prefix = str(f.get("oob.prefix") or "").strip()
         action = f.get("action")
         if not action:
             low = prefix.lower()
-            action = (
-                "drop" if ("drop" in low or "reject" in low) else ("accept" if "accept" in low else "log")
-            )
+            action = "drop" if ("drop" in low or "reject" in low) else ("accept" if "accept" in low else "log")
         return [
             Activity(
                 "firewall",

@@ -133,9 +133,7 @@ class DefenderView:
             row.update(_initiating(parent, grand))
             if parent is not None and parent.pid is None and p.ppid is not None:
                 row["InitiatingProcessId"] = p.ppid
-            return "DeviceProcessEvents", self._tail(
-                row, act, {"AuditSession": p.session} if p.session else None
-            )
+            return "DeviceProcessEvents", self._tail(row, act, {"AuditSession": p.session} if p.session else None)
         if act.kind == "network_connection":
             row = self._base(act, str(d.get("outcome")))
             proto = d.get("protocol")

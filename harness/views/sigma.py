@@ -107,9 +107,7 @@ def _sysmon_event(rec: Record, dns: DnsIndex, ctx: ViewContext) -> SigmaEvent:
         if name:
             event["DestinationHostname"] = name
     provider = str(system.get("Provider_Name") or "")
-    product = (
-        "linux" if provider == "Linux-Sysmon" or "Linux" in str(system.get("Channel", "")) else "windows"
-    )
+    product = "linux" if provider == "Linux-Sysmon" or "Linux" in str(system.get("Channel", "")) else "windows"
     return {"logsource": _ls(product, "sysmon", category), "event": event}
 
 
@@ -169,9 +167,7 @@ def activity_event(act: Activity) -> SigmaEvent | None:
             }
         )
         return {"logsource": _ls("linux", None, act.kind), "event": event}
-    ls: dict[str, str | None] = _SOURCE_LS.get(
-        act.record.source, {"product": None, "service": act.record.source}
-    )
+    ls: dict[str, str | None] = _SOURCE_LS.get(act.record.source, {"product": None, "service": act.record.source})
     if act.kind == "dns":
         answers = d.get("answers") or []
         event = _clean(
