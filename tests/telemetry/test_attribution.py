@@ -76,7 +76,7 @@ def test_nmap_sweep_keeps_all_probes_and_the_command(parsed) -> None:
 
 
 def test_process_tree_and_time_window_fallback(parsed) -> None:
-    recs, stats, atomics = parsed
+    recs, _stats, atomics = parsed
     a = atomics["d_bgp_he_asn"]
     shell = int(a["harness_ident"]["shell_pid"])
     sshd = int(a["harness_ident"]["sshd_pid"])

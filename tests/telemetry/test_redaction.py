@@ -49,11 +49,13 @@ def test_real_recording_redacted_then_parsed(recording: Path, tmp_path: Path) ->
         for form in _all_forms(KEY):
             assert form.encode() not in data, (name, form)
     # The redacted audit log still parses, and the argument decodes to the marker.
-    events = list(auditd.parse(open(tmp_path / "audit.log", encoding="utf-8", newline="")))
+    with open(tmp_path / "audit.log", encoding="utf-8", newline="") as fh:
+        events = list(auditd.parse(fh))
     argvs = [execve_argv(x) for e in events for x in e.fields["records"] if x["type"] == "EXECVE"]
     assert ["bash", "-c", f"shodan init {MARKER}"] in argvs
     assert ["/opt/labrec/labvenv/bin/python3", "/opt/labrec/labvenv/bin/shodan", "init", MARKER] in argvs
     st = ParseStats("inet")
-    reqs = list(inet.parse(open(tmp_path / "fakeinet.jsonl", encoding="utf-8"), stats=st))
+    with open(tmp_path / "fakeinet.jsonl", encoding="utf-8") as fh:
+        reqs = list(inet.parse(fh, stats=st))
     assert st.unparseable == 0
     assert {x.fields.get("query") for x in reqs if x.fields.get("path") == "/api-info"} == {f"key={MARKER}"}

@@ -69,7 +69,7 @@ def test_sysmon_rows(sysmon_records: list[Record], lab_ctx: ViewContext) -> None
     server = [r for r in net if r["ActionType"] == "InboundConnectionAccepted"]
     assert server  # the fake internet's side, kept apart by ActionType (attribution drops it)
     procs = _rows(rows, "DeviceProcessEvents")
-    nmap = [r for r in procs if r["FileName"] == "nmap"][0]
+    nmap = next(r for r in procs if r["FileName"] == "nmap")
     assert nmap["SHA256"] and nmap["InitiatingProcessFileName"] == "sshd"
 
 

