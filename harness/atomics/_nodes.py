@@ -49,9 +49,7 @@ def value(node: yaml.Node) -> object:
     return _CONSTRUCTOR.construct_object(node, deep=True)
 
 
-def mapping(
-    node: yaml.Node | None, what: str, problems: Problems
-) -> dict[str, tuple[yaml.Node, yaml.Node]] | None:
+def mapping(node: yaml.Node | None, what: str, problems: Problems) -> dict[str, tuple[yaml.Node, yaml.Node]] | None:
     """A mapping node as ``{key: (key_node, value_node)}``; reports non-mappings and duplicate keys."""
     if not isinstance(node, yaml.MappingNode):
         problems.add(node, f"{what} must be a mapping")

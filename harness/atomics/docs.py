@@ -93,9 +93,7 @@ def _test_section(index: int, test: AtomicTest, signals: TechniqueSignals | None
         ]
         for arg in test.input_arguments.values():
             note = " (secret: redacted in logs and evidence)" if arg.name in secrets else ""
-            out.append(
-                f"| {arg.name} | {_cell(arg.description)}{note} | {arg.type} | {_cell(arg.default_text())}|"
-            )
+            out.append(f"| {arg.name} | {_cell(arg.description)}{note} | {arg.type} | {_cell(arg.default_text())}|")
         out.append("")
     elevation = "  Elevation Required (e.g. root or admin)" if ex.elevation_required else ""
     out += [f"#### Attack Commands: Run with `{ex.name}`!{elevation}", "", *_block(ex.name, ex.command), ""]

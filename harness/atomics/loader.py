@@ -114,9 +114,7 @@ def load_technique(path: str | Path) -> Technique:
         _raise(problems)
         raise AssertionError("unreachable")
     assert root is not None
-    n.check_keys(
-        fields, root, "technique", ("attack_technique", "display_name", "atomic_tests"), (), problems
-    )
+    n.check_keys(fields, root, "technique", ("attack_technique", "display_name", "atomic_tests"), (), problems)
 
     technique_id = ""
     if "attack_technique" in fields:
@@ -174,9 +172,7 @@ def _atomic_test(
         text = n.string(gnode, f"{what}: auto_generated_guid", problems)
         if text is not None:
             if not _is_uuid4(text):
-                problems.add(
-                    gnode, f"{what}: auto_generated_guid {text!r} is not a canonical lowercase UUIDv4"
-                )
+                problems.add(gnode, f"{what}: auto_generated_guid {text!r} is not a canonical lowercase UUIDv4")
             else:
                 guid = text
                 _unique(fields, "auto_generated_guid", what, problems, guids, "GUID")
@@ -208,24 +204,17 @@ def _atomic_test(
         if got is None or got == "":
             problems.add(
                 dnode,
-                f"{what}: dependency_executor_name is empty; give one of "
-                f"{', '.join(EXECUTOR_NAMES)} or remove the key",
+                f"{what}: dependency_executor_name is empty; give one of {', '.join(EXECUTOR_NAMES)} or remove the key",
             )
         elif got not in EXECUTOR_NAMES:
-            problems.add(
-                dnode, f"{what}: dependency_executor_name {got!r} is not one of {', '.join(EXECUTOR_NAMES)}"
-            )
+            problems.add(dnode, f"{what}: dependency_executor_name {got!r} is not one of {', '.join(EXECUTOR_NAMES)}")
         elif not dep_nodes and not dependencies:
             problems.add(dnode, f"{what}: dependency_executor_name is not needed without dependencies")
         else:
             dep_executor = str(got)
 
     executor, command_nodes = _executor(fields, what, problems)
-    if (
-        executor is not None
-        and any(p in ("linux", "macos") for p in platforms)
-        and not executor.elevation_required
-    ):
+    if executor is not None and any(p in ("linux", "macos") for p in platforms) and not executor.elevation_required:
         commands = [executor.command, executor.cleanup_command or ""]
         if any("sudo" in c for c in commands):
             enode = fields["executor"][1]
@@ -238,9 +227,7 @@ def _atomic_test(
             used.add(placeholder)
             if placeholder not in arguments:
                 problems.errors.append(
-                    AtomicDefinitionError(
-                        f"{what}: #{{{placeholder}}} is not declared in input_arguments", where
-                    )
+                    AtomicDefinitionError(f"{what}: #{{{placeholder}}} is not declared in input_arguments", where)
                 )
     for arg_name, key_node in arg_nodes.items():
         if arg_name not in used:
@@ -262,9 +249,7 @@ def _atomic_test(
     )
 
 
-def _unique(
-    fields: _Fields, key: str, what: str, problems: n.Problems, seen: dict[str, yaml.Node], label: str
-) -> str:
+def _unique(fields: _Fields, key: str, what: str, problems: n.Problems, seen: dict[str, yaml.Node], label: str) -> str:
     if key not in fields:
         return ""
     vnode = fields[key][1]
@@ -358,9 +343,7 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def _dependencies(
-    fields: _Fields, what: str, problems: n.Problems
-) -> tuple[list[Dependency], list[yaml.Node]]:
+def _dependencies(fields: _Fields, what: str, problems: n.Problems) -> tuple[list[Dependency], list[yaml.Node]]:
     deps: list[Dependency] = []
     command_nodes: list[yaml.Node] = []
     if "dependencies" not in fields:
@@ -375,9 +358,7 @@ def _dependencies(
             continue
         n.check_keys(spec, item, where, ("description", "prereq_command", "get_prereq_command"), (), problems)
         description = (
-            n.string(spec["description"][1], f"{where}: description", problems)
-            if "description" in spec
-            else None
+            n.string(spec["description"][1], f"{where}: description", problems) if "description" in spec else None
         )
         prereq = (
             n.string(spec["prereq_command"][1], f"{where}: prereq_command", problems)
@@ -420,8 +401,7 @@ def _executor(fields: _Fields, what: str, problems: n.Problems) -> tuple[Executo
         n.check_keys(spec, node, where, ("name", "steps"), ("elevation_required",), problems)
         problems.add(
             spec["name"][1],
-            f"{where}: manual tests cannot be run by the harness "
-            f"(executor must be {' or '.join(RUNNABLE_EXECUTORS)})",
+            f"{where}: manual tests cannot be run by the harness (executor must be {' or '.join(RUNNABLE_EXECUTORS)})",
         )
         return None, [spec["steps"][1]] if "steps" in spec else []
     n.check_keys(spec, node, where, ("name", "command"), ("cleanup_command", "elevation_required"), problems)
@@ -474,8 +454,7 @@ def load_signals(path: str | Path, technique: Technique) -> TechniqueSignals:
         if got is not None and got != technique.attack_technique:
             problems.add(
                 tnode,
-                f"attack_technique {got!r} does not match the technique file's "
-                f"{technique.attack_technique!r}",
+                f"attack_technique {got!r} does not match the technique file's {technique.attack_technique!r}",
             )
     by_guid = {t.guid: t for t in technique.atomic_tests}
     expectations: dict[str, Expectation] = {}
@@ -514,9 +493,7 @@ def _expectation(
         inode = fields["atomic_id"][1]
         got = n.string(inode, f"{what}: atomic_id", problems)
         if got is not None and got != test.id:
-            problems.add(
-                inode, f"{what}: atomic_id {got!r} does not match: this GUID is {test.id} ({test.name})"
-            )
+            problems.add(inode, f"{what}: atomic_id {got!r} does not match: this GUID is {test.id} ({test.name})")
     secrets: list[str] = []
     if "secrets" in fields:
         for item, name in n.strings(fields["secrets"][1], f"{what}: secrets", problems):
@@ -560,9 +537,7 @@ def _signal(
             problems.add(inode, f"{parent}: signal id {signal_id!r} must be lowercase letters, digits and -")
         elif signal_id in signal_ids:
             first = problems.at(signal_ids[signal_id])
-            problems.add(
-                inode, f"{parent}: duplicate signal id {signal_id!r} (first used at line {first.line})"
-            )
+            problems.add(inode, f"{parent}: duplicate signal id {signal_id!r} (first used at line {first.line})")
         elif signal_id:
             signal_ids[signal_id] = inode
     what = f"signal {signal_id or '?'}"
@@ -575,9 +550,7 @@ def _signal(
         problems,
     )
     description = (
-        n.string(fields["description"][1], f"{what}: description", problems)
-        if "description" in fields
-        else None
+        n.string(fields["description"][1], f"{what}: description", problems) if "description" in fields else None
     )
     vocab: dict[str, str] = {}
     for key in ("source", "sensor"):
@@ -616,9 +589,7 @@ def _signal(
     )
 
 
-def _match(
-    test: AtomicTest, node: yaml.Node, parent: str, secrets: set[str], problems: n.Problems
-) -> Match | None:
+def _match(test: AtomicTest, node: yaml.Node, parent: str, secrets: set[str], problems: n.Problems) -> Match | None:
     what = f"{parent}: match"
     fields = n.mapping(node, what, problems)
     if fields is None:
@@ -629,9 +600,7 @@ def _match(
         lnode = fields["logsource"][1]
         for key, (key_node, value_node) in (n.mapping(lnode, f"{what}: logsource", problems) or {}).items():
             if key not in LOGSOURCE_KEYS:
-                problems.add(
-                    key_node, f"{what}: logsource key {key!r} is not one of {', '.join(LOGSOURCE_KEYS)}"
-                )
+                problems.add(key_node, f"{what}: logsource key {key!r} is not one of {', '.join(LOGSOURCE_KEYS)}")
                 continue
             got = n.string(value_node, f"{what}: logsource.{key}", problems)
             if got is not None:
@@ -694,21 +663,15 @@ def _condition(
         for name, where in _placeholders(item, problems):
             if name not in test.input_arguments:
                 problems.errors.append(
-                    AtomicDefinitionError(
-                        f"{parent}: #{{{name}}} is not an input argument of {test.id}", where
-                    )
+                    AtomicDefinitionError(f"{parent}: #{{{name}}} is not an input argument of {test.id}", where)
                 )
             elif name in secrets:
                 problems.errors.append(
-                    AtomicDefinitionError(
-                        f"{parent}: #{{{name}}} is a secret and cannot appear in a match", where
-                    )
+                    AtomicDefinitionError(f"{parent}: #{{{name}}} is a secret and cannot appear in a match", where)
                 )
         rendered = PLACEHOLDER_RE.sub(
             lambda m: (
-                test.input_arguments[m.group(1)].default_text()
-                if m.group(1) in test.input_arguments
-                else m.group(0)
+                test.input_arguments[m.group(1)].default_text() if m.group(1) in test.input_arguments else m.group(0)
             ),
             text,
         )
@@ -765,13 +728,10 @@ def _detections(node: yaml.Node, parent: str, problems: n.Problems) -> Detection
                 ):
                     problems.add(
                         spec["query"][1],
-                        f"{what}: kql query {query!r} must be a repository-relative "
-                        "path detections/kql/….kql",
+                        f"{what}: kql query {query!r} must be a repository-relative path detections/kql/….kql",
                     )
                     query = None
-            branch = (
-                n.string(spec["branch"][1], f"{what}: kql branch", problems) if "branch" in spec else None
-            )
+            branch = n.string(spec["branch"][1], f"{what}: kql branch", problems) if "branch" in spec else None
             if branch is not None and not _KQL_BRANCH.fullmatch(branch):
                 problems.add(spec["branch"][1], f"{what}: kql branch {branch!r} is not an identifier")
                 branch = None

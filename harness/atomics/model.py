@@ -57,13 +57,13 @@ PLACEHOLDER_RE: Final = re.compile(r"#\{(.*?)\}")
 #: Telemetry sources (and sensors) a signal can name.
 SIGNAL_SOURCES: Final = ("auditd", "sysmon", "dns", "proxy", "firewall", "inet")
 #: Which parsed-record sources (``Record.source`` / the Sigma view's ``meta.source``) carry each
-#: telemetry source. Firewall logs come from NFLOG or from nftables ``log level audit`` records.
+#: telemetry source. nftables ``log level audit`` records stay raw auditd records (type NETFILTER_PKT).
 SOURCE_RECORDS: Final[Mapping[str, tuple[str, ...]]] = {
     "auditd": ("auditd",),
     "sysmon": ("sysmon",),
     "dns": ("dnsmasq",),
     "proxy": ("squid",),
-    "firewall": ("nflog", "auditd"),
+    "firewall": ("nflog",),
     "inet": ("inet",),
 }
 #: Proxy modes: transparent interception (default) or an explicit proxy with basic auth.
@@ -205,9 +205,7 @@ class FieldCondition:
         if raw is None:
             return False
         candidates = [_text(v) for v in raw] if isinstance(raw, list | tuple) else [_text(raw)]
-        needles = [
-            PLACEHOLDER_RE.sub(lambda m: (args or {}).get(m.group(1), m.group(0)), v) for v in self.values
-        ]
+        needles = [PLACEHOLDER_RE.sub(lambda m: (args or {}).get(m.group(1), m.group(0)), v) for v in self.values]
         test = all if "all" in self.modifiers else any
         return test(any(self._compare(c, n) for c in candidates) for n in needles)
 
