@@ -206,7 +206,7 @@ def _error(status: int, message: str) -> Response:
 
 def handle_api(req: Request, lab: LabData) -> Response:
     if not (req.param("key") or "").strip():
-        return _error(401, "Please provide a valid API key.")
+        return _error(401, "Invalid API key")  # what the CLI prints for a rejected key
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     path = req.path.rstrip("/") or "/"
     if path == "/api-info":

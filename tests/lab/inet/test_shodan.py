@@ -134,7 +134,7 @@ def test_library_host_and_search_parse(inet: InetServer, monkeypatch: pytest.Mon
 def test_missing_key_is_401_json(inet: InetServer) -> None:
     r = requests.get(inet.url("api.shodan.io", "/api-info"), verify=str(inet.ca), timeout=10)
     assert r.status_code == 401
-    assert "error" in r.json()
+    assert r.json() == {"error": "Invalid API key"}
     r = requests.get(
         inet.url("api.shodan.io", "/shodan/host/search"),
         params={"key": KEY, "query": "net:not-a-net"},
