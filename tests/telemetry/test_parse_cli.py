@@ -1,0 +1,92 @@
+"""``harness parse`` (harness/cli/parse.py): shapes, input order, stderr summary, redaction."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+
+KEY = "FAKEKEY0123456789abcdef0123456"
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[dict], str]:
+    rc = main(["parse", *argv])
+    out, err = capsys.readouterr()
+    return rc, [json.loads(line) for line in out.splitlines()], err
+
+
+def test_sysmon_sigma_and_defender(capsys, data: Path) -> None:
+    src = str(data / "sysmon-syslog.log")
+    rc, rows, err = _run(capsys, "--format", "sysmon", src, "--view", "sigma")
+    assert rc == 0 and len(rows) == 8 and "sysmon: read 8, parsed 8, unparseable 0" in err
+    assert [r["meta"]["line"] for r in rows] == list(range(1, 9))  # input order kept
+    assert rows[1]["logsource"]["category"] == "process_creation" and rows[1]["event"]["Image"] == "/usr/bin/nmap"
+    rc, rows, _ = _run(capsys, "--format", "sysmon", src, "--view", "defender")
+    assert rc == 0 and {r["table"] for r in rows} >= {"DeviceProcessEvents", "DeviceFileEvents"}
+
+
+def test_auditd_views_with_context(capsys, recording: Path) -> None:
+    audit = str(recording / "audit.log")
+    rc, rows, err = _run(
+        capsys,
+        "--format",
+        "auditd",
+        audit,
+        "--view",
+        "sigma",
+        "--dns",
+        str(recording / "dnsmasq.log"),
+        "--year",
+        "2026",
+    )
+    assert rc == 0 and "auditd: read 963, parsed 266, unparseable 0" in err
+    assert all(r["logsource"]["service"] != "auditd" for r in rows)  # raw records are opt-in on the CLI
+    cmd = [r["event"]["CommandLine"] for r in rows if r["logsource"]["category"] == "process_creation"]
+    assert "nmap -sn 198.51.100.128/28 -oX /tmp/atomic-nmap-sweep.xml" in cmd
+    hosts = {r["event"].get("DestinationHostname") for r in rows if r["logsource"]["category"] == "network_connection"}
+    assert {"whois.arin.net", "api.shodan.io", "bgp.he.net"} <= hosts
+    rc, rows, _ = _run(capsys, "--format", "auditd", audit, "--view", "sigma", "--auditd-raw")
+    assert sum(r["logsource"]["service"] == "auditd" for r in rows) == 963
+    rc, rows, _ = _run(
+        capsys,
+        "--format",
+        "auditd",
+        audit,
+        "--view",
+        "defender",
+        "--dns",
+        str(recording / "dnsmasq.log"),
+        "--public-range",
+        "198.51.100.0/24",
+        "--year",
+        "2026",
+    )
+    net = [
+        r["row"] for r in rows if r["table"] == "DeviceNetworkEvents" and r["row"].get("RemoteUrl") == "whois.arin.net"
+    ]
+    assert net and net[0]["RemoteIPType"] == "Public" and net[0]["ActionType"] == "ConnectionAttempt"
+
+
+def test_raw_view_redacts_secrets(capsys, recording: Path) -> None:
+    rc, rows, _ = _run(capsys, "--format", "auditd", str(recording / "audit.log"), "--view", "raw", "--secret", KEY)
+    text = json.dumps(rows)
+    assert rc == 0 and len(rows) == 266
+    assert KEY not in text and KEY.encode().hex().upper() not in text and "[REDACTED]" in text
+    rc, rows, _ = _run(
+        capsys, "--format", "inet", str(recording / "fakeinet.jsonl"), "--view", "sigma", "--secret", KEY
+    )
+    assert KEY not in json.dumps(rows)
+    assert any(r["event"].get("c-uri-query") == "key=[REDACTED]" for r in rows)
+
+
+def test_garbage_is_reported_and_missing_file_is_an_error(capsys, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.log"
+    bad.write_text("garbage\nmore garbage\n", encoding="utf-8")
+    rc, rows, err = _run(capsys, "--format", "auditd", str(bad))
+    assert rc == 1 and rows == []
+    assert f"{bad}:1: not an audit record" in err and "unparseable 2" in err
+    rc = main(["parse", "--format", "auditd", str(tmp_path / "missing.log")])
+    assert rc == 2 and "no such file" in capsys.readouterr().err
