@@ -941,8 +941,13 @@ class Parser:
             self.next()
             self.next()
             kind = self.next().text.lower()
-            if self.is_word("flags") and self.peek().text == "=":
-                raise self.unsupported("parse flags are not supported")
+        flags = ""
+        if self.is_word("flags") and self.peek().text == "=":
+            self.next()
+            self.next()
+            flags = self.next().text
+            if not re.fullmatch(r"[imsU]+", flags):
+                raise self.unsupported(f"parse flags {flags!r} are not supported")
         src = self.parse_expr()
         self.expect_word("with")
         parts: list[tuple[str, Any]] = []
@@ -965,7 +970,7 @@ class Parser:
             if self.is_op(","):
                 # the comma separating parse patterns is optional
                 self.next()
-        return Op(t.line, t.col, "parse", {"kind": kind, "src": src, "parts": parts})
+        return Op(t.line, t.col, "parse", {"kind": kind, "src": src, "parts": parts, "flags": flags})
 
     # scalar expressions, lowest precedence first
     def parse_expr(self) -> Expr:

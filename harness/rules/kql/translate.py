@@ -85,8 +85,24 @@ class Binding:
     type: str | None = None
 
 
-def parse_datetime_text(raw: str) -> datetime:
-    """Parse the text of a ``datetime(...)`` literal (ISO 8601 and Kusto's common forms)."""
+def parse_datetime_text(raw: str, today: datetime | None = None) -> datetime:
+    """Parse the text of a ``datetime(...)`` literal (ISO 8601 and Kusto's common forms).
+
+    A time of day without a date is on ``today``'s date, as Kusto does.
+    """
+    m = re.fullmatch(r"\s*(?:(\d{1,2})/(\d{1,2})/(\d{4})\s*)?(?:(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?\s*",
+                     raw)
+    if m and (m.group(1) or m.group(4)):
+        if m.group(1):
+            y, mo, d = int(m.group(3)), int(m.group(1)), int(m.group(2))
+        elif today is not None:
+            y, mo, d = today.year, today.month, today.day
+        else:
+            raise ValueError(f"invalid datetime literal {raw!r}")
+        h = int(m.group(4) or 0)
+        if m.group(7):
+            h = h % 12 + (12 if m.group(7).lower() == "pm" else 0)
+        return datetime(y, mo, d, h, int(m.group(5) or 0), int(m.group(6) or 0))
     t = raw.strip().replace(" ", "T", 1) if re.match(r"\d{4}-\d\d-\d\d \d", raw.strip()) else raw.strip()
     t = t.rstrip("Z").rstrip("z")
     m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:T(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?", t)
@@ -686,7 +702,7 @@ class Translator:
         if fn == "count":
             if args:
                 x, _ = a(0)
-                return [(nm("count") if item.names else "count_", f"count({x})", one, "long")]
+                return [(nm("count"), f"count({x})", one, "long")]
             return [(item.names[0] if item.names else "count_", "count(*)", one, "long")]
         if fn == "countif":
             x, _ = a(0)
@@ -881,7 +897,8 @@ class Translator:
         src, st = self.expr(p["src"], self.scope(rel), env)
         src = self.to_string(src, st)
         parts = p["parts"]
-        regex = "(?s)^" if kind != "regex" else "(?s)"
+        flags = p.get("flags", "")
+        regex = "(?s)^" if kind != "regex" else f"(?s{flags})"
         caps: list[tuple[str, str]] = []
         for k, (pk, pv) in enumerate(parts):
             last = k == len(parts) - 1
@@ -999,7 +1016,7 @@ class Translator:
             return f"CAST({float(v)!r} AS DOUBLE)", t
         if t == "datetime":
             try:
-                return ts_sql(parse_datetime_text(str(v))), t
+                return ts_sql(parse_datetime_text(str(v), self.now)), t
             except ValueError as exc:
                 raise self.err(e, str(exc)) from exc
         if t == "timespan":
@@ -1070,6 +1087,8 @@ class Translator:
             return a, self.convert_dyn(b, at)
         if at in NUMERIC and bt in NUMERIC:
             return a, b
+        if {at, bt} <= NUMERIC | {"bool"}:  # Kusto compares bool with numbers as 0/1
+            return (f"CAST({a} AS INTEGER)" if at == "bool" else a), (f"CAST({b} AS INTEGER)" if bt == "bool" else b)
         if {at, bt} <= {"string", "guid", "decimal"}:
             return a, b
         if {at, bt} == {"datetime", "string"}:
@@ -1447,7 +1466,10 @@ def _extract(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> 
         target = "string"
     a = t.args(e, sc, env, 3, 3)
     x = t.to_string(*a[2])
-    val = f"regexp_extract({x}, {a[0][0]}, {a[1][0]})"
+    grp = e.args[1]
+    if not (isinstance(grp, ast.Lit) and isinstance(grp.value, int)):
+        raise t.unsup(e, "extract() needs a constant capture group number")
+    val = f"regexp_extract({x}, {a[0][0]}, {grp.value})"
     if target == "string":
         return val, "string"
     return t.convert(f"nullif({val}, '')", "string", target), target
