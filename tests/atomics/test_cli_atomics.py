@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
+import argparse
+import sys
 from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.cli.atomics import register
+from harness.errors import HarnessError
+
+
+def main(argv: list[str]) -> int:
+    """Run ``harness <argv>`` with only this module's subcommands registered.
+
+    Other helpers' CLI modules are loaded by harness.cli.main; keeping them out makes these tests
+    depend on this module alone. Error handling mirrors harness.cli.main (HarnessError -> 2).
+    """
+    parser = argparse.ArgumentParser(prog="harness")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except HarnessError as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def test_subcommands_are_discovered_by_harness_cli() -> None:
+    from harness.cli import build_parser
+
+    choices = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert {"list", "show"} <= set(choices)
 
 
 def test_list_prints_one_line_per_test(technique_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
