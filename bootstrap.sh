@@ -11,7 +11,7 @@ cd "$(dirname "$(readlink -f "$0")")"
 APT_PACKAGES=(
   python3 python3-venv python3-dev gcc git
   iproute2 nftables procps psmisc kmod
-  openssh-server openssh-client dnsmasq-base auditd squid-openssl ulogd2
+  openssh-server openssh-client dnsmasq-base auditd squid-openssl ulogd2 ulogd2-json
   nmap curl ca-certificates
 )
 

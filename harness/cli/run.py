@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, HarnessError
 from harness.execution.runner import AtomicRun, Runner, Status
 from harness.execution.session import DEFAULT_TARGET, default_atomics_path, open_session
+from harness.telemetry.collect import new_run_id, run_dir, write_manifest_only
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--timeout", type=float, default=180.0, help="seconds per detonation (default 180)")
     p.add_argument("--keep-lab", action="store_true", help="leave the embedded lab up afterwards")
     p.add_argument("--json", action="store_true", help="one JSON object per atomic")
+    p.add_argument("--telemetry", metavar="DIR", default=None,
+                   help="collect each detonation's telemetry into DIR/<run-id>/<atomic-id>/ (raw, sigma.jsonl, "
+                        "defender.jsonl, manifest.json)")
     p.set_defaults(func=_main)
 
 
@@ -51,19 +56,34 @@ def _main(args: argparse.Namespace) -> int:
             raise ConfigError(f"--arg expects NAME=VALUE, got {item!r}")
         overrides[name] = value
     results: list[AtomicRun] = []
+    run_id = new_run_id()
     with open_session(args.target, args.lab_config, keep_lab=args.keep_lab) as session:
+        telemetry = None
+        if args.telemetry:
+            if session.lab is None:
+                raise ConfigError("--telemetry is implemented for the embedded lab (netns://) only so far")
+            telemetry = session.lab.telemetry_session(session.secrets)
         for test in tests:
             runner = Runner(session.target, session.scope, env=session.env, secrets=session.secrets,
                             get_prereqs=args.get_prereqs or session.lab is not None, timeout_s=args.timeout,
                             scratch_dir=session.scratch_dir)
             if not args.json:
                 print(f"{test.id:<13} running ...", file=sys.stderr, flush=True)
+            marks = telemetry.begin() if telemetry is not None else {}
             try:
                 run = runner.run(test, {k: v for k, v in overrides.items() if k in test.input_arguments})
             except HarnessError as exc:  # pragma: no cover - runner reports errors as statuses
                 print(f"{test.id}: {exc}", file=sys.stderr)
                 return 2
             results.append(run)
+            if telemetry is not None:
+                out = run_dir(Path(args.telemetry), run_id, run.id)
+                if run.detonation_commands():
+                    tel = telemetry.finish(run, marks, out)
+                    counts = ", ".join(f"{k} {v['kept']}/{v['records']}" for k, v in sorted(tel.counts.items()))
+                    print(f"{run.id:<13} telemetry: {counts} -> {out}", file=sys.stderr, flush=True)
+                else:
+                    write_manifest_only(out, run, telemetry.sensors)
             if args.json:
                 d = run.to_dict()
                 print(json.dumps(d), flush=True)

@@ -40,6 +40,16 @@ class Scope:
 
 
 @dataclass(frozen=True)
+class TelemetryConfig:
+    audit_key: str = "recon_harness"
+    audit_watch_dirs: tuple[str, ...] = ("/tmp",)
+    nflog_group: int = 7
+    proxy_mode: str = "transparent"
+    proxy_port: int = 3128
+    proxy_ip: str = "198.51.100.3"
+
+
+@dataclass(frozen=True)
 class LabConfig:
     path: str
     name: str
@@ -55,6 +65,7 @@ class LabConfig:
     live_hosts: tuple[LiveHost, ...]
     services: tuple[Service, ...]
     scope: Scope
+    telemetry: TelemetryConfig = TelemetryConfig()
 
     # Derived addresses -------------------------------------------------------------------
     @property
@@ -157,11 +168,29 @@ def load_lab_config(path: str | Path | None = None) -> LabConfig:
                 domains=tuple(str(d).lower().rstrip(".") for d in scope.get("domains", [])),
                 asns=tuple(int(a) for a in scope.get("asns", [])),
             ),
+            telemetry=_telemetry(doc.get("telemetry", {}), where),
         )
     except KeyError as exc:
         raise ConfigError(f"missing key {exc.args[0]!r}", SourceLocation(where)) from exc
     _check_consistency(cfg)
     return cfg
+
+
+def _telemetry(doc: dict[str, Any], where: str) -> TelemetryConfig:
+    t = TelemetryConfig(
+        audit_key=str(doc.get("audit_key", "recon_harness")),
+        audit_watch_dirs=tuple(str(d) for d in doc.get("audit_watch_dirs", ["/tmp"])),
+        nflog_group=int(doc.get("nflog_group", 7)),
+        proxy_mode=str(doc.get("proxy_mode", "transparent")),
+        proxy_port=int(doc.get("proxy_port", 3128)),
+        proxy_ip=str(_ip(doc.get("proxy_ip", "198.51.100.3"), "telemetry.proxy_ip", where)),
+    )
+    if t.proxy_mode not in ("transparent", "explicit"):
+        raise ConfigError(f"telemetry.proxy_mode must be transparent or explicit, not {t.proxy_mode!r}",
+                          SourceLocation(where))
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,31}", t.audit_key):
+        raise ConfigError(f"telemetry.audit_key must be 1-31 of [A-Za-z0-9_-]: {t.audit_key!r}", SourceLocation(where))
+    return t
 
 
 def _check_consistency(cfg: LabConfig) -> None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import LabError
+from harness.errors import HarnessError, LabError
 from harness.lab.config import LabConfig, load_lab_config
 from harness.lab.safety import check_no_overlap
 from harness.lab.state import LabState, proc_start_time
@@ -270,6 +270,9 @@ table inet {self.guard_table} {{
 
         self._start_dns(state)
         self._start_inet(state)
+        self._start_proxy(state)
+        self._start_firewall_log(state)
+        self._start_audit(state)
         self._start_sshd(state)
         self._wait_ready()
 
@@ -313,6 +316,92 @@ table inet {self.guard_table} {{
         if not cfg.path.startswith("<"):  # "<harness.lab>/..." is the packaged default
             args += ["--config", cfg.path]
         self._spawn(state, "inet", _ns(cfg.inet_ns, *args), self.log_dir / "inet.stderr")
+
+    @property
+    def squid_dir(self) -> Path:
+        return self.state_dir / "squid"
+
+    @property
+    def proxy_credentials_file(self) -> Path:
+        return self.ssh_dir / "proxy-credentials"
+
+    def proxy_credentials(self) -> tuple[str, str]:
+        """(user, password) of the explicit proxy; the password is a per-lab secret."""
+        user, _, password = self.proxy_credentials_file.read_text().strip().partition(":")
+        return user, password
+
+    def _start_proxy(self, state: LabState) -> None:
+        import pwd
+        import secrets
+
+        from harness.lab import services
+
+        cfg, d = self.cfg, self.squid_dir
+        if shutil.which("squid") is None:
+            raise LabError("squid is not installed (Debian: apt-get install squid-openssl)")
+        proxy = pwd.getpwnam("proxy")
+        d.mkdir(mode=0o700, exist_ok=True)
+        # Squid runs as `proxy`: it may traverse the state dir, but reads only its own directory.
+        self.state_dir.chmod(0o711)
+        shutil.copy(self.pki_dir / "ca.crt", d / "ca.crt")
+        shutil.copy(self.pki_dir / "ca.key", d / "ca.key")
+        password = secrets.token_urlsafe(18)
+        self.proxy_credentials_file.write_text(f"{services.PROXY_USER}:{password}\n")
+        self.proxy_credentials_file.chmod(0o600)
+        (d / "passwd").write_text(f"{services.PROXY_USER}:{services.md5_crypt(password)}\n")
+        _run(["/usr/lib/squid/security_file_certgen", "-c", "-s", str(d / "ssl_db"), "-M", "4MB"])
+        (d / "squid.conf").write_text(services.squid_conf(cfg, d, d / "access.log"))
+        (d / "access.log").touch()
+        for p in [d, *d.rglob("*")]:
+            os.chown(p, proxy.pw_uid, proxy.pw_gid)
+        _run(_ns(cfg.inet_ns, "ip", "addr", "add", f"{cfg.telemetry.proxy_ip}/32", "dev", "lo"))
+        table = f"{cfg.name}_proxy"
+        state.record("nft_table", f"ip {table}", family="ip", table=table, netns=cfg.inet_ns)
+        self._nft(cfg.inet_ns, services.squid_intercept_nft(cfg, self.uplink_inet, table))
+        self._spawn(state, "squid", _ns(cfg.inet_ns, "squid", "-N", "-f", str(d / "squid.conf")),
+                    self.log_dir / "squid.stderr")
+
+    def _start_firewall_log(self, state: LabState) -> None:
+        from harness.lab import services
+
+        cfg = self.cfg
+        if shutil.which("ulogd") is None:
+            raise LabError("ulogd2 is not installed (Debian: apt-get install ulogd2 ulogd2-json)")
+        conf = self.log_dir / "ulogd.conf"
+        conf.write_text(services.ulogd_conf(cfg, services.find_ulogd_plugins(), self.log_dir / "nflog.jsonl",
+                                            self.log_dir / "ulogd.log"))
+        (self.log_dir / "nflog.jsonl").touch()
+        table = f"{cfg.name}_fw"
+        state.record("nft_table", f"inet {table}", family="inet", table=table, netns=cfg.inet_ns)
+        self._nft(cfg.inet_ns, services.firewall_nft(cfg, self.uplink_inet, table))
+        self._spawn(state, "ulogd", _ns(cfg.inet_ns, "ulogd", "-c", str(conf)), self.log_dir / "ulogd.stderr")
+
+    def _start_audit(self, state: LabState) -> None:
+        from harness.telemetry.collectors import auditd
+
+        if shutil.which("auditctl") is None or shutil.which("auditd") is None:
+            raise LabError("auditd is not installed (Debian: apt-get install auditd)")
+        st = auditd.status()
+        state.record("audit_settings", "audit", backlog_limit=st.get("backlog_limit"), enabled=st.get("enabled"))
+        if st.get("pid", "0") == "0":
+            _run(["auditd"])  # daemonizes once it is ready
+            pid = _read_pid(Path("/run/auditd.pid")) or _read_pid(Path("/var/run/auditd.pid"))
+            if pid is None:
+                raise LabError("auditd started but wrote no pid file")
+            state.record_process("auditd", pid)
+        auditd.set_backlog(auditd.BACKLOG)
+        rules = auditd.harness_rules(self.cfg.telemetry.audit_key, self.cfg.telemetry.audit_watch_dirs)
+        auditd.install(rules, on_added=lambda r: state.record("audit_rule", str(r), fields=list(r.fields)))
+
+    def audit_log_path(self) -> Path:
+        try:
+            for line in Path("/etc/audit/auditd.conf").read_text().splitlines():
+                key, _, value = line.partition("=")
+                if key.strip() == "log_file" and value.strip():
+                    return Path(value.strip())
+        except OSError:
+            pass
+        return Path("/var/log/audit/audit.log")
 
     def _start_sshd(self, state: LabState) -> None:
         cfg = self.cfg
@@ -362,7 +451,7 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
 
     def _wait_ready(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
-        pending = {"sshd", "dns", "inet"}
+        pending = {"sshd", "dns", "inet", "squid"}
         while pending and time.monotonic() < deadline:
             if "sshd" in pending:
                 with contextlib.suppress(OSError), socket.create_connection(
@@ -374,6 +463,11 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
                 self.log_dir / "dnsmasq.log"
             ).read_text(errors="replace"):
                 pending.discard("dns")
+            cache_log = self.squid_dir / "cache.log"
+            if "squid" in pending and cache_log.exists() and "Accepting NAT intercepted SSL bumped" in (
+                cache_log.read_text(errors="replace")
+            ):
+                pending.discard("squid")
             inet_log = self.log_dir / "inet.jsonl"
             if "inet" in pending and inet_log.exists() and inet_log.stat().st_size > 0:
                 pending.discard("inet")
@@ -390,11 +484,69 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
             return
         for res in state.resources:
             if res.kind == "process" and proc_start_time(int(res.data["pid"])) is None:
-                log = {"sshd": "sshd.log", "dnsmasq": "dnsmasq.stderr", "inet": "inet.stderr"}.get(res.name, "")
+                log = {"sshd": "sshd.log", "dnsmasq": "dnsmasq.stderr", "inet": "inet.stderr", "squid": "squid.stderr",
+                       "ulogd": "ulogd.stderr"}.get(res.name, "")
                 tail = ""
                 if log and (self.log_dir / log).exists():
                     tail = (self.log_dir / log).read_text(errors="replace")[-800:]
                 raise LabError(f"lab process {res.name} (pid {res.data['pid']}) exited during start-up: {tail}")
+
+    # Sensors and telemetry ---------------------------------------------------------------------
+    SYSMON_UNAVAILABLE = (
+        "Sysmon for Linux is not installed in the embedded lab: it is distributed only through Microsoft's "
+        "package repository, which this machine cannot reach (use the Vagrant lab with internet, or a lab host "
+        "that has it)"
+    )
+
+    def sensors(self) -> list[Any]:
+        """Ask the lab which sensors are really live now (not what the config says)."""
+        from harness.telemetry.collect import SensorStatus
+        from harness.telemetry.collectors import auditd
+
+        state = LabState.load(self.state_dir)
+        alive = set()
+        if state is not None:
+            for res in state.resources:
+                if res.kind == "process" and proc_start_time(int(res.data["pid"])) == res.data.get("start_time"):
+                    alive.add(res.name)
+        out = []
+        try:
+            st = auditd.status()
+            expected = len(auditd.harness_rules(self.cfg.telemetry.audit_key, self.cfg.telemetry.audit_watch_dirs))
+            live = auditd.rules_live(self.cfg.telemetry.audit_key)
+            ok = st.get("pid", "0") != "0" and st.get("enabled") in ("1", "2") and live == expected
+            why = "" if ok else (f"auditd pid {st.get('pid')}, enabled {st.get('enabled')}, "
+                                 f"{live}/{expected} harness rules live")
+            out.append(SensorStatus("auditd", ok, why, mandatory=True))
+        except HarnessError as exc:
+            out.append(SensorStatus("auditd", False, str(exc), mandatory=True))
+        for sensor, proc in (("dns", "dnsmasq"), ("proxy", "squid"), ("firewall", "ulogd"), ("inet", "inet")):
+            ok = proc in alive
+            out.append(SensorStatus(sensor, ok, "" if ok else f"{proc} is not running in the lab", mandatory=True))
+        out.append(SensorStatus("sysmon", False, self.SYSMON_UNAVAILABLE, mandatory=False))
+        return out
+
+    def telemetry_session(self, secrets: list[str]) -> Any:
+        """A TelemetrySession over this lab's logs, with the proxy password as a secret too."""
+        from harness.telemetry.collect import TelemetrySession
+        from harness.telemetry.collectors import auditd
+        from harness.telemetry.collectors.files import LogTap
+        from harness.views.context import ViewContext
+
+        taps = [
+            LogTap("auditd", str(self.audit_log_path()), "auditd"),
+            LogTap("dnsmasq", str(self.log_dir / "dnsmasq.log"), "dns"),
+            LogTap("squid", str(self.squid_dir / "access.log"), "proxy"),
+            LogTap("nflog", str(self.log_dir / "nflog.jsonl"), "firewall"),
+            LogTap("inet", str(self.log_dir / "inet.jsonl"), "inet"),
+        ]
+        all_secrets = list(secrets)
+        if self.proxy_credentials_file.exists():
+            all_secrets.append(self.proxy_credentials()[1])
+        return TelemetrySession(
+            taps, self.sensors(), ViewContext.from_lab_config(self.cfg), all_secrets,
+            client_addresses=[str(self.cfg.lab_uplink_ip)], audit_sync=lambda m: auditd.sync_marker(m),
+        )
 
     # Status ------------------------------------------------------------------------------------
     def status(self) -> LabStatus:
@@ -444,6 +596,11 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
         for path in (str(PAM_DIR / self.pam_service), str(NETNS_ETC / self.cfg.lab_ns)):
             if not any(r.name == path for r in resources):
                 resources.append(_res("file" if "pam" in path else "dir", path))
+        if not any(r.kind == "audit_rule" for r in resources) and shutil.which("auditctl"):
+            from harness.telemetry.collectors import auditd
+
+            for rule in auditd.harness_rules(self.cfg.telemetry.audit_key, self.cfg.telemetry.audit_watch_dirs):
+                resources.append(_res("audit_rule", str(rule), fields=list(rule.fields)))
         for ns in (self.cfg.lab_ns, self.cfg.inet_ns):
             if (NETNS_RUN / ns).exists() and ns not in inodes:
                 inodes[ns] = os.stat(NETNS_RUN / ns).st_ino
@@ -515,6 +672,24 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
                 return f"dir {name}"
         elif kind == "process":
             return None  # handled above
+        elif kind == "audit_rule":
+            from harness.telemetry.collectors import auditd
+
+            if auditd.remove(auditd.AuditRule(tuple(res.data["fields"]))):
+                return f"audit rule {name}"
+        elif kind == "audit_settings":
+            from harness.telemetry.collectors import auditd
+
+            st = auditd.status()
+            done = []
+            if res.data.get("backlog_limit") and st.get("backlog_limit") != res.data["backlog_limit"]:
+                auditd.set_backlog(int(res.data["backlog_limit"]))
+                done.append(f"backlog_limit {res.data['backlog_limit']}")
+            prior = res.data.get("enabled")
+            if prior in ("0", "1") and st.get("enabled") != prior:
+                _run(["auditctl", "-e", prior])
+                done.append(f"enabled {prior}")
+            return f"audit settings restored ({', '.join(done)})" if done else None
         return None
 
 
@@ -522,6 +697,13 @@ def _res(kind: str, name: str, **data: Any) -> Any:
     from harness.lab.state import Resource
 
     return Resource(kind, name, dict(data))
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def _is_mountpoint(path: Path) -> bool:

@@ -1,0 +1,186 @@
+"""One detonation's telemetry, end to end: mark the logs before, slice them after, redact, parse,
+attribute to the detonation, build the two views, and save the documented layout::
+
+    DIR/<run-id>/<atomic-id>/raw/<source>.log   the collected log slices, secrets redacted
+    DIR/<run-id>/<atomic-id>/sigma.jsonl        Sigma view
+    DIR/<run-id>/<atomic-id>/defender.jsonl     Defender view
+    DIR/<run-id>/<atomic-id>/manifest.json      commands, times, exit codes, sensors, counts per source
+
+Secrets are redacted in memory, before anything is written; the unredacted form never is.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import TelemetryError
+from harness.execution.runner import AtomicRun, iso_ns
+from harness.telemetry.attribution import Attribution, Detonation, attribute
+from harness.telemetry.collectors.files import LogTap, settle
+from harness.telemetry.parsers import ParseStats, Record, parse_file
+from harness.telemetry.redaction import Redactor
+from harness.views.context import ViewContext
+from harness.views.defender import defender_rows
+from harness.views.sigma import sigma_events
+
+LAYOUT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SensorStatus:
+    """Whether a telemetry sensor is really there on the target, and why not."""
+
+    name: str  # auditd, dns, proxy, firewall, inet, sysmon
+    available: bool
+    reason: str = ""
+    mandatory: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "available": self.available, "reason": self.reason, "mandatory": self.mandatory}
+
+
+@dataclass
+class DetonationTelemetry:
+    """What one detonation left, attributed and normalised."""
+
+    run: AtomicRun
+    records: list[Record]
+    sigma: list[dict[str, Any]]
+    defender: list[dict[str, Any]]
+    counts: dict[str, dict[str, Any]]
+    methods: dict[str, str]
+    sensors: list[SensorStatus]
+    parse_problems: dict[str, list[tuple[str, int, str]]] = field(default_factory=dict)
+    directory: Path | None = None
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "layout_version": LAYOUT_VERSION,
+            "atomic": self.run.to_dict(),
+            "sensors": [s.to_dict() for s in self.sensors],
+            "counts": self.counts,
+            "attribution": self.methods,
+            "parse_problems": {k: [list(x) for x in v] for k, v in self.parse_problems.items()},
+            "views": {"sigma": len(self.sigma), "defender": len(self.defender)},
+        }
+
+
+class TelemetrySession:
+    """The taps of one target; ``begin()`` before a detonation, ``finish()`` after it."""
+
+    def __init__(
+        self,
+        taps: Sequence[LogTap],
+        sensors: Sequence[SensorStatus],
+        view_context: ViewContext,
+        secrets: Iterable[str] = (),
+        client_addresses: Iterable[str] = (),
+        audit_sync: Callable[[str], None] | None = None,
+    ) -> None:
+        self.taps = list(taps)
+        self.sensors = list(sensors)
+        self.ctx = view_context
+        self.redactor = Redactor([s for s in secrets if s])
+        self.client_addresses = frozenset(client_addresses)
+        self.audit_sync = audit_sync
+
+    def begin(self) -> dict[str, int]:
+        return {tap.source: tap.mark() for tap in self.taps}
+
+    def _slice(self, tap: LogTap, offset: int, cid: str) -> bytes:
+        if tap.source == "auditd" and self.audit_sync is not None:
+            marker = f"recon-harness sync {cid}"
+            self.audit_sync(marker)
+            return tap.wait_for(offset, marker.encode())
+        return settle(lambda: tap.read(offset))
+
+    def finish(self, run: AtomicRun, marks: dict[str, int], out_dir: Path | None = None) -> DetonationTelemetry:
+        """Slice every tap, redact, parse, attribute and normalise; save under ``out_dir`` if given."""
+        tmp: Path | None = None
+        if out_dir is None:
+            tmp = Path(tempfile.mkdtemp(prefix="recon-harness-telemetry-"))
+            base = tmp
+        else:
+            base = out_dir
+        raw_dir = base / "raw"
+        raw_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            records: list[Record] = []
+            stats: dict[str, ParseStats] = {}
+            for tap in self.taps:
+                data = self._slice(tap, marks.get(tap.source, 0), run.correlation_id)
+                text = self.redactor.redact(data.decode("utf-8", errors="replace"))
+                raw = raw_dir / f"{tap.source}.log"
+                raw.write_text(text)
+                st = stats.setdefault(tap.source, ParseStats(tap.source))
+                try:
+                    records.extend(parse_file(tap.source, raw, stats=st))
+                except TelemetryError as exc:
+                    st.bad(str(raw), 0, str(exc))
+            records.sort(key=lambda r: (r.time or 0.0))
+            det = self._detonation(run)
+            result: Attribution = attribute(records, det, stats)
+            sigma = sigma_events(result.kept, self.ctx)
+            defender = defender_rows(result.kept, self.ctx)
+            tel = DetonationTelemetry(
+                run=run,
+                records=result.kept,
+                sigma=sigma,
+                defender=defender,
+                counts=result.counts_dict(),
+                methods=dict(result.method),
+                sensors=self.sensors,
+                parse_problems={k: list(v.examples) for k, v in stats.items() if v.examples},
+                directory=out_dir,
+            )
+            if out_dir is not None:
+                write_layout(out_dir, tel)
+            return tel
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def _detonation(self, run: AtomicRun) -> Detonation:
+        dets = run.detonation_commands()
+        pids = frozenset(c.pid for c in dets if c.pid)
+        start = min((c.started_ns for c in dets), default=run.started_ns) / 1e9
+        end = max((c.ended_ns for c in dets), default=run.ended_ns) / 1e9
+        return Detonation(start=start, end=end, root_pids=pids, client_addresses=self.client_addresses,
+                          correlation_id=run.correlation_id, slack_s=1.5)
+
+
+def _jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    with path.open("w") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, default=str, separators=(",", ":")) + "\n")
+
+
+def write_layout(out_dir: Path, tel: DetonationTelemetry) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _jsonl(out_dir / "sigma.jsonl", tel.sigma)
+    _jsonl(out_dir / "defender.jsonl", tel.defender)
+    (out_dir / "manifest.json").write_text(json.dumps(tel.manifest(), indent=2, default=str) + "\n")
+
+
+def write_manifest_only(out_dir: Path, run: AtomicRun, sensors: Sequence[SensorStatus]) -> None:
+    """For an atomic that never detonated (prerequisite missing, refused): no telemetry to attribute."""
+    tel = DetonationTelemetry(run=run, records=[], sigma=[], defender=[], counts={}, methods={},
+                              sensors=list(sensors))
+    write_layout(out_dir, tel)
+
+
+def run_dir(base: Path, run_id: str, atomic_id: str) -> Path:
+    return base / run_id / atomic_id
+
+
+def new_run_id() -> str:
+    """Sortable and unique: UTC time plus a random suffix."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
