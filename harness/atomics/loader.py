@@ -13,10 +13,14 @@ harness runs tests on Linux over SSH).
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import uuid
+from importlib import resources
 from pathlib import Path, PurePosixPath
+from typing import Any
 
+import jsonschema  # type: ignore[import-untyped]
 import yaml
 
 from harness.atomics import _nodes as n
@@ -44,7 +48,16 @@ from harness.atomics.model import (
 )
 from harness.errors import AtomicDefinitionError, ErrorCollection, HarnessError, SourceLocation
 
-__all__ = ["default_technique_path", "find", "load", "load_signals", "load_technique", "signals_path"]
+__all__ = [
+    "default_technique_path",
+    "find",
+    "load",
+    "load_signals",
+    "load_technique",
+    "signals_path",
+    "signals_schema",
+    "signals_structure_problems",
+]
 
 #: Command executors the harness can run (ART accepts more; see EXECUTOR_NAMES).
 RUNNABLE_EXECUTORS = ("sh", "bash")
@@ -750,9 +763,53 @@ def signals_path(technique_path: str | Path) -> Path:
 
 
 def load(technique_path: str | Path) -> tuple[Technique, TechniqueSignals]:
-    """Load a technique and the signals sidecar beside it (the sidecar is checked against it)."""
-    technique = load_technique(technique_path)
+    """Load a technique and the signals sidecar beside it (the sidecar is checked against it).
+
+    When the technique itself is invalid the sidecar cannot be cross-checked, but its structure
+    still is (JSON Schema, located through the YAML nodes), so one run reports both files' problems.
+    """
+    try:
+        technique = load_technique(technique_path)
+    except ErrorCollection as exc:
+        sidecar = signals_path(technique_path)
+        extra: list[HarnessError] = list(signals_structure_problems(sidecar)) if sidecar.exists() else []
+        raise ErrorCollection([*exc.errors, *extra]) from None
     return technique, load_signals(signals_path(technique_path), technique)
+
+
+def signals_schema() -> dict[str, Any]:
+    """The JSON Schema of the signals sidecar (``harness/atomics/signals.schema.json``)."""
+    text = resources.files("harness.atomics").joinpath("signals.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def signals_structure_problems(path: str | Path) -> list[AtomicDefinitionError]:
+    """Structural problems of a sidecar (JSON Schema only, no cross-file rules), each located."""
+    problems = n.Problems(str(path))
+    root = _read(path, problems)
+    if root is None:
+        return problems.errors
+    validator = jsonschema.Draft202012Validator(signals_schema())
+    for error in sorted(validator.iter_errors(n.value(root)), key=lambda e: list(map(str, e.absolute_path))):
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        problems.add(_node_at(root, list(error.absolute_path)), f"{where}: {error.message}")
+    return problems.errors
+
+
+def _node_at(node: yaml.Node, path: list[str | int]) -> yaml.Node:
+    """The node at a JSON path (keys and indexes), or the deepest one that exists."""
+    for step in path:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(step)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
+            nxt = node.value[step]
+        else:
+            nxt = None
+        if nxt is None:
+            break
+        node = nxt
+    return node
 
 
 def default_technique_path() -> Path:

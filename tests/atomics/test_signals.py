@@ -272,3 +272,20 @@ tests:
     assert [e.message.split()[-2] for e in missing] == [f"T1590.005-{i}" for i in range(2, 6)]
     assert {(e.location.line, e.location.column) for e in missing if e.location} == {locate(text, G1)}
     assert len(info.value.errors) == len(expected) + 4
+
+
+def test_load_reports_both_files_when_the_technique_is_broken(
+    technique_path: Path, signals_path: Path, tmp_path: Path, locate: Any
+) -> None:
+    technique_text = technique_path.read_text(encoding="utf-8").replace("name: sh\n", "name: zsh\n", 1)
+    signals_text = signals_path.read_text(encoding="utf-8").replace("source: sysmon", "source: edr", 1)
+    (tmp_path / "T1590.005.yaml").write_text(technique_text, encoding="utf-8")
+    (tmp_path / "T1590.005.signals.yaml").write_text(signals_text, encoding="utf-8")
+    with pytest.raises(ErrorCollection) as info:
+        load(tmp_path / "T1590.005.yaml")
+    by_file = {
+        (Path(e.location.path).name, e.location.line, e.location.column) for e in info.value.errors if e.location
+    }
+    assert ("T1590.005.yaml", *locate(technique_text, "zsh")) in by_file
+    assert ("T1590.005.signals.yaml", *locate(signals_text, "edr")) in by_file
+    assert any("'edr' is not one of" in e.message for e in info.value.errors)
