@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import TelemetryError
-from harness.execution.runner import AtomicRun, iso_ns
+from harness.execution.runner import AtomicRun
 from harness.telemetry.attribution import Attribution, Detonation, attribute
 from harness.telemetry.collectors.files import LogTap, settle
 from harness.telemetry.parsers import ParseStats, Record, parse_file
@@ -125,7 +125,7 @@ class TelemetrySession:
                     records.extend(parse_file(tap.source, raw, stats=st))
                 except TelemetryError as exc:
                     st.bad(str(raw), 0, str(exc))
-            records.sort(key=lambda r: (r.time or 0.0))
+            records.sort(key=lambda r: r.time or 0.0)
             det = self._detonation(run)
             result: Attribution = attribute(records, det, stats)
             sigma = sigma_events(result.kept, self.ctx)
@@ -153,8 +153,14 @@ class TelemetrySession:
         pids = frozenset(c.pid for c in dets if c.pid)
         start = min((c.started_ns for c in dets), default=run.started_ns) / 1e9
         end = max((c.ended_ns for c in dets), default=run.ended_ns) / 1e9
-        return Detonation(start=start, end=end, root_pids=pids, client_addresses=self.client_addresses,
-                          correlation_id=run.correlation_id, slack_s=1.5)
+        return Detonation(
+            start=start,
+            end=end,
+            root_pids=pids,
+            client_addresses=self.client_addresses,
+            correlation_id=run.correlation_id,
+            slack_s=1.5,
+        )
 
 
 def _jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
@@ -172,8 +178,7 @@ def write_layout(out_dir: Path, tel: DetonationTelemetry) -> None:
 
 def write_manifest_only(out_dir: Path, run: AtomicRun, sensors: Sequence[SensorStatus]) -> None:
     """For an atomic that never detonated (prerequisite missing, refused): no telemetry to attribute."""
-    tel = DetonationTelemetry(run=run, records=[], sigma=[], defender=[], counts={}, methods={},
-                              sensors=list(sensors))
+    tel = DetonationTelemetry(run=run, records=[], sigma=[], defender=[], counts={}, methods={}, sensors=list(sensors))
     write_layout(out_dir, tel)
 
 

@@ -82,8 +82,9 @@ def rules_live(key: str = DEFAULT_KEY, run: RunFn = local_run) -> int:
     return sum(1 for r in list_rules(run) if re.search(rf"\bkey={re.escape(key)}\b", r))
 
 
-def install(rules: Sequence[AuditRule], run: RunFn = local_run,
-            on_added: Callable[[AuditRule], None] | None = None) -> None:
+def install(
+    rules: Sequence[AuditRule], run: RunFn = local_run, on_added: Callable[[AuditRule], object] | None = None
+) -> None:
     # Reverse order so that, prepended one by one, they end up in the listed order.
     for rule in reversed(list(rules)):
         if on_added is not None:

@@ -49,8 +49,7 @@ class LogTap:
                     return fh.read(size - offset)
             except FileNotFoundError:
                 return b""
-        res = self.target.run(f"tail -c +{offset + 1} {shlex.quote(self.path)} | head -c {size - offset}",
-                              timeout=120)
+        res = self.target.run(f"tail -c +{offset + 1} {shlex.quote(self.path)} | head -c {size - offset}", timeout=120)
         return res.stdout.encode()
 
     def wait_for(self, offset: int, needle: bytes, timeout: float = 5.0) -> bytes:

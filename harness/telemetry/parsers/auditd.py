@@ -94,15 +94,42 @@ def _decode_hex_text(value: str) -> str:
         return value
 
 
+_HEX_CACHE: dict[str, str] = {}
+_SOCK_CACHE: dict[str, dict[str, Any]] = {}
+_CACHE_MAX = 8192  # the same proctitles, paths and peers recur: decode each once (bounded)
+
+
 def _maybe_hex(value: str) -> str:
     """Decode an unquoted auditd string field if it is hex (``(null)`` and others stay)."""
-    if value and len(value) % 2 == 0 and value[0] in _HEXDIGITS and _HEXDIGITS.issuperset(value):
-        return _decode_hex_text(value)
-    return value
+    cached = _HEX_CACHE.get(value)
+    if cached is not None:
+        return cached
+    out = value
+    if value and len(value) % 2 == 0 and value[0] in _HEXDIGITS:
+        try:
+            out = bytes.fromhex(value).decode("utf-8", "backslashreplace")
+        except ValueError:
+            out = value
+    if len(_HEX_CACHE) >= _CACHE_MAX:
+        _HEX_CACHE.clear()
+    _HEX_CACHE[value] = out
+    return out
 
 
 def decode_sockaddr(hexstr: str) -> dict[str, Any]:
-    """Decode a SOCKADDR ``saddr`` hex blob (family in host order, x86 little-endian)."""
+    """Decode a SOCKADDR ``saddr`` hex blob (family in host order, x86 little-endian).
+
+    The returned dict is shared between calls with the same blob: do not mutate it.
+    """
+    cached = _SOCK_CACHE.get(hexstr)
+    if cached is None:
+        if len(_SOCK_CACHE) >= _CACHE_MAX:
+            _SOCK_CACHE.clear()
+        cached = _SOCK_CACHE[hexstr] = _decode_sockaddr(hexstr)
+    return cached
+
+
+def _decode_sockaddr(hexstr: str) -> dict[str, Any]:
     try:
         raw = bytes.fromhex(hexstr)
     except ValueError:
@@ -197,8 +224,13 @@ def parse_line(line: str) -> tuple[str | None, str, str, dict[str, Any]]:
     else:
         # Fast path (kernel records): quoted values never hold spaces or quotes (auditd
         # hex-encodes those), so strip every quote and split in C; then decode the few
-        # hex-capable keys whose value was not quoted.
-        plain = body.replace('"', "")
+        # hex-capable keys whose value was not quoted. Plain enriched fields (upper-case
+        # names) go through the same split.
+        both = body
+        if enriched and "{" not in enriched:
+            both = body + " " + enriched
+            enriched = None
+        plain = both.replace('"', "")
         if plain.count("=") == plain.count(" ") + 1 and "  " not in plain:
             # Every token is exactly key=value: pair keys and values in C.
             it = iter(plain.replace(" ", "=").split("="))
@@ -323,7 +355,7 @@ def _decode_record_lazy(fields: dict[str, Any]) -> None:
 
 
 class _Event:
-    __slots__ = ("complete", "line", "node", "records", "stamp")
+    __slots__ = ("complete", "execve_parts", "line", "node", "records", "split_args", "stamp")
 
     def __init__(self, node: str | None, stamp: str, line: int) -> None:
         self.node = node
@@ -331,19 +363,23 @@ class _Event:
         self.line = line
         self.records: list[dict[str, Any]] = []
         self.complete = False
+        self.execve_parts = 0
+        self.split_args = False
 
 
 def _build(ev: _Event, file: str) -> Record:
     ts, _, serial = ev.stamp.partition(":")
     records = ev.records
-    execs = [r for r in records if r["type"] == "EXECVE"]
-    if len(execs) > 1 or (execs and any(isinstance(k, tuple) for k in execs[0])):
+    if ev.execve_parts > 1 or ev.split_args:
+        execs = [r for r in records if r["type"] == "EXECVE"]
         merged = _finish_execve(execs)
         first = records.index(execs[0])
         records = [r for r in records if r["type"] != "EXECVE"]
         records.insert(first, merged)
     for rec in records:
-        _decode_record_lazy(rec)
+        rtype = rec["type"]
+        if rtype in _LAZY_TYPES:
+            _decode_record_lazy(rec)
     try:
         time: float | None = float(ts)
     except ValueError:
@@ -353,6 +389,9 @@ def _build(ev: _Event, file: str) -> Record:
     except ValueError:
         serial_v = serial
     return Record(SOURCE, {"serial": serial_v, "node": ev.node, "records": records}, file, ev.line, time)
+
+
+_LAZY_TYPES = frozenset({"SOCKADDR", "SYSCALL", "PROCTITLE"})
 
 
 def parse(
@@ -365,17 +404,8 @@ def parse(
     """Stream auditd events (one :class:`Record` per serial) from lines of a raw audit log."""
     st = stats if stats is not None else ParseStats(SOURCE)
     open_events: dict[str, _Event] = {}
-
-    def drain_complete() -> Iterator[Record]:
-        while open_events:
-            key = next(iter(open_events))
-            head = open_events[key]
-            if not head.complete:
-                return
-            del open_events[key]
-            st.parsed += 1
-            yield _build(head, file)
-
+    get_open = open_events.get
+    parse_one = parse_line
     n = 0
     for line in lines:
         n += 1
@@ -385,29 +415,47 @@ def parse(
             continue  # blank lines are not records
         st.read += 1
         try:
-            node, stamp, rtype, fields = parse_line(line)
+            node, stamp, rtype, fields = parse_one(line)
         except _BadLine as exc:
             st.bad(file, n, str(exc))
             continue
         key = stamp if node is None else f"{node}/{stamp}"
-        ev = open_events.get(key)
+        ev = get_open(key)
         if ev is None:
             ev = _Event(node, stamp, n)
             open_events[key] = ev
             if len(open_events) > window:
-                oldest = next(iter(open_events))
-                old = open_events.pop(oldest)
+                # Too many open events: the oldest is as complete as it will get.
+                old = open_events.pop(next(iter(open_events)))
                 st.parsed += 1
                 yield _build(old, file)
-                yield from drain_complete()
+                while open_events:
+                    head = open_events[next(iter(open_events))]
+                    if not head.complete:
+                        break
+                    del open_events[next(iter(open_events))]
+                    st.parsed += 1
+                    yield _build(head, file)
         if rtype == "EOE":
             ev.complete = True
-            yield from drain_complete()
+            # Emit from the head while complete (keeps input order).
+            while open_events:
+                head_key = next(iter(open_events))
+                head = open_events[head_key]
+                if not head.complete:
+                    break
+                del open_events[head_key]
+                st.parsed += 1
+                yield _build(head, file)
             continue
         if len(ev.records) >= MAX_RECORDS_PER_EVENT:
             st.bad(file, n, f"event {stamp} has more than {MAX_RECORDS_PER_EVENT} records")
             continue
-        if "\x00truncated" in fields:
+        if rtype == "EXECVE":
+            ev.execve_parts += 1
+            if any(isinstance(k, tuple) for k in fields):
+                ev.split_args = True
+        elif "\x00truncated" in fields:
             del fields["\x00truncated"]
             st.truncated += 1
         ev.records.append(fields)

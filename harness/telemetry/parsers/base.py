@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import io
+import codecs
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -96,12 +96,21 @@ class ParseStats:
         }
 
 
+_ISO_SECOND: dict[int, str] = {}
+
+
 def iso_utc(ts: float | None) -> str | None:
     """UTC epoch seconds -> ``2026-11-28T05:35:50.134Z`` (milliseconds)."""
     if ts is None:
         return None
-    dt = datetime.fromtimestamp(ts, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    ms = round(ts * 1000)
+    sec, milli = divmod(ms, 1000)
+    head = _ISO_SECOND.get(sec)
+    if head is None:
+        if len(_ISO_SECOND) > 4096:  # bounded cache of formatted seconds
+            _ISO_SECOND.clear()
+        head = _ISO_SECOND[sec] = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+    return f"{head}{milli:03d}Z"
 
 
 def parse_iso(text: str) -> float | None:
@@ -129,22 +138,34 @@ def parse_iso(text: str) -> float | None:
     return dt.timestamp()
 
 
-def open_lines(path: str | Path) -> Iterator[str]:
-    """Stream a text file's lines without their line ends; undecodable bytes are replaced,
-    over-long lines cut at :data:`MAX_LINE_CHARS` (never the whole file in memory)."""
+def open_lines(path: str | Path, block: int = 1 << 20) -> Iterator[str]:
+    """Stream a text file's lines without their line ends (``\\n`` separated: auditd's
+    ``\\x1d`` and other control characters stay inside lines); undecodable bytes are
+    replaced; a line longer than :data:`MAX_LINE_CHARS` is cut there (the rest of it is
+    skipped), so memory stays bounded whatever the file holds."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
     with open(path, "rb") as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+        tail = ""
+        skipping = False
         while True:
-            line = text.readline(MAX_LINE_CHARS)
-            if not line:
-                return
-            if not line.endswith("\n") and len(line) >= MAX_LINE_CHARS:
-                # Drain the rest of the over-long line so the next read starts on a new one.
-                while True:
-                    rest = text.readline(MAX_LINE_CHARS)
-                    if not rest or rest.endswith("\n"):
-                        break
-            yield line.rstrip("\r\n")
+            chunk = raw.read(block)
+            text = decoder.decode(chunk, final=not chunk)
+            if not text and not chunk:
+                break
+            parts = (tail + text).split("\n")
+            tail = parts.pop()
+            for part in parts:
+                if skipping:
+                    skipping = False  # end of an over-long line already yielded (cut)
+                    continue
+                yield part[:MAX_LINE_CHARS].rstrip("\r") if len(part) > MAX_LINE_CHARS else part.rstrip("\r")
+            if len(tail) > MAX_LINE_CHARS:
+                if not skipping:
+                    yield tail[:MAX_LINE_CHARS]
+                skipping = True
+                tail = ""
+        if tail and not skipping:
+            yield tail.rstrip("\r")
 
 
 def numbered(lines: Iterable[str], start: int = 1) -> Iterator[tuple[int, str]]:
