@@ -625,9 +625,15 @@ class Translator:
                 k += 1
                 names[key] = q(f"__a{k}")
                 inner.append(f"{sql} AS {names[key]}")
-            for out_name, template, typ in outs:
+            for j, (out_name, template, typ) in enumerate(outs):
                 if out_name in taken:
-                    raise self.err(item, f"A column named '{out_name}' is already defined in summarize")
+                    if item.names and j == 0:
+                        raise self.err(item, f"A column named '{out_name}' is already defined in summarize")
+                    # Kusto suffixes an inferred name that is taken: ReportId -> ReportId1
+                    n = 1
+                    while f"{out_name}{n}" in taken:
+                        n += 1
+                    out_name = f"{out_name}{n}"
                 outer.append(f"{template.format(**names)} AS {q(out_name)}")
                 cols.append((out_name, typ))
                 taken.add(out_name)
