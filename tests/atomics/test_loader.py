@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -395,3 +397,16 @@ def test_empty_file_is_reported(tmp_path: Path) -> None:
     path.write_text("", encoding="utf-8")
     with pytest.raises(ErrorCollection, match="file is empty"):
         load_technique(path)
+
+
+def test_every_shipped_command_is_valid_shell(technique_path: Path) -> None:
+    # `sh -n` parses without running: a quoting slip in any command, cleanup or prerequisite fails here.
+    for test in load_technique(technique_path).atomic_tests:
+        scripts = [test.executor.command, test.executor.cleanup_command or ""]
+        for dep in test.dependencies:
+            scripts += [dep.prereq_command, dep.get_prereq_command or ""]
+        for script in scripts:
+            shell = test.executor.name
+            assert shutil.which(shell), f"{shell} not installed"
+            done = subprocess.run([shell, "-n"], input=test.render(script), text=True, capture_output=True, timeout=10)
+            assert done.returncode == 0, f"{test.id}: {done.stderr}\n{script}"
