@@ -30,7 +30,7 @@ from harness.rules.sigma.correlation import (
     parse_time,
 )
 from harness.rules.sigma.loader import RuleProblem, load_collection, locate
-from harness.rules.sigma.values import _MISSING, Fields, get_field, iter_texts, lowered_text
+from harness.rules.sigma.values import _MISSING, Fields, as_text, get_field, iter_texts, lowered_text
 
 TIME_FIELDS = ("UtcTime", "@timestamp", "timestamp", "TimeCreated", "time", "EventTime", "ts")
 
@@ -88,8 +88,90 @@ def _ident(text: str) -> str:
     return repr(text)
 
 
+_GRAM = 3
+_SLICES = [slice(i, i + _GRAM) for i in range(8192)]
+#: Fields with more literals than this use the trigram index instead of one test per literal.
+_INDEX_THRESHOLD = 40
+
+
+def _all_text(fields: Fields) -> str:
+    """Every value of the event, lower-cased and joined (keyword prefilter); flat string events
+    take the fast path."""
+    try:
+        return "\n".join(fields.values()).lower()
+    except TypeError:  # numbers, nulls, lists, nested objects
+        parts: list[str] = []
+        for value in fields.values():
+            if value.__class__ is str:
+                parts.append(value)
+            elif isinstance(value, Mapping | list):
+                parts.extend(iter_texts(value))
+            elif value is not None:
+                parts.append(as_text(value) or "")
+        return "\n".join(parts).lower()
+
+
+def _grams(value: str, count: int) -> set[str]:
+    """The set of trigrams of ``value`` (``count`` = len(value) - 2 > 0)."""
+    if count <= len(_SLICES):
+        return set(map(value.__getitem__, _SLICES[:count]))
+    return {value[i : i + _GRAM] for i in range(count)}
+
+
+def _trigram_index(lits: dict[str, list[int]]) -> tuple[dict[str, list[tuple[str, tuple[int, ...]]]], list[str]]:
+    """Key every literal of >= 3 characters by its least common trigram (among the literals);
+    shorter literals are returned apart, to be tested directly."""
+    freq: dict[str, int] = {}
+    for lit in lits:
+        for g in {lit[i : i + _GRAM] for i in range(len(lit) - _GRAM + 1)}:
+            freq[g] = freq.get(g, 0) + 1
+    index: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
+    short: list[str] = []
+    for lit, poss in lits.items():
+        if len(lit) < _GRAM:
+            short.append(lit)
+            continue
+        grams = [lit[i : i + _GRAM] for i in range(len(lit) - _GRAM + 1)]
+        key = min(grams, key=lambda g: (freq[g], g.isalpha(), g))
+        index.setdefault(key, []).append((lit, tuple(sorted(set(poss)))))
+    return index, short
+
+
+_CACHE_LIMIT = 1 << 16
+
+
+def _field_checker(lits: dict[str, list[int]], consts: dict[str, Any], tag: str) -> list[str]:
+    """Source of ``def _f<tag>(v)``: lower-cased text -> tuple of candidate rule positions."""
+    lines = [f"def _f{tag}(v):", "    c = []"]
+    if len(lits) > _INDEX_THRESHOLD:
+        index, direct = _trigram_index(lits)
+        consts[f"_ix{tag}"] = index
+        consts[f"_k{tag}"] = frozenset(index)
+        lines += [
+            "    m = len(v) - 2",
+            "    if m > 0:",
+            f"        for k in _grams(v, m).intersection(_k{tag}):",
+            f"            for lit, poss in _ix{tag}[k]:",
+            "                if lit in v: c += poss",
+        ]
+    else:
+        direct = list(lits)
+    for i, lit in enumerate(direct):
+        consts[f"_r{tag}_{i}"] = tuple(sorted(set(lits[lit])))
+        lines.append(f"    if {_ident(lit)} in v: c += _r{tag}_{i}")
+    lines.append("    return tuple(c)")
+    return lines
+
+
 def _build_prefilter(rules: Sequence[CompiledRule], positions: Sequence[int]) -> _Route:
-    """Generate one prefilter function for a route: literal tests grouped by field."""
+    """Generate one prefilter function for a route: literal tests grouped by field.
+
+    Per field, a generated checker maps the lower-cased value to the rules whose literals occur
+    in it: one ``literal in value`` test per literal, or, for fields with many literals, a
+    trigram index (only the literals keyed by a trigram of the value are tested). Results are
+    memoised per distinct field value (bounded), since field values repeat heavily in telemetry
+    (images, parents, users, hosts).
+    """
     by_field: dict[str | None, dict[str, list[int]]] = {}
     always: list[int] = []
     for pos in positions:
@@ -99,29 +181,44 @@ def _build_prefilter(rules: Sequence[CompiledRule], positions: Sequence[int]) ->
             continue
         for fname, lit in req:
             by_field.setdefault(fname, {}).setdefault(lit, []).append(pos)
-    lines = ["def prefilter(ev):", "    c = []"]
-    consts: dict[str, Any] = {"_get": get_field, "_low": lowered_text, "_M": _MISSING, "_texts": iter_texts}
-    n = 0
-    for fname, lits in by_field.items():
-        if fname is None:
-            lines.append("    v = '\\n'.join(_texts(ev)).lower()")
-            lines.append("    if True:")
-        else:
-            getter = f"ev.get({_ident(fname)}, _M)"
-            lines.append(f"    v = {getter}")
-            if "." in fname:
-                lines.append(f"    if v is _M: v = _get(ev, {_ident(fname)})")
-            lines.append("    if v is not _M and v is not None:")
-            lines.append("        v = v.lower() if v.__class__ is str else _low(v)")
-        for lit, poss in lits.items():
-            name = f"_r{n}"
-            n += 1
-            consts[name] = tuple(sorted(set(poss)))
-            lines.append(f"        if {_ident(lit)} in v: c += {name}")
+    consts: dict[str, Any] = {
+        "_get": get_field, "_low": lowered_text, "_M": _MISSING, "_alltext": _all_text, "_grams": _grams,
+        "_LIMIT": _CACHE_LIMIT,
+    }
+    checkers: list[str] = []
+    lines = ["def prefilter(ev):", "    c = ()"]
+    for n, (fname, lits) in enumerate(by_field.items()):
+        checkers += _field_checker(lits, consts, str(n)) + [""]
+        consts[f"_c{n}"] = {}
+        if fname is None:  # keywords: the whole event's text
+            lines += [
+                "    v = _alltext(ev)",
+                f"    r = _c{n}.get(v)",
+                "    if r is None:",
+                f"        r = _f{n}(v)",
+                f"        if len(_c{n}) >= _LIMIT: _c{n}.clear()",
+                f"        _c{n}[v] = r",
+                "    if r: c += r",
+            ]
+            continue
+        lines.append(f"    v = ev.get({_ident(fname)}, _M)")
+        if "." in fname:
+            lines.append(f"    if v is _M: v = _get(ev, {_ident(fname)})")
+        lines += [
+            "    if v.__class__ is str:",
+            f"        r = _c{n}.get(v)",
+            "        if r is None:",
+            f"            r = _f{n}(v.lower())",
+            f"            if len(_c{n}) >= _LIMIT: _c{n}.clear()",
+            f"            _c{n}[v] = r",
+            "        if r: c += r",
+            "    elif v is not _M and v is not None:",
+            f"        c += _f{n}(_low(v))",
+        ]
     lines.append("    return c")
-    src = "\n".join(lines)
+    src = "\n".join(checkers + lines)
     namespace: dict[str, Any] = dict(consts)
-    exec(compile(src, "<sigma-prefilter>", "exec"), namespace)
+    exec(compile(src, "<sigma-prefilter>", "exec"), namespace)  # noqa: S102 - generated from literals only
     return _Route(tuple(positions), namespace["prefilter"], tuple(always), src)
 
 
@@ -246,7 +343,7 @@ class SigmaEngine:
                 route = cache[ck] = self._route(Logsource.of(*ck))
             candidates = route.prefilter(fields)
             if route.always:
-                candidates = candidates + list(route.always) if candidates else list(route.always)
+                candidates += route.always
             if not candidates:
                 continue
             if len(candidates) > 1:

@@ -359,19 +359,25 @@ def _unanchored(value: SigmaString) -> SigmaString:
 
 def iter_texts(obj: Any) -> list[str]:
     """Every scalar value of an event (nested objects and lists flattened) as text."""
+    if not isinstance(obj, Mapping | list):
+        text = as_text(obj)
+        return [] if text is None else [text]
     out: list[str] = []
-    stack = [obj]
-    while stack:
-        cur = stack.pop()
-        if isinstance(cur, Mapping):
-            stack.extend(cur.values())
-        elif isinstance(cur, list):
-            stack.extend(cur)
+    _collect_texts(obj, out)
+    return out
+
+
+def _collect_texts(obj: Any, out: list[str]) -> None:
+    values = obj.values() if isinstance(obj, Mapping) else obj
+    for value in values:
+        if value.__class__ is str:
+            out.append(value)
+        elif isinstance(value, Mapping | list):
+            _collect_texts(value, out)
         else:
-            text = as_text(cur)
+            text = as_text(value)
             if text is not None:
                 out.append(text)
-    return out
 
 
 def expand_placeholders(
