@@ -172,6 +172,31 @@ def _totimespan(x: str | None) -> timedelta | None:
     return timedelta(seconds=-secs if m.group(1) else secs)
 
 
+def _format_timespan_custom(us: int | None, fmt: str | None) -> str | None:
+    """format_timespan() with .NET-style d/h/m/s/f specifiers (zero-padded to their length)."""
+    if us is None or fmt is None:
+        return None
+    sign = "-" if us < 0 else ""
+    us = abs(us)
+    parts = {"d": us // 86_400_000_000, "h": us // 3_600_000_000 % 24, "m": us // 60_000_000 % 60,
+             "s": us // 1_000_000 % 60}
+    out, i = "", 0
+    while i < len(fmt):
+        c = fmt[i]
+        j = i
+        while j < len(fmt) and fmt[j] == c:
+            j += 1
+        n = j - i
+        if c in parts:
+            out += str(parts[c]).zfill(n)
+        elif c in "fF":
+            out += f"{us % 1_000_000:06d}0"[:n]
+        else:
+            out += fmt[i:j]
+        i = j
+    return sign + out
+
+
 def format_timespan(td: timedelta) -> str:
     """Kusto's timespan text: ``[-][d.]hh:mm:ss[.fffffff]``."""
     total_us = td.days * 86400 * 1_000_000 + td.seconds * 1_000_000 + td.microseconds
@@ -247,6 +272,7 @@ class KqlEngine:
         f("kql_parse_version", _parse_version, [VARCHAR], VARCHAR, null_handling="special")
         f("kql_parse_url", _parse_url, [VARCHAR], VARCHAR, null_handling="special")
         f("kql_span_str", _span_str, [BIGINT], VARCHAR)
+        f("kql_format_timespan", _format_timespan_custom, [BIGINT, VARCHAR], VARCHAR)
         f("kql_xxh64", _kql_xxh64, [VARCHAR, BOOLEAN], BIGINT, null_handling="special")
         f("kql_totimespan", _totimespan, [VARCHAR], INTERVAL, null_handling="special")
 

@@ -1805,7 +1805,15 @@ def _math(sqlname: str, typ: str | None, lo: int = 1, hi: int = 1) -> Fn:
     return f
 
 
-for _n, _s, _t2 in (("abs", "abs", None), ("sqrt", "sqrt", "real"), ("log", "ln", "real"),
+@fn("abs")
+def _abs(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
+    (x, xt), = t.args(e, sc, env, 1, 1)
+    if xt == "timespan":
+        return f"(CASE WHEN {x} < INTERVAL 0 MICROSECOND THEN -({x}) ELSE {x} END)", xt
+    return f"abs({x})", xt
+
+
+for _n, _s, _t2 in ( ("sqrt", "sqrt", "real"), ("log", "ln", "real"),
                     ("log10", "log10", "real"), ("log2", "log2", "real"), ("exp", "exp", "real"),
                     ("ceiling", "ceil", None), ("sign", "sign", None), ("isnan", "isnan", "bool"),
                     ("isinf", "isinf", "bool"), ("isfinite", "isfinite", "bool")):
@@ -1828,8 +1836,32 @@ def _not(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tupl
 
 @fn("indexof")
 def _indexof(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
-    a = t.args(e, sc, env, 2, 2)
-    return f"CAST(strpos({t.to_string(*a[0])}, {t.to_string(*a[1])}) - 1 AS BIGINT)", "long"
+    a = t.args(e, sc, env, 2, 3)
+    x, n = t.to_string(*a[0]), t.to_string(*a[1])
+    if len(a) == 2:
+        return f"CAST(strpos({x}, {n}) - 1 AS BIGINT)", "long"
+    st = a[2][0]
+    # search from character `start`; -1 when not found (null for a start past the end, as Kusto)
+    return (f"CAST(CASE WHEN {st} > length({x}) THEN NULL WHEN strpos(substring({x}, {st} + 1), {n}) = 0 THEN -1 "
+            f"ELSE strpos(substring({x}, {st} + 1), {n}) - 1 + {st} END AS BIGINT)"), "long"
+
+
+@fn("format_timespan")
+def _format_timespan(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
+    (x, xt), (f, ft) = t.args(e, sc, env, 2, 2)
+    if xt != "timespan":
+        raise t.err(e, "format_timespan() needs a timespan")
+    return (f"coalesce(kql_format_timespan(CAST(epoch_us(TIMESTAMP '1970-01-01' + {x}) AS BIGINT), "
+            f"{t.to_string(f, ft)}), '')"), "string"
+
+
+@fn("range")
+def _range_fn(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
+    a = t.args(e, sc, env, 2, 3)
+    step = a[2][0] if len(a) == 3 else "1"
+    if a[0][1] not in NUMERIC:
+        raise t.unsup(e, f"range() over {a[0][1]} is not supported")
+    return f"to_json(generate_series({a[0][0]}, {a[1][0]}, {step}))", "dynamic"
 
 
 @fn("countof")
