@@ -434,13 +434,17 @@ class ActivityExtractor:
                 )
             ]
         url = str(f.get("url") or "")
-        path, query = url, None
+        stem: str | None = url
+        squery: str | None = None
         if "://" in url:
             rest = url.split("://", 1)[1]
             slash = rest.find("/")
-            path = rest[slash:] if slash >= 0 else "/"
-        if "?" in path:
-            path, _, query = path.partition("?")
+            stem = rest[slash:] if slash >= 0 else "/"
+        if "?" in url:
+            stem = (stem or "").partition("?")[0]
+            squery = url.partition("?")[2] or None  # Squid's strip_query_terms leaves a bare "?"
+        elif f.get("method") == "CONNECT":
+            stem = None  # host:port, no path
         return [
             Activity(
                 "proxy",
@@ -448,8 +452,8 @@ class ActivityExtractor:
                 {
                     "host": f.get("host"),
                     "url": url,
-                    "path": path,
-                    "query": query,
+                    "path": stem,
+                    "query": squery,
                     "method": f.get("method"),
                     "user_agent": f.get("user_agent"),
                     "status": f.get("status"),

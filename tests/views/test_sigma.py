@@ -4,7 +4,6 @@ from pathlib import Path
 
 from harness.telemetry.parsers import Record, parse_file
 from harness.telemetry.parsers.nflog import parse as parse_nflog
-from harness.telemetry.parsers.squid import parse as parse_squid
 from harness.views.context import ViewContext
 from harness.views.sigma import sigma_events
 
@@ -185,15 +184,8 @@ def test_windows_evtx_categories() -> None:
 
 
 def test_squid_and_nflog() -> None:
-    squid = list(
-        parse_squid(
-            [
-                "1795844144.980    120 198.51.100.250 51234 TCP_MISS/200 2048 GET "
-                '"http://whois.arin.net/rest/ip/198.51.100.130?f=json" whois.arin.net bob HIER_DIRECT/198.51.100.20 '
-                'application/xml "curl/7.88.1" "-"'
-            ]
-        )
-    )
+    data = Path(__file__).resolve().parents[1] / "data" / "telemetry"
+    squid = list(parse_file("squid", data / "squid-harness.log"))
     nflog = list(
         parse_nflog(
             [
@@ -203,9 +195,13 @@ def test_squid_and_nflog() -> None:
         )
     )
     events = sigma_events(squid + nflog)
-    (proxy,) = _cat(events, "proxy", None)
-    assert proxy["c-uri-query"] == "f=json" and proxy["c-uri-stem"] == "/rest/ip/198.51.100.130"
-    assert proxy["cs-username"] == "bob" and proxy["cs-host"] == "whois.arin.net"
+    proxy = _cat(events, "proxy", None)
+    assert len(proxy) == 5
+    assert proxy[0]["c-uri-stem"] == "/rest/ip/198.51.100.130" and "c-uri-query" not in proxy[0]
+    assert proxy[1]["cs-host"] == "localhost" and proxy[1]["cs-referrer"] == "http://example.test/"
+    assert proxy[1]["c-uri-extension"] == "conf" and proxy[1]["sc-status"] == 200
+    assert proxy[2]["cs-method"] == "CONNECT" and "c-uri-stem" not in proxy[2]
+    assert all(p["src_ip"] == "127.0.0.1" and "cs-username" not in p for p in proxy)
     (fw,) = _cat(events, "firewall", "linux")
     assert fw == {
         "src_ip": "198.51.100.250",

@@ -5,9 +5,10 @@ Native (``logformat squid``)::
     %ts.%03tu %6tr %>a %Ss/%03>Hs %<st %rm %ru %[un %Sh/%<a %mt
 
 Harness format (:data:`HARNESS_LOGFORMAT`, configure Squid with
-``logformat harness <...>`` and ``access_log stdio:/PATH harness``): the native fields plus
-the W3C ones Sigma's proxy rules need (cs-host ``%>rd``, client port, User-Agent and
-Referer, quoted). Detected per line (a harness line has 14 fields with quoted UA/Referer).
+``logformat harness <...>`` and ``access_log stdio:/PATH harness``, see
+:data:`SQUID_CONF_LINES`): the native fields plus the W3C ones Sigma's proxy rules need
+(cs-host ``%>rd``, cs-username ``%un``, client port, User-Agent and Referer in quotes).
+Detected per line (a harness line has 14 fields with quoted UA/Referer).
 
 ``fields`` (names of the Squid format codes, spelled out): ``time``, ``elapsed_ms``,
 ``client_ip``, ``client_port``, ``result_code`` (``TCP_TUNNEL``), ``status`` (int),
@@ -28,8 +29,12 @@ SOURCE = "squid"
 
 #: The logformat the lab's Squid must be configured with (``logformat harness ...``).
 HARNESS_LOGFORMAT = (
-    '%ts.%03tu %6tr %>a %>p %Ss/%03>Hs %<st %rm %"ru %>rd %un %Sh/%<a %mt %"{User-Agent}>h %"{Referer}>h'
+    '%ts.%03tu %6tr %>a %>p %Ss/%03>Hs %<st %rm %ru %>rd %un %Sh/%<a %mt "%"{User-Agent}>h" "%"{Referer}>h"'
 )
+# Checked against Squid 5.7 (Debian 12): the `"` modifier only escapes embedded quotes
+# (\"), so the header fields are wrapped in literal quotes; URLs never hold spaces. With
+# Squid's default `strip_query_terms on`, %ru ends at "?": query strings (API keys) are
+# never logged by Squid.
 #: The squid.conf lines that enable it (the lead's collector writes these).
 SQUID_CONF_LINES = (f"logformat harness {HARNESS_LOGFORMAT}", "access_log stdio:{path} harness")
 
