@@ -7,6 +7,7 @@ afterwards, on success, failure, SIGTERM or Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets as pysecrets
 import signal
@@ -20,6 +21,7 @@ from typing import Any
 from harness.execution.scope import Scope
 from harness.lab.config import LabConfig, load_lab_config
 from harness.lab.embedded import EmbeddedLab
+from harness.lab.lock import lab_lock
 from harness.targets.base import Target, get_target, parse_target_url
 
 DEFAULT_TARGET = "netns://rah"
@@ -65,31 +67,32 @@ def open_session(target_url: str | None = None, lab_config: str | None = None,
     lab: EmbeddedLab | None = None
     owns = False
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    # One run at a time per lab: a concurrent run would otherwise tear the lab down under us.
+    lock = lab_lock(cfg.name) if parsed.scheme == "netns" else contextlib.nullcontext()
     try:
-        if parsed.scheme == "netns":
-            lab = EmbeddedLab(cfg)
-            if not lab.status().up:
-                lab.up()
-                owns = not keep_lab
-        target = get_target(url, lab_config=lab_config)
-        env: dict[str, str] = {}
-        secret_values: list[str] = []
-        key = os.environ.get("SHODAN_API_KEY")
-        if not key and parsed.scheme == "netns":
-            # The simulated Shodan API accepts any key: a fresh random one per run, still a secret.
-            key = pysecrets.token_hex(16)
-        if key:
-            env["SHODAN_API_KEY"] = key
-            secret_values.append(key)
-        session = Session(target=target, lab_config=cfg, scope=Scope.from_lab(cfg), lab=lab, env=env,
-                          secrets=secret_values, owns_lab=owns)
-        try:
-            yield session
-        finally:
-            target.close()
+        with lock:
+            if parsed.scheme == "netns":
+                lab = EmbeddedLab(cfg)
+                if not lab.status().up:
+                    lab.up()
+                    owns = not keep_lab
+            target = get_target(url, lab_config=lab_config)
+            env: dict[str, str] = {}
+            secret_values: list[str] = []
+            key = os.environ.get("SHODAN_API_KEY")
+            if not key and parsed.scheme == "netns":
+                # The simulated Shodan API accepts any key: a fresh random one per run, still a secret.
+                key = pysecrets.token_hex(16)
+            if key:
+                env["SHODAN_API_KEY"] = key
+                secret_values.append(key)
+            session = Session(target=target, lab_config=cfg, scope=Scope.from_lab(cfg), lab=lab, env=env,
+                              secrets=secret_values, owns_lab=owns)
+            try:
+                yield session
+            finally:
+                target.close()
+                if lab is not None and owns:
+                    lab.down()
     finally:
-        try:
-            if lab is not None and owns:
-                lab.down()
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous)

@@ -29,6 +29,7 @@ from typing import Any
 
 from harness.errors import HarnessError, LabError
 from harness.lab.config import LabConfig, load_lab_config
+from harness.lab.lock import lab_lock
 from harness.lab.safety import check_no_overlap
 from harness.lab.state import LabState, proc_start_time
 
@@ -169,6 +170,10 @@ class EmbeddedLab:
     # Up ----------------------------------------------------------------------------------------
     def up(self, *, provision: bool = True) -> LabState:
         require_root("harness lab up")
+        with lab_lock(self.cfg.name):
+            return self._up(provision)
+
+    def _up(self, provision: bool) -> LabState:
         for tool in REQUIRED_TOOLS:
             if shutil.which(tool) is None:
                 raise LabError(
@@ -178,7 +183,7 @@ class EmbeddedLab:
         find_sshd()
         if LabState.load(self.state_dir) is not None or self._leftovers():
             # An earlier run crashed or was not torn down: clean it before building anew.
-            self.down()
+            self._down()
         check_no_overlap(self.cfg.lab_ranges())
         if provision:
             self.provision()
@@ -191,7 +196,7 @@ class EmbeddedLab:
         except BaseException:
             # Never leave half a lab behind, whatever stopped us (error, Ctrl-C).
             with contextlib.suppress(Exception):
-                self.down()
+                self._down()
             raise
         state.info["up_seconds"] = round(time.monotonic() - started, 3)
         state.save()
@@ -337,8 +342,10 @@ table inet {self.guard_table} {{
         from harness.lab import services
 
         cfg, d = self.cfg, self.squid_dir
-        if shutil.which("squid") is None:
-            raise LabError("squid is not installed (Debian: apt-get install squid-openssl)")
+        if shutil.which("squid") is None or not Path("/usr/lib/squid/security_file_certgen").exists():
+            # Debian's plain `squid` is the GnuTLS build: it cannot bump TLS.
+            raise LabError("squid with OpenSSL is not installed (Debian: apt-get install squid-openssl; "
+                           "the plain `squid` package cannot bump TLS)")
         proxy = pwd.getpwnam("proxy")
         d.mkdir(mode=0o700, exist_ok=True)
         # Squid runs as `proxy`: it may traverse the state dir, but reads only its own directory.
@@ -544,7 +551,7 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
         if self.proxy_credentials_file.exists():
             all_secrets.append(self.proxy_credentials()[1])
         return TelemetrySession(
-            taps, self.sensors(), ViewContext.from_lab_config(self.cfg), all_secrets,
+            taps, self.sensors(), ViewContext.from_lab_config(self.cfg), all_secrets,  # type: ignore[arg-type]
             client_addresses=[str(self.cfg.lab_uplink_ip)], audit_sync=lambda m: auditd.sync_marker(m),
         )
 
@@ -580,6 +587,10 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
     def down(self) -> list[str]:
         """Undo everything the lab created; returns what was removed. Safe to call repeatedly."""
         require_root("harness lab down")
+        with lab_lock(self.cfg.name):
+            return self._down()
+
+    def _down(self) -> list[str]:
         removed: list[str] = []
         errors: list[str] = []
         state = LabState.load(self.state_dir)
@@ -651,8 +662,12 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
             args = (["ip", "netns", "exec", ns] if ns else []) + ["nft", "list", "table", res.data["family"],
                                                                  res.data["table"]]
             if _run(args, check=False).returncode == 0:
-                _run([*args[:-5], "nft", "delete", "table", res.data["family"], res.data["table"]])
-                return f"nft table {res.data['family']} {res.data['table']}"
+                deleted = _run([*args[:-5], "nft", "delete", "table", res.data["family"], res.data["table"]],
+                               check=False)
+                if deleted.returncode == 0:
+                    return f"nft table {res.data['family']} {res.data['table']}"
+                if "No such file" not in deleted.stderr:  # gone meanwhile (its namespace went first)
+                    raise LabError(f"nft delete table {res.data['table']} failed: {deleted.stderr.strip()}")
         elif kind == "file":
             p = Path(name)
             if p.exists() or p.is_symlink():

@@ -65,12 +65,15 @@ via off
 
 
 def squid_intercept_nft(cfg: LabConfig, uplink_if: str, table: str) -> str:
+    # Only the web services are intercepted: a redirect for every address would make Squid answer
+    # TCP probes to addresses that do not exist (nmap -sn would then see the whole range up).
+    services = ", ".join(sorted({str(s.ip) for s in cfg.services}))
     return f"""
 table ip {table} {{
   chain prerouting {{
     type nat hook prerouting priority dstnat; policy accept;
-    iifname "{uplink_if}" ip daddr != {cfg.telemetry.proxy_ip} tcp dport 443 redirect to :{SQUID_HTTPS_INTERCEPT}
-    iifname "{uplink_if}" ip daddr != {cfg.telemetry.proxy_ip} tcp dport 80 redirect to :{SQUID_HTTP_INTERCEPT}
+    iifname "{uplink_if}" ip daddr {{ {services} }} tcp dport 443 redirect to :{SQUID_HTTPS_INTERCEPT}
+    iifname "{uplink_if}" ip daddr {{ {services} }} tcp dport 80 redirect to :{SQUID_HTTP_INTERCEPT}
   }}
 }}
 """
