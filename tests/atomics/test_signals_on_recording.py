@@ -108,3 +108,30 @@ def test_signals_do_not_match_the_negative_control(view: list[dict[str, Any]], t
             if s.id in generic or s.source not in RECORDED_SOURCES:
                 continue
             assert _count(s, events, test.arguments(ARGS.get(test.id))) == 0, s.id
+
+
+def test_expected_sigma_rules_fire_on_the_recorded_signals(view: list[dict[str, Any]], technique_path: Path) -> None:
+    # Cross-check of the sidecar against detections/sigma: on the recorded run, every Sigma rule a
+    # signal expects fires on at least one of the events that make that signal present.
+    from harness.rules.sigma.engine import SigmaEngine
+
+    engine = SigmaEngine.from_paths([str(technique_path.parents[2] / "detections" / "sigma")])
+    technique, signals = load(technique_path)
+    missing: list[str] = []
+    checked = 0
+    for atomic, test_id in ATOMICS.items():
+        test = technique.find(test_id)
+        args = test.arguments(ARGS.get(test.id))
+        events = _window(view, atomic)
+        matches = engine.match_all(events)
+        for s in signals.for_test(test).signals:
+            if s.source not in RECORDED_SOURCES or not s.applies_to("transparent"):
+                continue
+            present = {
+                i for i, e in enumerate(events) if e["meta"]["source"] in s.record_sources and s.match.matches(e, args)
+            }
+            fired = {m.rule_id for m in matches if m.index in present}
+            checked += len(s.detections.sigma)
+            missing += [f"{s.id}: {rule}" for rule in s.detections.sigma if rule not in fired]
+    assert checked >= 20
+    assert not missing, "expected rules that did not fire:\n" + "\n".join(missing)
