@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, HarnessError
+from harness.rules.kql.schema import Flavour
 
 
 def register(subparsers: Any) -> None:
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             path, text = "<query>", args.query
         engine = KqlEngine(args.schema)
-        flavour = args.schema or ("sentinel" if "TimeGenerated" in text else "defender")
+        flavour: Flavour = args.schema or ("sentinel" if re.search(r"\bTimeGenerated\b", text) else "defender")
         for spec in args.table:
             name, sep, file = spec.partition("=")
             if not sep or not name or not file:

@@ -263,7 +263,8 @@ class KqlEngine:
     def _register_udfs(self) -> None:
         from duckdb.sqltypes import BIGINT, BOOLEAN, INTERVAL, VARCHAR
 
-        f = self.con.create_function
+        # typed loosely: duckdb's stubs do not accept null_handling as a plain string
+        f: Any = self.con.create_function
         f("kql_has", py_has, [VARCHAR, VARCHAR, BOOLEAN, BOOLEAN, BOOLEAN], BOOLEAN, null_handling="special")
         f("kql_ipv4_is_private", _ipv4_is_private, [VARCHAR], BOOLEAN, null_handling="special")
         f("kql_ipv4_in_range", _ipv4_in_range, [VARCHAR, VARCHAR], BOOLEAN, null_handling="special")
@@ -373,7 +374,8 @@ class KqlEngine:
         return n
 
     # running
-    def compile(self, query: str, path: str = "<query>", now: datetime | None = None) -> tuple[str, list[tuple[str, str]]]:
+    def compile(self, query: str, path: str = "<query>",
+                now: datetime | None = None) -> tuple[str, list[tuple[str, str]]]:
         """Parse, check and translate ``query``; returns the SQL and output columns."""
         flavour = self._flavour_for(query)
         script = syntax.parse(query, path)

@@ -21,6 +21,10 @@ Flavour = Literal["defender", "sentinel"]
 _S, _L, _I, _D, _B, _Y = "string", "long", "int", "datetime", "bool", "dynamic"
 
 
+def _cat(*parts: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [c for part in parts for c in part]
+
+
 def _ip_process(prefix: str) -> list[tuple[str, str]]:
     """The ``InitiatingProcess*`` block shared by most Device* tables."""
     p = prefix
@@ -51,7 +55,7 @@ _FILE = [
 ]
 
 TABLES: dict[str, list[tuple[str, str]]] = {
-    "DeviceProcessEvents": _DEV + _FILE + [
+    "DeviceProcessEvents": _cat(_DEV, _FILE, [
         ("ProcessVersionInfoCompanyName", _S), ("ProcessVersionInfoProductName", _S),
         ("ProcessVersionInfoProductVersion", _S), ("ProcessVersionInfoInternalFileName", _S),
         ("ProcessVersionInfoOriginalFileName", _S), ("ProcessVersionInfoFileDescription", _S),
@@ -61,40 +65,42 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("LogonId", _L), ("ProcessUniqueId", _L), ("ProcessRemoteSessionDeviceName", _S),
         ("ProcessRemoteSessionIP", _S), ("IsProcessRemoteSession", _B), ("CreatedProcessSessionId", _L),
         ("InitiatingProcessUniqueId", _L),
-    ] + _IP + _IP_EXTRA + _TAIL,
-    "DeviceNetworkEvents": _DEV + [
+    ], _IP, _IP_EXTRA, _TAIL),
+    "DeviceNetworkEvents": _cat(_DEV, [
         ("RemoteIP", _S), ("RemotePort", _I), ("RemoteUrl", _S), ("LocalIP", _S), ("LocalPort", _I),
         ("Protocol", _S), ("LocalIPType", _S), ("RemoteIPType", _S), ("InitiatingProcessUniqueId", _L),
-    ] + _IP + _IP_EXTRA + _TAIL,
-    "DeviceFileEvents": _DEV + _FILE + [
+    ], _IP, _IP_EXTRA, _TAIL),
+    "DeviceFileEvents": _cat(_DEV, _FILE, [
         ("FileOriginUrl", _S), ("FileOriginReferrerUrl", _S), ("FileOriginIP", _S),
         ("PreviousFolderPath", _S), ("PreviousFileName", _S), ("FileSize", _L),
         ("RequestProtocol", _S), ("RequestSourceIP", _S), ("RequestSourcePort", _I),
         ("RequestAccountName", _S), ("RequestAccountDomain", _S), ("RequestAccountSid", _S),
         ("ShareName", _S), ("SensitivityLabel", _S), ("SensitivitySubLabel", _S),
         ("IsAzureInfoProtectionApplied", _B), ("InitiatingProcessUniqueId", _L),
-    ] + _IP + _IP_EXTRA + _TAIL,
-    "DeviceEvents": _DEV + _FILE + [
+    ], _IP, _IP_EXTRA, _TAIL),
+    "DeviceEvents": _cat(_DEV, _FILE, [
         ("AccountDomain", _S), ("AccountName", _S), ("AccountSid", _S), ("RemoteUrl", _S),
         ("ProcessId", _L), ("ProcessCommandLine", _S), ("ProcessCreationTime", _D),
         ("ProcessTokenElevation", _S), ("LogonId", _L), ("RegistryKey", _S), ("RegistryValueName", _S),
         ("RegistryValueData", _S), ("RemoteDeviceName", _S), ("RemoteIP", _S), ("RemotePort", _I),
         ("LocalIP", _S), ("LocalPort", _I), ("FileOriginUrl", _S), ("FileOriginIP", _S),
         ("InitiatingProcessUniqueId", _L), ("CreatedProcessSessionId", _L),
-    ] + _IP + _IP_EXTRA + _TAIL,
-    "DeviceRegistryEvents": _DEV + [
+    ], _IP, _IP_EXTRA, _TAIL),
+    "DeviceRegistryEvents": _cat(_DEV, [
         ("RegistryKey", _S), ("RegistryValueType", _S), ("RegistryValueName", _S),
         ("RegistryValueData", _S), ("PreviousRegistryKey", _S), ("PreviousRegistryValueName", _S),
         ("PreviousRegistryValueData", _S), ("InitiatingProcessUniqueId", _L),
-    ] + _IP + _IP_EXTRA + [("ReportId", _L), ("AppGuardContainerId", _S)],
-    "DeviceLogonEvents": _DEV + [
+    ], _IP, _IP_EXTRA, [("ReportId", _L), ("AppGuardContainerId", _S)]),
+    "DeviceLogonEvents": _cat(_DEV, [
         ("LogonType", _S), ("AccountDomain", _S), ("AccountName", _S), ("AccountSid", _S),
         ("Protocol", _S), ("FailureReason", _S), ("IsLocalAdmin", _B), ("LogonId", _L),
         ("RemoteDeviceName", _S), ("RemoteIP", _S), ("RemoteIPType", _S), ("RemotePort", _I),
         ("InitiatingProcessUniqueId", _L),
-    ] + _IP + _IP_EXTRA + _TAIL,
-    "DeviceImageLoadEvents": _DEV + _FILE + [("InitiatingProcessUniqueId", _L)]
-    + _IP + _IP_EXTRA + [("ReportId", _L), ("AppGuardContainerId", _S)],
+    ], _IP, _IP_EXTRA, _TAIL),
+    "DeviceImageLoadEvents": _cat(
+        _DEV, _FILE, [("InitiatingProcessUniqueId", _L)], _IP, _IP_EXTRA,
+        [("ReportId", _L), ("AppGuardContainerId", _S)],
+    ),
     "DeviceInfo": [
         ("Timestamp", _D), ("DeviceId", _S), ("DeviceName", _S), ("ClientVersion", _S),
         ("PublicIP", _S), ("OSArchitecture", _S), ("OSPlatform", _S), ("OSBuild", _L),

@@ -527,9 +527,9 @@ class Parser:
         t = self.tok
         if t.kind == "ident":
             w = t.text
-            if w in ("datatable", "range", "print", "union") and w != "range" or w == "range" and (
+            if (w in ("datatable", "range", "print", "union") and w != "range") or (w == "range" and (
                 self.peek().kind == "ident"
-            ):
+            )):
                 return True
             if w == "materialize":
                 return True
@@ -537,7 +537,7 @@ class Parser:
             if nxt.text == "|":
                 return True
             # bare table name followed by ';' or end: decided by the caller's context
-            if bare_name and (nxt.kind == "op" and nxt.text in (";", ")", "}") or nxt.kind == "eof"):
+            if bare_name and ((nxt.kind == "op" and nxt.text in (";", ")", "}")) or nxt.kind == "eof"):
                 return w[0].isupper() and w not in ("True", "False") and w not in SCALAR_TYPES
             if nxt.text == "(":
                 # function call followed by a pipe => tabular
@@ -1191,10 +1191,7 @@ class Parser:
         start = self.pos
         raw = self._raw_until_close()
         toks = self.toks[start + 1 : self.pos - 1]
-        if len(toks) == 1 and toks[0].kind == "string":
-            raw = toks[0].value
-        else:
-            raw = self._join_raw(toks)
+        raw = toks[0].value if len(toks) == 1 and toks[0].kind == "string" else self._join_raw(toks)
         if raw.strip().lower() == "null" or raw.strip() == "":
             return Lit(t.line, t.col, None, "datetime")
         return Lit(t.line, t.col, raw.strip(), "datetime")
@@ -1226,7 +1223,7 @@ class Parser:
         if not m:
             raise self.unsupported(f"timespan literal {raw!r} is not supported", t)
         sign = -1.0 if m.group(1) else 1.0
-        secs = int(m.group(2) or 0) * 86400 + int(m.group(3)) * 3600 + int(m.group(4)) * 60
+        secs = float(int(m.group(2) or 0) * 86400 + int(m.group(3)) * 3600 + int(m.group(4)) * 60)
         secs += float(m.group(5) or 0)
         return Lit(t.line, t.col, sign * secs, "timespan")
 

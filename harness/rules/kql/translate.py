@@ -94,15 +94,15 @@ def parse_datetime_text(raw: str, today: datetime | None = None) -> datetime:
                      raw)
     if m and (m.group(1) or m.group(4)):
         if m.group(1):
-            y, mo, d = int(m.group(3)), int(m.group(1)), int(m.group(2))
+            y, mo, day = int(m.group(3)), int(m.group(1)), int(m.group(2))
         elif today is not None:
-            y, mo, d = today.year, today.month, today.day
+            y, mo, day = today.year, today.month, today.day
         else:
             raise ValueError(f"invalid datetime literal {raw!r}")
         h = int(m.group(4) or 0)
         if m.group(7):
             h = h % 12 + (12 if m.group(7).lower() == "pm" else 0)
-        return datetime(y, mo, d, h, int(m.group(5) or 0), int(m.group(6) or 0))
+        return datetime(y, mo, day, h, int(m.group(5) or 0), int(m.group(6) or 0))
     t = raw.strip().replace(" ", "T", 1) if re.match(r"\d{4}-\d\d-\d\d \d", raw.strip()) else raw.strip()
     t = t.rstrip("Z").rstrip("z")
     m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:T(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?", t)
@@ -344,7 +344,7 @@ class Translator:
         return Rel(body, list(dt.columns), True)
 
     def convert(self, sql: str, typ: str, target: str) -> str:
-        if typ == target or typ == "null" and target != "dynamic":
+        if typ == target or (typ == "null" and target != "dynamic"):
             return f"CAST({sql} AS {SQL_TYPES[target]})" if typ == "null" else sql
         if target == "dynamic":
             return self.to_dynamic(sql, typ)
@@ -649,7 +649,7 @@ class Translator:
         if isinstance(single, tuple):
             return single
         inners = [(f"k{j}", sql) for j, (_, sql, _, _) in enumerate(single)]
-        outs = [(n, "{k%d}" % j, t) for j, (n, _, _, t) in enumerate(single)]
+        outs = [(n, f"{{k{j}}}", t) for j, (n, _, _, t) in enumerate(single)]
         return inners, outs
 
     def aggregate_single(self, item: ast.Assign, sc: Scope, env: dict[str, Binding], rel: Rel,
@@ -742,11 +742,7 @@ class Translator:
             is_if = fn.endswith("_if")
             cond = f" AND ({a(1)[0]})" if is_if else ""
             limit_idx = 2 if is_if else 1
-            if t == "dynamic":
-                # make_set/make_list of arrays collect the arrays' elements... Kusto flattens only make_set
-                val = x
-            else:
-                val = self.to_dynamic(x, t)
+            val = self.to_dynamic(x, t)
             sql = f"to_json(coalesce(list({distinct}{val}) FILTER (WHERE {x} IS NOT NULL{cond}), []))"
             if len(args) > limit_idx:
                 lim = self.const_int(args[limit_idx], env)
@@ -761,18 +757,18 @@ class Translator:
                 filt = f" FILTER (WHERE {a(1)[0]})" if fn == "take_anyif" else ""
                 n = item.names[0] if item.names and k == 0 else (
                     f"any_{self.infer_name(e, '')}" if self.infer_name(e, "") else f"any_{k}")
-                if item.names and k == 0 or (not item.names and len(args) > 1):
+                if (item.names and k == 0) or (not item.names and len(args) > 1):
                     n = item.names[0] if item.names and k == 0 else self.infer_name(e, f"any_{k}")
                 out.append((n, f"any_value({x}){filt}", one, self.real_type(t)))
             return out
         if fn in ("percentile",):
             x, t = a(0)
-            p = args[1]
-            if not isinstance(p, ast.Lit):
+            pct = args[1]
+            if not isinstance(pct, ast.Lit):
                 raise self.unsup(call, "percentile needs a constant percentage")
             base = self.infer_name(args[0], "")
-            name = item.names[0] if item.names else f"percentile_{base}_{str(p.value).replace('.', '_')}"
-            return [(name, f"quantile_disc({x}, {float(p.value) / 100.0})", one, t)]
+            name = item.names[0] if item.names else f"percentile_{base}_{str(pct.value).replace('.', '_')}"
+            return [(name, f"quantile_disc({x}, {float(pct.value) / 100.0})", one, t)]
         if fn in ("stdev", "variance", "stdevp", "variancep"):
             x, _ = a(0)
             f = {"stdev": "stddev_samp", "variance": "var_samp", "stdevp": "stddev_pop", "variancep": "var_pop"}
@@ -799,8 +795,8 @@ class Translator:
                 sides = {}
                 for x in (cond.left, cond.right):
                     side, col = x.name[1:].split(".", 1)
-                    cols = lcols if side == "left" else rcols
-                    if side not in ("left", "right") or col not in cols:
+                    side_cols = lcols if side == "left" else rcols
+                    if side not in ("left", "right") or col not in side_cols:
                         raise self.err(x, f"Failed to resolve scalar expression named '{col}'")
                     sides[side] = col
                 if len(sides) != 2:
@@ -815,9 +811,8 @@ class Translator:
             lsql = (f"SELECT * EXCLUDE (__rn) FROM (SELECT *, row_number() OVER (PARTITION BY {part}) AS __rn "
                     f"FROM ({left.sql}) AS {self.alias()}) AS {self.alias()} WHERE __rn = 1")
             kind = "inner"
-        if op.name == "lookup":
-            if kind not in ("leftouter", "inner"):
-                raise self.unsup(op, f"lookup kind={kind} is not supported")
+        if op.name == "lookup" and kind not in ("leftouter", "inner"):
+            raise self.unsup(op, f"lookup kind={kind} is not supported")
         lsel = [f"{la}.{q(n)} AS {q(n)}" for n, _ in left.cols]
         lnames = [n for n, _ in left.cols]
         if kind in ("leftanti", "anti", "leftantisemi", "leftsemi"):
@@ -929,11 +924,7 @@ class Translator:
         newcols: dict[str, str] = {}
         for gi, (name, ctype) in enumerate(caps):
             ext = f"regexp_extract({src}, {s(regex)}, {gi + 1})"
-            if ctype == "string":
-                val = ext
-            else:
-                val = f"TRY_CAST(nullif({ext}, '') AS {SQL_TYPES[ctype]})"
-            newcols[name] = val
+            newcols[name] = ext if ctype == "string" else f"TRY_CAST(nullif({ext}, '') AS {SQL_TYPES[ctype]})"
         for n, t in rel.cols:
             if n in newcols:
                 continue
@@ -979,7 +970,7 @@ class Translator:
             return self.in_list(e, sc, env)
         if isinstance(e, ast.Between):
             x, t = self.expr(e.left, sc, env)
-            lo, lt = self.expr(e.low, sc, env)
+            lo, _ = self.expr(e.low, sc, env)
             hi, ht = self.expr(e.high, sc, env)
             if t == "datetime" and ht == "timespan":
                 hi = f"({lo} + {hi})"
@@ -989,9 +980,9 @@ class Translator:
             rel = self.query(e.query, env)
             if not rel.cols:
                 raise self.err(e, "toscalar() needs a column")
-            n, t = rel.cols[0]
+            first_col, first_type = rel.cols[0]
             order = f" ORDER BY {q(ORD)}" if rel.ordered else ""
-            return f"(SELECT {q(n)} FROM ({rel.sql}) AS {self.alias()}{order} LIMIT 1)", t
+            return f"(SELECT {q(first_col)} FROM ({rel.sql}) AS {self.alias()}{order} LIMIT 1)", first_type
         if isinstance(e, ast.Star):
             raise self.unsup(e, "'*' is not supported here")
         if isinstance(e, ast.TabularArg):
@@ -1059,7 +1050,7 @@ class Translator:
         if op in ("and", "or"):
             a, at = self.expr(e.left, sc, env)
             b, bt = self.expr(e.right, sc, env)
-            for x, t, node in ((a, at, e.left), (b, bt, e.right)):
+            for t, node in ((at, e.left), (bt, e.right)):
                 if t not in ("bool", "null", "dynamic"):
                     raise self.err(node, f"'{op}' needs bool operands, not {t}")
             a = a if at != "dynamic" else f"TRY_CAST(kql_dstr({a}) AS BOOLEAN)"
@@ -1117,7 +1108,7 @@ class Translator:
             a, at = f"TRY_CAST(kql_dstr({a}) AS DOUBLE)", "real"
         if bt == "dynamic":
             b, bt = f"TRY_CAST(kql_dstr({b}) AS DOUBLE)", "real"
-        if at in NUMERIC and bt in NUMERIC or "null" in (at, bt):
+        if (at in NUMERIC and bt in NUMERIC) or "null" in (at, bt):
             rt = "real" if "real" in (at, bt) else ("long" if "long" in (at, bt) else "int")
             if "null" in (at, bt):
                 rt = at if bt == "null" else bt
@@ -1150,7 +1141,7 @@ class Translator:
         base = op.lstrip("!")
         hay = self.to_string(a, at)
         if base == "matches regex":
-            pat, pt = self.expr(e.right, sc, env)
+            pat, _ = self.expr(e.right, sc, env)
             return f"coalesce(regexp_matches({hay}, {pat}), FALSE)", "bool"
         const = self.const_string(e.right, env)
         if const is None:
@@ -1234,9 +1225,9 @@ class Translator:
             col, ct = sub.cols[0]
             a = self.alias()
             if op.startswith("has"):
-                cs = "TRUE" if op.endswith("_cs") else "FALSE"
+                cs_sql = "TRUE" if op.endswith("_cs") else "FALSE"
                 any_sql = (f"EXISTS (SELECT 1 FROM ({sub.sql}) AS {a} WHERE kql_has({self.to_string(x, xt)}, "
-                           f"{self.to_string(q(col), ct)}, {cs}, TRUE, TRUE))")
+                           f"{self.to_string(q(col), ct)}, {cs_sql}, TRUE, TRUE))")
                 if op.startswith("has_all"):
                     raise self.unsup(e, "has_all with a tabular argument is not supported")
                 return any_sql, "bool"
@@ -1525,7 +1516,7 @@ def _trim(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tup
 @fn("iff", "iif")
 def _iff(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
     (c, ct), (a, at), (b, bt) = t.args(e, sc, env, 3, 3)
-    return t.case_sql([(c, ct)], [(a, at), (b, bt)], e)
+    return _case_sql(t, [(c, ct)], [(a, at), (b, bt)], e)
 
 
 @fn("case")
@@ -1533,9 +1524,7 @@ def _case_fn(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> 
     a = t.args(e, sc, env, 3, 999)
     if len(a) % 2 == 0:
         raise t.err(e, "case() needs pairs of predicate and value, then an else value")
-    conds = a[0:-1:2]
-    vals = a[1:-1:2] + [a[-1]]
-    return t.case_sql(conds, vals, e)
+    return _case_sql(t, a[0:-1:2], [*a[1:-1:2], a[-1]], e)
 
 
 def _case_sql(self: Translator, conds: list[tuple[str, str]], vals: list[tuple[str, str]],
@@ -1552,8 +1541,6 @@ def _case_sql(self: Translator, conds: list[tuple[str, str]], vals: list[tuple[s
     parts = " ".join(f"WHEN {c} THEN {v}" for (c, _), (v, _) in zip(conds, vals, strict=False))
     return f"(CASE {parts} ELSE {vals[-1][0]} END)", typ
 
-
-Translator.case_sql = _case_sql  # type: ignore[attr-defined]
 
 
 @fn("isempty", "isnotempty")
