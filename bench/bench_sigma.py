@@ -42,7 +42,10 @@ BINARIES = [
     ("/usr/bin/ls", ["ls -la /var/log", "ls /home/{u}", "ls --color=auto"]),
     ("/usr/bin/cat", ["cat /etc/hostname", "cat /proc/meminfo", "cat /var/log/syslog"]),
     ("/usr/bin/grep", ["grep -r TODO src/", "grep -i error /var/log/app.log", "grep -c processor /proc/cpuinfo"]),
-    ("/usr/bin/python3.11", ["python3 manage.py runserver", "python3 -m pip list", "/usr/bin/python3 /opt/app/worker.py"]),
+    (
+        "/usr/bin/python3.11",
+        ["python3 manage.py runserver", "python3 -m pip list", "/usr/bin/python3 /opt/app/worker.py"],
+    ),
     ("/usr/sbin/sshd", ["sshd: {u} [priv]", "/usr/sbin/sshd -D"]),
     ("/usr/bin/systemctl", ["systemctl status nginx", "systemctl is-active docker"]),
     ("/usr/sbin/cron", ["/usr/sbin/CRON -f"]),
@@ -69,14 +72,34 @@ BINARIES = [
 ]
 USERS = ["root", "alice", "bob", "deploy", "www-data", "postgres", "jenkins"]
 DIRS = ["/root", "/home/alice", "/home/bob", "/srv/app", "/var/www", "/tmp", "/opt/build"]
-DOMAINS = ["api.github.com", "deb.debian.org", "www.google.com", "pypi.org", "files.pythonhosted.org",
-           "registry.npmjs.org", "ntp.ubuntu.com", "login.microsoftonline.com", "s3.amazonaws.com",
-           "ipinfo.io", "updates.internal.lan", "mail.internal.lan", "api.shodan.io"]
-FILES = ["/var/log/syslog", "/var/log/auth.log", "/tmp/tmp{n}.txt", "/home/{u}/.bash_history",
-         "/srv/app/cache/{n}.json", "/etc/cron.d/backup", "/var/lib/docker/containers/{n}/config.json",
-         "/home/{u}/.ssh/known_hosts", "/opt/build/out/{n}.o", "/var/tmp/report-{n}.html"]
-UAS = ["Mozilla/5.0 (X11; Linux x86_64)", "curl/7.88.1", "python-requests/2.31.0", "Go-http-client/1.1",
-       "Wget/1.21.3"]
+DOMAINS = [
+    "api.github.com",
+    "deb.debian.org",
+    "www.google.com",
+    "pypi.org",
+    "files.pythonhosted.org",
+    "registry.npmjs.org",
+    "ntp.ubuntu.com",
+    "login.microsoftonline.com",
+    "s3.amazonaws.com",
+    "ipinfo.io",
+    "updates.internal.lan",
+    "mail.internal.lan",
+    "api.shodan.io",
+]
+FILES = [
+    "/var/log/syslog",
+    "/var/log/auth.log",
+    "/tmp/tmp{n}.txt",
+    "/home/{u}/.bash_history",
+    "/srv/app/cache/{n}.json",
+    "/etc/cron.d/backup",
+    "/var/lib/docker/containers/{n}/config.json",
+    "/home/{u}/.ssh/known_hosts",
+    "/opt/build/out/{n}.o",
+    "/var/tmp/report-{n}.html",
+]
+UAS = ["Mozilla/5.0 (X11; Linux x86_64)", "curl/7.88.1", "python-requests/2.31.0", "Go-http-client/1.1", "Wget/1.21.3"]
 SUSPICIOUS = [  # a small share of events that SigmaHQ Linux rules are written for
     ("/usr/bin/base64", "base64 -d /tmp/x | bash"),
     ("/usr/bin/chmod", "chmod +x /tmp/.hidden/kit"),
@@ -90,8 +113,15 @@ SUSPICIOUS = [  # a small share of events that SigmaHQ Linux rules are written f
 def generate(n: int, seed: int = 5) -> list[dict[str, Any]]:
     rnd = random.Random(seed)
     out: list[dict[str, Any]] = []
-    kinds = ["process_creation"] * 35 + ["network_connection"] * 15 + ["file_event"] * 20 + \
-        ["auditd"] * 15 + ["dns"] * 8 + ["proxy"] * 4 + ["firewall"] * 3
+    kinds = (
+        ["process_creation"] * 35
+        + ["network_connection"] * 15
+        + ["file_event"] * 20
+        + ["auditd"] * 15
+        + ["dns"] * 8
+        + ["proxy"] * 4
+        + ["firewall"] * 3
+    )
     for i in range(n):
         kind = rnd.choice(kinds)
         u = rnd.choice(USERS)
@@ -102,30 +132,62 @@ def generate(n: int, seed: int = 5) -> list[dict[str, Any]]:
                 image, cmds = rnd.choice(BINARIES)
                 cmd = rnd.choice(cmds).format(u=u)
                 if rnd.random() < 0.5:  # unique arguments: real command lines are high-cardinality
-                    cmd += rnd.choice([f" --id {rnd.getrandbits(48):x}", f" /var/tmp/job-{rnd.randint(1, 10**7)}.log",
-                                       f" {rnd.randint(1, 65535)}", f" --since {rnd.randint(1, 59)}m"])
+                    cmd += rnd.choice(
+                        [
+                            f" --id {rnd.getrandbits(48):x}",
+                            f" /var/tmp/job-{rnd.randint(1, 10**7)}.log",
+                            f" {rnd.randint(1, 65535)}",
+                            f" --since {rnd.randint(1, 59)}m",
+                        ]
+                    )
             parent = rnd.choice(BINARIES)[0]
-            ev = {"EventID": 1, "Image": image, "CommandLine": cmd, "ParentImage": parent,
-                  "ParentCommandLine": parent.rsplit("/", 1)[-1], "User": u, "CurrentDirectory": rnd.choice(DIRS),
-                  "ProcessId": str(rnd.randint(300, 99999)), "LogonId": "0"}
+            ev = {
+                "EventID": 1,
+                "Image": image,
+                "CommandLine": cmd,
+                "ParentImage": parent,
+                "ParentCommandLine": parent.rsplit("/", 1)[-1],
+                "User": u,
+                "CurrentDirectory": rnd.choice(DIRS),
+                "ProcessId": str(rnd.randint(300, 99999)),
+                "LogonId": "0",
+            }
             ls = {"product": "linux", "category": "process_creation"}
         elif kind == "network_connection":
             host = rnd.choice(DOMAINS)
-            ev = {"EventID": 3, "Image": rnd.choice(BINARIES)[0], "User": u, "Protocol": "tcp", "Initiated": "true",
-                  "SourceIp": "10.0.0.5", "SourcePort": str(rnd.randint(32768, 60999)),
-                  "DestinationIp": f"{rnd.randint(1, 223)}.{rnd.randint(0, 255)}.{rnd.randint(0, 255)}.{rnd.randint(1, 254)}",
-                  "DestinationHostname": host, "DestinationPort": rnd.choice(["443", "80", "22", "53", "5432"])}
+            ev = {
+                "EventID": 3,
+                "Image": rnd.choice(BINARIES)[0],
+                "User": u,
+                "Protocol": "tcp",
+                "Initiated": "true",
+                "SourceIp": "10.0.0.5",
+                "SourcePort": str(rnd.randint(32768, 60999)),
+                "DestinationIp": ".".join(str(rnd.randint(1, 223)) for _ in range(4)),
+                "DestinationHostname": host,
+                "DestinationPort": rnd.choice(["443", "80", "22", "53", "5432"]),
+            }
             ls = {"product": "linux", "category": "network_connection"}
         elif kind == "file_event":
-            ev = {"EventID": 11, "Image": rnd.choice(BINARIES)[0],
-                  "TargetFilename": rnd.choice(FILES).format(u=u, n=rnd.randint(1, 9999)), "User": u}
+            ev = {
+                "EventID": 11,
+                "Image": rnd.choice(BINARIES)[0],
+                "TargetFilename": rnd.choice(FILES).format(u=u, n=rnd.randint(1, 9999)),
+                "User": u,
+            }
             ls = {"product": "linux", "category": "file_event"}
         elif kind == "auditd":
             t = rnd.choice(["SYSCALL", "EXECVE", "PATH", "CWD", "PROCTITLE", "USER_LOGIN", "USER_CMD"])
             image, cmds = rnd.choice(BINARIES)
             args = rnd.choice(cmds).format(u=u).split()
-            ev = {"type": t, "key": rnd.choice(["exec", "network", "-"]), "exe": image, "comm": image.rsplit("/", 1)[-1],
-                  "uid": "0", "auid": "1000"}
+            ev = {
+                "type": t,
+                "key": rnd.choice(["exec", "network", "-"]),
+                "exe": image,
+                "comm": image.rsplit("/", 1)[-1],
+                "uid": "0",
+                "auid": "1000",
+            }
             if t == "EXECVE":
                 ev["argc"] = len(args)
                 ev.update({f"a{j}": a for j, a in enumerate(args)})
@@ -136,21 +198,40 @@ def generate(n: int, seed: int = 5) -> list[dict[str, Any]]:
                 ev["syscall"] = rnd.choice(["59", "42", "257"])
             ls = {"product": "linux", "service": "auditd"}
         elif kind == "dns":
-            ev = {"query": rnd.choice(DOMAINS), "record_type": rnd.choice(["A", "AAAA"]), "src_ip": "10.0.0.5",
-                  "answer": "93.184.216.34"}
+            ev = {
+                "query": rnd.choice(DOMAINS),
+                "record_type": rnd.choice(["A", "AAAA"]),
+                "src_ip": "10.0.0.5",
+                "answer": "93.184.216.34",
+            }
             ls = {"category": "dns"}
         elif kind == "proxy":
             host = rnd.choice(DOMAINS)
-            ev = {"cs-host": host, "c-uri": f"https://{host}/" + rnd.choice(["", "index.html", "api/v1/items", "simple/"]),
-                  "cs-method": rnd.choice(["GET", "GET", "POST", "CONNECT"]), "c-useragent": rnd.choice(UAS),
-                  "sc-status": rnd.choice([200, 200, 304, 404]), "src_ip": "10.0.0.5"}
+            ev = {
+                "cs-host": host,
+                "c-uri": f"https://{host}/" + rnd.choice(["", "index.html", "api/v1/items", "simple/"]),
+                "cs-method": rnd.choice(["GET", "GET", "POST", "CONNECT"]),
+                "c-useragent": rnd.choice(UAS),
+                "sc-status": rnd.choice([200, 200, 304, 404]),
+                "src_ip": "10.0.0.5",
+            }
             ls = {"category": "proxy"}
         else:
-            ev = {"src_ip": f"10.0.0.{rnd.randint(1, 254)}", "dst_ip": f"10.0.1.{rnd.randint(1, 254)}",
-                  "dst_port": rnd.choice([22, 80, 443, 3389]), "protocol": rnd.choice(["tcp", "udp", "icmp"]),
-                  "action": rnd.choice(["accept", "drop"])}
+            ev = {
+                "src_ip": f"10.0.0.{rnd.randint(1, 254)}",
+                "dst_ip": f"10.0.1.{rnd.randint(1, 254)}",
+                "dst_port": rnd.choice([22, 80, 443, 3389]),
+                "protocol": rnd.choice(["tcp", "udp", "icmp"]),
+                "action": rnd.choice(["accept", "drop"]),
+            }
             ls = {"product": "linux", "category": "firewall"}
-        out.append({"logsource": ls, "event": ev, "meta": {"time": f"2026-11-28T05:{(i // 60000) % 60:02d}:{(i // 1000) % 60:02d}Z"}})
+        out.append(
+            {
+                "logsource": ls,
+                "event": ev,
+                "meta": {"time": f"2026-11-28T05:{(i // 60000) % 60:02d}:{(i // 1000) % 60:02d}Z"},
+            }
+        )
     return out
 
 
@@ -172,10 +253,16 @@ def run_engine(paths: list[Path], events: list[dict[str, Any]]) -> dict[str, Any
     gc.enable()
     pairs = len(events) * nrules
     return {
-        "rules": nrules, "problems": len(engine.problems), "load_s": round(load, 2),
-        "match_wall_s": round(wall, 2), "match_cpu_s": round(cpu, 2),
-        "events_per_s": round(len(events) / wall), "pairs": pairs, "pairs_per_s": round(pairs / wall),
-        "predicates_evaluated": engine.stats.evaluated, "matches": sum(per_rule.values()),
+        "rules": nrules,
+        "problems": len(engine.problems),
+        "load_s": round(load, 2),
+        "match_wall_s": round(wall, 2),
+        "match_cpu_s": round(cpu, 2),
+        "events_per_s": round(len(events) / wall),
+        "pairs": pairs,
+        "pairs_per_s": round(pairs / wall),
+        "predicates_evaluated": engine.stats.evaluated,
+        "matches": sum(per_rule.values()),
         "per_rule": per_rule,
     }
 
@@ -201,7 +288,7 @@ def run_sqlite(paths: list[Path], events: list[dict[str, Any]]) -> dict[str, Any
             continue
         try:
             converted = backend.convert_rule(rule)
-        except Exception:  # noqa: BLE001 - count what the backend cannot convert
+        except Exception:
             failed += 1
             continue
         ls = Logsource.of(rule.logsource.product, rule.logsource.category, rule.logsource.service)
@@ -215,8 +302,8 @@ def run_sqlite(paths: list[Path], events: list[dict[str, Any]]) -> dict[str, Any
     columns: dict[str, list[str]] = {}
     rows: dict[str, list[tuple[Any, ...]]] = {}
     for idx, rec in enumerate(events):
-        l = rec["logsource"]
-        ls = Logsource.of(l.get("product"), l.get("category"), l.get("service"))
+        src = rec["logsource"]
+        ls = Logsource.of(src.get("product"), src.get("category"), src.get("service"))
         name = tables.get(ls)
         if name is None:
             name = tables[ls] = f"t{len(tables)}"
@@ -260,10 +347,18 @@ def run_sqlite(paths: list[Path], events: list[dict[str, Any]]) -> dict[str, Any
     nrules = len(collection.rules)
     pairs = len(events) * nrules
     return {
-        "rules": nrules, "not_converted": failed, "query_errors": errors, "convert_s": round(convert, 2),
-        "load_s": round(load, 2), "match_wall_s": round(wall, 2), "match_cpu_s": round(cpu, 2),
-        "events_per_s": round(len(events) / wall), "pairs": pairs, "pairs_per_s": round(pairs / wall),
-        "matches": sum(per_rule.values()), "per_rule": per_rule,
+        "rules": nrules,
+        "not_converted": failed,
+        "query_errors": errors,
+        "convert_s": round(convert, 2),
+        "load_s": round(load, 2),
+        "match_wall_s": round(wall, 2),
+        "match_cpu_s": round(cpu, 2),
+        "events_per_s": round(len(events) / wall),
+        "pairs": pairs,
+        "pairs_per_s": round(pairs / wall),
+        "matches": sum(per_rule.values()),
+        "per_rule": per_rule,
     }
 
 
@@ -278,34 +373,49 @@ def main() -> int:
 
     t0 = time.perf_counter()
     events = generate(args.events)
-    print(f"generated {len(events):,} events in {time.perf_counter() - t0:.1f}s: "
-          f"{dict(Counter(e['logsource'].get('category') or e['logsource'].get('service') for e in events))}")
+    print(
+        f"generated {len(events):,} events in {time.perf_counter() - t0:.1f}s: "
+        f"{dict(Counter(e['logsource'].get('category') or e['logsource'].get('service') for e in events))}"
+    )
     report: dict[str, Any] = {"events": len(events)}
     suites = [("linux", [args.corpus / "linux"])]
     if not args.skip_corpus:
         suites.append(("corpus", [args.corpus]))
     for label, paths in suites:
         ours = run_engine(paths, events)
-        print(f"[{label}] engine: {ours['rules']} rules, {ours['events_per_s']:,} events/s, "
-              f"{ours['pairs_per_s']:,} event-rule pairs/s (wall {ours['match_wall_s']}s, cpu {ours['match_cpu_s']}s, "
-              f"load {ours['load_s']}s), {ours['predicates_evaluated']:,} predicates evaluated, "
-              f"{ours['matches']:,} matches")
+        print(
+            f"[{label}] engine: {ours['rules']} rules, {ours['events_per_s']:,} events/s, "
+            f"{ours['pairs_per_s']:,} event-rule pairs/s (wall {ours['match_wall_s']}s, cpu {ours['match_cpu_s']}s, "
+            f"load {ours['load_s']}s), {ours['predicates_evaluated']:,} predicates evaluated, "
+            f"{ours['matches']:,} matches"
+        )
         entry: dict[str, Any] = {"engine": {k: v for k, v in ours.items() if k != "per_rule"}}
         if not args.skip_sqlite:
             sql = run_sqlite(paths, events)
-            print(f"[{label}] sqlite: {sql['rules']} rules ({sql['not_converted']} not converted, "
-                  f"{sql['query_errors']} query errors), {sql['pairs_per_s']:,} pairs/s "
-                  f"(queries {sql['match_wall_s']}s, table load {sql['load_s']}s, convert {sql['convert_s']}s), "
-                  f"{sql['matches']:,} matches")
+            print(
+                f"[{label}] sqlite: {sql['rules']} rules ({sql['not_converted']} not converted, "
+                f"{sql['query_errors']} query errors), {sql['pairs_per_s']:,} pairs/s "
+                f"(queries {sql['match_wall_s']}s, table load {sql['load_s']}s, convert {sql['convert_s']}s), "
+                f"{sql['matches']:,} matches"
+            )
             ratio = sql["match_wall_s"] / ours["match_wall_s"]
             ratio_total = (sql["match_wall_s"] + sql["load_s"]) / ours["match_wall_s"]
-            print(f"[{label}] engine vs SQLite: {ratio:.2f}x faster on matching alone, "
-                  f"{ratio_total:.2f}x including SQLite's table load")
-            differ = {r: (ours["per_rule"].get(r, 0), n) for r, n in sql["per_rule"].items()
-                      if ours["per_rule"].get(r, 0) != n}
-            differ.update({r: (n, sql["per_rule"].get(r, 0)) for r, n in ours["per_rule"].items()
-                           if r not in sql["per_rule"]})
-            print(f"[{label}] rules whose match counts differ (engine, sqlite): {len(differ)} {dict(list(differ.items())[:10])}")
+            print(
+                f"[{label}] engine vs SQLite: {ratio:.2f}x faster on matching alone, "
+                f"{ratio_total:.2f}x including SQLite's table load"
+            )
+            differ = {
+                r: (ours["per_rule"].get(r, 0), n)
+                for r, n in sql["per_rule"].items()
+                if ours["per_rule"].get(r, 0) != n
+            }
+            differ.update(
+                {r: (n, sql["per_rule"].get(r, 0)) for r, n in ours["per_rule"].items() if r not in sql["per_rule"]}
+            )
+            print(
+                f"[{label}] rules whose match counts differ (engine, sqlite): {len(differ)} "
+                f"{dict(list(differ.items())[:10])}"
+            )
             entry["sqlite"] = {k: v for k, v in sql.items() if k != "per_rule"}
             entry["speedup_matching"] = round(ratio, 2)
             entry["speedup_including_load"] = round(ratio_total, 2)

@@ -103,7 +103,9 @@ def compile_rule(rule: SigmaRule, placeholders: Mapping[str, list[str]] | None =
     except UnsupportedError as exc:
         raise UnsupportedError(exc.message, exc.location or location) from exc
     except SigmaError as exc:
-        raise RuleError(str(exc).split(" in file ")[0] if exc.source else str(exc), location) from exc
+        from harness.rules.sigma.loader import error_message
+
+        raise RuleError(error_message(exc), location) from exc
     if len(compiled) == 1:
         predicate, requirement = compiled[0]
     else:

@@ -29,7 +29,7 @@ from harness.rules.sigma.correlation import (
     evaluate,
     parse_time,
 )
-from harness.rules.sigma.loader import RuleProblem, load_collection, locate
+from harness.rules.sigma.loader import RuleProblem, error_message, load_collection, locate
 from harness.rules.sigma.values import _MISSING, Fields, as_text, get_field, iter_texts, lowered_text
 
 TIME_FIELDS = ("UtcTime", "@timestamp", "timestamp", "TimeCreated", "time", "EventTime", "ts")
@@ -188,7 +188,7 @@ def _build_prefilter(rules: Sequence[CompiledRule], positions: Sequence[int]) ->
     checkers: list[str] = []
     lines = ["def prefilter(ev):", "    c = ()"]
     for n, (fname, lits) in enumerate(by_field.items()):
-        checkers += _field_checker(lits, consts, str(n)) + [""]
+        checkers += [*_field_checker(lits, consts, str(n)), ""]
         consts[f"_c{n}"] = {}
         if fname is None:  # keywords: the whole event's text
             lines += [
@@ -218,7 +218,7 @@ def _build_prefilter(rules: Sequence[CompiledRule], positions: Sequence[int]) ->
     lines.append("    return c")
     src = "\n".join(checkers + lines)
     namespace: dict[str, Any] = dict(consts)
-    exec(compile(src, "<sigma-prefilter>", "exec"), namespace)  # noqa: S102 - generated from literals only
+    exec(compile(src, "<sigma-prefilter>", "exec"), namespace)
     return _Route(tuple(positions), namespace["prefilter"], tuple(always), src)
 
 
@@ -285,7 +285,7 @@ class SigmaEngine:
                 problems.append(RuleProblem("invalid", exc.message, loc, rid, rule.title))
             except SigmaError as exc:
                 loc = locate(path, text, str(exc), type(exc).__name__)
-                problems.append(RuleProblem("invalid", str(exc).split(" in file ")[0], loc, rid, rule.title))
+                problems.append(RuleProblem("invalid", error_message(exc), loc, rid, rule.title))
             except (ValueError, TypeError, RecursionError, OverflowError) as exc:
                 loc = locate(path, text, str(exc), None)
                 problems.append(RuleProblem("invalid", f"{type(exc).__name__}: {exc}", loc, rid, rule.title))

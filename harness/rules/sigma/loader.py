@@ -85,6 +85,10 @@ def load_collection(paths: Sequence[str | Path]) -> LoadedCollection:
             mark = getattr(exc, "problem_mark", None)
             loc = SourceLocation(spath, mark.line + 1, mark.column + 1) if mark else SourceLocation(spath)
             problem = getattr(exc, "problem", None) or str(exc)
+            ctx = getattr(exc, "context_mark", None)
+            context = getattr(exc, "context", None)
+            if ctx is not None and context:
+                problem += f" ({context} at line {ctx.line + 1}, column {ctx.column + 1})"
             result.problems.append(RuleProblem("invalid", f"YAML syntax error: {problem}", loc))
             continue
         if not any(isinstance(d, dict) for d in docs):
@@ -107,15 +111,16 @@ def load_collection(paths: Sequence[str | Path]) -> LoadedCollection:
             result.problems.append(RuleProblem("invalid", reason, SourceLocation(spath, 1, 1)))
             continue
         bad: set[int] = set()
-        for err in coll.errors:
-            result.problems.append(_problem(err, spath, text))
+        seen: set[int] = set()
         for rule in [*coll.rules, *coll.filters]:
             if rule.errors:
                 bad.add(id(rule))
                 for err in rule.errors:
+                    seen.add(id(err))
                     result.problems.append(_problem(err, spath, text, rule))
-        if coll.errors:
-            continue
+        for err in coll.errors:  # collection-level errors (global/repeat actions, alias bombs)
+            if id(err) not in seen:
+                result.problems.append(_problem(err, spath, text))
         coll.rules = [r for r in coll.rules if id(r) not in bad]
         coll.filters = [f for f in coll.filters if id(f) not in bad]
         collections.append(coll)
@@ -173,12 +178,22 @@ def _drop_dangling_references(coll: SigmaCollection, result: LoadedCollection) -
 def _problem(
     exc: SigmaError, path: str, text: str, rule: SigmaRule | SigmaCorrelationRule | SigmaFilter | None = None
 ) -> RuleProblem:
-    message = str(exc).split(" in file ")[0] if exc.source else str(exc)
+    message = error_message(exc)
     line = exc.source.line if exc.source else None
     col = exc.source.char if exc.source else None
     loc = SourceLocation(path, line, col) if line else locate(path, text, message, type(exc).__name__)
     rid = str(rule.id) if rule is not None and rule.id else None
     return RuleProblem("invalid", message, loc, rid, rule.title if rule is not None else None)
+
+
+def error_message(exc: SigmaError) -> str:
+    """pySigma's message without the ``in <path>`` suffix it appends (the location says it)."""
+    text = str(exc)
+    if exc.source is not None:
+        suffix = " in " + str(exc.source)
+        if text.endswith(suffix):
+            text = text[: -len(suffix)]
+    return text
 
 
 _QUOTED = re.compile(r"'([^']{1,200})'")
