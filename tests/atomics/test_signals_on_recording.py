@@ -16,10 +16,12 @@ import pytest
 
 from harness.atomics.loader import load
 from harness.atomics.model import Signal
-from harness.telemetry.parsers import parse_file
+from harness.telemetry.parsers import Record, parse_file
 from harness.views.sigma import sigma_events
 
-RECORDING = Path(__file__).resolve().parents[3] / "shared" / "data" / "recordings" / "sysmon-linux-lab-2026-11-28"
+REPO = Path(__file__).resolve().parents[2]
+RECORDING = REPO.parent / "shared" / "data" / "recordings" / "sysmon-linux-lab-2026-11-28"
+KQL_QUERY = "detections/kql/T1590.005-ip-recon.kql"
 RECORDED_SOURCES = {"sysmon", "auditd", "dns", "inet"}
 ATOMICS = {
     "a_shodan_cli": "T1590.005-1",
@@ -46,17 +48,38 @@ def _utc(text: str) -> datetime:
 
 
 @pytest.fixture(scope="module")
-def view() -> list[dict[str, Any]]:
+def records() -> list[Record]:
     if not RECORDING.is_dir():
         pytest.skip(f"shared recording not found at {RECORDING}")
-    records = [
+    return [
         *parse_file("sysmon", RECORDING / "sysmon.log"),
         *parse_file("auditd", RECORDING / "audit.log"),
         *parse_file("dnsmasq", RECORDING / "dnsmasq.log", year=2026),
         *parse_file("inet", RECORDING / "fakeinet.jsonl"),
     ]
-    records.sort(key=lambda r: r.time or datetime.min.replace(tzinfo=_utc("2026-01-01T00:00:00Z").tzinfo))
+
+
+@pytest.fixture(scope="module")
+def view(records: list[Record]) -> list[dict[str, Any]]:
     return sigma_events(records)
+
+
+@pytest.fixture(scope="module")
+def kql_rows(records: list[Record]) -> list[dict[str, Any]]:
+    """The KQL query's output over the whole recorded run (rows are attributed to atomics by time)."""
+    from harness.rules.kql.engine import KqlEngine
+    from harness.views.defender import defender_rows
+
+    tables: dict[str, list[dict[str, Any]]] = {"DeviceProcessEvents": [], "DeviceNetworkEvents": []}
+    for line in defender_rows(records):
+        if line["table"] in tables:
+            tables[line["table"]].append(line["row"])
+    engine = KqlEngine()
+    for table, rows in tables.items():
+        engine.load_rows(table, rows)
+    text = (REPO / KQL_QUERY).read_text(encoding="utf-8")
+    # The query looks back 24h from now(): pin now() to just after the recording.
+    return list(engine.run(text, KQL_QUERY, now=_utc("2026-11-28T06:00:00Z")).records())
 
 
 def _window(view: list[dict[str, Any]], atomic: str) -> list[dict[str, Any]]:
@@ -135,3 +158,24 @@ def test_expected_sigma_rules_fire_on_the_recorded_signals(view: list[dict[str, 
             missing += [f"{s.id}: {rule}" for rule in s.detections.sigma if rule not in fired]
     assert checked >= 20
     assert not missing, "expected rules that did not fire:\n" + "\n".join(missing)
+
+
+@pytest.mark.parametrize("atomic", [*ATOMICS, "n_negative_control"])
+def test_expected_kql_branches_are_what_the_query_returns(
+    atomic: str, technique_path: Path, kql_rows: list[dict[str, Any]]
+) -> None:
+    # Cross-check of the sidecar against detections/kql: over the recorded run's Defender view, the
+    # rows timed inside each atomic's window carry exactly the DetectionBranch values it expects.
+    technique, signals = load(technique_path)
+    queries = {k.query for e in signals.expectations.values() for s in e.signals for k in s.detections.kql}
+    assert queries == {KQL_QUERY}
+    want: set[str] = set()
+    if atomic in ATOMICS:
+        test = technique.find(ATOMICS[atomic])
+        want = {k.branch for s in signals.for_test(test).for_mode("transparent") for k in s.detections.kql}
+    manifest = json.loads((RECORDING / "manifest.json").read_text(encoding="utf-8"))
+    entry = next(a for a in manifest["atomics"] if a["atomic"] == atomic)
+    start = _utc(entry["start_utc"]) - timedelta(seconds=1)
+    end = _utc(entry["end_utc"]) + timedelta(seconds=1)
+    got = {row["DetectionBranch"] for row in kql_rows if start <= _utc(row["Timestamp"]) <= end}
+    assert got == want
