@@ -1934,7 +1934,9 @@ def _typeof(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> t
     (x, xt), = t.args(e, sc, env, 1, 1)
     if xt == "dynamic":
         return (f"coalesce(CASE json_type({x}) WHEN 'OBJECT' THEN 'dictionary' WHEN 'ARRAY' THEN 'array' "
-                f"WHEN 'VARCHAR' THEN 'string' WHEN 'BIGINT' THEN 'long' WHEN 'UBIGINT' THEN 'long' "
+                f"WHEN 'VARCHAR' THEN 'string' WHEN 'UBIGINT' THEN "
+                f"(CASE WHEN TRY_CAST({x} AS HUGEINT) < 2147483648 THEN 'int' ELSE 'long' END) WHEN 'BIGINT' THEN "
+                f"(CASE WHEN abs(TRY_CAST({x} AS HUGEINT)) < 2147483648 THEN 'int' ELSE 'long' END) "
                 f"WHEN 'DOUBLE' THEN 'real' WHEN 'BOOLEAN' THEN 'bool' WHEN 'NULL' THEN 'null' END, 'null')"), \
             "string"
     names = {"int": "int", "long": "long", "real": "real", "string": "string", "bool": "bool",
