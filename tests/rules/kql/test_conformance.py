@@ -280,7 +280,8 @@ def test_join_kinds_from_the_join_docs(engine: KqlEngine) -> None:
 def test_lookup(engine: KqlEngine) -> None:
     facts = "datatable(Row:string, Personal:string, Family:string)['1', 'Bill', 'Gates', '2', 'Bill', 'Clinton']"
     dim = "datatable(Personal:string, Family:string, Alias:string)['Bill', 'Gates', 'billg']"
-    out = rows(engine, f"let F = {facts}; let D = {dim}; F | lookup kind=leftouter D on Personal, Family | sort by Row asc")
+    q = f"let F = {facts}; let D = {dim}; F | lookup kind=leftouter D on Personal, Family | sort by Row asc"
+    out = rows(engine, q)
     assert out == [{"Row": "1", "Personal": "Bill", "Family": "Gates", "Alias": "billg"},
                    {"Row": "2", "Personal": "Bill", "Family": "Clinton", "Alias": ""}]
 
@@ -372,8 +373,8 @@ def test_type_mismatch_is_a_rule_error(engine: KqlEngine) -> None:
 
 def test_sentinel_flavour_has_timegenerated_and_dynamic_additional_fields() -> None:
     sent = KqlEngine("sentinel")
-    sent.load_rows("DeviceProcessEvents", [{"Timestamp": "2026-11-28T05:00:00Z", "TimeGenerated": "2026-11-28T05:00:01Z",
-                                            "AdditionalFields": {"a": 1}}], "sentinel")
+    row = {"Timestamp": "2026-11-28T05:00:00Z", "TimeGenerated": "2026-11-28T05:00:01Z", "AdditionalFields": {"a": 1}}
+    sent.load_rows("DeviceProcessEvents", [row], "sentinel")
     out = list(sent.run("DeviceProcessEvents | project TimeGenerated, v = AdditionalFields.a, Type", "<q>", NOW)
                .records())
     assert out == [{"TimeGenerated": "2026-11-28T05:00:01.0000000Z", "v": 1, "Type": ""}]
