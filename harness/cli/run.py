@@ -26,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE",
                    help="override an input argument of the selected atomics (repeatable)")
     p.add_argument("--timeout", type=float, default=180.0, help="seconds per detonation (default 180)")
+    p.add_argument("--proxy-mode", choices=["transparent", "explicit"], default=None,
+                   help="embedded lab proxy: transparent TLS interception (default) or explicit with basic auth")
     p.add_argument("--keep-lab", action="store_true", help="leave the embedded lab up afterwards")
     p.add_argument("--json", action="store_true", help="one JSON object per atomic")
     p.add_argument("--telemetry", metavar="DIR", default=None,
@@ -57,7 +59,8 @@ def _main(args: argparse.Namespace) -> int:
         overrides[name] = value
     results: list[AtomicRun] = []
     run_id = new_run_id()
-    with open_session(args.target, args.lab_config, keep_lab=args.keep_lab) as session:
+    with open_session(args.target, args.lab_config, keep_lab=args.keep_lab,
+                      proxy_mode=args.proxy_mode) as session:
         telemetry = None
         if args.telemetry:
             if session.lab is None:

@@ -46,6 +46,7 @@ class Session:
     secrets: list[str] = field(default_factory=list)
     owns_lab: bool = False
     facts: dict[str, Any] = field(default_factory=dict)
+    proxy_mode: str = "transparent"
 
     @property
     def scratch_dir(self) -> str:
@@ -59,7 +60,7 @@ def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
 
 @contextmanager
 def open_session(target_url: str | None = None, lab_config: str | None = None,
-                 keep_lab: bool = False) -> Iterator[Session]:
+                 keep_lab: bool = False, proxy_mode: str | None = None) -> Iterator[Session]:
     """Yield a ready Session; undo whatever it set up when the block ends, however it ends."""
     url = target_url or DEFAULT_TARGET
     cfg = load_lab_config(lab_config)
@@ -86,8 +87,16 @@ def open_session(target_url: str | None = None, lab_config: str | None = None,
             if key:
                 env["SHODAN_API_KEY"] = key
                 secret_values.append(key)
+            mode = proxy_mode or cfg.telemetry.proxy_mode
+            if mode == "explicit" and lab is not None:
+                # The clients go to the proxy (CONNECT), authenticating: the log gains cs-username.
+                user, password = lab.proxy_credentials()
+                url = f"http://{user}:{password}@{cfg.telemetry.proxy_ip}:{cfg.telemetry.proxy_port}"
+                for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+                    env[name] = url
+                secret_values.append(password)
             session = Session(target=target, lab_config=cfg, scope=Scope.from_lab(cfg), lab=lab, env=env,
-                              secrets=secret_values, owns_lab=owns)
+                              secrets=secret_values, owns_lab=owns, proxy_mode=mode)
             try:
                 yield session
             finally:

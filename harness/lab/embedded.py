@@ -553,6 +553,7 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
         return TelemetrySession(
             taps, self.sensors(), ViewContext.from_lab_config(self.cfg), all_secrets,  # type: ignore[arg-type]
             client_addresses=[str(self.cfg.lab_uplink_ip)], audit_sync=lambda m: auditd.sync_marker(m),
+            proxy_addresses=[self.cfg.telemetry.proxy_ip],
         )
 
     # Status ------------------------------------------------------------------------------------

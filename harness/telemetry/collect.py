@@ -84,7 +84,9 @@ class TelemetrySession:
         secrets: Iterable[str] = (),
         client_addresses: Iterable[str] = (),
         audit_sync: Callable[[str], None] | None = None,
+        proxy_addresses: Iterable[str] = (),
     ) -> None:
+        self.proxy_addresses = frozenset(proxy_addresses)
         self.taps = list(taps)
         self.sensors = list(sensors)
         self.ctx = view_context
@@ -128,6 +130,7 @@ class TelemetrySession:
             records.sort(key=lambda r: r.time or 0.0)
             det = self._detonation(run)
             result: Attribution = attribute(records, det, stats)
+            corroborate(result, self.proxy_addresses)
             sigma = sigma_events(result.kept, self.ctx)
             defender = defender_rows(result.kept, self.ctx)
             tel = DetonationTelemetry(
@@ -161,6 +164,91 @@ class TelemetrySession:
             correlation_id=run.correlation_id,
             slack_s=1.5,
         )
+
+
+NETWORK_SOURCES = ("dnsmasq", "squid", "inet", "nflog")
+
+
+def contacted_destinations(records: Iterable[Record]) -> set[str]:
+    """IP addresses the detonation's own processes sent to (audit connect/sendto, Sysmon event 3)."""
+    dests: set[str] = set()
+    for rec in records:
+        if rec.source == "auditd":
+            recs = rec.fields.get("records") or []
+            syscall = next((r.get("SYSCALL") or r.get("syscall") for r in recs if r.get("type") == "SYSCALL"), None)
+            if syscall not in ("connect", "sendto", "sendmsg", "sendmmsg", "42", "44", "46", "307"):
+                continue
+            for r in recs:
+                if r.get("type") == "SOCKADDR" and r.get("saddr_fam") in ("inet", "inet6") and r.get("laddr"):
+                    dests.add(str(r["laddr"]))
+        elif rec.source in ("sysmon", "evtx"):
+            f = rec.fields
+            if str(f.get("EventID")) == "3" and str(f.get("Initiated", "true")).lower() == "true":
+                if f.get("DestinationIp"):
+                    dests.add(str(f["DestinationIp"]))
+    return dests
+
+
+def _ptr_ip(name: str) -> str | None:
+    suffix = ".in-addr.arpa"
+    if not name.lower().endswith(suffix):
+        return None
+    parts = name[: -len(suffix)].split(".")
+    return ".".join(reversed(parts)) if len(parts) == 4 else None
+
+
+def corroborate(result: Attribution, proxy_addresses: frozenset[str] = frozenset()) -> None:
+    """Drop network-level records no process of the detonation accounts for.
+
+    Resolver, proxy, firewall and simulated-internet logs know no process: a time window and the
+    lab host's address cannot tell the atomic from another session on the same host. A record of
+    theirs is kept only when a process-attributed record (audit connect/sendto, Sysmon event 3)
+    went to the same destination; DNS queries when their answer, their PTR address, or an answer
+    for the same name was contacted. Through an explicit proxy the client contacts only the proxy,
+    so a connection to the proxy corroborates the proxy's and the services' records.
+    The records that decide are the attributable source.
+    """
+    process_recs = [r for r in result.kept if r.source in ("auditd", "sysmon", "evtx")]
+    if not process_recs:
+        return  # nothing to corroborate with (e.g. replaying network logs alone): keep the window's view
+    dests = contacted_destinations(process_recs)
+    by_serial: dict[tuple[str, Any], list[Record]] = {}
+    for rec in result.kept:
+        if rec.source == "dnsmasq":
+            by_serial.setdefault((rec.file or "", rec.fields.get("serial")), []).append(rec)
+    good_names: set[str] = set()
+    good_serials: set[tuple[str, Any]] = set()
+    for key, group in by_serial.items():
+        for rec in group:
+            f = rec.fields
+            answer, name = str(f.get("answer") or ""), str(f.get("name") or "")
+            if answer in dests or (_ptr_ip(name) or "") in dests:
+                good_serials.add(key)
+                good_names.add(name.lower())
+    for key, group in by_serial.items():
+        if any(str(r.fields.get("name") or "").lower() in good_names for r in group):
+            good_serials.add(key)
+
+    kept: list[Record] = []
+    for rec in result.kept:
+        ok = True
+        if rec.source == "dnsmasq":
+            ok = (rec.file or "", rec.fields.get("serial")) in good_serials
+        elif rec.source in ("squid", "inet"):
+            server = rec.fields.get("server_ip")
+            ok = server is None or str(server) in dests or bool(proxy_addresses & dests)
+        elif rec.source == "nflog":
+            ok = str(rec.fields.get("dest_ip")) in dests
+        if ok:
+            kept.append(rec)
+        else:
+            counts = result.counts[rec.source]
+            counts.kept -= 1
+            counts.dropped_unrelated += 1
+    result.kept[:] = kept
+    for src in NETWORK_SOURCES:
+        if src in result.method:
+            result.method[src] += " + destination contacted by the detonation's processes"
 
 
 def _jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
