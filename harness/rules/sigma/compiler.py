@@ -157,7 +157,15 @@ def _best(reqs: list[Requirement]) -> Requirement:
     candidates = [r for r in reqs if r]
     if not candidates:
         return None
-    return max(candidates, key=lambda r: (min(len(lit) for _, lit in r), -len(r)))
+    return max(candidates, key=lambda r: (min(_selectivity(lit) for _, lit in r), -len(r)))
+
+
+_COMMON_VALUES = frozenset({"true", "false", "yes", "no", "0", "1", "-"})
+
+
+def _selectivity(literal: str) -> int:
+    """How selective a literal is likely to be: longer is rarer; flag-like values are not."""
+    return 0 if literal in _COMMON_VALUES else len(literal)
 
 
 def compile_node(
