@@ -21,6 +21,13 @@ def register(subparsers: Any) -> None:
     check = sub.add_parser("check", help="compile rules and report what does not compile, and why")
     check.add_argument("rules", nargs="+", help="rule files or directories")
     check.add_argument("--pipeline", action="append", default=[], help="processing pipeline YAML")
+    check.add_argument(
+        "--placeholder",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2",
+        help="values of an %%NAME%% placeholder (expand modifier)",
+    )
     check.add_argument("--quiet", action="store_true", help="print only the summary")
     check.set_defaults(func=_check)
 
@@ -28,15 +35,32 @@ def register(subparsers: Any) -> None:
     match.add_argument("rules", nargs="+", help="rule files or directories")
     match.add_argument("--events", required=True, help="Sigma-view JSONL file ('-' for stdin)")
     match.add_argument("--pipeline", action="append", default=[], help="processing pipeline YAML")
+    match.add_argument(
+        "--placeholder",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2",
+        help="values of an %%NAME%% placeholder (expand modifier)",
+    )
     match.add_argument("--stats", action="store_true", help="print throughput counters on stderr")
     match.set_defaults(func=_match)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
+def _placeholders(items: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--placeholder wants NAME=V1,V2, got {item!r}")
+        out.setdefault(name.strip("%"), []).extend(v for v in values.split(",") if v)
+    return out
+
+
 def _check(args: argparse.Namespace) -> int:
     from harness.rules.sigma import SigmaEngine
 
-    engine = SigmaEngine.from_paths(args.rules, pipelines=args.pipeline)
+    engine = SigmaEngine.from_paths(args.rules, pipelines=args.pipeline, placeholders=_placeholders(args.placeholder))
     kinds = Counter(p.kind for p in engine.problems)
     if not args.quiet:
         for problem in engine.problems:
@@ -71,7 +95,7 @@ def _read_events(path: str) -> Iterator[dict[str, Any]]:
 def _match(args: argparse.Namespace) -> int:
     from harness.rules.sigma import SigmaEngine
 
-    engine = SigmaEngine.from_paths(args.rules, pipelines=args.pipeline)
+    engine = SigmaEngine.from_paths(args.rules, pipelines=args.pipeline, placeholders=_placeholders(args.placeholder))
     for problem in engine.problems:
         print(f"harness: warning: {problem}", file=sys.stderr)
     if not engine.rules and not engine.correlations:
@@ -83,8 +107,7 @@ def _match(args: argparse.Namespace) -> int:
     if args.stats:
         s = engine.stats
         print(
-            f"events={s.events} pairs={s.pairs} evaluated={s.evaluated} matches={s.matches} "
-            f"seconds={s.seconds:.3f}",
+            f"events={s.events} pairs={s.pairs} evaluated={s.evaluated} matches={s.matches} seconds={s.seconds:.3f}",
             file=sys.stderr,
         )
     return 1 if engine.problems else 0

@@ -174,3 +174,28 @@ def test_cli_match_reports_bad_json_with_location(tmp_path: Path, capsys: pytest
     rc = main(["sigma", "match", str(ROOT / "detections" / "sigma"), "--events", str(bad)])
     assert rc == 2
     assert f"{bad}:2:" in capsys.readouterr().err
+
+
+def test_cli_placeholders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    rule = tmp_path / "admins.yml"
+    rule.write_text("""title: admin logon
+id: 0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d
+status: test
+logsource:
+    product: test
+detection:
+    selection:
+        User|expand: '%Administrators%'
+    condition: selection
+level: low
+""")
+    events = tmp_path / "ev.jsonl"
+    events.write_text("\n".join(json.dumps({"logsource": {"product": "test"}, "event": {"User": u}})
+                                for u in ("root", "bob", "admin")) + "\n")
+    assert main(["sigma", "check", str(rule)]) == 1  # placeholder without values: unsupported, says why
+    assert "%Administrators%" in capsys.readouterr().out
+    rc = main(["sigma", "match", str(rule), "--events", str(events), "--placeholder", "Administrators=root,admin"])
+    assert rc == 0
+    assert [json.loads(line)["index"] for line in capsys.readouterr().out.splitlines()] == [0, 2]
