@@ -96,19 +96,15 @@ def _placeholders(node: yaml.Node, problems: n.Problems) -> list[tuple[str, Sour
     if not isinstance(text, str):
         return []
     names = [m.group(1) for m in PLACEHOLDER_RE.finditer(text)]
-    buffer = node.start_mark.buffer
-    start, end = node.start_mark.index, node.end_mark.index
     out: list[tuple[str, SourceLocation]] = []
-    search_from = start
+    after = 0
     for name in names:
         where = problems.at(node)
-        if buffer is not None:
-            idx = buffer.find("#{" + name + "}", search_from, end)
-            if idx >= 0:
-                line = buffer.count("\n", 0, idx) + 1
-                column = idx - (buffer.rfind("\n", 0, idx) + 1) + 1
-                where = SourceLocation(problems.path, line, column)
-                search_from = idx + 1
+        found = n.find_in_node(node, "#{" + name + "}", problems, after)
+        if found is not None:
+            line, column, after = found
+            after += 1
+            where = SourceLocation(problems.path, line, column)
         out.append((name, where))
     return out
 

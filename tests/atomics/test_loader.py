@@ -95,7 +95,7 @@ def test_theharvester_prereq_installs_from_upstream_and_says_why_it_fails(techni
 
 def _dump(tmp_path: Path, data: Any) -> Path:
     path = tmp_path / "T1590.005.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    path.write_text(yaml.dump(data, Dumper=yaml.CSafeDumper, sort_keys=False), encoding="utf-8")
     return path
 
 
@@ -282,7 +282,7 @@ def _drop_dependencies(test: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("rule", sorted(ART_RULES))
 def test_each_art_rule_fails_when_broken(rule: str, technique_path: Path, tmp_path: Path) -> None:
-    data = yaml.safe_load(technique_path.read_text(encoding="utf-8"))
+    data = yaml.load(technique_path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     mutate, expected = ART_RULES[rule]
     broken = copy.deepcopy(data)
     mutate(broken)
@@ -292,7 +292,7 @@ def test_each_art_rule_fails_when_broken(rule: str, technique_path: Path, tmp_pa
 
 def test_unmutated_dump_still_loads(technique_path: Path, tmp_path: Path) -> None:
     # The control for the parametrized test above: the round-trip itself introduces no error.
-    data = yaml.safe_load(technique_path.read_text(encoding="utf-8"))
+    data = yaml.load(technique_path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     assert len(load_technique(_dump(tmp_path, data)).atomic_tests) == 5
 
 

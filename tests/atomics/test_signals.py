@@ -121,7 +121,7 @@ def test_signals_that_need_the_proxy_path_say_their_mode(shipped: TechniqueSigna
 def test_shipped_signals_validate_against_the_json_schema(signals_path: Path, repo_root: Path) -> None:
     schema = json.loads((repo_root / "harness" / "atomics" / "signals.schema.json").read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
-    data = yaml.safe_load(signals_path.read_text(encoding="utf-8"))
+    data = yaml.load(signals_path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     assert list(jsonschema.Draft202012Validator(schema).iter_errors(data)) == []
 
 
@@ -206,12 +206,12 @@ def test_each_sidecar_rule_fails_when_broken(
     rule: str, technique_path: Path, signals_path: Path, repo_root: Path, tmp_path: Path
 ) -> None:
     technique = load_technique(technique_path)
-    data = yaml.safe_load(signals_path.read_text(encoding="utf-8"))
+    data = yaml.load(signals_path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     mutate, expected, schema_too = RULES[rule]
     broken = copy.deepcopy(data)
     mutate(broken)
     path = tmp_path / "T1590.005.signals.yaml"
-    path.write_text(yaml.safe_dump(broken, sort_keys=False), encoding="utf-8")
+    path.write_text(yaml.dump(broken, Dumper=yaml.CSafeDumper, sort_keys=False), encoding="utf-8")
     with pytest.raises(ErrorCollection) as info:
         load_signals(path, technique)
     messages = [e.message for e in info.value.errors]
@@ -225,7 +225,12 @@ def test_each_sidecar_rule_fails_when_broken(
 def test_unmutated_dump_still_loads(technique_path: Path, signals_path: Path, tmp_path: Path) -> None:
     technique = load_technique(technique_path)
     path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump(yaml.safe_load(signals_path.read_text(encoding="utf-8"))), encoding="utf-8")
+    path.write_text(
+        yaml.dump(
+            yaml.load(signals_path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader), Dumper=yaml.CSafeDumper
+        ),
+        encoding="utf-8",
+    )
     assert len(load_signals(path, technique).expectations) == 5
 
 
