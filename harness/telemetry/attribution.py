@@ -190,7 +190,7 @@ def attribute(
                 keep = any(c in det.client_addresses for c in _client_of(rec))
             if keep and src == "dnsmasq" and rec.fields.get("action") == "log":
                 keep = False  # daemon messages (start, cache cleared) belong to no detonation
-            if keep and src == "inet" and rec.fields.get("kind") == "start":
+            if keep and src == "inet" and rec.fields.get("kind") in ("start", "stop"):
                 keep = False
             result.method[src] = "time window + client address" if det.client_addresses else "time window"
         if keep:

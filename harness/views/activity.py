@@ -429,7 +429,7 @@ class ActivityExtractor:
                         "client_port": f.get("client_port"),
                         "server_ip": f.get("server_ip"),
                         "referer": f.get("referer"),
-                        "bytes": None,
+                        "bytes": f.get("bytes"),
                     },
                 )
             ]
