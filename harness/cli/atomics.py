@@ -14,15 +14,11 @@ REDACTED = "<redacted>"
 def register(subparsers: Any) -> None:
     """Add ``list`` and ``show`` to the ``harness`` command."""
     p = subparsers.add_parser("list", help="list the atomic tests (id, GUID, name)")
-    p.add_argument(
-        "--atomics", default=None, help="technique YAML (default atomics/T1590.005/T1590.005.yaml)"
-    )
+    p.add_argument("--atomics", default=None, help="technique YAML (default atomics/T1590.005/T1590.005.yaml)")
     p.set_defaults(func=_list)
     p = subparsers.add_parser("show", help="show one atomic test: rendered commands, dependencies, signals")
     p.add_argument("test", metavar="ID|GUID", help="test id (T1590.005-3), position (3) or GUID")
-    p.add_argument(
-        "--atomics", default=None, help="technique YAML (default atomics/T1590.005/T1590.005.yaml)"
-    )
+    p.add_argument("--atomics", default=None, help="technique YAML (default atomics/T1590.005/T1590.005.yaml)")
     p.set_defaults(func=_show)
 
 
@@ -77,7 +73,7 @@ def render_test(test: AtomicTest, signals: TechniqueSignals) -> str:
     lines += ["", f"signals ({len(expectation.signals)}):"]
     for s in expectation.signals:
         dets = [*s.detections.sigma, *(f"{k.query}#{k.branch}" for k in s.detections.kql)]
-        conds = ", ".join(f"{c.key}={'|'.join(c.values)}" for c in s.match.conditions)
+        conds = ", ".join(f"{c.key}={'|'.join(test.render(v, values) for v in c.values)}" for c in s.match.conditions)
         logsource = ", ".join(f"{k}={v}" for k, v in s.match.logsource.items())
         lines += [
             f"- {s.id}  [{s.source}, sensor {s.sensor}, modes {'/'.join(s.modes)}]",
