@@ -306,30 +306,30 @@ class KqlEngine:
         first = json.loads(probe[0]) if probe else {}
         wrapped = isinstance(first, dict) and set(first) == {"table", "row"}
         if wrapped:
-            rows = f"(SELECT json -> '$.row' AS j FROM {src} WHERE json ->> '$.table' = {_lit(table)})"
+            rows = f"(SELECT json -> '$.row' AS j FROM {src} WHERE json ->> '$.table' = {_lit(table)}) AS r"
         else:
-            rows = f"(SELECT json AS j FROM {src})"
+            rows = f"(SELECT json AS j FROM {src}) AS r"
         return self._create(table, cols, rows)
 
     def _create(self, table: str, cols: list[tuple[str, str]], rows_sql: str | None) -> int:
+        """Create ``table`` with the schema's columns from ``rows_sql`` (one JSON object ``j`` per row)."""
+        # parse each row once into a struct of the schema's fields (text, or JSON for dynamic)
+        structure = json.dumps({n: ("JSON" if t == "dynamic" else "VARCHAR") for n, t in cols})
         sels = []
         for name, typ in cols:
-            path = _lit("$." + json.dumps(name))
-            txt = f"(j ->> {path})"
+            v = f"s.{q(name)}"
             if typ == "string":
-                expr = f"coalesce(CASE WHEN json_type(j, {path}) IN ('OBJECT', 'ARRAY') THEN " \
-                       f"CAST(j -> {path} AS VARCHAR) ELSE {txt} END, '')"
+                expr = f"coalesce({v}, '')"
             elif typ == "dynamic":
-                expr = (f"CASE WHEN json_type(j, {path}) = 'VARCHAR' AND json_valid({txt}) THEN "
-                        f"CAST({txt} AS JSON) ELSE j -> {path} END")
+                # a JSON document stored as a string (AdditionalFields in the Defender view) is parsed
+                expr = (f"CASE WHEN json_type({v}) = 'VARCHAR' AND json_valid({v} ->> '$') "
+                        f"THEN CAST({v} ->> '$' AS JSON) ELSE {v} END")
             elif typ == "datetime":
-                expr = f"kql_todt({txt})"
+                expr = f"kql_todt({v})"
             elif typ == "timespan":
-                expr = f"kql_totimespan({txt})"
-            elif typ == "bool":
-                expr = f"TRY_CAST({txt} AS BOOLEAN)"
+                expr = f"kql_totimespan({v})"
             else:
-                expr = f"TRY_CAST({txt} AS {SQL_TYPES[typ]})"
+                expr = f"TRY_CAST({v} AS {SQL_TYPES[typ]})"
             sels.append(f"{expr} AS {q(name)}")
         self.con.execute(f"DROP TABLE IF EXISTS {q(table)}")
         if rows_sql is None:
@@ -337,7 +337,8 @@ class KqlEngine:
             self.con.execute(f"CREATE TABLE {q(table)} ({defs})")
             n = 0
         else:
-            self.con.execute(f"CREATE TABLE {q(table)} AS SELECT {', '.join(sels)} FROM {rows_sql}")
+            parsed = f"(SELECT json_transform(j, {_lit(structure)}) AS s FROM {rows_sql})"
+            self.con.execute(f"CREATE TABLE {q(table)} AS SELECT {', '.join(sels)} FROM {parsed}")
             row = self.con.execute(f"SELECT count(*) FROM {q(table)}").fetchone()
             n = int(row[0]) if row else 0
         self.tables[table] = cols
@@ -369,7 +370,7 @@ class KqlEngine:
         self.con.execute("DROP TABLE IF EXISTS __kql_rows")
         self.con.execute("CREATE TEMP TABLE __kql_rows (j JSON)")
         self.con.executemany("INSERT INTO __kql_rows VALUES (?)", [[json.dumps(r)] for r in rows])
-        n = self._create(table, cols, "__kql_rows")
+        n = self._create(table, cols, "(SELECT CAST(j AS JSON) AS j FROM __kql_rows) AS r")
         self.con.execute("DROP TABLE __kql_rows")
         return n
 

@@ -148,6 +148,28 @@ def term_regex(needle: str, case_sensitive: bool, prefix: bool = True, suffix: b
     return flags + pre + body + suf
 
 
+def any_term_regex(needles: list[str], case_sensitive: bool) -> str:
+    """One RE2 pattern for ``has_any``: needles grouped by which edges need a term boundary.
+
+    Grouping keeps the automaton small (one boundary class per group instead of one per needle),
+    which RE2 needs to stay on its fast DFA path with dozens of needles.
+    """
+    groups: dict[tuple[bool, bool], list[str]] = {}
+    plain: list[str] = []
+    for n in needles:
+        if not n or not any(c.isalnum() for c in n):
+            plain.append(re.escape(n))
+            continue
+        groups.setdefault((n[0].isalnum(), n[-1].isalnum()), []).append(re.escape(n))
+    alts = []
+    for (pre, suf), body in sorted(groups.items()):
+        alts.append((r"(?:^|[^\pL\pN])" if pre else "") + "(?:" + "|".join(body) + ")"
+                    + (r"(?:$|[^\pL\pN])" if suf else ""))
+    if plain:
+        alts.append("(?:" + "|".join(plain) + ")")
+    return ("" if case_sensitive else "(?i)") + "(?:" + "|".join(alts) + ")"
+
+
 def py_has(hay: str | None, needle: str | None, case_sensitive: bool = False,
            prefix: bool = True, suffix: bool = True) -> bool:
     """Python twin of :func:`term_regex`, for needles that are not constants."""
@@ -1244,8 +1266,7 @@ class Translator:
             hay = self.to_string(x, xt)
             consts = [self.const_string(i, env) for i in items]
             if op.startswith("has_any") and items and all(c is not None for c in consts):
-                pats = [term_regex(c or "", cs)[0 if cs else 4:] for c in consts]
-                rx = ("" if cs else "(?i)") + "(?:" + "|".join(f"(?:{p})" for p in pats) + ")"
+                rx = any_term_regex([c or "" for c in consts], cs)
                 return f"coalesce(regexp_matches({hay}, {s(rx)}), FALSE)", "bool"
             tests = []
             for i in items:

@@ -1,0 +1,130 @@
+"""Benchmark: the corrected seed KQL query over 1M DeviceNetworkEvents + 1M DeviceProcessEvents rows.
+
+Generates reproducible synthetic Defender-view rows (fixed seed; a small share of them are IP-intel
+lookups and OSINT tool runs the query must find), writes them as the run's JSONL view
+(``{"table", "row"}`` lines) and as Parquet, then measures separately:
+
+* loading from JSONL and from Parquet (each table, wall time),
+* the query once loaded (median and max of ``--repeat`` runs).
+
+The issue's floor: query time under 1 s once loaded. Usage::
+
+    .venv/bin/python bench/bench_kql.py [--rows 1000000] [--repeat 5] [--dir /tmp/kql-bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from harness.rules.kql import KqlEngine
+
+ROOT = Path(__file__).resolve().parents[1]
+QUERY = ROOT / "detections" / "kql" / "T1590.005-ip-recon.kql"
+NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+
+_URLS = ["www.example.com", "login.microsoftonline.com", "api.github.com", "cdn.contoso.net", "",
+         "api.shodan.io", "whois.arin.net", "bgp.he.net", "ipinfo.io", "update.contoso.com"]
+_CMDS = ["/usr/bin/ls -la /tmp", "bash -c echo hello", "python3 app.py --serve", "curl -s https://www.example.com/",
+         "nmap -sn 10.0.0.0/24", "shodan host 198.51.100.1", "sshd: root@pts/0", "cron -f", "git fetch origin",
+         "theharvester -d example.com -b bing"]
+
+
+def generate(out: Path, rows: int) -> tuple[Path, Path, Path]:
+    """Write the synthetic rows as one Defender-view JSONL file and one Parquet file per table."""
+    out.mkdir(parents=True, exist_ok=True)
+    jsonl, net_pq, proc_pq = out / "defender.jsonl", out / "net.parquet", out / "proc.parquet"
+    con = duckdb.connect()
+    con.execute("SELECT setseed(0.42)")
+    urls = "[" + ", ".join(f"'{u}'" for u in _URLS) + "]"
+    cmds = "[" + ", ".join(f"'{c}'" for c in _CMDS) + "]"
+    # 2% of rows carry an intel URL / OSINT command line; the rest are benign
+    con.execute(f"""
+        CREATE TABLE net AS SELECT
+          strftime(TIMESTAMP '2026-11-28 06:00:00' - to_microseconds(CAST(random() * 172800e6 AS BIGINT)),
+                   '%Y-%m-%dT%H:%M:%S.%fZ') AS Timestamp,
+          'host-' || CAST(i % 500 AS VARCHAR) AS DeviceName,
+          CASE WHEN random() < 0.9 THEN 'ConnectionSuccess' ELSE 'ConnectionFailed' END AS ActionType,
+          '198.51.100.' || CAST(i % 250 AS VARCHAR) AS RemoteIP,
+          CAST(443 AS INTEGER) AS RemotePort,
+          CASE WHEN random() < 0.02 THEN {urls}[5 + CAST(floor(random() * 5) AS INTEGER) + 1]
+               ELSE {urls}[CAST(floor(random() * 5) AS INTEGER) + 1] END AS RemoteUrl,
+          CASE WHEN random() < 0.5 THEN 'Public' ELSE 'Private' END AS RemoteIPType,
+          'curl' AS InitiatingProcessFileName,
+          'curl -s https://x' AS InitiatingProcessCommandLine,
+          'user' || CAST(i % 50 AS VARCHAR) AS InitiatingProcessAccountName
+        FROM range({rows}) t(i)""")
+    con.execute(f"""
+        CREATE TABLE proc AS SELECT
+          strftime(TIMESTAMP '2026-11-28 06:00:00' - to_microseconds(CAST(random() * 172800e6 AS BIGINT)),
+                   '%Y-%m-%dT%H:%M:%S.%fZ') AS Timestamp,
+          'host-' || CAST(i % 500 AS VARCHAR) AS DeviceName,
+          'ProcessCreated' AS ActionType,
+          CASE WHEN random() < 0.02 THEN {cmds}[5 + CAST(floor(random() * 5) AS INTEGER) + 1]
+               ELSE {cmds}[CAST(floor(random() * 5) AS INTEGER) + 1] END AS ProcessCommandLine,
+          'bash' AS FileName,
+          'user' || CAST(i % 50 AS VARCHAR) AS AccountName,
+          'sshd' AS InitiatingProcessFileName,
+          'sshd: user' AS InitiatingProcessCommandLine
+        FROM range({rows}) t(i)""")
+    con.execute(f"COPY net TO '{net_pq}' (FORMAT parquet)")
+    con.execute(f"COPY proc TO '{proc_pq}' (FORMAT parquet)")
+    con.execute(f"""COPY (
+        SELECT 'DeviceNetworkEvents' AS "table", to_json(n) AS "row" FROM net n
+        UNION ALL SELECT 'DeviceProcessEvents', to_json(p) FROM proc p
+      ) TO '{jsonl}' (FORMAT json)""")
+    return jsonl, net_pq, proc_pq
+
+
+def timed(fn: object, *args: object) -> float:
+    start = time.perf_counter()
+    fn(*args)  # type: ignore[operator]
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--rows", type=int, default=1_000_000, help="rows per table (default 1,000,000)")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--dir", type=Path, default=Path("/tmp/kql-bench"))
+    args = ap.parse_args(argv)
+
+    t0 = time.perf_counter()
+    jsonl, net_pq, proc_pq = generate(args.dir, args.rows)
+    gen_s = time.perf_counter() - t0
+    query = QUERY.read_text(encoding="utf-8")
+
+    results: dict[str, object] = {"rows_per_table": args.rows, "generate_s": round(gen_s, 2)}
+    eng = KqlEngine("defender")
+    results["load_jsonl_s"] = {
+        "DeviceNetworkEvents": round(timed(eng.load_jsonl, "DeviceNetworkEvents", jsonl), 3),
+        "DeviceProcessEvents": round(timed(eng.load_jsonl, "DeviceProcessEvents", jsonl), 3),
+    }
+    pq = KqlEngine("defender")
+    results["load_parquet_s"] = {
+        "DeviceNetworkEvents": round(timed(pq.load_parquet, "DeviceNetworkEvents", net_pq), 3),
+        "DeviceProcessEvents": round(timed(pq.load_parquet, "DeviceProcessEvents", proc_pq), 3),
+    }
+    times, n_rows = [], 0
+    eng.run(query, str(QUERY), NOW)  # warm-up: first run also registers the plan
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        n_rows = len(eng.run(query, str(QUERY), NOW).rows)
+        times.append(time.perf_counter() - start)
+    results["query_s"] = {"median": round(statistics.median(times), 3), "max": round(max(times), 3),
+                          "runs": args.repeat}
+    results["result_rows"] = n_rows
+    results["query_under_1s"] = max(times) < 1.0
+    print(json.dumps(results, indent=2))
+    return 0 if results["query_under_1s"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
