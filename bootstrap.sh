@@ -36,8 +36,8 @@ setup() {
     fi
     trap '[ "$created_policy" = 1 ] && rm -f "$policy"' RETURN
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
   if [ ! -x .venv/bin/harness ] || [ pyproject.toml -nt .venv/.installed ]; then
     log "creating .venv and installing the harness"

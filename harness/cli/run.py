@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.atomics.loader import default_technique_path, load_technique
 from harness.errors import ConfigError, HarnessError
 from harness.execution.runner import AtomicRun, Runner, Status
-from harness.execution.session import DEFAULT_TARGET, default_atomics_path, open_session
+from harness.execution.session import DEFAULT_TARGET, open_session
 from harness.telemetry.collect import new_run_id, run_dir, write_manifest_only
 
 
@@ -37,9 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _load(path: str | None) -> Any:
-    from harness.atomics.loader import load_technique
-
-    return load_technique(path or default_atomics_path())
+    return load_technique(path or default_technique_path())
 
 
 def _line(run: AtomicRun) -> str:
@@ -69,7 +68,7 @@ def _main(args: argparse.Namespace) -> int:
         for test in tests:
             runner = Runner(session.target, session.scope, env=session.env, secrets=session.secrets,
                             get_prereqs=args.get_prereqs or session.lab is not None, timeout_s=args.timeout,
-                            scratch_dir=session.scratch_dir)
+                            scratch_dir=session.scratch_dir, verify_cleanup=session.inspector.existing_paths)
             if not args.json:
                 print(f"{test.id:<13} running ...", file=sys.stderr, flush=True)
             marks = telemetry.begin() if telemetry is not None else {}

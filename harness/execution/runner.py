@@ -57,6 +57,8 @@ class AtomicLike(Protocol):
 
     def render(self, text: str, args: Mapping[str, str] | None = None) -> str: ...
 
+    def arguments(self, args: Mapping[str, str] | None = None) -> dict[str, str]: ...
+
 
 @dataclass(frozen=True)
 class CommandRecord:
@@ -166,6 +168,8 @@ class Runner:
     # Where per-detonation files (the curlrc) go on the target. Inside a lab's state dir they are
     # removed by `lab down` even when the harness itself is killed.
     scratch_dir: str = "/tmp"
+    # Given the absolute paths the cleanup command removes, returns those that still exist.
+    verify_cleanup: Any = None
 
     def __post_init__(self) -> None:
         if self.redactor is None:
@@ -223,7 +227,7 @@ class Runner:
         # Scope first: nothing runs when the detonation would leave the lab.
         if self.scope is not None:
             try:
-                self.scope.check(command, _defaults(test) | dict(args or {}), what=f"{test.id} ({test.name})")
+                self.scope.check(command, test.arguments(args), what=f"{test.id} ({test.name})")
             except ScopeError as exc:
                 return finish(Status.ERROR, str(exc), None)
 
@@ -236,7 +240,7 @@ class Runner:
                 records.append(self._record("prereq", res))
                 if res.succeeded:
                     continue
-                if not self.get_prereqs:
+                if not self.get_prereqs or not dep.get_prereq_command:
                     return finish(
                         Status.PREREQ_MISSING,
                         f"prerequisite missing: {dep.description.strip()} (prereq check exited {res.rc}; "
@@ -299,6 +303,10 @@ class Runner:
                 records.append(self._record("cleanup", res))
                 if res.failed:
                     problems.append(f"cleanup exited {res.rc}: {res.stderr.strip()[:200]}")
+                elif self.verify_cleanup is not None:
+                    left = self.verify_cleanup(removed_paths(cleanup))
+                    if left:
+                        problems.append(f"cleanup left {', '.join(left)} behind")
             except HarnessError as exc:
                 problems.append(f"cleanup failed: {exc}")
         try:
@@ -309,12 +317,21 @@ class Runner:
         return "; ".join(problems)
 
 
+def removed_paths(cleanup: str) -> list[str]:
+    """Absolute paths an ``rm`` in the cleanup command removes (globs are left out)."""
+    import shlex
+
+    paths: list[str] = []
+    for line in cleanup.splitlines():
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError:
+            continue
+        if not words or words[0] != "rm":
+            continue
+        paths += [w for w in words[1:] if w.startswith("/") and not any(c in w for c in "*?[")]
+    return paths
+
+
 def _curlrc(cid: str) -> str:
     return f'user-agent = "curl (recon-atomics-harness; cid={cid})"\n'
-
-
-def _defaults(test: AtomicLike) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name, arg in getattr(test, "input_arguments", {}).items():
-        out[name] = str(getattr(arg, "default", ""))
-    return out

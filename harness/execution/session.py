@@ -14,7 +14,6 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -23,17 +22,9 @@ from harness.lab.config import LabConfig, load_lab_config
 from harness.lab.embedded import EmbeddedLab
 from harness.lab.lock import lab_lock
 from harness.targets.base import Target, get_target, parse_target_url
+from harness.targets.inspect import TargetInspector
 
 DEFAULT_TARGET = "netns://rah"
-
-
-def default_atomics_path() -> Path:
-    """atomics/T1590.005/T1590.005.yaml of this checkout (cwd first, then beside the package)."""
-    rel = Path("atomics") / "T1590.005" / "T1590.005.yaml"
-    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
-        if (base / rel).exists():
-            return base / rel
-    return rel
 
 
 @dataclass
@@ -47,6 +38,7 @@ class Session:
     owns_lab: bool = False
     facts: dict[str, Any] = field(default_factory=dict)
     proxy_mode: str = "transparent"
+    inspector: Any = None  # harness.targets.inspect.TargetInspector (testinfra)
 
     @property
     def scratch_dir(self) -> str:
@@ -95,11 +87,13 @@ def open_session(target_url: str | None = None, lab_config: str | None = None,
                 for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
                     env[name] = url
                 secret_values.append(password)
+            inspector = TargetInspector(target)
             session = Session(target=target, lab_config=cfg, scope=Scope.from_lab(cfg), lab=lab, env=env,
-                              secrets=secret_values, owns_lab=owns, proxy_mode=mode)
+                              secrets=secret_values, owns_lab=owns, proxy_mode=mode, inspector=inspector)
             try:
                 yield session
             finally:
+                inspector.close()
                 target.close()
                 if lab is not None and owns:
                     lab.down()

@@ -138,6 +138,13 @@ class SSHTarget(Target):
         self._client = client
         return client
 
+    def verified_host_key(self) -> paramiko.PKey:
+        """The server's host key, as verified when connecting (known_hosts, pin or explicit accept)."""
+        transport = self._connect().get_transport()
+        if transport is None:
+            raise TargetError(f"{self.url}: not connected")
+        return transport.get_remote_server_key()
+
     def facts(self) -> dict[str, Any]:
         facts: dict[str, Any] = {"url": self.url, "host_key_verification": self._policy.verified_by}
         if self._policy.accepted_unverified:

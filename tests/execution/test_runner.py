@@ -139,3 +139,22 @@ def test_ctrl_c_runs_cleanup_then_propagates(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         r.run(_atomic(tmp_path, "sleep 30", f"rm -f {marker}"))
     assert not marker.exists()
+
+
+def test_cleanup_that_leaves_its_output_behind_is_an_error(tmp_path):
+    from harness.targets.inspect import TargetInspector
+
+    target = get_target("local://")
+    out = tmp_path / "left"
+    with TargetInspector(target) as inspector:
+        r = Runner(target, None, scratch_dir=str(tmp_path), verify_cleanup=inspector.existing_paths)
+        # The cleanup claims to remove the file, then something recreates it.
+        run = r.run(_atomic(tmp_path, f"touch {out}", f"rm -f {out}; touch {out}"))
+    assert run.status is Status.ERROR and f"cleanup left {out} behind" in run.reason
+
+
+def test_removed_paths_reads_rm_lines_only():
+    from harness.execution.runner import removed_paths
+
+    assert removed_paths("rm -f /tmp/a /tmp/b.xml\nrm -rf /tmp/home # c\necho /tmp/x\nrm /tmp/*.log") == [
+        "/tmp/a", "/tmp/b.xml", "/tmp/home"]

@@ -14,11 +14,14 @@ pytestmark = pytest.mark.lab
 
 @pytest.fixture(scope="module")
 def lab():
+    from harness.lab.lock import lab_lock
+
     lab = EmbeddedLab(load_lab_config())
-    lab.down()
-    lab.up()
-    yield lab
-    lab.down()
+    with lab_lock(lab.cfg.name):  # no other harness process may tear it down meanwhile
+        lab.down()
+        lab.up()
+        yield lab
+        lab.down()
 
 
 def _base(lab):
@@ -61,3 +64,17 @@ def test_timeout_kills_the_remote_process_tree(lab):
     assert r.timed_out and r.pid
     check = t.run("ps -eo args | grep -c '^sleep 30[01]' || true")
     assert check.stdout.strip() == "0", "processes of the timed-out command survived"
+
+
+def test_testinfra_readiness_and_cleanup_checks_on_the_lab_host(lab):
+    from harness.targets.inspect import TargetInspector
+
+    t = get_target("netns://rah")
+    with TargetInspector(t) as inspector:
+        assert inspector.missing_packages(["openssh-server", "nmap", "curl", "auditd"]) == []
+        assert inspector.missing_commands(["nmap", "curl", "shodan"]) == []
+        assert inspector.not_listening([f"tcp://{lab.cfg.lab_transit_ip}:22"]) == []
+        t.run("touch /tmp/atomic-inspector-probe")
+        assert inspector.existing_paths(["/tmp/atomic-inspector-probe"]) == ["/tmp/atomic-inspector-probe"]
+        t.run("rm -f /tmp/atomic-inspector-probe")
+        assert inspector.existing_paths(["/tmp/atomic-inspector-probe"]) == []
