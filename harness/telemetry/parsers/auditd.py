@@ -257,6 +257,8 @@ def parse_line(line: str) -> tuple[str | None, str, str, dict[str, Any]]:
                     key, eq, value = tok.partition("=")
                     if eq:
                         fields[key] = value
+    if fields["type"] != rtype:
+        fields["type"] = rtype  # a body token named "type" never overrides the record type
     return node, stamp, rtype, fields
 
 
@@ -383,6 +385,8 @@ def _build(ev: _Event, file: str) -> Record:
     try:
         time: float | None = float(ts)
     except ValueError:
+        time = None
+    if time is not None and not (0.0 <= time < 253402300800.0):  # garbage stamp (also NaN)
         time = None
     try:
         serial_v: int | str = int(serial)

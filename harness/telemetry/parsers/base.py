@@ -97,11 +97,12 @@ class ParseStats:
 
 
 _ISO_SECOND: dict[int, str] = {}
+_MAX_EPOCH = 253402300800.0  # 10000-01-01: beyond it datetime cannot represent the time
 
 
 def iso_utc(ts: float | None) -> str | None:
     """UTC epoch seconds -> ``2026-11-28T05:35:50.134Z`` (milliseconds)."""
-    if ts is None:
+    if ts is None or not (0.0 <= ts < _MAX_EPOCH):  # also rejects NaN
         return None
     ms = round(ts * 1000)
     sec, milli = divmod(ms, 1000)
