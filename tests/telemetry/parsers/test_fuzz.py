@@ -42,7 +42,7 @@ def _mutate(rng: random.Random, line: str) -> str:
 
 
 @pytest.mark.parametrize("seed", range(8))
-@pytest.mark.parametrize("source", sorted(SOURCES) + ["nflog"])
+@pytest.mark.parametrize("source", [*sorted(SOURCES), "nflog"])
 def test_mutated_lines_never_crash(source: str, seed: int) -> None:
     rng = random.Random(20261128 + seed)
     if source == "nflog":
