@@ -83,9 +83,7 @@ def _context(args: argparse.Namespace) -> ViewContext:
             ipaddress.ip_address(ip)
     except ValueError as exc:
         raise ConfigError(f"bad address or range: {exc}") from exc
-    return ViewContext(
-        device_name=args.device_name, public_ranges=ranges, local_addresses=tuple(args.local_ip)
-    )
+    return ViewContext(device_name=args.device_name, public_ranges=ranges, local_addresses=tuple(args.local_ip))
 
 
 def _records(
