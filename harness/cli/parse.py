@@ -121,6 +121,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
 
+def _identity(text: str) -> str:
+    return text
+
+
 def _run(args: argparse.Namespace) -> int:
     from harness.views.defender import DefenderView
     from harness.views.sigma import SigmaView
@@ -131,9 +135,12 @@ def _run(args: argparse.Namespace) -> int:
     out = sys.stdout
     dumps = json.dumps
     records = _records(args.format, args.files, stats, redactor, args.year)
+    # Input lines are redacted before parsing; the output is scrubbed too, as a safety net
+    # for binary inputs (EVTX) whose records cannot be redacted line by line.
+    scrub = redactor.redact if redactor is not None else _identity
     if args.view == "raw":
         for rec in records:
-            out.write(dumps(rec.to_raw(), ensure_ascii=False) + "\n")
+            out.write(scrub(dumps(rec.to_raw(), ensure_ascii=False)) + "\n")
     else:
         view: SigmaView | DefenderView = (
             SigmaView(ctx, auditd_raw=args.auditd_raw) if args.view == "sigma" else DefenderView(ctx)
@@ -152,7 +159,7 @@ def _run(args: argparse.Namespace) -> int:
         emit = view.events if isinstance(view, SigmaView) else view.rows
         for rec in records:
             for item in emit(rec):
-                out.write(dumps(item, ensure_ascii=False) + "\n")
+                out.write(scrub(dumps(item, ensure_ascii=False)) + "\n")
     out.flush()
     print(stats.summary(), file=sys.stderr)
     if stats.read > 0 and stats.parsed == 0:
