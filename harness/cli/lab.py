@@ -15,13 +15,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser("lab", help="create, inspect or destroy the embedded lab")
     p.add_argument("action", choices=["up", "down", "status", "purge"],
                    help="up: build (and provision once); down: remove everything; purge: also drop the tool cache")
-    p.add_argument("--lab", default="embedded", choices=["embedded"], help="which lab (default: embedded)")
+    p.add_argument("--lab", default="embedded", choices=["embedded", "vagrant"],
+                   help="which lab (default: embedded; vagrant: the libvirt lab VM, see docs/vagrant.md)")
     p.add_argument("--lab-config", metavar="TOML", help="lab config file (default: the packaged safe defaults)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
+    if args.lab == "vagrant":
+        from harness.lab.vagrant import main_cli
+
+        return main_cli(args.action, load_lab_config(args.lab_config), as_json=args.json)
     lab = EmbeddedLab(load_lab_config(args.lab_config))
     if args.action == "up":
         t0 = time.monotonic()

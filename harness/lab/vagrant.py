@@ -1,0 +1,468 @@
+"""The Vagrant lab: a libvirt VM (Debian 12, box built locally) on an isolated network.
+
+``VagrantLab.up`` starts virtlogd/libvirtd when they are not running (and records that it did),
+makes sure the locally built box is in Vagrant (``vagrant/build-box.sh``), creates the isolated
+libvirt network (no ``<forward>``: no NAT, no routing; no DNS forwarding) after checking its range
+against the host's addresses and routes, and runs ``vagrant up``, whose provisioning makes the VM a
+detection lab (``vagrant/provision.sh`` and :mod:`harness.lab.vm_internet` inside the VM).
+
+``VagrantLab.down`` removes the domain, its volumes, the network, the pool copies of the box image
+and the daemons it started. It never removes the cached box (``VAGRANT_CACHE``).
+
+Telemetry is read from the VM over SSH (:class:`harness.targets.vagrant.VagrantTarget`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import HarnessError, LabError
+from harness.lab.config import LabConfig, load_lab_config
+from harness.lab.state import LabState, proc_start_time
+
+if TYPE_CHECKING:
+    from harness.targets.vagrant import VagrantTarget
+    from harness.telemetry.collect import SensorStatus, TelemetrySession
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VAGRANT_CACHE = Path(os.environ.get("RECON_HARNESS_VAGRANT_CACHE", "/var/cache/recon-harness/vagrant"))
+VAGRANT_HOME = VAGRANT_CACHE / "vagrant.d"
+BOX_NAME = "recon-harness/debian12-lab"
+DOMAIN_PREFIX = "recon-harness"
+NET_NAME = os.environ.get("RECON_HARNESS_NET_NAME", "recon-harness")
+NET_ADDRESS = ipaddress.IPv4Network(os.environ.get("RECON_HARNESS_NET_ADDRESS", "198.19.10.0/24"))
+NET_BRIDGE = "rah-vbr0"
+POOL = "default"
+POOL_PATH = Path("/var/lib/libvirt/images")
+SERIAL_LOG = Path(os.environ.get("RECON_HARNESS_SERIAL_LOG", "/var/log/libvirt/qemu/recon-harness-serial.log"))
+STATE_DIR = Path("/run/recon-harness/vagrant")
+DEFAULT_NET_AUTOSTART = Path("/etc/libvirt/qemu/networks/autostart/default.xml")
+LIBVIRT_URI = "qemu:///system"
+
+# Inside the VM (written by vagrant/provision.sh and harness.lab.vm_internet).
+GUEST_STATE_DIR = "/run/recon-harness"
+GUEST_SYSMON_STATUS = "/var/lib/recon-harness/sysmon-status"
+GUEST_SYSMON_LOG = "/var/log/sysmon.log"
+
+# The two daemons vagrant-libvirt needs; started with -d when not running (no systemd here).
+DAEMONS = (("virtlogd", Path("/run/virtlogd.pid")), ("libvirtd", Path("/run/libvirtd.pid")))
+
+
+def vagrant_env() -> dict[str, str]:
+    """The environment for `vagrant`: the cached box store unless the user chose another."""
+    env = dict(os.environ)
+    env.setdefault("VAGRANT_HOME", str(VAGRANT_HOME))
+    env.setdefault("VAGRANT_DEFAULT_PROVIDER", "libvirt")
+    env.setdefault("VAGRANT_CHECKPOINT_DISABLE", "1")  # no phoning home to HashiCorp
+    return env
+
+
+def _run(args: Sequence[str], *, check: bool = True, timeout: float = 60, cwd: Path | None = None,
+         env: dict[str, str] | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    try:
+        proc = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env,
+                              input=input)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise LabError(f"`{' '.join(args)}` could not run: {exc}") from exc
+    if check and proc.returncode != 0:
+        detail = (proc.stderr.strip() or proc.stdout.strip())[-2000:]
+        raise LabError(f"`{' '.join(args)}` failed (rc={proc.returncode}): {detail}")
+    return proc
+
+
+def virsh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return _run(["virsh", "-q", "-c", LIBVIRT_URI, *args], check=check)
+
+
+def network_xml(name: str = NET_NAME, address: ipaddress.IPv4Network = NET_ADDRESS) -> str:
+    """An isolated network: no <forward> element (no NAT, no routing), DHCP only, DNS disabled
+    (libvirt's dnsmasq would otherwise forward the VM's queries to the host's resolvers)."""
+    gw = address.network_address + 1
+    first, last = address.network_address + 10, address.network_address + 99
+    return (
+        f"<network>\n  <name>{name}</name>\n  <bridge name='{NET_BRIDGE}' stp='off' delay='0'/>\n"
+        f"  <dns enable='no'/>\n"
+        f"  <ip address='{gw}' netmask='{address.netmask}'>\n"
+        f"    <dhcp><range start='{first}' end='{last}'/></dhcp>\n  </ip>\n</network>\n"
+    )
+
+
+def check_isolated(xml: str) -> list[str]:
+    """Why a network definition is NOT isolated (empty when it is)."""
+    problems = []
+    if re.search(r"<forward\b", xml):
+        problems.append("it has a <forward> element (NAT or routing to the host's networks)")
+    if not re.search(r"<dns enable=['\"]no['\"]", xml):
+        problems.append("its DNS is enabled (libvirt's dnsmasq would forward queries to the host's resolvers)")
+    return problems
+
+
+@dataclass(frozen=True)
+class VagrantStatus:
+    up: bool
+    problems: tuple[str, ...]
+    info: dict[str, Any]
+
+
+class VagrantLab:
+    """Bring the lab VM up, report on it, and remove everything it made (except the cached box)."""
+
+    def __init__(self, config: LabConfig | None = None, *, machine: str = "default", cwd: Path | None = None) -> None:
+        self.cfg = config or load_lab_config()
+        self.machine = machine
+        self.cwd = cwd or REPO_ROOT
+        self.state_dir = STATE_DIR
+
+    def target_url(self) -> str:
+        return f"vagrant://{self.machine}" + ("" if self.cwd == REPO_ROOT else f"?cwd={self.cwd}")
+
+    # Host services ---------------------------------------------------------------------------
+    def _state(self) -> LabState:
+        return LabState.load(self.state_dir) or LabState(self.state_dir / "state.json", "vagrant")
+
+    @staticmethod
+    def _daemon_pid(pidfile: Path) -> int | None:
+        try:
+            pid = int(pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if proc_start_time(pid) is not None else None
+
+    def ensure_libvirt(self) -> None:
+        """Start virtlogd and libvirtd when not running; never start libvirt's `default` network."""
+        for tool in ("virsh", "libvirtd", "virtlogd", "vagrant", "qemu-system-x86_64"):
+            if shutil.which(tool) is None:
+                raise LabError(f"`{tool}` is not installed (Debian: apt-get install vagrant vagrant-libvirt "
+                               "libvirt-daemon-system qemu-system-x86 qemu-utils)")
+        state = self._state()
+        if DEFAULT_NET_AUTOSTART.exists() or DEFAULT_NET_AUTOSTART.is_symlink():
+            # libvirtd would start the NAT network 192.168.122.0/24 on start-up: keep it stopped.
+            state.record("autostart_moved", str(DEFAULT_NET_AUTOSTART), target=os.readlink(DEFAULT_NET_AUTOSTART)
+                         if DEFAULT_NET_AUTOSTART.is_symlink() else "")
+            DEFAULT_NET_AUTOSTART.unlink()
+        for name, pidfile in DAEMONS:
+            if self._daemon_pid(pidfile) is not None:
+                continue
+            _run([name, "-d"], timeout=30)
+            deadline = time.monotonic() + 15
+            pid = self._daemon_pid(pidfile)
+            while pid is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+                pid = self._daemon_pid(pidfile)
+            if pid is None:
+                raise LabError(f"{name} -d started but {pidfile} names no running process")
+            state.record_process(name, pid)
+        deadline = time.monotonic() + 20
+        while virsh("version", check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                raise LabError("libvirtd does not answer on qemu:///system")
+            time.sleep(0.2)
+        if virsh("pool-info", POOL, check=False).returncode != 0 and not any(
+            r.kind == "libvirt_pool" for r in state.resources
+        ):
+            state.record("libvirt_pool", POOL)  # vagrant-libvirt will define it: remove it at down
+
+    def ensure_network(self) -> None:
+        """Create and start the isolated network (range checked against the host first)."""
+        from harness.lab.safety import check_no_overlap
+
+        if virsh("net-info", NET_NAME, check=False).returncode == 0:
+            xml = virsh("net-dumpxml", NET_NAME).stdout
+            problems = check_isolated(xml)
+            if problems:
+                raise LabError(f"libvirt network {NET_NAME} exists but is not isolated: {'; '.join(problems)}")
+        else:
+            check_no_overlap([NET_ADDRESS])
+            state = self._state()
+            state.record("libvirt_network", NET_NAME)
+            path = self.state_dir / "network.xml"
+            path.write_text(network_xml())
+            virsh("net-define", str(path))
+        info = virsh("net-info", NET_NAME).stdout
+        if re.search(r"Active:\s+no", info):
+            virsh("net-start", NET_NAME)
+        problems = check_isolated(virsh("net-dumpxml", NET_NAME).stdout)
+        if problems:  # checked on what libvirt really runs, not on what we asked for
+            raise LabError(f"libvirt network {NET_NAME} is not isolated: {'; '.join(problems)}")
+
+    def remove_network(self) -> str | None:
+        if shutil.which("virsh") is None or virsh("net-info", NET_NAME, check=False).returncode != 0:
+            return None
+        virsh("net-destroy", NET_NAME, check=False)
+        virsh("net-undefine", NET_NAME)
+        return f"libvirt network {NET_NAME}"
+
+    def box_present(self) -> bool:
+        proc = _run(["vagrant", "box", "list"], env=vagrant_env(), check=False)
+        return any(line.split()[:1] == [BOX_NAME] for line in proc.stdout.splitlines())
+
+    def build_box(self) -> None:
+        script = REPO_ROOT / "vagrant" / "build-box.sh"
+        proc = subprocess.run(["bash", str(script)], env=vagrant_env(), timeout=1800)
+        if proc.returncode != 0:
+            raise LabError(f"{script} failed (rc={proc.returncode})")
+
+    # Lifecycle -----------------------------------------------------------------------------------
+    def up(self) -> dict[str, Any]:
+        if os.geteuid() != 0:
+            raise LabError("`harness lab up --lab vagrant` needs root (libvirt's system daemon, loop devices "
+                           "for the box build)")
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        t0 = time.monotonic()
+        try:
+            self.ensure_libvirt()
+            if os.environ.get("RECON_HARNESS_BOX") is None and not self.box_present():
+                self.build_box()
+            t_box = time.monotonic()
+            self.ensure_network()
+            proc = subprocess.run(["vagrant", "up", self.machine, "--provider", "libvirt"], cwd=self.cwd,
+                                  env=vagrant_env(), timeout=1800)
+            if proc.returncode != 0:
+                raise LabError(f"`vagrant up {self.machine}` failed (rc={proc.returncode}); see its output above")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.down()
+            raise
+        t_up = time.monotonic()
+        return {"target": self.target_url(), "box_seconds": round(t_box - t0, 1),
+                "vagrant_up_seconds": round(t_up - t_box, 1), "total_seconds": round(t_up - t0, 1)}
+
+    def domains(self) -> list[str]:
+        if virsh("version", check=False).returncode != 0:
+            return []
+        out = virsh("list", "--all", "--name", check=False).stdout
+        return [d.strip() for d in out.splitlines() if d.strip().startswith(f"{DOMAIN_PREFIX}_")]
+
+    def pool_volumes(self) -> list[str]:
+        """Our volumes in the pool: the VM's disks and the pool copies of our box image."""
+        if virsh("pool-info", POOL, check=False).returncode != 0:
+            return []
+        vols = []
+        box_prefix = BOX_NAME.replace("/", "-VAGRANTSLASH-")
+        for line in virsh("vol-list", POOL, check=False).stdout.splitlines():
+            name = line.split()[0] if line.split() else ""
+            if name.startswith(f"{DOMAIN_PREFIX}_") or name.startswith(box_prefix):
+                vols.append(name)
+        return vols
+
+    def status(self) -> VagrantStatus:
+        problems: list[str] = []
+        info: dict[str, Any] = {"target": self.target_url()}
+        if virsh("version", check=False).returncode != 0:
+            return VagrantStatus(False, ("libvirtd is not running",), info)
+        domains = self.domains()
+        info["domains"] = domains
+        running = virsh("list", "--name", check=False).stdout.split()
+        if not any(d in running for d in domains):
+            problems.append("the lab VM is not running")
+        if virsh("net-info", NET_NAME, check=False).returncode != 0:
+            problems.append(f"libvirt network {NET_NAME} is missing")
+        else:
+            problems += [f"network {NET_NAME}: {p}" for p in check_isolated(virsh("net-dumpxml", NET_NAME).stdout)]
+        if not problems:
+            try:
+                from harness.targets.vagrant import VagrantTarget
+
+                target = VagrantTarget.for_machine(self.machine, self.cwd)
+                try:
+                    res = target.run(f"python3 -m harness.lab.vm_internet status --state-dir {GUEST_STATE_DIR}",
+                                     timeout=60, env={"PYTHONPATH": "/opt/recon-harness/src"})
+                finally:
+                    target.close()
+                info["vm_internet"] = res.stdout.strip()
+                if res.rc != 0:
+                    problems.append(f"simulated internet in the VM: {res.stdout.strip() or res.stderr.strip()}")
+            except HarnessError as exc:
+                problems.append(f"cannot reach the VM over SSH: {exc}")
+        return VagrantStatus(not problems, tuple(problems), info)
+
+    def down(self) -> list[str]:
+        """Remove the VM, its volumes and the pool copies of the box image, the network and the
+        daemons this lab started. Safe to call repeatedly; the cached box stays."""
+        removed: list[str] = []
+        errors: list[str] = []
+        state = LabState.load(self.state_dir)
+        libvirt_up = shutil.which("virsh") is not None and virsh("version", check=False).returncode == 0
+        if libvirt_up:
+            if (self.cwd / ".vagrant" / "machines" / self.machine).exists():
+                proc = _run(["vagrant", "destroy", "-f", self.machine], cwd=self.cwd, env=vagrant_env(),
+                            check=False, timeout=600)
+                if proc.returncode == 0:
+                    removed.append(f"vagrant machine {self.machine}")
+                else:
+                    errors.append(f"vagrant destroy: {proc.stderr.strip()[-500:]}")
+            for dom in self.domains():  # whatever vagrant did not remove (crashed run, lost .vagrant/)
+                virsh("destroy", dom, check=False)
+                proc = virsh("undefine", dom, "--remove-all-storage", "--nvram", check=False)
+                if proc.returncode != 0:
+                    proc = virsh("undefine", dom, "--remove-all-storage", check=False)
+                (removed if proc.returncode == 0 else errors).append(f"domain {dom}")
+            for vol in self.pool_volumes():
+                proc = virsh("vol-delete", vol, "--pool", POOL, check=False)
+                (removed if proc.returncode == 0 else errors).append(f"volume {POOL}/{vol}")
+            try:
+                msg = self.remove_network()
+                if msg:
+                    removed.append(msg)
+            except LabError as exc:
+                errors.append(str(exc))
+            # vagrant-libvirt defines the `default` pool when it is missing: ours to remove then.
+            ours = state is not None and any(r.kind == "libvirt_pool" for r in state.resources)
+            if ours and virsh("pool-info", POOL, check=False).returncode == 0:
+                if virsh("vol-list", POOL, check=False).stdout.strip():
+                    errors.append(f"storage pool {POOL} still holds volumes; left in place")
+                else:
+                    virsh("pool-destroy", POOL, check=False)
+                    proc = virsh("pool-undefine", POOL, check=False)
+                    (removed if proc.returncode == 0 else errors).append(f"storage pool {POOL}")
+        if SERIAL_LOG.exists():
+            SERIAL_LOG.unlink()
+            removed.append(f"file {SERIAL_LOG}")
+        if state is not None:
+            for res in reversed(state.resources):
+                if res.kind == "process":
+                    pid, start = int(res.data["pid"]), res.data.get("start_time")
+                    if proc_start_time(pid) is not None and proc_start_time(pid) == start:
+                        _stop(pid, start)
+                        removed.append(f"process {res.name} (pid {pid})")
+                elif res.kind == "autostart_moved" and res.data.get("target"):
+                    with contextlib.suppress(FileExistsError):
+                        os.symlink(res.data["target"], res.name)
+                        removed.append(f"restored {res.name}")
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+        if errors:
+            raise LabError("vagrant lab down could not remove everything:\n  " + "\n  ".join(errors))
+        return removed
+
+    # Telemetry ----------------------------------------------------------------------------------
+    def sensors(self, target: VagrantTarget) -> list[SensorStatus]:
+        """What the VM really has live now: asked inside the VM, not taken from the config."""
+        import json
+
+        from harness.telemetry.collect import SensorStatus
+
+        res = target.run(f"python3 -m harness.lab.vm_internet sensors --state-dir {GUEST_STATE_DIR}",
+                         timeout=60, env={"PYTHONPATH": "/opt/recon-harness/src"})
+        try:
+            rows = json.loads(res.stdout)
+        except ValueError:
+            reason = f"cannot ask the VM for its sensors (rc={res.rc}): {(res.stderr or res.stdout).strip()[-300:]}"
+            return [SensorStatus(n, False, reason, mandatory=n != "sysmon")
+                    for n in ("auditd", "dns", "proxy", "firewall", "inet", "sysmon")]
+        return [SensorStatus(str(r["name"]), bool(r["available"]), str(r["reason"]), bool(r["mandatory"]))
+                for r in rows]
+
+    def telemetry_session(self, target: VagrantTarget, secrets: list[str]) -> TelemetrySession:
+        """A TelemetrySession whose logs are read from the VM over SSH."""
+        from harness.telemetry.collect import TelemetrySession
+        from harness.telemetry.collectors import auditd
+        from harness.telemetry.collectors.files import LogTap
+        from harness.views.context import ViewContext
+
+        logs = f"{GUEST_STATE_DIR}/logs"
+        sensors = self.sensors(target)
+        taps = [
+            LogTap("auditd", "/var/log/audit/audit.log", "auditd", target),
+            LogTap("dnsmasq", f"{logs}/dnsmasq.log", "dns", target),
+            LogTap("squid", f"{GUEST_STATE_DIR}/squid/access.log", "proxy", target),
+            LogTap("nflog", f"{logs}/nflog.jsonl", "firewall", target),
+            LogTap("inet", f"{logs}/inet.jsonl", "inet", target),
+        ]
+        if any(s.name == "sysmon" and s.available for s in sensors):
+            taps.append(LogTap("sysmon", GUEST_SYSMON_LOG, "sysmon", target))
+        all_secrets = list(secrets)
+        res = target.run(f"cat {GUEST_STATE_DIR}/ssh/proxy-credentials 2>/dev/null", timeout=30)
+        if res.rc == 0 and ":" in res.stdout:
+            all_secrets.append(res.stdout.strip().partition(":")[2])
+
+        def remote(args: Sequence[str]) -> tuple[int, str]:
+            import shlex
+
+            r = target.run(" ".join(shlex.quote(a) for a in args), timeout=30)
+            return r.rc, r.stdout + r.stderr
+
+        return TelemetrySession(
+            taps, sensors, ViewContext.from_lab_config(self.cfg), all_secrets,  # type: ignore[arg-type]
+            client_addresses=[str(self.cfg.lab_uplink_ip)],
+            audit_sync=lambda m: auditd.sync_marker(m, run=remote),
+            proxy_addresses=[self.cfg.telemetry.proxy_ip],
+        )
+
+
+def _stop(pid: int, start: Any) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and proc_start_time(pid) == start:
+        time.sleep(0.1)
+    if proc_start_time(pid) == start:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def main_cli(action: str, config: LabConfig, *, as_json: bool = False) -> int:
+    """``harness lab up|down|status|purge --lab vagrant``."""
+    import json
+
+    lab = VagrantLab(config)
+    if action == "up":
+        out = lab.up()
+        print(json.dumps(out) if as_json else
+              f"lab VM is up: box {out['box_seconds']}s, vagrant up {out['vagrant_up_seconds']}s "
+              f"(target {out['target']})")
+        return 0
+    if action in ("down", "purge"):
+        removed = lab.down()
+        if action == "purge" and VAGRANT_CACHE.exists():
+            shutil.rmtree(VAGRANT_CACHE)
+            removed.append(f"dir {VAGRANT_CACHE} (the cached box)")
+        print(json.dumps({"removed": removed}) if as_json else
+              ("removed:\n  " + "\n  ".join(removed) if removed else "nothing to remove"))
+        return 0
+    status = lab.status()
+    if as_json:
+        print(json.dumps({"up": status.up, "problems": list(status.problems), "info": status.info}))
+    else:
+        print(f"vagrant lab: {'up' if status.up else 'down'} ({status.info.get('target')})")
+        for problem in status.problems:
+            print(f"  {problem}")
+    return 0 if status.up else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m harness.lab.vagrant network-up|network-down``: used by the Vagrantfile's triggers,
+    so a plain ``vagrant up`` gets the same isolated network as ``harness lab up --lab vagrant``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    lab = VagrantLab()
+    try:
+        if args[:1] == ["network-up"]:
+            lab.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            lab.ensure_libvirt()
+            lab.ensure_network()
+            print(f"recon-harness: isolated libvirt network {NET_NAME} ({NET_ADDRESS}) is up")
+        elif args[:1] == ["network-down"]:
+            msg = lab.remove_network()
+            print(f"recon-harness: removed {msg}" if msg else "recon-harness: no network to remove")
+        else:
+            print("usage: python -m harness.lab.vagrant network-up|network-down", file=sys.stderr)
+            return 2
+    except HarnessError as exc:
+        print(f"recon-harness: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

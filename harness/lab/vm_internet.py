@@ -1,0 +1,236 @@
+"""The embedded lab's simulated internet, run INSIDE a lab VM whose root namespace is the lab host.
+
+The Vagrant lab VM has no internet (its only NIC is on an isolated libvirt network). So that the
+same atomics run there offline exactly as in the embedded lab, this module reuses
+:class:`harness.lab.embedded.EmbeddedLab`'s services (dnsmasq, the HTTPS services with the lab CA,
+Squid with TLS bumping, ulogd2 NFLOG, auditd's keyed rules) with another topology::
+
+    VM root namespace (the lab host: sshd, the atomics)  --veth uplink-->  <name>-inet
+    198.51.100.250, resolv.conf -> lab DNS, routes for       dnsmasq, HTTPS services, Squid, ulogd2,
+    the simulated internet's ranges via .249                 sweep hosts; no route anywhere else
+
+No lab-host namespace, no transit link and no second sshd: the harness logs into the VM's own
+sshd. The lab CA is added to the VM's trust store (and REQUESTS_CA_BUNDLE for Python clients).
+
+Run inside the VM as root (``vagrant/provision.sh`` does)::
+
+    PYTHONPATH=/opt/recon-harness/src python3 -m harness.lab.vm_internet up|down|status|sensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.lab.config import load_lab_config
+from harness.lab.embedded import NETNS_RUN, EmbeddedLab, LabStatus, _ns, _run
+from harness.lab.state import LabState, proc_start_time
+
+GUEST_CA = Path("/usr/local/share/ca-certificates/recon-harness-lab.crt")
+SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+RESOLV_CONF = Path("/etc/resolv.conf")
+SAVED = Path("/var/lib/recon-harness")
+SYSMON_STATUS = SAVED / "sysmon-status"
+ENVIRONMENT = Path("/etc/environment")
+ENV_MARK = "# recon-harness lab CA"
+
+
+class VMInternetLab(EmbeddedLab):
+    """The simulated internet and the sensors, with this machine's root namespace as the lab host."""
+
+    def _build(self, state: LabState) -> None:
+        cfg = self.cfg
+        for d in (self.ssh_dir, self.pki_dir, self.log_dir, self.home_dir):
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not NETNS_RUN.exists():
+            state.record("dir", str(NETNS_RUN), only_if_empty=True)
+        ns = cfg.inet_ns
+        state.record("netns", ns)
+        _run(["ip", "netns", "add", ns])
+        state.info.setdefault("netns_inodes", {})[ns] = os.stat(NETNS_RUN / ns).st_ino
+        _run(_ns(ns, "ip", "link", "set", "lo", "up"))
+        for key in ("all", "default"):
+            _run(_ns(ns, "sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=1"))
+        # The uplink: its lab end in the root namespace (deleting it removes the routes via it).
+        state.record("link", self.uplink_lab)
+        _run(["ip", "link", "add", self.uplink_lab, "type", "veth", "peer", "name", self.uplink_inet, "netns", ns])
+        _run(["ip", "addr", "add", f"{cfg.lab_uplink_ip}/{cfg.uplink.prefixlen}", "dev", self.uplink_lab])
+        _run(["ip", "link", "set", self.uplink_lab, "up"])
+        _run(_ns(ns, "ip", "addr", "add", f"{cfg.inet_gateway_ip}/{cfg.uplink.prefixlen}", "dev", self.uplink_inet))
+        _run(_ns(ns, "ip", "link", "set", self.uplink_inet, "up"))
+        # Only the simulated internet's ranges go to the gateway (routed, so nmap -sn sends ICMP).
+        for r in cfg.scope.ranges:
+            _run(["ip", "route", "replace", str(r), "via", str(cfg.inet_gateway_ip), "dev", self.uplink_lab])
+        addrs = {str(cfg.dns_server)} | {str(s.ip) for s in cfg.services} | {str(h.ip) for h in cfg.live_hosts}
+        for ip in sorted(addrs):
+            _run(_ns(ns, "ip", "addr", "add", f"{ip}/32", "dev", "lo"))
+
+        # The VM resolves through the lab resolver (the original resolv.conf is restored at down).
+        SAVED.mkdir(parents=True, exist_ok=True)
+        saved = SAVED / "resolv.conf.orig"
+        if not saved.exists():
+            shutil.copy2(RESOLV_CONF, saved) if RESOLV_CONF.exists() else saved.write_text("")
+        if RESOLV_CONF.is_symlink():
+            RESOLV_CONF.unlink()
+        RESOLV_CONF.write_text(f"# recon-atomics-harness lab\nnameserver {cfg.dns_server}\n")
+
+        self._start_dns(state)
+        self._start_inet(state)
+        self._trust_lab_ca()
+        self._start_proxy(state)
+        self._start_firewall_log(state)
+        self._start_audit(state)
+        self._wait_ready()
+
+    def _trust_lab_ca(self) -> None:
+        """Clients in the VM trust the lab CA as they trust the real internet's CAs."""
+        GUEST_CA.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.ca_bundle, GUEST_CA)
+        _run(["update-ca-certificates"], timeout=120)
+        # pam_env reads /etc/environment for SSH logins: Python clients (requests, the Shodan CLI)
+        # use the system bundle, which now holds the lab CA. Our lines follow a marker comment.
+        current = ENVIRONMENT.read_text().splitlines() if ENVIRONMENT.exists() else []
+        kept = [x for x in current if not x.startswith(("REQUESTS_CA_BUNDLE=", "SSL_CERT_FILE=", ENV_MARK))]
+        ENVIRONMENT.write_text("\n".join([*kept, ENV_MARK, f"REQUESTS_CA_BUNDLE={SYSTEM_BUNDLE}",
+                                          f"SSL_CERT_FILE={SYSTEM_BUNDLE}"]) + "\n")
+
+    def _untrust_lab_ca(self) -> list[str]:
+        removed = []
+        if GUEST_CA.exists():
+            GUEST_CA.unlink()
+            _run(["update-ca-certificates", "--fresh"], timeout=120, check=False)
+            removed.append(f"file {GUEST_CA}")
+        if ENVIRONMENT.exists() and ENV_MARK in ENVIRONMENT.read_text():
+            kept = [x for x in ENVIRONMENT.read_text().splitlines()
+                    if not x.startswith(("REQUESTS_CA_BUNDLE=", "SSL_CERT_FILE=", ENV_MARK))]
+            ENVIRONMENT.write_text("".join(f"{x}\n" for x in kept))
+            removed.append(f"lab CA variables in {ENVIRONMENT}")
+        return removed
+
+    def _wait_ready(self, timeout: float = 20.0) -> None:
+        # As EmbeddedLab's, without the lab sshd (the VM's own sshd is the way in).
+        deadline = time.monotonic() + timeout
+        pending = {"dns", "inet", "squid"}
+        while pending and time.monotonic() < deadline:
+            dns_log = self.log_dir / "dnsmasq.log"
+            if "dns" in pending and dns_log.exists() and "started" in dns_log.read_text(errors="replace"):
+                pending.discard("dns")
+            cache_log = self.squid_dir / "cache.log"
+            if "squid" in pending and cache_log.exists() and "Accepting NAT intercepted SSL bumped" in (
+                cache_log.read_text(errors="replace")
+            ):
+                pending.discard("squid")
+            inet_log = self.log_dir / "inet.jsonl"
+            if "inet" in pending and inet_log.exists() and inet_log.stat().st_size > 0:
+                pending.discard("inet")
+            self._check_processes_alive()
+            if pending:
+                time.sleep(0.1)
+        if pending:
+            raise HarnessError(f"lab services not ready after {timeout:.0f}s: {', '.join(sorted(pending))}; "
+                               f"see logs in {self.log_dir}")
+
+    def _down(self) -> list[str]:
+        removed = super()._down()
+        removed += self._untrust_lab_ca()
+        saved = SAVED / "resolv.conf.orig"
+        if saved.exists():
+            shutil.copy2(saved, RESOLV_CONF)
+            saved.unlink()
+            removed.append(f"restored {RESOLV_CONF}")
+        return removed
+
+    def sensor_rows(self) -> list[dict[str, Any]]:
+        """The VM's sensors as JSON rows (``SensorStatus`` fields), checked live."""
+        from harness.telemetry.collectors import auditd
+
+        state = LabState.load(self.state_dir)
+        alive = set()
+        if state is not None:
+            for res in state.resources:
+                if res.kind == "process" and proc_start_time(int(res.data["pid"])) == res.data.get("start_time"):
+                    alive.add(res.name)
+        rows: list[dict[str, Any]] = []
+        try:
+            st = auditd.status()
+            expected = len(auditd.harness_rules(self.cfg.telemetry.audit_key, self.cfg.telemetry.audit_watch_dirs))
+            live = auditd.rules_live(self.cfg.telemetry.audit_key)
+            ok = st.get("pid", "0") != "0" and st.get("enabled") in ("1", "2") and live == expected
+            why = "" if ok else (f"auditd pid {st.get('pid')}, enabled {st.get('enabled')}, "
+                                 f"{live}/{expected} harness rules live")
+            rows.append({"name": "auditd", "available": ok, "reason": why, "mandatory": True})
+        except HarnessError as exc:
+            rows.append({"name": "auditd", "available": False, "reason": str(exc), "mandatory": True})
+        for sensor, proc in (("dns", "dnsmasq"), ("proxy", "squid"), ("firewall", "ulogd"), ("inet", "inet")):
+            ok = proc in alive
+            rows.append({"name": sensor, "available": ok, "reason": "" if ok else f"{proc} is not running in the VM",
+                         "mandatory": True})
+        rows.append(sysmon_row())
+        return rows
+
+
+def sysmon_row() -> dict[str, Any]:
+    """Sysmon for Linux as provisioning left it: available only if installed AND running now."""
+    try:
+        status = SYSMON_STATUS.read_text().strip()
+    except OSError:
+        status = "unavailable: provisioning did not record Sysmon's status (the VM was not provisioned)"
+    if status.startswith("installed"):
+        running = any(_comm(p) == "sysmon" for p in Path("/proc").iterdir() if p.name.isdigit())
+        if running:
+            return {"name": "sysmon", "available": True, "reason": "", "mandatory": False}
+        return {"name": "sysmon", "available": False, "reason": "Sysmon for Linux is installed but not running",
+                "mandatory": False}
+    return {"name": "sysmon", "available": False, "reason": status.removeprefix("unavailable: "),
+            "mandatory": False}
+
+
+def _comm(proc: Path) -> str:
+    try:
+        return (proc / "comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m harness.lab.vm_internet", description=__doc__.split("\n")[0])
+    p.add_argument("action", choices=["up", "down", "status", "sensors"])
+    p.add_argument("--lab-config", default=None)
+    p.add_argument("--state-dir", default=None, help="state directory (default: the lab config's)")
+    args = p.parse_args(argv)
+    cfg = load_lab_config(args.lab_config)
+    if args.state_dir:
+        import dataclasses
+
+        cfg = dataclasses.replace(cfg, state_dir=Path(args.state_dir))
+    lab = VMInternetLab(cfg)
+    try:
+        if args.action == "up":
+            state = lab.up(provision=False)
+            print(json.dumps({"up": True, "seconds": state.info.get("up_seconds"), "ca": str(GUEST_CA)}))
+        elif args.action == "down":
+            print(json.dumps({"removed": lab.down()}))
+        elif args.action == "status":
+            st: LabStatus = lab.status()
+            print(json.dumps({"up": st.up, "problems": list(st.problems)}))
+            return 0 if st.up else 1
+        else:
+            print(json.dumps(lab.sensor_rows()))
+    except HarnessError as exc:
+        print(f"vm_internet: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Build the recon-harness lab box (Debian 12, libvirt/qcow2) offline from Debian packages and
+# add it to Vagrant. Run as root. Idempotent and cached:
+#
+#   /var/cache/recon-harness/vagrant/          (RECON_HARNESS_VAGRANT_CACHE overrides)
+#     recon-lab-<key>.box                       the packaged box (the ONLY thing kept between runs)
+#     vagrant.d/                                VAGRANT_HOME used by the harness (box store)
+#
+# <key> is a hash of this script and the guest files it bakes in: change either and the box is
+# rebuilt; otherwise a second run only (re)adds the cached box when Vagrant lacks it.
+#
+# The VM never has internet in the lab, so everything the atomics and the simulated internet
+# need is baked in here, fetched by the HOST's own apt (Debian mirror) and pip (PyPI).
+#
+# Pitfalls handled (seen on machines like the CI's): loop devices without MBR partition scanning
+# (the partition is mounted through a loop device at its offset); update-grub ignores file-backed
+# roots (a minimal grub.cfg is written); grub-install needs --modules="part_msdos ext2".
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CACHE="${RECON_HARNESS_VAGRANT_CACHE:-/var/cache/recon-harness/vagrant}"
+BOX_NAME="${RECON_HARNESS_BOX_NAME:-recon-harness/debian12-lab}"
+SUITE=bookworm
+MIRROR="${RECON_HARNESS_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+SHODAN_VERSION=1.31.0
+DISK_SIZE=6G
+PACKAGES=(
+  linux-image-cloud-amd64 grub-pc-bin initramfs-tools systemd-sysv udev
+  openssh-server sudo ca-certificates auditd netbase kmod
+  nmap curl dnsmasq-base squid-openssl ulogd2 ulogd2-json nftables iproute2 iputils-ping procps
+  python3 python3-venv python3-cryptography openssl
+)
+export VAGRANT_HOME="${VAGRANT_HOME:-$CACHE/vagrant.d}"
+export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
+
+log() { printf '[build-box %s] %s\n' "$(date -u +%T)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root (debootstrap, loop devices, mount)"
+
+# Host tools (Debian packages).
+need=()
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v qemu-img >/dev/null || need+=(qemu-utils)
+[ -d /usr/lib/grub/i386-pc ] || need+=(grub-pc-bin)
+command -v grub-install >/dev/null || need+=(grub2-common)
+command -v sfdisk >/dev/null || need+=(fdisk)
+command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
+command -v vagrant >/dev/null || need+=(vagrant vagrant-libvirt)
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing host packages: ${need[*]}"
+  apt-get install -y --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+KEY="$( { cat "${BASH_SOURCE[0]}"; cat "$HERE"/guest/*; printf '%s\n' "${PACKAGES[@]}" "$SHODAN_VERSION"; } \
+        | sha256sum | cut -c1-16)"
+BOX_FILE="$CACHE/recon-lab-$KEY.box"
+mkdir -p "$CACHE" "$VAGRANT_HOME"
+
+box_added() {
+  [ -f "$VAGRANT_HOME/boxes/${BOX_NAME//\//-VAGRANTSLASH-}/0/libvirt/recon-harness-key" ] &&
+    [ "$(cat "$VAGRANT_HOME/boxes/${BOX_NAME//\//-VAGRANTSLASH-}/0/libvirt/recon-harness-key")" = "$KEY" ]
+}
+
+if [ -f "$BOX_FILE" ] && box_added; then
+  log "box $BOX_NAME ($KEY) is cached and added: nothing to do"
+  echo "$BOX_FILE"
+  exit 0
+fi
+
+if [ ! -f "$BOX_FILE" ]; then
+  t0=$(date +%s)
+  WORK="$(mktemp -d "$CACHE/build.XXXXXX")"
+  LOOP_PART="" LOOP_DISK="" MNT="$WORK/mnt"
+  cleanup() {
+    set +e
+    for m in dev/pts dev proc sys run; do mountpoint -q "$MNT/$m" && umount -l "$MNT/$m"; done
+    mountpoint -q "$MNT" && umount "$MNT"
+    [ -n "$LOOP_PART" ] && losetup -d "$LOOP_PART"
+    [ -n "$LOOP_DISK" ] && losetup -d "$LOOP_DISK"
+    rm -rf "$WORK"
+  }
+  trap cleanup EXIT
+
+  # Shodan CLI wheels, built on the host with the same Python minor version as the guest (3.11).
+  log "fetching shodan==$SHODAN_VERSION wheels from PyPI (host pip)"
+  python3 -m pip wheel --quiet --disable-pip-version-check --wheel-dir "$WORK/wheels" "shodan==$SHODAN_VERSION"
+
+  # Disk: one MBR partition at 1 MiB, mounted through a loop device at its offset.
+  log "creating disk ($DISK_SIZE) and root filesystem"
+  truncate -s "$DISK_SIZE" "$WORK/disk.raw"
+  echo 'start=2048, type=83, bootable' | sfdisk -q "$WORK/disk.raw"
+  LOOP_PART="$(losetup --find --show --offset $((2048 * 512)) "$WORK/disk.raw")"
+  mkfs.ext4 -q -L recon-root "$LOOP_PART"
+  ROOT_UUID="$(blkid -s UUID -o value "$LOOP_PART")"
+  mkdir -p "$MNT"
+  mount "$LOOP_PART" "$MNT"
+
+  log "debootstrap $SUITE (${#PACKAGES[@]} extra packages)"
+  debootstrap --variant=minbase --include="$(IFS=,; echo "${PACKAGES[*]}")" "$SUITE" "$MNT" "$MIRROR" \
+    > "$WORK/debootstrap.log" 2>&1 || { tail -30 "$WORK/debootstrap.log" >&2; die "debootstrap failed"; }
+
+  for m in dev dev/pts proc sys run; do mkdir -p "$MNT/$m"; mount --bind "/$m" "$MNT/$m"; done
+
+  log "configuring the guest"
+  install -d "$MNT/opt/recon-harness/wheels"
+  cp "$WORK"/wheels/*.whl "$MNT/opt/recon-harness/wheels/"
+  cp "$HERE"/guest/* "$MNT/opt/recon-harness/"
+  VAGRANT_KEYS="$(find / -xdev -path '*vagrant*/keys/vagrant.pub*' -type f 2>/dev/null | head -n 2)"
+  [ -n "$VAGRANT_KEYS" ] || die "Vagrant's insecure public key not found (is vagrant installed?)"
+  # shellcheck disable=SC2086
+  cat $VAGRANT_KEYS > "$MNT/opt/recon-harness/vagrant-insecure.pub"
+  echo "UUID=$ROOT_UUID / ext4 errors=remount-ro 0 1" > "$MNT/etc/fstab"
+  chroot "$MNT" /bin/bash /opt/recon-harness/configure-guest.sh
+  rm -f "$MNT/opt/recon-harness/vagrant-insecure.pub"
+
+  # Boot loader: a minimal grub.cfg (update-grub skips file-backed roots).
+  install -d "$MNT/boot/grub"
+  cat > "$MNT/boot/grub/grub.cfg" <<EOF
+set timeout=0
+set default=0
+insmod part_msdos
+insmod ext2
+search --no-floppy --fs-uuid --set=root $ROOT_UUID
+menuentry 'Debian GNU/Linux 12 (recon-harness lab)' {
+  linux /vmlinuz root=UUID=$ROOT_UUID ro console=ttyS0,115200n8 net.ifnames=0 quiet
+  initrd /initrd.img
+}
+EOF
+  LOOP_DISK="$(losetup --find --show "$WORK/disk.raw")"
+  grub-install --target=i386-pc --boot-directory="$MNT/boot" --modules="part_msdos ext2" "$LOOP_DISK" \
+    > "$WORK/grub.log" 2>&1 || { cat "$WORK/grub.log" >&2; die "grub-install failed"; }
+
+  for m in dev/pts dev proc sys run; do umount -l "$MNT/$m"; done
+  umount "$MNT"
+  losetup -d "$LOOP_PART"; LOOP_PART=""
+  losetup -d "$LOOP_DISK"; LOOP_DISK=""
+
+  log "converting to qcow2 and packaging"
+  install -d "$WORK/box"
+  qemu-img convert -c -O qcow2 "$WORK/disk.raw" "$WORK/box/box.img"
+  rm -f "$WORK/disk.raw"
+  cat > "$WORK/box/metadata.json" <<EOF
+{"provider": "libvirt", "format": "qcow2", "virtual_size": ${DISK_SIZE%G}}
+EOF
+  # The box's Vagrantfile sets nothing that vagrant-libvirt 0.11.2 mishandles (e.g. lv.serial):
+  # the project's Vagrantfile carries the domain settings.
+  cat > "$WORK/box/Vagrantfile" <<'EOF'
+Vagrant.configure("2") do |config|
+  config.vm.provider :libvirt do |lv|
+    lv.driver = "qemu"
+    lv.cpu_mode = "custom"
+    lv.cpu_model = "qemu64"
+  end
+end
+EOF
+  echo "$KEY" > "$WORK/box/recon-harness-key"
+  tar -C "$WORK/box" -cf "$BOX_FILE.tmp" metadata.json Vagrantfile box.img recon-harness-key
+  mv "$BOX_FILE.tmp" "$BOX_FILE"
+  # Older boxes of this name in the cache are superseded.
+  find "$CACHE" -maxdepth 1 -name 'recon-lab-*.box' ! -name "recon-lab-$KEY.box" -delete
+  trap - EXIT
+  cleanup
+  log "built $BOX_FILE in $(( $(date +%s) - t0 ))s ($(du -h "$BOX_FILE" | cut -f1))"
+fi
+
+log "adding box $BOX_NAME to Vagrant (VAGRANT_HOME=$VAGRANT_HOME)"
+vagrant box add --force --name "$BOX_NAME" --provider libvirt "$BOX_FILE" >/dev/null
+box_added || die "box added but its key file is missing"
+echo "$BOX_FILE"

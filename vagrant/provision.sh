@@ -1,0 +1,67 @@
+#!/bin/bash
+# Provisioning of the lab VM (run by Vagrant as root inside the VM, after the harness source was
+# uploaded to /tmp/recon-harness-src). Makes the VM a detection lab:
+#   * root accepts Vagrant's key (the harness logs in as root: nmap -sn needs raw sockets, and the
+#     SSH login gives every command an audit session id through pam_loginuid);
+#   * the simulated internet of the embedded lab, inside the VM (harness.lab.vm_internet): lab DNS,
+#     HTTPS services with the lab CA, Squid (transparent TLS bumping + explicit basic-auth port),
+#     ulogd2 NFLOG, auditd with the harness's keyed rules;
+#   * Sysmon for Linux and theHarvester ONLY when RECON_HARNESS_ONLINE=1 and the VM really reaches
+#     the internet; otherwise their absence is recorded with the reason (never pretended).
+set -euo pipefail
+SRC=/opt/recon-harness/src
+STATE=/var/lib/recon-harness
+ONLINE="${RECON_HARNESS_ONLINE:-0}"
+log() { printf '[provision] %s\n' "$*"; }
+
+install -d -m 755 "$SRC" "$STATE"
+rm -rf "$SRC/harness"
+mv /tmp/recon-harness-src/harness "$SRC/harness"
+mv /tmp/recon-harness-src/sysmon-config.xml /opt/recon-harness/sysmon-config.xml
+rm -rf /tmp/recon-harness-src
+find "$SRC" -name __pycache__ -prune -exec rm -rf {} +
+
+install -d -m 700 /root/.ssh
+install -m 600 /home/vagrant/.ssh/authorized_keys /root/.ssh/authorized_keys
+
+online_ok() {
+  [ "$ONLINE" = 1 ] || return 1
+  curl -sS -m 10 -o /dev/null https://packages.microsoft.com/ 2>/dev/null
+}
+
+# Sysmon for Linux (Microsoft's package repository only).
+if [ "$ONLINE" != 1 ]; then
+  echo "unavailable: Sysmon for Linux is distributed only through Microsoft's package repository (packages.microsoft.com) and this lab VM is offline (RECON_HARNESS_ONLINE is not 1; its network is isolated)" > "$STATE/sysmon-status"
+elif ! online_ok; then
+  echo "unavailable: RECON_HARNESS_ONLINE=1 but the VM cannot reach https://packages.microsoft.com (no internet on its network)" > "$STATE/sysmon-status"
+else
+  log "installing Sysmon for Linux from packages.microsoft.com"
+  if curl -sSfL -o /tmp/ms.deb https://packages.microsoft.com/config/debian/12/packages-microsoft-prod.deb &&
+     dpkg -i /tmp/ms.deb && apt-get update -q && apt-get install -y -q sysmonforlinux; then
+    sysmon -accepteula -i /opt/recon-harness/sysmon-config.xml
+    # Sysmon logs to syslog (ident sysmon): a file the harness reads over SSH.
+    if command -v rsyslogd >/dev/null || apt-get install -y -q rsyslog; then
+      echo ':programname, isequal, "sysmon" /var/log/sysmon.log' > /etc/rsyslog.d/30-sysmon.conf
+      systemctl restart rsyslog
+    fi
+    echo "installed: sysmonforlinux $(dpkg-query -W -f '${Version}' sysmonforlinux)" > "$STATE/sysmon-status"
+  else
+    echo "unavailable: installing sysmonforlinux from packages.microsoft.com failed (see the provisioning output)" > "$STATE/sysmon-status"
+  fi
+fi
+log "sysmon: $(cat "$STATE/sysmon-status")"
+
+# theHarvester: from its upstream only (the PyPI name is an unrelated upload); needs Python >= 3.12.
+if online_ok && ! command -v theHarvester >/dev/null; then
+  log "theHarvester: online mode; see docs/vagrant.md (install from https://github.com/laramies/theHarvester)"
+else
+  log "theHarvester: not installed (offline VM): the atomic reports PREREQ_MISSING"
+fi
+
+# The simulated internet and the sensors (again from scratch on re-provisioning).
+if [ "$ONLINE" = 1 ]; then
+  log "online mode: the simulated internet is NOT started; atomics use the real services"
+else
+  PYTHONPATH="$SRC" python3 -m harness.lab.vm_internet up
+fi
+log "done"
