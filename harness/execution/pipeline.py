@@ -1,0 +1,107 @@
+"""One detonation end to end on an open session: run the atomic's lifecycle, slice and normalise its
+telemetry, save the layout. Shared by ``harness run --telemetry`` and the pytest plugin so both
+produce the same evidence the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.atomics.model import AtomicTest, Executor
+from harness.execution.runner import AtomicRun, Runner
+from harness.execution.session import Session
+
+#: Id of the negative control in layouts and evidence.
+NEGATIVE_CONTROL_ID = "negative-control"
+
+
+@dataclass
+class Detonated:
+    """One atomic's run and (when it detonated and telemetry is collected) its telemetry."""
+
+    test: AtomicTest
+    run: AtomicRun
+    telemetry: Any | None  # harness.telemetry.collect.DetonationTelemetry
+    directory: Path | None
+    sensors: list[Any]
+
+
+ProgressFn = Callable[[str, str], None]  # (atomic id, phase)
+
+
+class DetonationPipeline:
+    """Detonates atomics on ``session``, collecting telemetry when the target supports it
+    (the embedded lab; other targets get their run evidence and no telemetry)."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        get_prereqs: bool = False,
+        timeout_s: float = 180.0,
+        telemetry_dir: Path | None = None,
+        run_id: str = "",
+        collect: bool = True,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        from harness.telemetry.collect import new_run_id
+
+        self.session = session
+        self.get_prereqs = get_prereqs or session.lab is not None
+        self.timeout_s = timeout_s
+        self.telemetry_dir = telemetry_dir
+        self.run_id = run_id or new_run_id()
+        self.progress = progress
+        self.telemetry = None
+        if collect and session.lab is not None:
+            self.telemetry = session.lab.telemetry_session(session.secrets)
+
+    @property
+    def sensors(self) -> list[Any]:
+        return list(self.telemetry.sensors) if self.telemetry is not None else []
+
+    def _phase(self, test: Any, phase: str) -> None:
+        if self.progress is not None:
+            self.progress(test.id, phase)
+
+    def detonate(self, test: AtomicTest, args: Mapping[str, str] | None = None) -> Detonated:
+        from harness.telemetry.collect import run_dir, write_manifest_only
+
+        runner = Runner(self.session.target, self.session.scope, env=self.session.env, secrets=self.session.secrets,
+                        get_prereqs=self.get_prereqs, timeout_s=self.timeout_s, scratch_dir=self.session.scratch_dir)
+        marks = self.telemetry.begin() if self.telemetry is not None else {}
+        atomic: Any = test  # AtomicTest satisfies the runner's AtomicLike (read-only attributes)
+        run = runner.run(atomic, dict(args or {}), on_phase=self._phase)
+        out = run_dir(self.telemetry_dir, self.run_id, run.id) if self.telemetry_dir is not None else None
+        tel = None
+        if self.telemetry is not None:
+            self._phase(test, "telemetry")
+            if run.detonation_commands():
+                tel = self.telemetry.finish(run, marks, out)
+            elif out is not None:
+                write_manifest_only(out, run, self.telemetry.sensors)
+        return Detonated(test, run, tel, out, self.sensors)
+
+
+def negative_control_test(gateway_ip: str, benign_url: str = "https://www.example.com/") -> AtomicTest:
+    """Benign activity on the lab: a curl of an unrelated simulated site and a ping of the gateway.
+    It must fire none of the detections."""
+    command = (
+        "set -e\n"
+        f"curl -sS -o /dev/null {benign_url}\n"
+        f"ping -c 2 -W 2 {gateway_ip} >/dev/null\n"
+    )
+    return AtomicTest(
+        id=NEGATIVE_CONTROL_ID,
+        guid="00000000-0000-4000-8000-000000000000",
+        name="Negative control: benign web request and gateway ping",
+        description="Benign activity that no detection may fire on (a firing is a FALSE_POSITIVE).",
+        supported_platforms=("linux",),
+        input_arguments={},
+        dependency_executor_name=None,
+        dependencies=(),
+        executor=Executor(name="sh", command=command),
+    )

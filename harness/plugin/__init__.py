@@ -1,0 +1,223 @@
+"""The pytest plugin (entry point ``pytest11: recon_harness``): ``pytest atomics/``.
+
+Options: ``--target URL`` (default the embedded lab), ``--detections DIR``, ``--evidence-dir DIR``,
+``--record DIR``, ``--replay DIR``, ``--now ISO8601``. Markers: ``atomic(ID)``, ``lab``,
+``destructive``, ``online``. A test marked ``atomic("T1590.005-1")`` asks the ``atomic`` fixture
+for its judged outcome and calls ``assert_alerted()``; the negative control calls
+``assert_clean()``. Tests are parametrized per target, so their ids show atomic and target.
+At the end of the session the evidence is written (run.json, report.html, junit.xml, Navigator
+layer, ATTiRe log, MANIFEST.sha256) and a lab the run built is brought down.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.execution.pipeline import NEGATIVE_CONTROL_ID
+from harness.execution.session import DEFAULT_TARGET
+from harness.verdicts import PASSING, AtomicVerdict, Verdict, failure_message
+
+_RUN_KEY = pytest.StashKey["ValidationRunHolder"]()
+
+
+class ValidationRunHolder:
+    """The session's run, created on first use so plain ``pytest tests/`` never builds one."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.run: Any = None
+        self.evidence_written: Path | None = None
+
+    def get(self) -> Any:
+        if self.run is None:
+            from harness.plugin.suite import ValidationRun, repo_root
+
+            opt = self.config.getoption
+            now = opt("harness_now")
+            detections = opt("harness_detections") or str(repo_root() / "detections")
+            self.run = ValidationRun(
+                target=opt("harness_target"),
+                detections=Path(detections),
+                replay=Path(opt("harness_replay")) if opt("harness_replay") else None,
+                record=Path(opt("harness_record")) if opt("harness_record") else None,
+                now=_parse_now(now) if now else None,
+                progress=_progress_writer(self.config),
+            )
+        return self.run
+
+
+def _parse_now(text: str) -> dt.datetime:
+    try:
+        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise pytest.UsageError(f"--now expects an ISO 8601 time such as 2026-11-28T06:00:00Z, got {text!r}") from exc
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def _progress_writer(config: pytest.Config) -> Any:
+    """Live progress per atomic and phase, past pytest's output capture."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+
+    def write(line: str) -> None:
+        if reporter is not None and config.getoption("verbose") >= 0:
+            reporter.write_line(line)
+        elif reporter is None:
+            print(line, file=sys.__stderr__, flush=True)
+
+    return write
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("recon-harness", "recon atomics harness (pytest atomics/)")
+    group.addoption("--target", dest="harness_target", default=DEFAULT_TARGET, metavar="URL",
+                    help=f"target URL to detonate on (default: the embedded lab, {DEFAULT_TARGET})")
+    group.addoption("--detections", dest="harness_detections", default=None, metavar="DIR",
+                    help="detections directory with sigma/ and kql/ (default: detections/)")
+    group.addoption("--evidence-dir", dest="harness_evidence", default=None, metavar="DIR",
+                    help="write the run's evidence into DIR/<run-id>/ (default: evidence/)")
+    group.addoption("--record", dest="harness_record", default=None, metavar="DIR",
+                    help="save raw and normalised telemetry per detonation under DIR/<run-id>/<atomic-id>/")
+    group.addoption("--replay", dest="harness_replay", default=None, metavar="DIR",
+                    help="rerun only the detection half on a recording (no root, no lab)")
+    group.addoption("--now", dest="harness_now", default=None, metavar="ISO8601",
+                    help="reference time for KQL now()/ago() (default: now; replays: the recording's end)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in (
+        "atomic(id): an atomic test (T1590.005-N, or negative-control) judged per expected signal",
+        "lab: needs root and builds the embedded lab (network namespaces, sshd, dnsmasq)",
+        "destructive: changes the target beyond its own cleanup (installs software, alters audit rules)",
+        "online: needs internet access from the target (prerequisites fetched from the internet)",
+    ):
+        config.addinivalue_line("markers", line)
+    config.stash[_RUN_KEY] = ValidationRunHolder(config)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "harness_target" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("atomic")
+    atomic_id = str(marker.args[0]) if marker and marker.args else "?"
+    opt = metafunc.config.getoption
+    replay = opt("harness_replay")
+    label = f"replay:{Path(replay).name}" if replay else str(opt("harness_target"))
+    metafunc.parametrize("harness_target", [label], ids=[f"{atomic_id}@{label}"], scope="function")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    live = not config.getoption("harness_replay")
+    for item in items:
+        if item.get_closest_marker("atomic") is None:
+            continue
+        if live and str(config.getoption("harness_target")).startswith("netns://"):
+            item.add_marker(pytest.mark.lab)
+
+
+@dataclass
+class AtomicCheck:
+    """What a thin atomic test module asserts on."""
+
+    atomic_id: str
+    verdict: AtomicVerdict
+    outcome: Any
+
+    def assert_alerted(self) -> None:
+        """Pass only when every expected signal whose sensor is present is ALERTED (or, for a
+        telemetry-only signal, OBSERVED); PREREQ_MISSING skips with the reason; anything else fails
+        naming the signal, the telemetry seen and the rules that ran."""
+        __tracebackhide__ = True
+        v = self.verdict
+        if v.verdict is Verdict.PREREQ_MISSING:
+            pytest.skip(f"{self.atomic_id}: PREREQ_MISSING: {v.reason}")
+        if v.verdict is Verdict.SENSOR_UNAVAILABLE:
+            pytest.skip(f"{self.atomic_id}: SENSOR_UNAVAILABLE: " + "; ".join(
+                f"{s.signal_id}: {s.reason}" for s in v.signals))
+        if v.verdict not in PASSING:
+            pytest.fail(failure_message(v), pytrace=False)
+        judged = [s for s in v.signals if s.verdict is not Verdict.SENSOR_UNAVAILABLE]
+        assert judged and all(s.verdict in PASSING for s in judged), failure_message(v, include_passing=True)
+
+    def assert_clean(self) -> None:
+        """The negative control: no detection may fire on benign activity."""
+        __tracebackhide__ = True
+        v = self.verdict
+        if v.verdict is not Verdict.CLEAN:
+            pytest.fail(failure_message(v, include_passing=True), pytrace=False)
+
+
+@pytest.fixture
+def harness_target(request: pytest.FixtureRequest) -> str:
+    """The target label of this test (parametrized per target)."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def validation_run(request: pytest.FixtureRequest) -> Any:
+    """The session's :class:`~harness.plugin.suite.ValidationRun` (live or replay)."""
+    holder: ValidationRunHolder = request.config.stash[_RUN_KEY]
+    run = holder.get()
+    if run.mode == "live" and str(run.target_url).startswith("netns://") and os.geteuid() != 0:
+        pytest.skip("the embedded lab needs root (network namespaces, auditd): run as root, or use --replay DIR")
+    return run
+
+
+@pytest.fixture
+def atomic(request: pytest.FixtureRequest, validation_run: Any, harness_target: str) -> AtomicCheck:
+    """Detonate (or replay) the atomic named by the test's ``atomic`` marker and judge it."""
+    marker = request.node.get_closest_marker("atomic")
+    if marker is None or not marker.args:
+        raise pytest.UsageError(f"{request.node.nodeid}: the atomic fixture needs @pytest.mark.atomic('<id>')")
+    atomic_id = str(marker.args[0])
+    outcome = validation_run.outcome(atomic_id)
+    if atomic_id != NEGATIVE_CONTROL_ID:
+        validation_run.ensure_control()
+    return AtomicCheck(atomic_id, outcome.verdict, outcome)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    holder: ValidationRunHolder | None = session.config.stash.get(_RUN_KEY, None)
+    if holder is None or holder.run is None:
+        return
+    run = holder.run
+    try:
+        if run.outcomes:
+            run.ensure_control()
+    finally:
+        run.close()
+    if not run.outcomes:
+        return
+    from harness.evidence import write_evidence
+    from harness.plugin.suite import repo_root
+
+    base = session.config.getoption("harness_evidence") or str(repo_root() / "evidence")
+    out = Path(base) / run.run_id
+    write_evidence(run.document(), out, run.secrets)
+    holder.evidence_written = out
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    holder: ValidationRunHolder | None = config.stash.get(_RUN_KEY, None)
+    if holder is None or holder.run is None or not holder.run.outcomes:
+        return
+    run = holder.run
+    terminalreporter.section("recon-harness verdicts")
+    for aid in run.order:
+        v = run.outcomes[aid].verdict
+        counts: dict[str, int] = {}
+        for s in v.signals:
+            counts[str(s.verdict)] = counts.get(str(s.verdict), 0) + 1
+        summary = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
+        terminalreporter.write_line(f"{aid:<18} {v.verdict!s:<18} {summary}")
+    unavailable = [s for s in run.sensors if not s.get("available")]
+    for s in unavailable:
+        terminalreporter.write_line(f"SENSOR UNAVAILABLE: {s.get('name')}: {s.get('reason')}", yellow=True)
+    if holder.evidence_written is not None:
+        terminalreporter.write_line(f"evidence: {holder.evidence_written}")

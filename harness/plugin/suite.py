@@ -1,0 +1,384 @@
+"""A validation run: detonate (or replay) atomics, run both engines, judge every expected signal,
+and keep everything the evidence needs. One per pytest session (or ``harness nightly`` run).
+
+Live mode opens the target session lazily at the first atomic and closes it (bringing down a lab
+it built) in :meth:`ValidationRun.close`; replay mode reads a recorded layout and needs neither
+root nor a lab.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.atomics.loader import load
+from harness.atomics.model import AtomicTest, Signal, Technique, TechniqueSignals
+from harness.errors import HarnessError
+from harness.execution.pipeline import NEGATIVE_CONTROL_ID, DetonationPipeline, negative_control_test
+from harness.verdicts import (
+    AtomicVerdict,
+    DetectionSuite,
+    Verdict,
+    judge_atomic,
+    judge_control,
+)
+from harness.verdicts.layout import RecordedDetonation, load_run, run_directory
+
+TARGET_FILE = "target.json"  # run-level facts saved beside the atomic directories of a recording
+FACT_COMMANDS = {
+    "os": ". /etc/os-release 2>/dev/null && echo \"$PRETTY_NAME\"",
+    "kernel": "uname -r",
+    "hostname": "hostname",
+    "nmap": "nmap --version 2>/dev/null | head -1",
+    "curl": "curl --version 2>/dev/null | head -1",
+    "python3": "python3 --version 2>&1",
+    "shodan": "shodan version 2>/dev/null || true",
+    "auditctl": "auditctl -v 2>/dev/null | head -1",
+    "dnsmasq": "dnsmasq --version 2>/dev/null | head -1",
+    "squid": "squid -v 2>/dev/null | head -1",
+    "ulogd": "ulogd -V 2>/dev/null | head -1",
+}
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", errors="replace")).hexdigest()
+
+
+@dataclass
+class AtomicOutcome:
+    """Everything known about one atomic of the run."""
+
+    atomic_id: str
+    name: str
+    guid: str
+    verdict: AtomicVerdict
+    run: dict[str, Any]
+    args: dict[str, str]
+    telemetry: dict[str, Any]
+    sigma_hits: list[dict[str, Any]]
+    kql_rows: dict[str, list[dict[str, Any]]]
+    excerpts: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def repo_root() -> Path:
+    """The checkout holding atomics/ and detections/ (cwd first, then beside the package)."""
+    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        if (base / "atomics" / "T1590.005" / "T1590.005.yaml").exists():
+            return base
+    return Path.cwd()
+
+
+class ValidationRun:
+    """One run of the suite on one target (live) or one recording (replay)."""
+
+    def __init__(
+        self,
+        *,
+        target: str,
+        detections: Path,
+        replay: Path | None = None,
+        record: Path | None = None,
+        now: dt.datetime | None = None,
+        atomics_path: Path | None = None,
+        proxy_mode: str | None = None,
+        progress: Callable[[str], None] | None = None,
+        lab_config: str | None = None,
+    ) -> None:
+        root = repo_root()
+        self.atomics_path = atomics_path or root / "atomics" / "T1590.005" / "T1590.005.yaml"
+        self.technique: Technique
+        self.signals: TechniqueSignals
+        self.technique, self.signals = load(self.atomics_path)
+        self.target_url = target
+        self.detections_dir = Path(detections)
+        self.suite = DetectionSuite(self.detections_dir)
+        self.replay_dir = Path(replay) if replay is not None else None
+        self.record_dir = Path(record) if record is not None else None
+        self.fixed_now = now
+        self.proxy_mode = proxy_mode
+        self.lab_config = lab_config
+        self.progress = progress or (lambda line: None)
+        self.started = utc_now()
+        self.ended: dt.datetime | None = None
+        self.outcomes: dict[str, AtomicOutcome] = {}
+        self.order: list[str] = []
+        self.secrets: list[str] = []
+        self.facts: dict[str, Any] = {}
+        self.sensors: list[dict[str, Any]] = []
+        self.lab_info: dict[str, Any] | None = None
+        self.infra_error: str | None = None
+        self._stack = contextlib.ExitStack()
+        self._pipeline: DetonationPipeline | None = None
+        self._recorded: dict[str, RecordedDetonation] | None = None
+        self.run_id = ""
+        if self.replay_dir is not None:
+            run = run_directory(self.replay_dir)
+            self.run_id = run.name
+            self._recorded = {d.atomic_id: d for d in load_run(self.replay_dir)}
+            tfile = run / TARGET_FILE
+            if tfile.exists():
+                saved = json.loads(tfile.read_text(encoding="utf-8"))
+                self.facts = dict(saved.get("facts") or {})
+                self.sensors = list(saved.get("sensors") or [])
+                self.lab_info = saved.get("lab")
+                self.target_url = str(saved.get("target") or self.target_url)
+        else:
+            from harness.telemetry.collect import new_run_id
+
+            self.run_id = new_run_id()
+
+    # --- modes ---------------------------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        return "replay" if self.replay_dir is not None else "live"
+
+    @property
+    def target_label(self) -> str:
+        return f"replay:{self.target_url}" if self.mode == "replay" else self.target_url
+
+    def expected_atomics(self) -> list[str]:
+        return [t.id for t in self.technique.atomic_tests]
+
+    # --- live session --------------------------------------------------------------------------
+    def _open(self) -> DetonationPipeline:
+        if self._pipeline is not None:
+            return self._pipeline
+        if self.infra_error is not None:
+            raise HarnessError(self.infra_error)
+        from harness.execution.session import open_session
+
+        self.progress(f"[harness] opening target {self.target_url} (building the lab if it is down) ...")
+        try:
+            session = self._stack.enter_context(open_session(self.target_url, self.lab_config,
+                                                             proxy_mode=self.proxy_mode))
+        except (HarnessError, OSError) as exc:
+            self.infra_error = f"could not open target {self.target_url}: {exc}"
+            raise HarnessError(self.infra_error) from exc
+        self.secrets = list(session.secrets)
+        pipeline = DetonationPipeline(session, telemetry_dir=self.record_dir, run_id=self.run_id,
+                                      progress=lambda aid, phase: self.progress(f"[harness] {aid}: {phase}"))
+        self._pipeline = pipeline
+        self.sensors = [s.to_dict() for s in pipeline.sensors]
+        if session.lab is not None:
+            self.lab_info = {"kind": "embedded", "name": session.lab_config.name, "owned": session.owns_lab,
+                             "proxy_mode": session.proxy_mode, "device_name": session.lab_config.device_name}
+        self.facts = self._probe_facts(session)
+        if self.record_dir is not None:
+            run = self.record_dir / self.run_id
+            run.mkdir(parents=True, exist_ok=True)
+            (run / TARGET_FILE).write_text(json.dumps(
+                {"target": self.target_url, "facts": self.facts, "sensors": self.sensors, "lab": self.lab_info},
+                indent=2) + "\n")
+        return pipeline
+
+    def _probe_facts(self, session: Any) -> dict[str, Any]:
+        facts: dict[str, Any] = {"harness_host": {"python": sys.version.split()[0], "platform": platform.platform()}}
+        tools: dict[str, str] = {}
+        for name, cmd in FACT_COMMANDS.items():
+            try:
+                res = session.target.run(cmd, timeout=20)
+                value = res.stdout.strip().splitlines()[0] if res.stdout.strip() else ""
+            except (HarnessError, IndexError) as exc:
+                value = f"unavailable: {exc}"
+            if name in ("os", "kernel", "hostname"):
+                facts[name] = value
+            else:
+                tools[name] = value
+        facts["tools"] = tools
+        return facts
+
+    def close(self) -> None:
+        """Close the session: the lab comes down when this run built it."""
+        if self._pipeline is not None:
+            self.progress("[harness] closing the target session (lab down if the run built it) ...")
+        self._stack.close()
+        self._pipeline = None
+        self.ended = self.ended or utc_now()
+
+    # --- running and judging -------------------------------------------------------------------
+    def now_for(self, latest: dt.datetime | None) -> dt.datetime:
+        if self.fixed_now is not None:
+            return self.fixed_now
+        if self.mode == "replay":
+            return (latest or utc_now()) + dt.timedelta(minutes=1)
+        return utc_now()
+
+    def signals_for(self, test: AtomicTest) -> tuple[Signal, ...]:
+        mode = self.proxy_mode or (str(self.lab_info.get("proxy_mode")) if self.lab_info else "transparent")
+        return self.signals.for_test(test).for_mode(mode)
+
+    def outcome(self, atomic_id: str) -> AtomicOutcome:
+        """The judged outcome of ``atomic_id`` (``negative-control`` for the control), computed once."""
+        if atomic_id in self.outcomes:
+            return self.outcomes[atomic_id]
+        t0 = time.monotonic()
+        out = self._control() if atomic_id == NEGATIVE_CONTROL_ID else self._atomic(self.technique.find(atomic_id))
+        out.timings["judge_total_s"] = round(time.monotonic() - t0, 3)
+        self.outcomes[atomic_id] = out
+        self.order.append(atomic_id)
+        v = out.verdict
+        self.progress(f"[harness] {atomic_id}: {v.verdict}" + (f" - {v.reason}" if v.reason else ""))
+        return out
+
+    def _material(self, test: AtomicTest) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]],
+                                                   list[dict[str, Any]], dict[str, Any], float]:
+        """(run dict, sigma events, defender rows, sensors, telemetry summary, detonation seconds)."""
+        if self._recorded is not None:
+            det = self._recorded.get(test.id)
+            if det is None:
+                raise HarnessError(f"{test.id} is not in the recording {self.replay_dir}")
+            summary = {"counts": det.manifest.get("counts", {}), "attribution": det.manifest.get("attribution", {}),
+                       "parse_problems": det.manifest.get("parse_problems", {}), "directory": str(det.directory),
+                       "views": det.manifest.get("views", {})}
+            return det.run, det.sigma, det.defender, det.sensors or self.sensors, summary, 0.0
+        pipeline = self._open()
+        t0 = time.monotonic()
+        done = pipeline.detonate(test)
+        secs = time.monotonic() - t0
+        tel = done.telemetry
+        summary = {"directory": str(done.directory) if done.directory else None}
+        sigma: list[dict[str, Any]] = []
+        defender: list[dict[str, Any]] = []
+        if tel is not None:
+            sigma, defender = tel.sigma, tel.defender
+            summary.update({"counts": tel.counts, "attribution": tel.methods,
+                            "parse_problems": {k: [list(x) for x in v] for k, v in tel.parse_problems.items()},
+                            "views": {"sigma": len(sigma), "defender": len(defender)}})
+        elif pipeline.telemetry is None:
+            summary["note"] = "telemetry collection is implemented for the embedded lab (netns://) only"
+        sensors = [s.to_dict() for s in done.sensors] or self.sensors
+        return done.run.to_dict(), sigma, defender, sensors, summary, secs
+
+    def _atomic(self, test: AtomicTest) -> AtomicOutcome:
+        signals = self.signals_for(test)
+        args = test.arguments()
+        try:
+            run, sigma, defender, sensors, summary, secs = self._material(test)
+        except HarnessError as exc:
+            run = {"id": test.id, "guid": test.guid, "name": test.name, "target": self.target_url,
+                   "status": "ERROR", "reason": str(exc), "commands": []}
+            sigma, defender, sensors, summary, secs = [], [], self.sensors, {}, 0.0
+        t0 = time.monotonic()
+        queries = {k.query for s in signals for k in s.detections.kql}
+        latest = _latest(run, sigma)
+        result = self.suite.evaluate(sigma, defender, self.now_for(latest), queries)
+        verdict = judge_atomic(test.id, test.name, self.target_label, signals, args, sigma, defender, sensors,
+                               str(run.get("status")), str(run.get("reason") or ""), result)
+        if not self.sensors and sensors:
+            self.sensors = sensors
+        return AtomicOutcome(
+            test.id, test.name, test.guid, verdict, run, args, summary,
+            sigma_hits=[_hit(m) for m in result.sigma_matches],
+            kql_rows={q: list(o.rows) for q, o in result.kql.items()},
+            excerpts=_excerpts(sigma),
+            timings={"detonation_s": round(secs, 3), "detection_s": round(time.monotonic() - t0, 3)},
+        )
+
+    def _control(self) -> AtomicOutcome:
+        cfg_gateway = "198.51.100.249"
+        if self._recorded is not None:
+            det = self._recorded.get(NEGATIVE_CONTROL_ID)
+            if det is None:
+                run = {"id": NEGATIVE_CONTROL_ID, "status": "ERROR",
+                       "reason": f"no negative control in the recording {self.replay_dir}", "commands": []}
+                sigma, defender, summary, secs = [], [], {}, 0.0
+            else:
+                run, sigma, defender = det.run, det.sigma, det.defender
+                summary, secs = {"counts": det.manifest.get("counts", {}), "directory": str(det.directory)}, 0.0
+        else:
+            try:
+                pipeline = self._open()
+                if pipeline.session.lab is not None:
+                    cfg_gateway = str(pipeline.session.lab_config.inet_gateway_ip)
+                test = negative_control_test(cfg_gateway)
+                t0 = time.monotonic()
+                done = pipeline.detonate(test)
+                secs = time.monotonic() - t0
+                run = done.run.to_dict()
+                sigma = done.telemetry.sigma if done.telemetry is not None else []
+                defender = done.telemetry.defender if done.telemetry is not None else []
+                summary = {"counts": done.telemetry.counts if done.telemetry is not None else {},
+                           "directory": str(done.directory) if done.directory else None}
+            except HarnessError as exc:
+                run = {"id": NEGATIVE_CONTROL_ID, "status": "ERROR", "reason": str(exc), "commands": []}
+                sigma, defender, summary, secs = [], [], {}, 0.0
+        queries = {k.query for e in self.signals.expectations.values() for s in e.signals for k in s.detections.kql}
+        result = self.suite.evaluate(sigma, defender, self.now_for(_latest(run, sigma)), queries)
+        verdict = judge_control(self.target_label, sigma, str(run.get("status")), str(run.get("reason") or ""), result)
+        return AtomicOutcome(NEGATIVE_CONTROL_ID, verdict.name, "", verdict, run, {}, summary,
+                             sigma_hits=[_hit(m) for m in result.sigma_matches],
+                             kql_rows={q: list(o.rows) for q, o in result.kql.items()},
+                             excerpts=_excerpts(sigma), timings={"detonation_s": round(secs, 3)})
+
+    def ensure_control(self) -> None:
+        """Every run has a negative control once any atomic ran."""
+        if self.outcomes and NEGATIVE_CONTROL_ID not in self.outcomes:
+            self.outcome(NEGATIVE_CONTROL_ID)
+
+    # --- evidence ------------------------------------------------------------------------------
+    def document(self) -> dict[str, Any]:
+        """The run.json document (see harness/evidence/schemas/run.schema.json)."""
+        from harness.evidence.runjson import build_document
+
+        return build_document(self)
+
+
+def _latest(run: dict[str, Any], sigma: list[dict[str, Any]]) -> dt.datetime | None:
+    from harness.verdicts.layout import parse_utc
+
+    stamps = [str(c.get("ended")) for c in run.get("commands") or [] if c.get("ended")]
+    stamps += [str((e.get("meta") or {}).get("time")) for e in sigma if (e.get("meta") or {}).get("time")]
+    parsed = [p for s in stamps if (p := parse_utc(s)) is not None]
+    return max(parsed) if parsed else None
+
+
+def _hit(m: Any) -> dict[str, Any]:
+    d: dict[str, Any] = {"rule_id": m.rule_id, "title": m.title, "level": m.level, "index": m.index,
+                         "event": dict(m.event)}
+    if m.correlation_type is not None:
+        d["correlation_type"] = m.correlation_type
+        d["event_indexes"] = list(m.event_indexes)
+    return d
+
+
+def _excerpts(sigma: list[dict[str, Any]], per_source: int = 3) -> list[dict[str, Any]]:
+    """A few events per source and log source for the report (not the whole view)."""
+    seen: dict[tuple[str, str], int] = {}
+    out = []
+    for e in sigma:
+        meta = e.get("meta") or {}
+        ls = e.get("logsource") or {}
+        key = (str(meta.get("source")), str(ls.get("category") or ls.get("service")))
+        if seen.get(key, 0) >= per_source:
+            continue
+        seen[key] = seen.get(key, 0) + 1
+        out.append({"source": key[0], "logsource": key[1], "line": meta.get("line"), "time": meta.get("time"),
+                    "event": e.get("event")})
+    return out
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")
+
+
+__all__ = ["AtomicOutcome", "ValidationRun", "Verdict", "__version__", "iso", "repo_root", "sha256_text"]

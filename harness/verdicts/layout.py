@@ -1,0 +1,107 @@
+"""Reading the saved telemetry layout (``harness run --telemetry DIR``, ``--record DIR``) back, for
+replays: the detection half runs again on it without root and without a lab."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError, SourceLocation
+
+
+@dataclass(frozen=True)
+class RecordedDetonation:
+    """One ``DIR/<run-id>/<atomic-id>/`` directory."""
+
+    atomic_id: str
+    directory: Path
+    manifest: dict[str, Any]
+    sigma: list[dict[str, Any]]
+    defender: list[dict[str, Any]]
+
+    @property
+    def run(self) -> dict[str, Any]:
+        return dict(self.manifest.get("atomic") or {})
+
+    @property
+    def status(self) -> str:
+        return str(self.run.get("status") or "ERROR")
+
+    @property
+    def reason(self) -> str:
+        return str(self.run.get("reason") or "")
+
+    @property
+    def sensors(self) -> list[dict[str, Any]]:
+        return list(self.manifest.get("sensors") or [])
+
+    def latest_time(self) -> dt.datetime | None:
+        """The newest instant of the detonation (command ends, event times): replays pin now() to it."""
+        stamps: list[str] = [str(c.get("ended")) for c in self.run.get("commands") or [] if c.get("ended")]
+        if self.run.get("ended"):
+            stamps.append(str(self.run["ended"]))
+        for line in self.sigma:
+            t = (line.get("meta") or {}).get("time")
+            if t:
+                stamps.append(str(t))
+        parsed = [p for s in stamps if (p := parse_utc(s)) is not None]
+        return max(parsed) if parsed else None
+
+
+def parse_utc(text: str) -> dt.datetime | None:
+    try:
+        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if not path.exists():
+        return out
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except ValueError as exc:
+                raise ConfigError(f"invalid JSON line in recorded telemetry: {exc}", SourceLocation(str(path), n, 1)) \
+                    from exc
+    return out
+
+
+def run_directory(base: Path) -> Path:
+    """``base`` itself when it holds atomic directories, else its newest ``<run-id>`` directory."""
+    base = Path(base)
+    if not base.is_dir():
+        raise ConfigError(f"replay directory not found: {base}")
+    if any((p / "manifest.json").is_file() for p in base.iterdir() if p.is_dir()):
+        return base
+    runs = sorted(p for p in base.iterdir() if p.is_dir() and any((q / "manifest.json").is_file()
+                                                                   for q in p.iterdir() if q.is_dir()))
+    if not runs:
+        raise ConfigError(f"no recorded run under {base} (expected {base}/<run-id>/<atomic-id>/manifest.json)")
+    return runs[-1]
+
+
+def load_detonation(directory: Path) -> RecordedDetonation:
+    mpath = directory / "manifest.json"
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {mpath}: {exc}", SourceLocation(str(mpath))) from exc
+    return RecordedDetonation(directory.name, directory, manifest, _jsonl(directory / "sigma.jsonl"),
+                              _jsonl(directory / "defender.jsonl"))
+
+
+def load_run(base: Path) -> Iterator[RecordedDetonation]:
+    """Every recorded detonation of the (newest) run under ``base``, in directory order."""
+    run = run_directory(base)
+    for d in sorted(p for p in run.iterdir() if p.is_dir() and (p / "manifest.json").is_file()):
+        yield load_detonation(d)
