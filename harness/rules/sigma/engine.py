@@ -30,7 +30,7 @@ from harness.rules.sigma.correlation import (
     parse_time,
 )
 from harness.rules.sigma.loader import RuleProblem, error_message, load_collection, locate
-from harness.rules.sigma.values import _MISSING, Fields, as_text, get_field, iter_texts, lowered_text
+from harness.rules.sigma.values import _MISSING, Fields, get_field, iter_texts, lowered_text
 
 TIME_FIELDS = ("UtcTime", "@timestamp", "timestamp", "TimeCreated", "time", "EventTime", "ts")
 
@@ -92,23 +92,6 @@ _GRAM = 3
 _SLICES = [slice(i, i + _GRAM) for i in range(8192)]
 #: Fields with more literals than this use the trigram index instead of one test per literal.
 _INDEX_THRESHOLD = 40
-
-
-def _all_text(fields: Fields) -> str:
-    """Every value of the event, lower-cased and joined (keyword prefilter); flat string events
-    take the fast path."""
-    try:
-        return "\n".join(fields.values()).lower()
-    except TypeError:  # numbers, nulls, lists, nested objects
-        parts: list[str] = []
-        for value in fields.values():
-            if value.__class__ is str:
-                parts.append(value)
-            elif isinstance(value, Mapping | list):
-                parts.extend(iter_texts(value))
-            elif value is not None:
-                parts.append(as_text(value) or "")
-        return "\n".join(parts).lower()
 
 
 def _grams(value: str, count: int) -> set[str]:
@@ -182,7 +165,7 @@ def _build_prefilter(rules: Sequence[CompiledRule], positions: Sequence[int]) ->
         for fname, lit in req:
             by_field.setdefault(fname, {}).setdefault(lit, []).append(pos)
     consts: dict[str, Any] = {
-        "_get": get_field, "_low": lowered_text, "_M": _MISSING, "_alltext": _all_text, "_grams": _grams,
+        "_get": get_field, "_low": lowered_text, "_M": _MISSING, "_texts": iter_texts, "_grams": _grams,
         "_LIMIT": _CACHE_LIMIT,
     }
     checkers: list[str] = []
@@ -190,15 +173,19 @@ def _build_prefilter(rules: Sequence[CompiledRule], positions: Sequence[int]) ->
     for n, (fname, lits) in enumerate(by_field.items()):
         checkers += [*_field_checker(lits, consts, str(n)), ""]
         consts[f"_c{n}"] = {}
-        if fname is None:  # keywords: the whole event's text
+        if fname is None:  # keywords match value by value: test each value, memoised per value
             lines += [
-                "    v = _alltext(ev)",
-                f"    r = _c{n}.get(v)",
-                "    if r is None:",
-                f"        r = _f{n}(v)",
-                f"        if len(_c{n}) >= _LIMIT: _c{n}.clear()",
-                f"        _c{n}[v] = r",
-                "    if r: c += r",
+                "    for v in ev.values():",
+                "        if v.__class__ is str:",
+                f"            r = _c{n}.get(v)",
+                "            if r is None:",
+                f"                r = _f{n}(v.lower())",
+                f"                if len(_c{n}) >= _LIMIT: _c{n}.clear()",
+                f"                _c{n}[v] = r",
+                "            if r: c += r",
+                "        elif v is not None:",
+                "            for t in _texts(v):",
+                f"                c += _f{n}(t.lower())",
             ]
             continue
         lines.append(f"    v = ev.get({_ident(fname)}, _M)")
