@@ -47,7 +47,7 @@ NET_BRIDGE = "rah-vbr0"
 POOL = "default"
 POOL_PATH = Path("/var/lib/libvirt/images")
 SERIAL_LOG = Path(os.environ.get("RECON_HARNESS_SERIAL_LOG", "/var/log/libvirt/qemu/recon-harness-serial.log"))
-STATE_DIR = Path("/run/recon-harness/vagrant")
+STATE_DIR = Path("/run/recon-harness-vagrant")  # not under the embedded lab's state dir, which its down removes
 DEFAULT_NET_AUTOSTART = Path("/etc/libvirt/qemu/networks/autostart/default.xml")
 LIBVIRT_URI = "qemu:///system"
 

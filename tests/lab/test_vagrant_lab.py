@@ -1,0 +1,124 @@
+"""The Vagrant lab VM for real: libvirt, the locally built box, the atomics inside the VM.
+
+Boots a VM (minutes under software emulation), so it runs only with RECON_HARNESS_VAGRANT=1 (and
+root): ``RECON_HARNESS_VAGRANT=1 .venv/bin/pytest -m lab tests/lab/test_vagrant_lab.py``.
+The unmarked tests at the top check the isolated network's definition without libvirt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.lab.vagrant import DOMAIN_PREFIX, NET_NAME, POOL, VagrantLab, check_isolated, network_xml, virsh
+
+VM = pytest.mark.skipif(os.environ.get("RECON_HARNESS_VAGRANT") != "1",
+                        reason="boots a VM: set RECON_HARNESS_VAGRANT=1 to run")
+
+
+def test_network_definition_is_isolated() -> None:
+    xml = network_xml()
+    assert check_isolated(xml) == []
+    assert "<forward" not in xml and "<dns enable='no'/>" in xml
+    assert "198.19.10.1" in xml
+
+
+def test_check_isolated_names_every_problem() -> None:
+    nat = "<network><name>n</name><forward mode='nat'/><ip address='192.168.121.1'/></network>"
+    problems = check_isolated(nat)
+    assert len(problems) == 2
+    assert "forward" in problems[0] and "DNS" in problems[1]
+
+
+def _leftovers() -> list[str]:
+    """Our domains, network, volumes and QEMU/libvirt processes that still exist."""
+    found: list[str] = []
+    if virsh("version", check=False).returncode == 0:
+        found += [f"domain {d}" for d in virsh("list", "--all", "--name", check=False).stdout.split()
+                  if d.startswith(f"{DOMAIN_PREFIX}_")]
+        found += [f"network {n}" for n in virsh("net-list", "--all", "--name", check=False).stdout.split()
+                  if n == NET_NAME]
+        found += [f"volume {v}" for v in virsh("vol-list", POOL, check=False).stdout.split()
+                  if "recon-harness" in v]
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    found += [f"process {line.strip()}" for line in ps.splitlines()
+              if f"guest={DOMAIN_PREFIX}_" in line or f"-name {DOMAIN_PREFIX}_" in line]
+    return found
+
+
+@pytest.fixture(scope="module")
+def lab_vm() -> Iterator[VagrantLab]:
+    lab = VagrantLab()
+    lab.down()
+    libvirt_was_running = subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True).returncode == 0
+    try:
+        lab.up()
+        yield lab
+    finally:
+        lab.down()
+        assert _leftovers() == [], "lab down left things behind"
+        if not libvirt_was_running:
+            assert subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True).returncode != 0, \
+                "libvirtd started by the lab is still running"
+
+
+@pytest.mark.lab
+@VM
+def test_atomics_run_in_the_vm_with_the_embedded_lab_verdicts(lab_vm: VagrantLab, tmp_path: Path) -> None:
+    from harness.atomics.loader import load_technique
+    from harness.execution.runner import Runner
+    from harness.execution.scope import Scope
+    from harness.execution.session import default_atomics_path
+    from harness.targets.vagrant import VagrantTarget
+
+    target = VagrantTarget.for_machine("default")
+    assert target.facts()["host_key_verification"] in ("known_hosts", "pinned")
+    key = secrets.token_hex(16)
+    telemetry = lab_vm.telemetry_session(target, [key])
+    sensors = {s.name: s for s in telemetry.sensors}
+    for name in ("auditd", "dns", "proxy", "firewall", "inet"):
+        assert sensors[name].available, sensors[name]
+    # Sysmon is never pretended: the offline VM says exactly why it is not there.
+    assert not sensors["sysmon"].available
+    assert "Microsoft's package repository" in sensors["sysmon"].reason and "offline" in sensors["sysmon"].reason
+
+    technique = load_technique(default_atomics_path())
+    runs: dict[str, Any] = {}
+    counts: dict[str, dict[str, Any]] = {}
+    for test in technique.atomic_tests:
+        runner = Runner(target, Scope.from_lab(lab_vm.cfg), env={"SHODAN_API_KEY": key}, secrets=[key],
+                        get_prereqs=True, timeout_s=300)
+        marks = telemetry.begin()
+        run = runner.run(test, {})
+        runs[run.id] = run
+        if run.detonation_commands():
+            tel = telemetry.finish(run, marks, tmp_path / run.id)
+            counts[run.id] = tel.counts
+    target.close()
+
+    for aid in ("T1590.005-1", "T1590.005-2", "T1590.005-3", "T1590.005-5"):
+        assert runs[aid].status == "EXECUTED", runs[aid].to_dict()
+        det = runs[aid].detonation_commands()
+        assert det and det[0].audit_session is not None, "VM logins must carry an audit session id"
+        # Telemetry collected from the VM over SSH, attributed to this detonation.
+        assert counts[aid]["auditd"]["kept"] > 0, counts[aid]
+    h = runs["T1590.005-4"]
+    assert h.status == "PREREQ_MISSING" and "prerequisite missing" in h.reason
+    assert not h.detonation_commands()
+    # Resolver and proxy telemetry of the lookups came from the VM's simulated internet.
+    assert counts["T1590.005-1"]["dnsmasq"]["kept"] > 0 and counts["T1590.005-1"]["squid"]["kept"] > 0
+    assert counts["T1590.005-2"]["inet"]["kept"] > 0
+    sigma = [json.loads(x) for x in (tmp_path / "T1590.005-3" / "sigma.jsonl").read_text().splitlines()]
+    assert any(e["logsource"]["category"] == "process_creation" and "nmap -sn" in e["event"].get("CommandLine", "")
+               for e in sigma)
+    # The key never reaches what is stored.
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert key not in path.read_text(errors="replace"), path
