@@ -32,9 +32,10 @@ NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 
 _URLS = ["www.example.com", "login.microsoftonline.com", "api.github.com", "cdn.contoso.net", "",
          "api.shodan.io", "whois.arin.net", "bgp.he.net", "ipinfo.io", "update.contoso.com"]
+# the first five of each list are benign, the last five are what the query must find
 _CMDS = ["/usr/bin/ls -la /tmp", "bash -c echo hello", "python3 app.py --serve", "curl -s https://www.example.com/",
-         "nmap -sn 10.0.0.0/24", "shodan host 198.51.100.1", "sshd: root@pts/0", "cron -f", "git fetch origin",
-         "theharvester -d example.com -b bing"]
+         "systemctl status sshd", "shodan host 198.51.100.1", "nmap -sn 10.0.0.0/24", "masscan --rate 1000 10.0.0.0/8",
+         "amass enum -d example.com", "theharvester -d example.com -b bing"]
 
 
 def generate(out: Path, rows: int) -> tuple[Path, Path, Path]:

@@ -1069,6 +1069,10 @@ class Translator:
     # binary operators
     def binary(self, e: ast.Bin, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
         op = e.op
+        if op == "or":
+            merged = self.merge_term_tests(e, sc, env)
+            if merged is not None:
+                return merged, "bool"
         if op in ("and", "or"):
             a, at = self.expr(e.left, sc, env)
             b, bt = self.expr(e.right, sc, env)
@@ -1096,6 +1100,72 @@ class Translator:
         if op in ("+", "-", "*", "/", "%"):
             return self.arith(e, op, a, at, b, bt)
         raise self.unsup(e, f"operator '{op}' is not supported")
+
+    def merge_term_tests(self, e: ast.Bin, sc: Scope, env: dict[str, Binding]) -> str | None:
+        """``x has a or x has_any (b, c) or ...`` on one column as a single ``has_any`` regex.
+
+        Exactly equivalent (has_any is the disjunction of has), and one regex pass instead of
+        several keeps large scans fast.
+        """
+        terms: list[ast.Expr] = []
+
+        def flatten(x: ast.Expr) -> None:
+            if isinstance(x, ast.Bin) and x.op == "or":
+                flatten(x.left)
+                flatten(x.right)
+            else:
+                terms.append(x)
+
+        flatten(e)
+        groups: dict[tuple[str, bool], list[str]] = {}
+        members: dict[tuple[str, bool], int] = {}
+        order: list[tuple[str, bool]] = []
+        rest: list[ast.Expr] = []
+        for t in terms:
+            key_needles = self._term_test(t, sc, env)
+            if key_needles is None:
+                rest.append(t)
+                continue
+            key, needles = key_needles
+            if key not in groups:
+                groups[key] = []
+                members[key] = 0
+                order.append(key)
+            groups[key].extend(needles)
+            members[key] += 1
+        if all(members[k] == 1 for k in order):
+            return None  # nothing to merge
+        parts = []
+        for col, cs in order:
+            hay = self.to_string(q(col), sc.cols[col])
+            parts.append(f"coalesce(regexp_matches({hay}, {s(any_term_regex(groups[(col, cs)], cs))}), FALSE)")
+        for t in rest:
+            sql, typ = self.expr(t, sc, env)
+            if typ not in ("bool", "null", "dynamic"):
+                raise self.err(t, f"'or' needs bool operands, not {typ}")
+            parts.append(sql if typ != "dynamic" else f"TRY_CAST(kql_dstr({sql}) AS BOOLEAN)")
+        return "(" + " OR ".join(parts) + ")"
+
+    def _term_test(self, t: ast.Expr, sc: Scope, env: dict[str, Binding]
+                   ) -> tuple[tuple[str, bool], list[str]] | None:
+        """(column, case-sensitive) and constant needles of a positive has/has_any on a column."""
+        if isinstance(t, ast.Bin) and t.op in ("has", "has_cs") and isinstance(t.left, ast.Name):
+            needle = self.const_string(t.right, env)
+            col = t.left.name
+            if needle is not None and sc.cols.get(col) == "string":
+                return (col, t.op == "has_cs"), [needle]
+        if isinstance(t, ast.InList) and t.op in ("has_any", "has_any_cs") and isinstance(t.left, ast.Name):
+            col = t.left.name
+            if sc.cols.get(col) != "string":
+                return None
+            items = self.const_list(t.items, env)
+            if not items:
+                return None
+            needles = [self.const_string(i, env) for i in items]
+            if any(n is None for n in needles):
+                return None
+            return (col, t.op == "has_any_cs"), [n or "" for n in needles]
+        return None
 
     def coerce_pair(self, e: ast.Node, a: str, at: str, b: str, bt: str) -> tuple[str, str]:
         if at == bt or "null" in (at, bt):
