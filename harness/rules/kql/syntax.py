@@ -590,7 +590,7 @@ class Parser:
             return q
         if self.is_word("union"):
             self.next()
-            return self.parse_union_body(t, None)
+            return self.parse_union_body(t)
         if self.is_word("datatable"):
             return self.parse_datatable()
         if self.is_word("print"):
@@ -623,7 +623,7 @@ class Parser:
             return TableRef(t.line, t.col, name)
         raise self.error(f"expected a table, found {t.text or 'end of query'!r}")
 
-    def parse_union_body(self, t: Token, _: None) -> Union:
+    def parse_union_body(self, t: Token) -> Union:
         kind = "outer"
         withsource = None
         isfuzzy = False
@@ -768,8 +768,8 @@ class Parser:
             return Op(ln, cl, lname, {"names": self.parse_name_list()})
         if lname == "project-reorder":
             names = self.parse_name_list()
-            for _ in ("asc", "desc", "granny-asc", "granny-desc"):
-                pass
+            if self.is_word("asc", "desc", "granny"):
+                raise self.unsupported("project-reorder with a sort order is not supported")
             return Op(ln, cl, lname, {"names": names})
         if lname == "project-rename":
             pairs: list[tuple[str, str, Token]] = []
@@ -810,7 +810,7 @@ class Parser:
         if lname in ("join", "lookup"):
             return self.parse_join(t, lname)
         if lname == "union":
-            u = self.parse_union_body(t, None)
+            u = self.parse_union_body(t)
             return Op(ln, cl, "union", {"union": u})
         if lname in ("mv-expand", "mvexpand"):
             return self.parse_mv_expand(t)

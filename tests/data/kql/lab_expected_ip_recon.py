@@ -62,7 +62,8 @@ EXPECTED = [
     _proc("05:36:05.343", "sshd", "bash -c rm -f /tmp/atomic-arin.xml /tmp/atomic-nmap-sweep.xml /tmp/atomic-bgp.html"),
     _proc("05:36:05.343", "sshd", "rm -f /tmp/atomic-arin.xml /tmp/atomic-nmap-sweep.xml /tmp/atomic-bgp.html"),
     # d_bgp_he_asn
-    _net("05:35:55.927", "bgp.he.net", "198.51.100.30", "curl", "curl -s https://bgp.he.net/AS64500 -o /tmp/atomic-bgp.html"),
+    _net("05:35:55.927", "bgp.he.net", "198.51.100.30", "curl",
+         "curl -s https://bgp.he.net/AS64500 -o /tmp/atomic-bgp.html"),
     # c_nmap_ping_sweep
     _proc("05:35:50.178", "sshd", "bash -c nmap -sn 198.51.100.128/28 -oX /tmp/atomic-nmap-sweep.xml"),
     _proc("05:35:50.178", "sshd", "nmap -sn 198.51.100.128/28 -oX /tmp/atomic-nmap-sweep.xml"),

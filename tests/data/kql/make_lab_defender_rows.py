@@ -86,8 +86,8 @@ def main() -> int:
             }})
         elif eid == 3:
             outbound = d["Initiated"] == "true"
-            local_ip, local_port = (d["SourceIp"], d["SourcePort"]) if outbound else (d["DestinationIp"], d["DestinationPort"])
-            remote_ip, remote_port = (d["DestinationIp"], d["DestinationPort"]) if outbound else (d["SourceIp"], d["SourcePort"])
+            src, dst = (d["SourceIp"], d["SourcePort"]), (d["DestinationIp"], d["DestinationPort"])
+            (local_ip, local_port), (remote_ip, remote_port) = (src, dst) if outbound else (dst, src)
             second = d["UtcTime"][11:19]
             names = [n for t, n, a in answers if a == remote_ip and t <= second]
             image = d["Image"]

@@ -300,6 +300,11 @@ def test_union_outer_withsource_and_type_split(engine: KqlEngine) -> None:
 def test_mv_expand(engine: KqlEngine) -> None:
     q = "datatable(a:int, b:dynamic)[1, dynamic([10, 20]), 2, dynamic(['a', 'b'])] | mv-expand b"
     assert rows(engine, q) == [{"a": 1, "b": 10}, {"a": 1, "b": 20}, {"a": 2, "b": "a"}, {"a": 2, "b": "b"}]
+    # the docs: a null value gives one record (null), an empty array or bag gives none
+    q = "datatable(a:int, b:dynamic)[1, dynamic(null), 2, dynamic([]), 3, dynamic({})] | mv-expand b"
+    assert rows(engine, q) == [{"a": 1, "b": None}]
+    q = "print b = dynamic({'k1': 1, 'k2': 'v'}) | mv-expand b"
+    assert rows(engine, q) == [{"b": {"k1": 1}}, {"b": {"k2": "v"}}]
     q = "print d = dynamic([1, 2]) | mv-expand x = d to typeof(long) | project x"
     assert rows(engine, q) == [{"x": 1}, {"x": 2}]
 
