@@ -155,7 +155,12 @@ def _client_of(rec: Record) -> list[str]:
     if rec.source == "nflog":
         return [str(x) for x in (f.get("src_ip"), f.get("dest_ip")) if x]
     value = f.get("client_ip") or f.get("client")
-    return [str(value)] if value else []
+    out = [str(value)] if value else []
+    # Behind the lab's proxy the service sees the proxy as its client; the lab host is in XFF.
+    xff = f.get("x_forwarded_for")
+    if xff:
+        out += [part.strip() for part in str(xff).split(",") if part.strip()]
+    return out
 
 
 def attribute(

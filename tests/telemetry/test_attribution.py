@@ -87,3 +87,16 @@ def test_process_tree_and_time_window_fallback(parsed) -> None:
     window = attribute(recs, Detonation(start=parse_iso(a["start_utc"]), end=parse_iso(a["end_utc"])))
     assert window.method["auditd"] == "time window"
     assert 0 < window.counts["auditd"].kept < window.counts["auditd"].records
+
+
+def test_requests_through_the_proxy_are_attributed_by_x_forwarded_for():
+    from harness.telemetry.attribution import Detonation, attribute
+    from harness.telemetry.parsers.base import Record
+
+    rec = Record(source="inet", fields={"client_ip": "198.51.100.249", "x_forwarded_for": "198.51.100.250",
+                                         "event": "http", "kind": "http"}, file="inet.jsonl", line=1, time=10.0)
+    other = Record(source="inet", fields={"client_ip": "198.51.100.249", "x_forwarded_for": "198.51.100.7",
+                                           "event": "http", "kind": "http"}, file="inet.jsonl", line=2, time=10.0)
+    det = Detonation(start=9.0, end=11.0, client_addresses=frozenset({"198.51.100.250"}))
+    result = attribute([rec, other], det)
+    assert result.kept == [rec]
