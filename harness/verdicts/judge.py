@@ -14,6 +14,7 @@ KQL fired on the signal
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -86,14 +87,29 @@ def _values(row: Mapping[str, Any]) -> set[str]:
 
 
 def _short(event: Mapping[str, Any], limit: int = 600) -> dict[str, Any]:
-    """An event for messages and evidence: its fields, long values cut."""
+    """An event for messages and evidence: its fields (nested mappings kept), long values cut."""
     out: dict[str, Any] = {}
     for k, v in event.items():
+        if isinstance(v, Mapping):
+            out[str(k)] = _short(v, limit)
+            continue
         text = v if isinstance(v, int | float | bool) or v is None else str(v)
         if isinstance(text, str) and len(text) > limit:
             text = text[:limit] + "…"
-        out[k] = text
+        out[str(k)] = text
     return out
+
+
+def _instant(value: Any) -> str:
+    """A timestamp in one canonical form (the KQL engine and the view may format it differently)."""
+    text = str(value)
+    try:
+        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return t.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 def matching_indexes(signal: Signal, events: Sequence[Mapping[str, Any]], args: Mapping[str, str]) -> list[int]:
@@ -154,13 +170,13 @@ def judge_kql(
     derived = [line["row"] for line in defender_rows if _row_key(line["row"]) in keys]
     stamps: dict[str, list[set[str]]] = {}
     for row in derived:
-        stamps.setdefault(str(row.get("Timestamp")), []).append(_values(row))
+        stamps.setdefault(_instant(row.get("Timestamp")), []).append(_values(row))
     results = []
     for exp in signal.detections.kql:
         outcome = detections.kql.get(exp.query) or KqlOutcome(exp.query, exp.query, error="query not run", loaded=False)
         branch_rows = [r for r in outcome.rows if r.get("DetectionBranch") == exp.branch]
         on = [r for r in branch_rows
-              if any(_values(r) & vals for vals in stamps.get(str(r.get("Timestamp")), []))]
+              if any(_values(r) & vals for vals in stamps.get(_instant(r.get("Timestamp")), []))]
         title = exp.branch if outcome.error is None else f"{exp.branch} ({outcome.error})"
         results.append(RuleResult(f"{exp.query}#{exp.branch}", title, outcome.loaded and outcome.error is None,
                                   len(branch_rows), len(on), tuple(_short(r) for r in on[:MAX_EXAMPLES])))

@@ -1,9 +1,14 @@
 """Reading the saved telemetry layout (``harness run --telemetry DIR``, ``--record DIR``) back, for
-replays: the detection half runs again on it without root and without a lab."""
+replays: the detection half runs again on it without root and without a lab.
+
+Committed recordings may gzip their files (``sigma.jsonl.gz``, ``raw/auditd.log.gz``): the same
+layout, a tenth of the size.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,10 +66,15 @@ def parse_utc(text: str) -> dt.datetime | None:
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
+    """Rows of a JSONL file, or of its gzip-compressed twin ``<name>.gz`` (committed recordings)."""
     out: list[dict[str, Any]] = []
     if not path.exists():
-        return out
-    with path.open(encoding="utf-8") as fh:
+        gz = path.with_name(path.name + ".gz")
+        if not gz.exists():
+            return out
+        path = gz
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():
                 continue
