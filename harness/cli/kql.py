@@ -57,16 +57,22 @@ def run(args: argparse.Namespace) -> int:
             path, text = "<query>", args.query
         engine = KqlEngine(args.schema)
         flavour: Flavour = args.schema or ("sentinel" if re.search(r"\bTimeGenerated\b", text) else "defender")
+        by_file: dict[str, list[str]] = {}
         for spec in args.table:
             name, sep, file = spec.partition("=")
             if not sep or not name or not file:
                 raise ConfigError(f"--table expects NAME=FILE, got {spec!r}")
             if not Path(file).is_file():
                 raise ConfigError(f"--table {name}: no such file {file}")
+            by_file.setdefault(file, []).append(name)
+        for file, names in by_file.items():
             if file.endswith(".parquet"):
-                engine.load_parquet(name, file, flavour)
+                for name in names:
+                    engine.load_parquet(name, file, flavour)
+            elif len(names) > 1:
+                engine.load_view(file, names, flavour)  # one read for every table of a run's view
             else:
-                engine.load_jsonl(name, file, flavour)
+                engine.load_jsonl(names[0], file, flavour)
         result = engine.run(text, path, _parse_now(args.now))
     except HarnessError as exc:
         print(f"harness kql: error: {exc}", file=sys.stderr)

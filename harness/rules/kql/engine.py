@@ -34,7 +34,10 @@ _MACROS = [
     # parse_json(): invalid JSON stays a string value, as in Kusto
     "CREATE MACRO kql_parse_json(x) AS CASE WHEN x IS NULL OR x = '' THEN CAST(NULL AS JSON) "
     "WHEN json_valid(x) THEN CAST(x AS JSON) ELSE to_json(x) END",
-    "CREATE MACRO kql_todt(x) AS TRY_CAST(TRY_CAST(nullif(x, '') AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)",
+    # ISO 8601 in UTC ('...Z', what the views write) takes the fast path; other offsets go through TIMESTAMPTZ
+    "CREATE MACRO kql_todt(x) AS CASE WHEN x IS NULL OR x = '' THEN NULL "
+    "WHEN ends_with(x, 'Z') THEN TRY_CAST(x[1:-2] AS TIMESTAMP) "
+    "ELSE TRY_CAST(TRY_CAST(x AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP) END",
 ]
 
 
@@ -310,6 +313,22 @@ class KqlEngine:
         else:
             rows = f"(SELECT json AS j FROM {src}) AS r"
         return self._create(table, cols, rows)
+
+    def load_view(self, path: str | Path, tables: list[str], flavour: Flavour = "defender") -> dict[str, int]:
+        """Load several tables from one Defender-view JSONL file, reading the file once."""
+        p = str(path)
+        for t in tables:
+            self._columns(t, flavour)  # unknown table names fail before any work
+        if Path(p).stat().st_size == 0:
+            return {t: self._create(t, self._columns(t, flavour), None) for t in tables}
+        self.con.execute("DROP TABLE IF EXISTS __kql_view")
+        self.con.execute(
+            f"CREATE TEMP TABLE __kql_view AS SELECT json ->> '$.table' AS t, json -> '$.row' AS j "
+            f"FROM read_ndjson_objects({_lit(p)}) WHERE json_type(json, '$.row') = 'OBJECT'")
+        counts = {t: self._create(t, self._columns(t, flavour),
+                                  f"(SELECT j FROM __kql_view WHERE t = {_lit(t)}) AS r") for t in tables}
+        self.con.execute("DROP TABLE __kql_view")
+        return counts
 
     def _create(self, table: str, cols: list[tuple[str, str]], rows_sql: str | None) -> int:
         """Create ``table`` with the schema's columns from ``rows_sql`` (one JSON object ``j`` per row)."""
