@@ -90,15 +90,18 @@ class ViewContext:
 class DnsIndex:
     """Resolver answers (name <-> address) by time, to name the address a process used."""
 
-    _by_ip: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
+    # (time, input order, name): answers stamped in the same second keep the log's order.
+    _by_ip: dict[str, list[tuple[float, int, str]]] = field(default_factory=dict)
     _sni: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
+    _seq: int = 0
 
     def add_answer(self, time: float | None, name: str, address: str) -> None:
         try:
             ipaddress.ip_address(address)
         except ValueError:
             return  # NODATA-IPv6, NXDOMAIN, CNAME targets...
-        bisect.insort(self._by_ip.setdefault(address, []), (time or 0.0, name.rstrip(".").lower()))
+        self._seq += 1
+        bisect.insort(self._by_ip.setdefault(address, []), (time or 0.0, self._seq, name.rstrip(".").lower()))
 
     def add_server_name(self, time: float | None, server_ip: str, name: str) -> None:
         """A TLS SNI or HTTP Host the simulated internet saw for ``server_ip``."""
@@ -127,23 +130,29 @@ class DnsIndex:
                     self.add_server_name(rec.time, server, seen.partition(":")[0])
         return self
 
-    @staticmethod
-    def _pick(entries: list[tuple[float, str]] | None, time: float | None, max_age: float) -> str | None:
-        if not entries:
+    def name_for(self, ip: str | None, time: float | None, max_age: float = 600.0) -> str | None:
+        """The name the resolver answered with ``ip`` for a connection at ``time``.
+
+        Resolver logs have one-second resolution, so an answer stamped up to 1 s "after" the use
+        counts. When several names resolved to the same address in that window (whois.arin.net and
+        rdap.arin.net share one), the TLS SNI or HTTP Host the service saw closest to ``time``
+        (microsecond stamps) decides; otherwise the latest answer in log order.
+        """
+        entries = self._by_ip.get(ip or "")
+        if not ip or not entries:
             return None
         if time is None:
-            return entries[-1][1]
-        # Resolver logs have 1 s resolution: allow an answer stamped up to 1 s "after" use.
-        i = bisect.bisect_right(entries, (time + 1.0, "\uffff"))
-        if i > 0 and time - entries[i - 1][0] <= max_age:
-            return entries[i - 1][1]
-        return None
-
-    def name_for(self, ip: str | None, time: float | None, max_age: float = 600.0) -> str | None:
-        """The name the resolver last answered with ``ip`` before ``time``."""
-        if not ip:
+            return entries[-1][2]
+        i = bisect.bisect_right(entries, (time + 1.0, 1 << 62, ""))
+        window = [e for e in entries[:i] if time - e[0] <= max_age]
+        if not window:
             return None
-        return self._pick(self._by_ip.get(ip), time, max_age)
+        names = {e[2] for e in window}
+        if len(names) > 1:
+            seen = self.server_name_for(ip, time, window=2.0)
+            if seen in names:
+                return seen
+        return window[-1][2]
 
     def server_name_for(self, ip: str | None, time: float | None, window: float = 5.0) -> str | None:
         """SNI or Host seen for ``ip`` within ``window`` seconds of ``time``."""

@@ -38,3 +38,21 @@ def test_from_lab_config() -> None:
     ctx = ViewContext.from_lab_config(cfg)
     assert ctx.device_name == cfg.device_name and ctx.local_ip == str(cfg.lab_uplink_ip)
     assert all(ctx.ip_type(str(net.network_address + 1)) == "Public" for net in cfg.simulated_internet_ranges())
+
+
+def test_same_second_answers_for_one_address_are_told_apart_by_sni():
+    from harness.views.context import DnsIndex
+
+    idx = DnsIndex()
+    # whois.arin.net and rdap.arin.net share 198.51.100.20; dnsmasq stamps whole seconds.
+    idx.add_answer(100.0, "whois.arin.net", "198.51.100.20")
+    idx.add_answer(100.0, "rdap.arin.net", "198.51.100.20")
+    idx.add_server_name(100.312, "198.51.100.20", "whois.arin.net")
+    idx.add_server_name(100.845, "198.51.100.20", "rdap.arin.net")
+    assert idx.name_for("198.51.100.20", 100.300) == "whois.arin.net"
+    assert idx.name_for("198.51.100.20", 100.840) == "rdap.arin.net"
+    # Without SNI the latest answer in log order wins, not the alphabetically last one.
+    bare = DnsIndex()
+    bare.add_answer(100.0, "whois.arin.net", "198.51.100.20")
+    bare.add_answer(100.0, "rdap.arin.net", "198.51.100.20")
+    assert bare.name_for("198.51.100.20", 100.5) == "rdap.arin.net"
