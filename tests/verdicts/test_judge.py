@@ -133,11 +133,9 @@ def test_run_status_decides_before_telemetry(nmap: dict[str, Signal]) -> None:
     events = [_execve(1)]
     res = _result([_match(AUDIT_RULE, 0, events[0])])
     sig = nmap["nmap-execve"]
-    assert judge_signal(sig, ARGS, events, [], SENSORS, "PREREQ_MISSING", "no nmap", res).verdict is Verdict.PREREQ_MISSING
-    assert judge_signal(sig, ARGS, events, [], SENSORS, "EXECUTION_FAILED", "rc 1", res).verdict \
-        is Verdict.EXECUTION_FAILED
-    assert judge_signal(sig, ARGS, events, [], SENSORS, "TIMED_OUT", "", res).verdict is Verdict.EXECUTION_FAILED
-    assert judge_signal(sig, ARGS, events, [], SENSORS, "ERROR", "ssh down", res).verdict is Verdict.ERROR
+    for status, expected in (("PREREQ_MISSING", Verdict.PREREQ_MISSING), ("EXECUTION_FAILED", Verdict.EXECUTION_FAILED),
+                             ("TIMED_OUT", Verdict.EXECUTION_FAILED), ("ERROR", Verdict.ERROR)):
+        assert judge_signal(sig, ARGS, events, [], SENSORS, status, "why", res).verdict is expected, status
 
 
 def test_kql_row_must_derive_from_the_signals_telemetry(nmap: dict[str, Signal]) -> None:
