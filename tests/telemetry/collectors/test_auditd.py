@@ -32,7 +32,7 @@ def test_install_prepends_in_order_and_records_before_each_change():
 
 def test_auditctl_failures_are_clear_errors():
     rule = auditd.harness_rules()[0]
-    with pytest.raises(TelemetryError, match="auditctl -A .* failed: Operation not permitted"):
+    with pytest.raises(TelemetryError, match=r"auditctl -A .* failed: Operation not permitted"):
         auditd.install([rule], lambda a: (1, "Operation not permitted"))
     # Removing a rule that is already gone is not an error (a crashed run, a test that removed it).
     assert auditd.remove(rule, lambda a: (255, "Error sending delete rule data request (No such file or directory)")) \
