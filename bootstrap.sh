@@ -12,7 +12,8 @@ APT_PACKAGES=(
   python3 python3-venv python3-dev gcc git
   iproute2 nftables procps psmisc kmod
   openssh-server openssh-client dnsmasq-base auditd squid-openssl ulogd2 ulogd2-json
-  nmap curl ca-certificates
+  nmap curl ca-certificates iputils-ping
+  chromium
 )
 
 log() { printf '==> %s\n' "$*" >&2; }
