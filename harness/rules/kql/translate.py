@@ -455,7 +455,7 @@ class Translator:
         if name == "project":
             sc = self.scope(rel)
             sels, cols, seen = [], [], set()
-            for i, item in enumerate(p["items"]):
+            for item in p["items"]:
                 if isinstance(item.expr, ast.Star) and not item.names:
                     for n, t in rel.cols:
                         sels.append(q(n))
@@ -469,7 +469,7 @@ class Translator:
                         seen.add(n)
                     continue
                 sql, typ = self.expr(item.expr, sc, env)
-                names = item.names or (self.infer_name(item.expr, f"Column{i + 1}"),)
+                names = item.names or (self.infer_name(item.expr, self.next_column(seen)),)
                 if len(names) != 1:
                     raise self.unsup(item, "multiple names in project are not supported")
                 if names[0] in seen:
@@ -519,9 +519,10 @@ class Translator:
             else:
                 sc = self.scope(rel)
                 sels, cols = [], []
-                for i, item in enumerate(p["items"]):
+                for item in p["items"]:
                     sql, typ = self.expr(item.expr, sc, env)
-                    nm = item.names[0] if item.names else self.infer_name(item.expr, f"Column{i + 1}")
+                    nm = item.names[0] if item.names else self.infer_name(
+                        item.expr, self.next_column({c for c, _ in cols}))
                     sels.append(f"{sql} AS {q(nm)}")
                     cols.append((nm, typ))
             return Rel(f"SELECT DISTINCT {', '.join(sels)} FROM ({rel.sql}) AS {self.alias()}", cols)
@@ -556,7 +557,7 @@ class Translator:
         sql, typ = self.expr(item.expr, self.scope(rel), env)
         if len(item.names) > 1:
             raise self.unsup(item, "extend with several names is not supported")
-        nm = item.names[0] if item.names else self.infer_name(item.expr, f"Column{i + 1}")
+        nm = item.names[0] if item.names else self.infer_name(item.expr, self.next_column({c for c, _ in rel.cols}))
         typ_r = self.real_type(typ)
         value = f"{self.cast_null(sql, typ)} AS {q(nm)}"
         sels, cols, replaced = [], [], False
@@ -588,6 +589,14 @@ class Translator:
         if t is None:
             raise self.err(node, f"Failed to resolve scalar expression named '{pattern}'")
         return [(pattern, t)]
+
+    @staticmethod
+    def next_column(taken: set[str]) -> str:
+        """Kusto's name for an unnamed computed column: the first free Column1, Column2..."""
+        n = 1
+        while f"Column{n}" in taken:
+            n += 1
+        return f"Column{n}"
 
     def infer_name(self, e: ast.Expr, default: str) -> str:
         if isinstance(e, ast.Name):
@@ -627,10 +636,11 @@ class Translator:
     def summarize(self, rel: Rel, aggs: list[ast.Assign], by: list[ast.Assign], env: dict[str, Binding],
                   op: ast.Op) -> Rel:
         sc = self.scope(rel)
-        by_sels, by_cols = [], []
-        for i, item in enumerate(by):
+        by_sels: list[str] = []
+        by_cols: list[tuple[str, str]] = []
+        for item in by:
             sql, typ = self.expr(item.expr, sc, env)
-            nm = item.names[0] if item.names else self.infer_name(item.expr, f"Column{i + 1}")
+            nm = item.names[0] if item.names else self.infer_name(item.expr, self.next_column({c for c, _ in by_cols}))
             by_sels.append(f"{sql} AS {q(nm)}")
             by_cols.append((nm, self.real_type(typ)))
         inner: list[str] = list(by_sels)

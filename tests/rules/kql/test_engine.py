@@ -1,0 +1,110 @@
+"""Engine internals that decide rows: term matching twins, loading, schema flavours, the CLI."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from harness.errors import RuleError
+from harness.rules.kql import KqlEngine, table_columns, table_names
+from harness.rules.kql.translate import any_term_regex, py_has, term_regex
+
+ROOT = Path(__file__).resolve().parents[3]
+NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+
+
+def test_regex_and_python_term_matching_agree() -> None:
+    """The RE2 pattern (constant needles) and the Python UDF (column needles) must never differ."""
+    rnd = random.Random(5)
+    alphabet = "ab.- _/Ä1"
+    eng = KqlEngine()
+    cases = []
+    for _ in range(400):
+        hay = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 8)))
+        needle = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 3)))
+        cases.append((hay, needle))
+    for cs in (False, True):
+        sql = "SELECT regexp_matches(?, ?)"
+        for hay, needle in cases:
+            rx = eng.con.execute(sql, [hay, term_regex(needle, cs)]).fetchone()
+            assert rx is not None
+            assert bool(rx[0]) == py_has(hay, needle, cs), (hay, needle, cs)
+        for hay, _ in cases[:100]:
+            needles = [n for _, n in rnd.sample(cases, 3)]
+            got = eng.con.execute(sql, [hay, any_term_regex(needles, cs)]).fetchone()
+            assert got is not None
+            assert bool(got[0]) == any(py_has(hay, n, cs) for n in needles), (hay, needles, cs)
+
+
+def test_column_needles_use_the_same_semantics() -> None:
+    eng = KqlEngine()
+    q = ('datatable(h:string, n:string)["api.shodan.io", "shodan.io", "notshodan.io", "shodan.io", '
+         '"nmap -sn x", "nmap -sn"] | where h has n | project h')
+    assert [r["h"] for r in eng.run(q, "<q>", NOW).records()] == ["api.shodan.io", "nmap -sn x"]
+
+
+def test_schema_tables_and_the_accountname_fact() -> None:
+    assert {"DeviceProcessEvents", "DeviceNetworkEvents", "DeviceFileEvents", "DeviceEvents", "DeviceInfo",
+            "DeviceLogonEvents", "DeviceRegistryEvents", "DeviceImageLoadEvents", "DeviceNetworkInfo"} <= set(
+        table_names())
+    net = dict(table_columns("DeviceNetworkEvents", "defender") or [])
+    assert "AccountName" not in net and net["InitiatingProcessAccountName"] == "string"
+    assert net["RemotePort"] == "int" and net["Timestamp"] == "datetime"
+    assert "TimeGenerated" not in net
+    sent = dict(table_columns("DeviceNetworkEvents", "sentinel") or [])
+    assert sent["TimeGenerated"] == "datetime" and sent["AdditionalFields"] == "dynamic"
+    assert {"TenantId", "SourceSystem", "Type"} <= set(sent)
+
+
+def test_loading_converts_types_and_skips_other_tables(tmp_path: Path) -> None:
+    view = tmp_path / "defender.jsonl"
+    view.write_text(
+        json.dumps({"table": "DeviceNetworkEvents", "row": {"Timestamp": "2026-11-28T05:35:50.134Z",
+                                                            "RemotePort": "443", "RemoteUrl": None}}) + "\n"
+        + json.dumps({"table": "DeviceProcessEvents", "row": {"Timestamp": "2026-11-28T05:35:51Z"}}) + "\n",
+        encoding="utf-8")
+    eng = KqlEngine()
+    assert eng.load_jsonl("DeviceNetworkEvents", view) == 1
+    out = list(eng.run("DeviceNetworkEvents | project Timestamp, RemotePort, RemoteUrl, isnull(LocalPort)",
+                       "<q>", NOW).records())
+    # strings are never null in Kusto: a missing or null string cell reads as ""
+    assert out == [{"Timestamp": "2026-11-28T05:35:50.1340000Z", "RemotePort": 443, "RemoteUrl": "",
+                    "Column1": True}]
+    bare = tmp_path / "rows.jsonl"
+    bare.write_text(json.dumps({"FileName": "nmap", "ProcessId": 7}) + "\n", encoding="utf-8")
+    assert eng.load_jsonl("DeviceProcessEvents", bare) == 1
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    assert eng.load_jsonl("DeviceFileEvents", empty) == 0
+    assert eng.run("DeviceFileEvents | count", "<q>", NOW).rows == ((0,),)
+    with pytest.raises(RuleError, match="unknown table"):
+        eng.load_jsonl("NotATable", bare)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness.cli", "kql", *args], capture_output=True, text=True,
+                          cwd=ROOT, check=False)
+
+
+def test_cli_output_forms_and_errors(tmp_path: Path) -> None:
+    ok = _cli("print t = datetime(2026-11-28 05:35:50), s = 90m, d = dynamic([1, 'a']), n = long(null)")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout) == {"t": "2026-11-28T05:35:50.0000000Z", "s": "01:30:00", "d": [1, "a"], "n": None}
+    bad = _cli("print x = \n  nosuchcolumn + 1")
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert "<query>:2:3:" in bad.stderr and "nosuchcolumn" in bad.stderr
+    missing = _cli("print 1", "--table", f"DeviceInfo={tmp_path / 'nope.jsonl'}")
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    now = _cli("print now(), ago(1d)", "--now", "2026-11-28T06:00:00Z")
+    assert json.loads(now.stdout) == {"print_0": "2026-11-28T06:00:00.0000000Z",
+                                      "print_1": "2026-11-27T06:00:00.0000000Z"}
+    empty = tmp_path / "e.jsonl"
+    empty.write_text("", encoding="utf-8")
+    rows = _cli("DeviceNetworkEvents | count", "--table", f"DeviceNetworkEvents={empty}", "--schema", "sentinel")
+    assert rows.returncode == 0 and json.loads(rows.stdout) == {"Count": 0}
