@@ -100,7 +100,7 @@ def build_document(run: ValidationRun) -> dict[str, Any]:
             "sensors": run.sensors,
             "sensors_unavailable": [f"{s.get('name')}: {s.get('reason')}" for s in unavailable],
         },
-        "replay_of": str(run.replay_dir) if run.replay_dir is not None else None,
+        "replay_of": (f"{run.replay_dir} (run {run.replayed_run_id})" if run.replay_dir is not None else None),
         "record_dir": str(run.record_dir) if run.record_dir is not None else None,
         "detections": {
             "directory": str(run.detections_dir),

@@ -130,10 +130,13 @@ class ValidationRun:
         self._stack = contextlib.ExitStack()
         self._pipeline: DetonationPipeline | None = None
         self._recorded: dict[str, RecordedDetonation] | None = None
-        self.run_id = ""
+        from harness.telemetry.collect import new_run_id
+
+        self.run_id = new_run_id()  # a replay is a run of its own; the recording's id is replayed_run_id
+        self.replayed_run_id: str | None = None
         if self.replay_dir is not None:
             run = run_directory(self.replay_dir)
-            self.run_id = run.name
+            self.replayed_run_id = run.name
             self._recorded = {d.atomic_id: d for d in load_run(self.replay_dir)}
             tfile = run / TARGET_FILE
             if tfile.exists():
@@ -142,10 +145,6 @@ class ValidationRun:
                 self.sensors = list(saved.get("sensors") or [])
                 self.lab_info = saved.get("lab")
                 self.target_url = str(saved.get("target") or self.target_url)
-        else:
-            from harness.telemetry.collect import new_run_id
-
-            self.run_id = new_run_id()
 
     # --- modes ---------------------------------------------------------------------------------
     @property

@@ -1,0 +1,166 @@
+"""``harness nightly``: run the suite, keep the verdict history (SQLite), report regressions.
+
+A regression is a signal that was ALERTED in the previous run on the same target and is not now
+(or a negative control that was CLEAN and is not now); any regression exits 1. The evidence of
+every run is written under ``--evidence-dir``.
+
+Schedule it (as root, from the checkout)::
+
+    # cron: every night at 02:30
+    30 2 * * * cd /opt/recon-atomics-harness && .venv/bin/harness nightly --history /var/lib/rah/h.sqlite \
+               --evidence-dir /var/lib/rah/evidence >> /var/log/recon-harness-nightly.log 2>&1
+
+    # systemd: /etc/systemd/system/recon-harness-nightly.service
+    [Unit]
+    Description=recon atomics harness nightly validation
+    [Service]
+    Type=oneshot
+    WorkingDirectory=/opt/recon-atomics-harness
+    ExecStart=/opt/recon-atomics-harness/.venv/bin/harness nightly --history /var/lib/rah/h.sqlite \
+              --evidence-dir /var/lib/rah/evidence
+    # /etc/systemd/system/recon-harness-nightly.timer
+    [Timer]
+    OnCalendar=*-*-* 02:30:00
+    Persistent=true
+    [Install]
+    WantedBy=timers.target
+
+    # CI (GitHub Actions, self-hosted root runner)
+    on: {schedule: [{cron: "30 2 * * *"}]}
+    jobs:
+      nightly:
+        runs-on: [self-hosted, linux]
+        steps:
+          - uses: actions/checkout@v4
+          - run: sudo ./bootstrap.sh setup
+          - run: sudo .venv/bin/harness nightly --history "$RUNNER_TEMP/../history.sqlite" --evidence-dir evidence
+          - uses: actions/upload-artifact@v4
+            with: {name: evidence, path: evidence/}
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.execution.session import DEFAULT_TARGET
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, started TEXT NOT NULL, ended TEXT NOT NULL, target TEXT NOT NULL,
+    mode TEXT NOT NULL, passed INTEGER NOT NULL, evidence TEXT
+);
+CREATE TABLE IF NOT EXISTS verdicts (
+    run_id TEXT NOT NULL REFERENCES runs(run_id), atomic_id TEXT NOT NULL, signal_id TEXT NOT NULL,
+    verdict TEXT NOT NULL, sigma TEXT NOT NULL, kql TEXT NOT NULL, reason TEXT NOT NULL,
+    PRIMARY KEY (run_id, atomic_id, signal_id)
+);
+"""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser("nightly", help="run the suite, record verdict history, exit 1 on a regression",
+                              description=(__doc__ or "").split("\n\n")[0],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--history", required=True, metavar="SQLITE", help="verdict history database (created if absent)")
+    p.add_argument("--evidence-dir", default="evidence", metavar="DIR", help="evidence root (default evidence/)")
+    p.add_argument("--target", default=DEFAULT_TARGET, help=f"target URL (default {DEFAULT_TARGET})")
+    p.add_argument("--detections", default=None, metavar="DIR", help="detections directory (default detections/)")
+    p.add_argument("--record", default=None, metavar="DIR", help="also save the telemetry layout under DIR")
+    p.add_argument("--replay", default=None, metavar="DIR", help="judge a recording instead of detonating")
+    p.add_argument("--now", default=None, metavar="ISO8601", help="reference time for KQL now()/ago()")
+    p.set_defaults(func=_main)
+
+
+def open_history(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(path)
+    con.executescript(SCHEMA)
+    return con
+
+
+def store(con: sqlite3.Connection, doc: dict[str, Any], evidence: str | None) -> None:
+    """Record one run.json document's verdicts."""
+    with con:
+        con.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (doc["run_id"], doc["started"], doc["ended"], doc["target"]["url"], doc["mode"],
+                     int(bool(doc["summary"]["passed"])), evidence))
+        for a in [*doc["atomics"], *([doc["negative_control"]] if doc.get("negative_control") else [])]:
+            for s in a["signals"]:
+                con.execute("INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (doc["run_id"], a["id"], s["id"], s["verdict"], s["sigma"]["verdict"],
+                             s["kql"]["verdict"], s["reason"]))
+
+
+def previous_run(con: sqlite3.Connection, run_id: str, target: str) -> str | None:
+    row = con.execute("SELECT run_id FROM runs WHERE target = ? AND run_id != ? AND started <= "
+                      "(SELECT started FROM runs WHERE run_id = ?) ORDER BY started DESC, run_id DESC LIMIT 1",
+                      (target, run_id, run_id)).fetchone()
+    return str(row[0]) if row else None
+
+
+def regressions(con: sqlite3.Connection, run_id: str, before: str) -> list[tuple[str, str, str, str]]:
+    """(atomic, signal, was, now) for each signal ALERTED (or CLEAN) before and not now; a signal
+    that vanished from the run counts too."""
+    old = {(a, s): v for a, s, v in con.execute(
+        "SELECT atomic_id, signal_id, verdict FROM verdicts WHERE run_id = ?", (before,))}
+    new = {(a, s): v for a, s, v in con.execute(
+        "SELECT atomic_id, signal_id, verdict FROM verdicts WHERE run_id = ?", (run_id,))}
+    out = []
+    for key, was in sorted(old.items()):
+        now = new.get(key, "MISSING")
+        if was in ("ALERTED", "CLEAN") and now != was:
+            out.append((key[0], key[1], was, now))
+    return out
+
+
+def _main(args: argparse.Namespace) -> int:
+    from harness.evidence import write_evidence
+    from harness.plugin import _parse_now
+    from harness.plugin.suite import ValidationRun, repo_root
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    run = ValidationRun(
+        target=args.target,
+        detections=Path(args.detections) if args.detections else repo_root() / "detections",
+        replay=Path(args.replay) if args.replay else None,
+        record=Path(args.record) if args.record else None,
+        now=_parse_now(args.now) if args.now else None,
+        progress=progress,
+    )
+    try:
+        for atomic in run.expected_atomics():
+            run.outcome(atomic)
+        run.ensure_control()
+    finally:
+        run.close()
+    doc = run.document()
+    out = Path(args.evidence_dir) / run.run_id
+    write_evidence(doc, out, run.secrets)
+    con = open_history(Path(args.history))
+    try:
+        store(con, doc, str(out))
+        before = previous_run(con, run.run_id, doc["target"]["url"])
+        found = regressions(con, run.run_id, before) if before else []
+    finally:
+        con.close()
+    return report(doc, out, before, found)
+
+
+def report(doc: dict[str, Any], out: Path, before: str | None, found: Sequence[tuple[str, str, str, str]]) -> int:
+    for a in [*doc["atomics"], *([doc["negative_control"]] if doc.get("negative_control") else [])]:
+        print(f"{a['id']:<18} {a['verdict']:<18} {a['verdict_reason'] or a['reason']}")
+    print(f"evidence: {out}")
+    if before is None:
+        print("no previous run on this target: nothing to compare")
+    elif not found:
+        print(f"no regression against {before}")
+    for atomic, signal, was, now in found:
+        print(f"REGRESSION {atomic} {signal}: {was} -> {now}")
+    return 1 if found else 0
