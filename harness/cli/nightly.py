@@ -4,19 +4,18 @@ A regression is a signal that was ALERTED in the previous run on the same target
 (or a negative control that was CLEAN and is not now); any regression exits 1. The evidence of
 every run is written under ``--evidence-dir``.
 
-Schedule it (as root, from the checkout)::
+Schedule it (as root, from the checkout, here /opt/rah)::
 
     # cron: every night at 02:30
-    30 2 * * * cd /opt/recon-atomics-harness && .venv/bin/harness nightly --history /var/lib/rah/h.sqlite \
-               --evidence-dir /var/lib/rah/evidence >> /var/log/recon-harness-nightly.log 2>&1
+    30 2 * * * cd /opt/rah && .venv/bin/harness nightly --history h.sqlite --evidence-dir ev >>/var/log/rah 2>&1
 
     # systemd: /etc/systemd/system/recon-harness-nightly.service
     [Unit]
     Description=recon atomics harness nightly validation
     [Service]
     Type=oneshot
-    WorkingDirectory=/opt/recon-atomics-harness
-    ExecStart=/opt/recon-atomics-harness/.venv/bin/harness nightly --history /var/lib/rah/h.sqlite \
+    WorkingDirectory=/opt/rah
+    ExecStart=/opt/rah/.venv/bin/harness nightly --history /var/lib/rah/h.sqlite \
               --evidence-dir /var/lib/rah/evidence
     # /etc/systemd/system/recon-harness-nightly.timer
     [Timer]
