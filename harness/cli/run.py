@@ -64,7 +64,7 @@ def _main(args: argparse.Namespace) -> int:
         if args.telemetry:
             if session.lab is None:
                 raise ConfigError("--telemetry is implemented for the embedded lab (netns://) only so far")
-            telemetry = session.lab.telemetry_session(session.secrets)
+            telemetry = session.lab.telemetry_session(session.secrets, session.proxy_mode)
         for test in tests:
             runner = Runner(session.target, session.scope, env=session.env, secrets=session.secrets,
                             get_prereqs=args.get_prereqs or session.lab is not None, timeout_s=args.timeout,

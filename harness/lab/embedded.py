@@ -533,8 +533,12 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
         out.append(SensorStatus("sysmon", False, self.SYSMON_UNAVAILABLE, mandatory=False))
         return out
 
-    def telemetry_session(self, secrets: list[str]) -> Any:
-        """A TelemetrySession over this lab's logs, with the proxy password as a secret too."""
+    def telemetry_session(self, secrets: list[str], proxy_mode: str = "transparent") -> Any:
+        """A TelemetrySession over this lab's logs, with the proxy password as a secret too.
+
+        Through the explicit proxy, Squid resolves the names itself, from the resolver's own address
+        (same namespace): its queries are then the detonation's too.
+        """
         from harness.telemetry.collect import TelemetrySession
         from harness.telemetry.collectors import auditd
         from harness.telemetry.collectors.files import LogTap
@@ -552,7 +556,9 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
             all_secrets.append(self.proxy_credentials()[1])
         return TelemetrySession(
             taps, self.sensors(), ViewContext.from_lab_config(self.cfg), all_secrets,  # type: ignore[arg-type]
-            client_addresses=[str(self.cfg.lab_uplink_ip)], audit_sync=lambda m: auditd.sync_marker(m),
+            client_addresses=[str(self.cfg.lab_uplink_ip)]
+            + ([str(self.cfg.dns_server)] if proxy_mode == "explicit" else []),
+            audit_sync=lambda m: auditd.sync_marker(m),
             proxy_addresses=[self.cfg.telemetry.proxy_ip],
         )
 

@@ -212,6 +212,10 @@ def corroborate(result: Attribution, proxy_addresses: frozenset[str] = frozenset
     if not process_recs:
         return  # nothing to corroborate with (e.g. replaying network logs alone): keep the window's view
     dests = contacted_destinations(process_recs)
+    if proxy_addresses & dests:
+        # Through an explicit proxy the upstream addresses are the ones the proxy used for us.
+        dests |= {str(r.fields["server_ip"]) for r in result.kept
+                  if r.source == "squid" and r.fields.get("server_ip")}
     by_serial: dict[tuple[str, Any], list[Record]] = {}
     for rec in result.kept:
         if rec.source == "dnsmasq":

@@ -129,11 +129,15 @@ def test_explicit_proxy_mode_logs_the_user(tmp_path):
     EmbeddedLab(CFG).down()
     _run(tmp_path, "T1590.005-5", "--proxy-mode", "explicit")
     sigma, _, manifest = _load(tmp_path, "T1590.005-5")
-    proxy = [p for p in _cat(sigma, "proxy") if p.get("cs-host") == "bgp.he.net"]
-    assert proxy and all(p.get("cs-username") == "recon-lab" for p in proxy)
+    squid = [e["event"] for e in sigma if e["logsource"].get("category") == "proxy"
+             and e.get("meta", {}).get("source") == "squid" and e["event"].get("cs-host") == "bgp.he.net"]
+    assert squid and all(p.get("cs-username") == "recon-lab" for p in squid)
     # Through an explicit proxy the client connects to the proxy, not to the service.
     dests = {str(e.get("DestinationIp")) for e in _cat(sigma, "network_connection")}
     assert CFG.telemetry.proxy_ip in dests and "198.51.100.30" not in dests
+    # ... and the proxy, not the client, resolved the name.
+    dns = [e for e in _cat(sigma, "dns") if e.get("query") == "bgp.he.net"]
+    assert dns and all(e.get("src_ip") == str(CFG.dns_server) for e in dns)
 
 
 def test_a_busy_unrelated_session_leaves_nothing_in_the_atomics_telemetry(tmp_path):
