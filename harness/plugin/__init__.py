@@ -11,6 +11,7 @@ layer, ATTiRe log, MANIFEST.sha256) and a lab the run built is brought down.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sys
@@ -64,12 +65,17 @@ def _parse_now(text: str) -> dt.datetime:
 def _progress_writer(config: pytest.Config) -> Any:
     """Live progress per atomic and phase, past pytest's output capture."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capman = config.pluginmanager.get_plugin("capturemanager")
 
     def write(line: str) -> None:
-        if reporter is not None and config.getoption("verbose") >= 0:
-            reporter.write_line(line)
-        elif reporter is None:
+        if reporter is None:
             print(line, file=sys.__stderr__, flush=True)
+            return
+        # Suspend output capture so the line reaches the terminal now, not in a failure report.
+        ctx = capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext()
+        with ctx:
+            reporter.ensure_newline()
+            reporter.write_line(line)
 
     return write
 
