@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,11 @@ def _load(path: str | None) -> Any:
     return load_technique(path or default_technique_path())
 
 
+def _progress(test: Any, phase: str) -> None:
+    """Live progress on stderr: which atomic, which phase, since when."""
+    print(f"{time.strftime('%H:%M:%S')} {test.id:<13} {phase} ...", file=sys.stderr, flush=True)
+
+
 def _line(run: AtomicRun) -> str:
     extra = f"  {run.reason}" if run.reason else ""
     code = "-" if run.exit_code is None else str(run.exit_code)
@@ -69,11 +75,11 @@ def _main(args: argparse.Namespace) -> int:
             runner = Runner(session.target, session.scope, env=session.env, secrets=session.secrets,
                             get_prereqs=args.get_prereqs or session.lab is not None, timeout_s=args.timeout,
                             scratch_dir=session.scratch_dir, verify_cleanup=session.inspector.existing_paths)
-            if not args.json:
-                print(f"{test.id:<13} running ...", file=sys.stderr, flush=True)
+            progress = None if args.json else _progress
             marks = telemetry.begin() if telemetry is not None else {}
             try:
-                run = runner.run(test, {k: v for k, v in overrides.items() if k in test.input_arguments})
+                run = runner.run(test, {k: v for k, v in overrides.items() if k in test.input_arguments},
+                                 on_phase=progress)
             except HarnessError as exc:  # pragma: no cover - runner reports errors as statuses
                 print(f"{test.id}: {exc}", file=sys.stderr)
                 return 2
