@@ -337,12 +337,17 @@ class KqlEngine:
         sels = []
         for name, typ in cols:
             v = f"s.{q(name)}"
-            if typ == "string":
+            if typ == "string" and name == "Type" and any(n == "TimeGenerated" for n, _ in cols):
+                expr = f"coalesce(nullif({v}, ''), {_lit(table)})"  # Log Analytics: Type is the table name
+            elif typ == "string":
                 expr = f"coalesce({v}, '')"
             elif typ == "dynamic":
                 # a JSON document stored as a string (AdditionalFields in the Defender view) is parsed
                 expr = (f"CASE WHEN json_type({v}) = 'VARCHAR' AND json_valid({v} ->> '$') "
                         f"THEN CAST({v} ->> '$' AS JSON) ELSE {v} END")
+            elif typ == "datetime" and name == "TimeGenerated":
+                # Defender-view rows have no TimeGenerated: Sentinel's copy carries the event's Timestamp
+                expr = f"coalesce(kql_todt({v}), kql_todt(s.{q('Timestamp')}))"
             elif typ == "datetime":
                 expr = f"kql_todt({v})"
             elif typ == "timespan":

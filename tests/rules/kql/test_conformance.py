@@ -382,7 +382,12 @@ def test_sentinel_flavour_has_timegenerated_and_dynamic_additional_fields() -> N
     sent.load_rows("DeviceProcessEvents", [row], "sentinel")
     out = list(sent.run("DeviceProcessEvents | project TimeGenerated, v = AdditionalFields.a, Type", "<q>", NOW)
                .records())
-    assert out == [{"TimeGenerated": "2026-11-28T05:00:01.0000000Z", "v": 1, "Type": ""}]
+    assert out == [{"TimeGenerated": "2026-11-28T05:00:01.0000000Z", "v": 1, "Type": "DeviceProcessEvents"}]
+    # rows of the Defender view (no TimeGenerated) read in Sentinel's schema carry their Timestamp
+    sent.load_rows("DeviceNetworkEvents", [{"Timestamp": "2026-11-28T05:00:00Z"}], "sentinel")
+    out = list(sent.run("DeviceNetworkEvents | where TimeGenerated > ago(1d) | project TimeGenerated", "<q>", NOW)
+               .records())
+    assert out == [{"TimeGenerated": "2026-11-28T05:00:00.0000000Z"}]
     with pytest.raises(RuleError, match="TimeGenerated"):
         KqlEngine("defender").run("DeviceProcessEvents | project TimeGenerated", "<q>", NOW)
     # the default: Sentinel's columns when the query uses TimeGenerated
