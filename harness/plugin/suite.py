@@ -177,7 +177,12 @@ class ValidationRun:
         pipeline = DetonationPipeline(session, telemetry_dir=self.record_dir, run_id=self.run_id,
                                       progress=lambda aid, phase: self.progress(f"[harness] {aid}: {phase}"))
         self._pipeline = pipeline
-        self.sensors = [s.to_dict() for s in pipeline.sensors]
+        if pipeline.telemetry is not None:
+            self.sensors = [s.to_dict() for s in pipeline.sensors]
+        else:
+            from harness.plugin.preflight import probe_sensors
+
+            self.sensors = probe_sensors(session.target)
         if session.lab is not None:
             self.lab_info = {"kind": "embedded", "name": session.lab_config.name, "owned": session.owns_lab,
                              "proxy_mode": session.proxy_mode, "device_name": session.lab_config.device_name}
@@ -265,6 +270,11 @@ class ValidationRun:
                             "views": {"sigma": len(sigma), "defender": len(defender)}})
         elif pipeline.telemetry is None:
             summary["note"] = "telemetry collection is implemented for the embedded lab (netns://) only"
+            if done.run.status == "EXECUTED":
+                # The detonation ran but nothing could be collected: an infrastructure gap, never a verdict
+                # about the detections.
+                run = {**done.run.to_dict(), "status": "ERROR", "reason": summary["note"]}
+                return run, sigma, defender, self.sensors, summary, secs
         sensors = [s.to_dict() for s in done.sensors] or self.sensors
         return done.run.to_dict(), sigma, defender, sensors, summary, secs
 
