@@ -24,7 +24,7 @@ from sigma.conditions import (
 )
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
-from sigma.types import SigmaCasedString, SigmaExpansion, SigmaString, SpecialChars
+from sigma.types import SigmaCasedString, SigmaExpansion, SigmaFieldReference, SigmaString, SpecialChars
 
 from harness.errors import RuleError, SourceLocation, UnsupportedError
 from harness.rules.sigma.values import (
@@ -112,6 +112,9 @@ def compile_rule(rule: SigmaRule, placeholders: Mapping[str, list[str]] | None =
         preds = [p for p, _ in compiled]
         predicate = _any(preds)
         requirement = _union([r for _, r in compiled])
+    single = _single_field(trees)
+    if single is not None:
+        predicate = _memoised(single, predicate)
     ls = rule.logsource
     return CompiledRule(
         rule_id=str(rule.id) if rule.id else (rule.name or rule.title),
@@ -123,6 +126,46 @@ def compile_rule(rule: SigmaRule, placeholders: Mapping[str, list[str]] | None =
         name=rule.name,
         source=location,
     )
+
+
+_MEMO_LIMIT = 1 << 14
+
+
+def _single_field(trees: list[Node]) -> str | None:
+    """The one field a rule's condition reads, or None (several fields, keywords, field refs)."""
+    seen: set[str] = set()
+    stack: list[Any] = list(trees)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ConditionFieldEqualsValueExpression):
+            if isinstance(node.value, SigmaFieldReference):
+                return None
+            seen.add(node.field)
+        elif isinstance(node, ConditionAND | ConditionOR | ConditionNOT):
+            stack.extend(node.args)
+        else:  # keywords or anything else read the whole event
+            return None
+    return next(iter(seen)) if len(seen) == 1 else None
+
+
+def _memoised(fieldname: str, predicate: FieldPredicate) -> FieldPredicate:
+    """A rule reading one field is a function of that field's value: remember its verdicts per
+    (string) value, bounded; telemetry repeats values heavily."""
+    memo: dict[str, bool] = {}
+
+    def match(fields: Fields) -> bool:
+        value = fields.get(fieldname)
+        if value.__class__ is not str:
+            return predicate(fields)
+        verdict = memo.get(value)
+        if verdict is None:
+            verdict = predicate(fields)
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            memo[value] = verdict
+        return verdict
+
+    return match
 
 
 def _any(preds: list[FieldPredicate]) -> FieldPredicate:

@@ -315,6 +315,8 @@ class SigmaEngine:
         started = time.perf_counter()
         nrules = len(self.rules) + len(self.correlations)
         rules, output, feeds, keys = self.rules, self._output, self._feeds, self._keys
+        preds = tuple(r.predicate for r in rules)
+        evaluated = 0
         hits: dict[int, list[Hit]] = {}
         events_by_index: dict[int, Mapping[str, Any]] = {}
         cache: dict[tuple[Any, Any, Any], _Route] = {}
@@ -335,11 +337,11 @@ class SigmaEngine:
                 continue
             if len(candidates) > 1:
                 candidates = sorted(set(candidates))
-            stats.evaluated += len(candidates)
+            evaluated += len(candidates)
             for pos in candidates:
-                rule = rules[pos]
-                if not rule.predicate(fields):
+                if not preds[pos](fields):
                     continue
+                rule = rules[pos]
                 if feeds[pos]:
                     t = _event_time(record, fields)
                     if t is None:
@@ -351,6 +353,7 @@ class SigmaEngine:
                     stats.matches += 1
                     yield SigmaMatch(rule.rule_id, rule.title, rule.level, index, fields)
         stats.events = index + 1
+        stats.evaluated = evaluated
         stats.pairs = stats.events * nrules
         for corr in self.correlations:
             inputs = [h for k in corr.rule_keys for h in hits.get(k, [])]
