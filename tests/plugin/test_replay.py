@@ -164,3 +164,19 @@ def test_pytest_atomics_replay_end_to_end(expected: dict[str, Any], tmp_path: Pa
                         cls=jsonschema.Draft202012Validator)
     assert res.returncode == (0 if all(v["verdict"] in ("ALERTED", "OBSERVED", "CLEAN", "PREREQ_MISSING")
                                        for v in expected["atomics"].values()) else 1), out[-2000:]
+
+
+def test_replay_needs_no_root_and_no_lab(monkeypatch: pytest.MonkeyPatch, expected: dict[str, Any]) -> None:
+    """As an unprivileged user with every way to a lab or target cut off, the replay still judges."""
+    import harness.execution.session as session
+    import harness.lab.embedded as embedded
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a replay must not open a target session or touch a lab")
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(session, "open_session", refuse)
+    monkeypatch.setattr(embedded.EmbeddedLab, "up", refuse)
+    monkeypatch.setattr(embedded.EmbeddedLab, "sensors", refuse)
+    got = _replay(ROOT / "detections")
+    assert {a: v["verdict"] for a, v in got.items()} == {a: v["verdict"] for a, v in expected["atomics"].items()}
