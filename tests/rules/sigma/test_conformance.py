@@ -784,3 +784,15 @@ def test_temporal_extended_condition(make_engine: Any) -> None:
         pytest.skip(f"extended condition rejected by pySigma: {engine.problems[0].reason}")
     out = [m for m in engine.match(_events([(0, {"action": "failed", "user": "a"})])) if m.correlation_type]
     assert [m.event_indexes for m in out] == [(0,)]
+
+
+@pytest.mark.parametrize(("mod", "expected"), [("startswith", [0]), ("endswith", [1])])
+def test_fieldref_startswith_endswith(match_detection: Match, mod: str, expected: list[int]) -> None:
+    det = f"""
+    selection:
+        CommandLine|fieldref|{mod}: Image
+    condition: selection
+    """
+    events = [{"Image": "/usr/bin/curl", "CommandLine": "/usr/bin/curl -s x"},
+              {"Image": "evil.sh", "CommandLine": "bash ./EVIL.SH"}]
+    assert match_detection(det, events) == expected
