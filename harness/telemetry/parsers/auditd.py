@@ -22,10 +22,20 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from harness.telemetry.parsers.base import ParseStats, Record
+
+_CParseLine = Callable[[str], "tuple[str | None, str, str, dict[str, Any]] | None"]
+_c_parse_line: _CParseLine | None
+try:  # optional C tokenizer (setup.py builds it when a compiler is there); same output
+    from harness.telemetry.parsers._auditd_fast import parse_line as _c_parse_line
+except ImportError:  # pragma: no cover - depends on the build
+    _c_parse_line = None
+
+#: True when the C tokenizer is loaded (``parse`` uses it unless ``accelerated=False``).
+ACCELERATED = _c_parse_line is not None
 
 SOURCE = "auditd"
 #: Open events kept while waiting for more of their records (interleaving depth).
@@ -404,12 +414,18 @@ def parse(
     file: str = "-",
     stats: ParseStats | None = None,
     window: int = DEFAULT_WINDOW,
+    accelerated: bool = True,
 ) -> Iterator[Record]:
-    """Stream auditd events (one :class:`Record` per serial) from lines of a raw audit log."""
+    """Stream auditd events (one :class:`Record` per serial) from lines of a raw audit log.
+
+    ``accelerated=False`` forces the pure-Python tokenizer (the reference the C one is tested
+    against); the output is the same either way.
+    """
     st = stats if stats is not None else ParseStats(SOURCE)
     open_events: dict[str, _Event] = {}
     get_open = open_events.get
     parse_one = parse_line
+    fast = _c_parse_line if accelerated else None
     n = 0
     for line in lines:
         n += 1
@@ -418,11 +434,14 @@ def parse(
         if not line:
             continue  # blank lines are not records
         st.read += 1
-        try:
-            node, stamp, rtype, fields = parse_one(line)
-        except _BadLine as exc:
-            st.bad(file, n, str(exc))
-            continue
+        parsed = fast(line) if fast is not None else None
+        if parsed is None:  # no C tokenizer, or a line only the Python path handles
+            try:
+                parsed = parse_one(line)
+            except _BadLine as exc:
+                st.bad(file, n, str(exc))
+                continue
+        node, stamp, rtype, fields = parsed
         key = stamp if node is None else f"{node}/{stamp}"
         ev = get_open(key)
         if ev is None:

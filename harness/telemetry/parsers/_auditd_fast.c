@@ -1,0 +1,379 @@
+/* Optional C tokenizer for auditd lines (the hot path of harness.telemetry.parsers.auditd).
+ *
+ * parse_line(line) returns (node, stamp, type, fields) exactly as the pure-Python
+ * auditd.parse_line would for the common kernel-record shape, or None when the line needs
+ * the Python path (non-ASCII text, EXECVE, single quotes, cut-off values, malformed
+ * headers, hex-looking values fromhex would treat specially...). The Python implementation
+ * stays the reference: tests/telemetry/parsers/test_auditd_fast.py compares both.
+ *
+ * Semantics mirrored from auditd.parse_line (fast path):
+ *   body (after "): ", spaces stripped) and the ENRICHED part after the first \x1d; when the
+ *   enriched part has no '{' it is appended to the body; quotes are dropped; if the text is
+ *   exactly "k=v k=v ..." (one '=' more than spaces, no double space) pieces split at ' ' and
+ *   '=' are paired in order, else whitespace tokens are split at their first '=' (tokens
+ *   without '=' skipped); hex-capable keys not quoted in the body are hex-decoded; an
+ *   enriched part with '{' is tokenised like the regex _SLOW_FIELD with findall.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+/* ---- small-string cache: keys and short values recur on every line ---------------------- */
+#define CACHE_SLOTS 8192
+#define CACHE_MAXLEN 40
+static PyObject *cache[CACHE_SLOTS];
+
+static PyObject *
+mkstr(const char *s, Py_ssize_t n)
+{
+    if (n > CACHE_MAXLEN) {
+        return PyUnicode_FromStringAndSize(s, n);
+    }
+    uint32_t h = 2166136261u;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    }
+    h ^= (uint32_t)n;
+    PyObject **slot = &cache[h & (CACHE_SLOTS - 1)];
+    PyObject *o = *slot;
+    if (o != NULL && PyUnicode_GET_LENGTH(o) == n && memcmp(PyUnicode_DATA(o), s, (size_t)n) == 0) {
+        Py_INCREF(o);
+        return o;
+    }
+    o = PyUnicode_FromStringAndSize(s, n); /* ASCII input: compact ASCII object */
+    if (o == NULL) {
+        return NULL;
+    }
+    Py_XSETREF(*slot, o);
+    Py_INCREF(o);
+    return o;
+}
+
+static int
+is_space(unsigned char c)
+{ /* str.isspace() / re \s on ASCII */
+    return c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f);
+}
+
+static int
+is_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static int
+hexval(unsigned char c)
+{
+    if (c <= '9') return c - '0';
+    if (c >= 'a') return c - 'a' + 10;
+    return c - 'A' + 10;
+}
+
+static const char *HEX_KEYS[] = {"comm", "exe", "name", "cwd", "path", "ocomm", "key", "cmd",
+                                 "acct", "proctitle", "data", "grp", NULL};
+static PyObject *hex_key_objs[13];
+
+static int
+set_item(PyObject *d, const char *k, Py_ssize_t kn, const char *v, Py_ssize_t vn)
+{
+    PyObject *key = mkstr(k, kn);
+    if (key == NULL) return -1;
+    PyObject *val = mkstr(v, vn);
+    if (val == NULL) {
+        Py_DECREF(key);
+        return -1;
+    }
+    int rc = PyDict_SetItem(d, key, val);
+    Py_DECREF(key);
+    Py_DECREF(val);
+    return rc;
+}
+
+/* Tokenise "plain" (quotes already removed) into d. */
+static int
+plain_fields(PyObject *d, const char *p, Py_ssize_t n)
+{
+    Py_ssize_t eq = 0, sp = 0;
+    int dbl = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (p[i] == '=') eq++;
+        else if (p[i] == ' ') {
+            sp++;
+            if (i + 1 < n && p[i + 1] == ' ') dbl = 1;
+        }
+    }
+    if (eq == sp + 1 && !dbl) {
+        /* pieces split at ' ' and '=', paired in order */
+        Py_ssize_t start = 0, kstart = 0, klen = 0;
+        int want_key = 1;
+        for (Py_ssize_t i = 0; i <= n; i++) {
+            if (i == n || p[i] == ' ' || p[i] == '=') {
+                if (want_key) {
+                    kstart = start;
+                    klen = i - start;
+                } else if (set_item(d, p + kstart, klen, p + start, i - start) < 0) {
+                    return -1;
+                }
+                want_key = !want_key;
+                start = i + 1;
+            }
+        }
+        return 0;
+    }
+    /* whitespace tokens, split at the first '=' */
+    Py_ssize_t i = 0;
+    while (i < n) {
+        while (i < n && is_space((unsigned char)p[i])) i++;
+        if (i >= n) break;
+        Py_ssize_t s = i;
+        while (i < n && !is_space((unsigned char)p[i])) i++;
+        const char *e = memchr(p + s, '=', (size_t)(i - s));
+        if (e != NULL) {
+            Py_ssize_t kl = e - (p + s);
+            if (set_item(d, p + s, kl, e + 1, i - s - kl - 1) < 0) return -1;
+        }
+    }
+    return 0;
+}
+
+/* Emulate re.findall(r"([^\s=]+)=('[^']*'|\"[^\"]*\"|\{[^}]*\}|\S*)") on an enriched part and
+ * store value[1:-1] when it starts with '"' or '{' and is longer than 1. */
+static int
+brace_fields(PyObject *d, const char *p, Py_ssize_t n)
+{
+    Py_ssize_t pos = 0;
+    while (pos < n) {
+        unsigned char c = (unsigned char)p[pos];
+        if (is_space(c) || c == '=') {
+            pos++;
+            continue;
+        }
+        Py_ssize_t ks = pos, ke = pos;
+        while (ke < n && !is_space((unsigned char)p[ke]) && p[ke] != '=') ke++;
+        if (ke >= n || p[ke] != '=') {
+            pos++; /* no match here: findall retries one character later */
+            continue;
+        }
+        Py_ssize_t vs = ke + 1, ve = vs;
+        const char *close;
+        if (vs < n && p[vs] == '\'' && (close = memchr(p + vs + 1, '\'', (size_t)(n - vs - 1))) != NULL) {
+            ve = close - p + 1;
+        } else if (vs < n && p[vs] == '"' && (close = memchr(p + vs + 1, '"', (size_t)(n - vs - 1))) != NULL) {
+            ve = close - p + 1;
+        } else if (vs < n && p[vs] == '{' && (close = memchr(p + vs + 1, '}', (size_t)(n - vs - 1))) != NULL) {
+            ve = close - p + 1;
+        } else {
+            while (ve < n && !is_space((unsigned char)p[ve])) ve++;
+        }
+        Py_ssize_t vl = ve - vs;
+        int rc;
+        if (vl > 1 && (p[vs] == '"' || p[vs] == '{')) {
+            rc = set_item(d, p + ks, ke - ks, p + vs + 1, vl - 2);
+        } else {
+            rc = set_item(d, p + ks, ke - ks, p + vs, vl);
+        }
+        if (rc < 0) return -1;
+        pos = ve > pos ? ve : pos + 1;
+    }
+    return 0;
+}
+
+/* Does "key=\"" occur in body? */
+static int
+quoted_in(const char *body, Py_ssize_t n, const char *key)
+{
+    size_t kl = strlen(key);
+    const char *p = body, *end = body + n;
+    while (p + kl + 2 <= end) {
+        const char *hit = memchr(p, key[0], (size_t)(end - p));
+        if (hit == NULL || hit + kl + 2 > end) return 0;
+        if (memcmp(hit, key, kl) == 0 && hit[kl] == '=' && hit[kl + 1] == '"') return 1;
+        p = hit + 1;
+    }
+    return 0;
+}
+
+/* Returns 1 done, 0 = needs the Python path, -1 error. */
+static int
+decode_hex_keys(PyObject *d, const char *body, Py_ssize_t bn)
+{
+    for (int k = 0; HEX_KEYS[k] != NULL; k++) {
+        PyObject *v = PyDict_GetItemWithError(d, hex_key_objs[k]);
+        if (v == NULL) {
+            if (PyErr_Occurred()) return -1;
+            continue;
+        }
+        if (quoted_in(body, bn, HEX_KEYS[k])) continue;
+        Py_ssize_t vn = PyUnicode_GET_LENGTH(v);
+        const unsigned char *s = PyUnicode_DATA(v); /* ASCII (from this line) */
+        if (vn == 0 || vn % 2 || !is_hex(s[0])) continue;
+        for (Py_ssize_t i = 0; i < vn; i++) {
+            if (!is_hex(s[i])) return 0; /* fromhex has its own rules (whitespace, errors) */
+        }
+        Py_ssize_t bl = vn / 2;
+        char stackbuf[512];
+        char *buf = bl <= (Py_ssize_t)sizeof stackbuf ? stackbuf : PyMem_Malloc((size_t)bl);
+        if (buf == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < bl; i++) {
+            buf[i] = (char)((hexval(s[2 * i]) << 4) | hexval(s[2 * i + 1]));
+        }
+        PyObject *txt = PyUnicode_DecodeUTF8(buf, bl, "backslashreplace");
+        if (buf != stackbuf) PyMem_Free(buf);
+        if (txt == NULL) return -1;
+        int rc = PyDict_SetItem(d, hex_key_objs[k], txt);
+        Py_DECREF(txt);
+        if (rc < 0) return -1;
+    }
+    return 1;
+}
+
+static PyObject *type_key;
+
+static PyObject *
+parse_line(PyObject *self, PyObject *arg)
+{
+    if (!PyUnicode_Check(arg) || !PyUnicode_IS_ASCII(arg)) Py_RETURN_NONE;
+    const char *line = (const char *)PyUnicode_DATA(arg);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    const char *node = NULL;
+    Py_ssize_t node_len = 0;
+    if (n >= 5 && memcmp(line, "node=", 5) == 0) {
+        const char *sp = memchr(line, ' ', (size_t)n);
+        if (sp == NULL) Py_RETURN_NONE;
+        node = line + 5;
+        node_len = sp - node;
+        n -= sp + 1 - line;
+        line = sp + 1;
+    }
+    if (n < 5 || memcmp(line, "type=", 5) != 0) Py_RETURN_NONE;
+    const char *sp = memchr(line + 5, ' ', (size_t)(n - 5));
+    if (sp == NULL) Py_RETURN_NONE;
+    Py_ssize_t spi = sp - line;
+    if (spi + 11 > n || memcmp(line + spi + 1, "msg=audit(", 10) != 0) Py_RETURN_NONE;
+    if (spi + 11 >= n) Py_RETURN_NONE;
+    const char *close = memchr(line + spi + 11, ')', (size_t)(n - spi - 11));
+    if (close == NULL) Py_RETURN_NONE;
+    const char *stamp = line + spi + 11;
+    Py_ssize_t stamp_len = close - stamp;
+    if (memchr(stamp, ':', (size_t)stamp_len) == NULL) Py_RETURN_NONE;
+    const char *rtype = line + 5;
+    Py_ssize_t rtype_len = spi - 5;
+    if (rtype_len == 6 && memcmp(rtype, "EXECVE", 6) == 0) Py_RETURN_NONE;
+    Py_ssize_t bi = (close - line) + 2;
+    if (bi > n) bi = n;
+    while (bi < n && line[bi] == ' ') bi++;
+    const char *body = line + bi;
+    Py_ssize_t blen = n - bi;
+    const char *gs = memchr(body, 0x1d, (size_t)blen);
+    const char *enr = NULL;
+    Py_ssize_t elen = 0;
+    if (gs != NULL) {
+        enr = gs + 1;
+        elen = body + blen - enr;
+        blen = gs - body;
+    }
+    Py_ssize_t q = 0;
+    int brace = 0;
+    if (enr != NULL) {
+        for (Py_ssize_t i = 0; i < elen; i++) {
+            if (enr[i] == '"') q++;
+            else if (enr[i] == '{') brace = 1;
+        }
+        if (q % 2) Py_RETURN_NONE; /* cut-off enriched value: Python path counts it */
+    }
+    Py_ssize_t bq = 0;
+    for (Py_ssize_t i = 0; i < blen; i++) {
+        if (body[i] == '\'') Py_RETURN_NONE;
+        if (body[i] == '"') bq++;
+    }
+    if (enr == NULL && bq % 2) Py_RETURN_NONE; /* cut mid-value */
+
+    /* plain = (body [+ " " + enriched]) without quotes */
+    int merge = enr != NULL && elen > 0 && !brace;
+    Py_ssize_t cap = blen + (merge ? elen + 1 : 0);
+    char stackbuf[4096];
+    char *plain = cap <= (Py_ssize_t)sizeof stackbuf ? stackbuf : PyMem_Malloc((size_t)cap + 1);
+    if (plain == NULL) return PyErr_NoMemory();
+    Py_ssize_t pl = 0;
+    for (Py_ssize_t i = 0; i < blen; i++) {
+        if (body[i] != '"') plain[pl++] = body[i];
+    }
+    if (merge) {
+        plain[pl++] = ' ';
+        for (Py_ssize_t i = 0; i < elen; i++) {
+            if (enr[i] != '"') plain[pl++] = enr[i];
+        }
+    }
+    PyObject *fields = PyDict_New();
+    PyObject *rtype_o = NULL, *result = NULL;
+    if (fields == NULL) goto done;
+    rtype_o = mkstr(rtype, rtype_len);
+    if (rtype_o == NULL || PyDict_SetItem(fields, type_key, rtype_o) < 0) goto done;
+    if (plain_fields(fields, plain, pl) < 0) goto done;
+    int rc = decode_hex_keys(fields, body, blen);
+    if (rc < 0) goto done;
+    if (rc == 0) {
+        result = Py_None;
+        Py_INCREF(result);
+        goto done;
+    }
+    if (brace && elen > 0 && brace_fields(fields, enr, elen) < 0) goto done;
+    if (PyDict_SetItem(fields, type_key, rtype_o) < 0) goto done;
+    {
+        PyObject *node_o, *stamp_o;
+        if (node != NULL) {
+            node_o = PyUnicode_FromStringAndSize(node, node_len);
+            if (node_o == NULL) goto done;
+        } else {
+            node_o = Py_None;
+            Py_INCREF(node_o);
+        }
+        stamp_o = PyUnicode_FromStringAndSize(stamp, stamp_len);
+        if (stamp_o == NULL) {
+            Py_DECREF(node_o);
+            goto done;
+        }
+        result = PyTuple_New(4);
+        if (result == NULL) {
+            Py_DECREF(node_o);
+            Py_DECREF(stamp_o);
+            goto done;
+        }
+        PyTuple_SET_ITEM(result, 0, node_o);
+        PyTuple_SET_ITEM(result, 1, stamp_o);
+        Py_INCREF(rtype_o);
+        PyTuple_SET_ITEM(result, 2, rtype_o);
+        Py_INCREF(fields);
+        PyTuple_SET_ITEM(result, 3, fields);
+    }
+done:
+    if (plain != stackbuf) PyMem_Free(plain);
+    Py_XDECREF(fields);
+    Py_XDECREF(rtype_o);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"parse_line", parse_line, METH_O,
+     "parse_line(line) -> (node, stamp, type, fields) or None when the pure-Python path must parse it."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_auditd_fast", "C tokenizer for auditd lines (optional accelerator).", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__auditd_fast(void)
+{
+    type_key = PyUnicode_InternFromString("type");
+    if (type_key == NULL) return NULL;
+    for (int k = 0; HEX_KEYS[k] != NULL; k++) {
+        hex_key_objs[k] = PyUnicode_InternFromString(HEX_KEYS[k]);
+        if (hex_key_objs[k] == NULL) return NULL;
+    }
+    return PyModule_Create(&module);
+}

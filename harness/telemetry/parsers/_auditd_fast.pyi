@@ -1,0 +1,3 @@
+from typing import Any
+
+def parse_line(line: str, /) -> tuple[str | None, str, str, dict[str, Any]] | None: ...
