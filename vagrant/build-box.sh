@@ -38,6 +38,13 @@ die() { log "ERROR: $*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root (debootstrap, loop devices, mount)"
 
+# Build in a private mount namespace: a mount made in the host's namespace is copied into every
+# namespace other processes create meanwhile (`ip netns exec`, unshare), which keeps the file
+# system alive after our umount and leaves the image unflushed (a corrupt box).
+if [ -z "${RECON_HARNESS_BOX_UNSHARED:-}" ]; then
+  exec env RECON_HARNESS_BOX_UNSHARED=1 unshare --mount --propagation private bash "${BASH_SOURCE[0]}" "$@"
+fi
+
 # Host tools (Debian packages).
 need=()
 command -v debootstrap >/dev/null || need+=(debootstrap)
@@ -97,23 +104,36 @@ if [ ! -f "$BOX_FILE" ]; then
   mkdir -p "$MNT"
   mount "$LOOP_PART" "$MNT"
 
-  log "debootstrap $SUITE (${#PACKAGES[@]} extra packages)"
-  debootstrap --variant=minbase --include="$(IFS=,; echo "${PACKAGES[*]}")" "$SUITE" "$MNT" "$MIRROR" \
-    > "$WORK/debootstrap.log" 2>&1 || { tail -30 "$WORK/debootstrap.log" >&2; die "debootstrap failed"; }
+  # debootstrap resolves --include dependencies poorly (virtual packages): a minimal base first,
+  # then apt inside the chroot (the host's apt machinery fetching from the same Debian mirror).
+  log "debootstrap $SUITE (minbase)"
+  debootstrap --variant=minbase "$SUITE" "$MNT" "$MIRROR" > "$WORK/debootstrap.log" 2>&1 ||
+    { tail -30 "$WORK/debootstrap.log" >&2; tail -30 "$MNT/debootstrap/debootstrap.log" >&2 || true;
+      die "debootstrap failed"; }
 
   for m in dev dev/pts proc sys run; do mkdir -p "$MNT/$m"; mount --bind "/$m" "$MNT/$m"; done
+  # Never start a service from the chroot (it would run on the HOST's kernel: auditd, squid...).
+  printf '#!/bin/sh\nexit 101\n' > "$MNT/usr/sbin/policy-rc.d"
+  chmod +x "$MNT/usr/sbin/policy-rc.d"
+  echo "deb $MIRROR $SUITE main" > "$MNT/etc/apt/sources.list"
+  log "apt-get install in the guest (${#PACKAGES[@]} packages)"
+  chroot "$MNT" apt-get update -q > "$WORK/apt.log" 2>&1 || { tail -20 "$WORK/apt.log" >&2; die "apt-get update failed"; }
+  chroot "$MNT" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    "${PACKAGES[@]}" >> "$WORK/apt.log" 2>&1 || { tail -40 "$WORK/apt.log" >&2; die "apt-get install failed"; }
 
   log "configuring the guest"
   install -d "$MNT/opt/recon-harness/wheels"
   cp "$WORK"/wheels/*.whl "$MNT/opt/recon-harness/wheels/"
   cp "$HERE"/guest/* "$MNT/opt/recon-harness/"
-  VAGRANT_KEYS="$(find / -xdev -path '*vagrant*/keys/vagrant.pub*' -type f 2>/dev/null | head -n 2)"
+  VAGRANT_KEYS="$(find /usr/share /usr/lib /opt -path '*vagrant*/keys/vagrant.pub*' -type f 2>/dev/null | head -n 2)"
   [ -n "$VAGRANT_KEYS" ] || die "Vagrant's insecure public key not found (is vagrant installed?)"
   # shellcheck disable=SC2086
   cat $VAGRANT_KEYS > "$MNT/opt/recon-harness/vagrant-insecure.pub"
   echo "UUID=$ROOT_UUID / ext4 errors=remount-ro 0 1" > "$MNT/etc/fstab"
-  chroot "$MNT" /bin/bash /opt/recon-harness/configure-guest.sh
-  rm -f "$MNT/opt/recon-harness/vagrant-insecure.pub"
+  # A clean environment: the host's PIP_*/proxy variables must not leak into the guest's setup.
+  chroot "$MNT" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+    LC_ALL=C.UTF-8 /bin/bash /opt/recon-harness/configure-guest.sh
+  rm -f "$MNT/opt/recon-harness/vagrant-insecure.pub" "$MNT/usr/sbin/policy-rc.d"
 
   # Boot loader: a minimal grub.cfg (update-grub skips file-backed roots).
   install -d "$MNT/boot/grub"
@@ -132,10 +152,13 @@ EOF
   grub-install --target=i386-pc --boot-directory="$MNT/boot" --modules="part_msdos ext2" "$LOOP_DISK" \
     > "$WORK/grub.log" 2>&1 || { cat "$WORK/grub.log" >&2; die "grub-install failed"; }
 
-  for m in dev/pts dev proc sys run; do umount -l "$MNT/$m"; done
+  for m in dev/pts dev proc sys run; do umount "$MNT/$m" || umount -l "$MNT/$m"; done
   umount "$MNT"
-  losetup -d "$LOOP_PART"; LOOP_PART=""
   losetup -d "$LOOP_DISK"; LOOP_DISK=""
+  sync
+  # The image must be a clean file system before it is packaged.
+  e2fsck -fn "$LOOP_PART" > "$WORK/fsck.log" 2>&1 || { cat "$WORK/fsck.log" >&2; die "the root file system is not clean"; }
+  losetup -d "$LOOP_PART"; LOOP_PART=""
 
   log "converting to qcow2 and packaging"
   install -d "$WORK/box"

@@ -40,7 +40,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 VAGRANT_CACHE = Path(os.environ.get("RECON_HARNESS_VAGRANT_CACHE", "/var/cache/recon-harness/vagrant"))
 VAGRANT_HOME = VAGRANT_CACHE / "vagrant.d"
 BOX_NAME = "recon-harness/debian12-lab"
-DOMAIN_PREFIX = "recon-harness"
+DOMAIN_PREFIX = "recon-harness-"  # lv.default_prefix: domain recon-harness-default
 NET_NAME = os.environ.get("RECON_HARNESS_NET_NAME", "recon-harness")
 NET_ADDRESS = ipaddress.IPv4Network(os.environ.get("RECON_HARNESS_NET_ADDRESS", "198.19.10.0/24"))
 NET_BRIDGE = "rah-vbr0"
@@ -119,11 +119,36 @@ class VagrantStatus:
 class VagrantLab:
     """Bring the lab VM up, report on it, and remove everything it made (except the cached box)."""
 
-    def __init__(self, config: LabConfig | None = None, *, machine: str = "default", cwd: Path | None = None) -> None:
+    def __init__(self, config: LabConfig | None = None, *, machine: str = "default", cwd: Path | None = None,
+                 target: VagrantTarget | None = None) -> None:
         self.cfg = config or load_lab_config()
         self.machine = machine
         self.cwd = cwd or REPO_ROOT
         self.state_dir = STATE_DIR
+        self.target = target  # the connection a run session already has to the VM, if any
+
+    # What a run session needs of a lab (the same names as EmbeddedLab's).
+    @property
+    def home_dir(self) -> Path:
+        """Per-detonation scratch files, on the VM (removed with the simulated internet's state)."""
+        return Path(GUEST_STATE_DIR) / "home"
+
+    def _target(self, target: VagrantTarget | None) -> VagrantTarget:
+        if target is not None:
+            return target
+        if self.target is None:
+            from harness.targets.vagrant import VagrantTarget
+
+            self.target = VagrantTarget.for_machine(self.machine, self.cwd)
+        return self.target
+
+    def proxy_credentials(self, target: VagrantTarget | None = None) -> tuple[str, str]:
+        """(user, password) of the VM's explicit proxy; the password is a per-lab secret."""
+        res = self._target(target).run(f"cat {GUEST_STATE_DIR}/ssh/proxy-credentials", timeout=30)
+        if res.rc != 0 or ":" not in res.stdout:
+            raise LabError(f"the VM has no proxy credentials (is its simulated internet up?): {res.stderr.strip()}")
+        user, _, password = res.stdout.strip().partition(":")
+        return user, password
 
     def target_url(self) -> str:
         return f"vagrant://{self.machine}" + ("" if self.cwd == REPO_ROOT else f"?cwd={self.cwd}")
@@ -210,7 +235,7 @@ class VagrantLab:
 
     def build_box(self) -> None:
         script = REPO_ROOT / "vagrant" / "build-box.sh"
-        proc = subprocess.run(["bash", str(script)], env=vagrant_env(), timeout=1800)
+        proc = subprocess.run(["bash", str(script)], env=vagrant_env(), timeout=1800, stdout=sys.stderr)
         if proc.returncode != 0:
             raise LabError(f"{script} failed (rc={proc.returncode})")
 
@@ -227,8 +252,9 @@ class VagrantLab:
                 self.build_box()
             t_box = time.monotonic()
             self.ensure_network()
+            # Vagrant's progress goes to stderr: stdout stays for the command's own (JSON) result.
             proc = subprocess.run(["vagrant", "up", self.machine, "--provider", "libvirt"], cwd=self.cwd,
-                                  env=vagrant_env(), timeout=1800)
+                                  env=vagrant_env(), timeout=1800, stdout=sys.stderr)
             if proc.returncode != 0:
                 raise LabError(f"`vagrant up {self.machine}` failed (rc={proc.returncode}); see its output above")
         except BaseException:
@@ -243,7 +269,7 @@ class VagrantLab:
         if virsh("version", check=False).returncode != 0:
             return []
         out = virsh("list", "--all", "--name", check=False).stdout
-        return [d.strip() for d in out.splitlines() if d.strip().startswith(f"{DOMAIN_PREFIX}_")]
+        return [d.strip() for d in out.splitlines() if d.strip().startswith(DOMAIN_PREFIX)]
 
     def pool_volumes(self) -> list[str]:
         """Our volumes in the pool: the VM's disks and the pool copies of our box image."""
@@ -253,7 +279,7 @@ class VagrantLab:
         box_prefix = BOX_NAME.replace("/", "-VAGRANTSLASH-")
         for line in virsh("vol-list", POOL, check=False).stdout.splitlines():
             name = line.split()[0] if line.split() else ""
-            if name.startswith(f"{DOMAIN_PREFIX}_") or name.startswith(box_prefix):
+            if name.startswith(DOMAIN_PREFIX) or name.startswith(box_prefix):
                 vols.append(name)
         return vols
 
@@ -327,9 +353,11 @@ class VagrantLab:
                     virsh("pool-destroy", POOL, check=False)
                     proc = virsh("pool-undefine", POOL, check=False)
                     (removed if proc.returncode == 0 else errors).append(f"storage pool {POOL}")
-        if SERIAL_LOG.exists():
-            SERIAL_LOG.unlink()
-            removed.append(f"file {SERIAL_LOG}")
+        # The serial log and libvirt's per-domain logs of our domains.
+        for log in [SERIAL_LOG, *SERIAL_LOG.parent.glob(f"{DOMAIN_PREFIX}*.log")]:
+            if log.exists():
+                log.unlink()
+                removed.append(f"file {log}")
         if state is not None:
             for res in reversed(state.resources):
                 if res.kind == "process":
@@ -347,13 +375,13 @@ class VagrantLab:
         return removed
 
     # Telemetry ----------------------------------------------------------------------------------
-    def sensors(self, target: VagrantTarget) -> list[SensorStatus]:
+    def sensors(self, target: VagrantTarget | None = None) -> list[SensorStatus]:
         """What the VM really has live now: asked inside the VM, not taken from the config."""
         import json
 
         from harness.telemetry.collect import SensorStatus
 
-        res = target.run(f"python3 -m harness.lab.vm_internet sensors --state-dir {GUEST_STATE_DIR}",
+        res = self._target(target).run(f"python3 -m harness.lab.vm_internet sensors --state-dir {GUEST_STATE_DIR}",
                          timeout=60, env={"PYTHONPATH": "/opt/recon-harness/src"})
         try:
             rows = json.loads(res.stdout)
@@ -364,13 +392,14 @@ class VagrantLab:
         return [SensorStatus(str(r["name"]), bool(r["available"]), str(r["reason"]), bool(r["mandatory"]))
                 for r in rows]
 
-    def telemetry_session(self, target: VagrantTarget, secrets: list[str]) -> TelemetrySession:
+    def telemetry_session(self, secrets: list[str], target: VagrantTarget | None = None) -> TelemetrySession:
         """A TelemetrySession whose logs are read from the VM over SSH."""
         from harness.telemetry.collect import TelemetrySession
         from harness.telemetry.collectors import auditd
         from harness.telemetry.collectors.files import LogTap
         from harness.views.context import ViewContext
 
+        target = self._target(target)
         logs = f"{GUEST_STATE_DIR}/logs"
         sensors = self.sensors(target)
         taps = [
@@ -383,9 +412,8 @@ class VagrantLab:
         if any(s.name == "sysmon" and s.available for s in sensors):
             taps.append(LogTap("sysmon", GUEST_SYSMON_LOG, "sysmon", target))
         all_secrets = list(secrets)
-        res = target.run(f"cat {GUEST_STATE_DIR}/ssh/proxy-credentials 2>/dev/null", timeout=30)
-        if res.rc == 0 and ":" in res.stdout:
-            all_secrets.append(res.stdout.strip().partition(":")[2])
+        with contextlib.suppress(LabError):
+            all_secrets.append(self.proxy_credentials(target)[1])
 
         def remote(args: Sequence[str]) -> tuple[int, str]:
             import shlex

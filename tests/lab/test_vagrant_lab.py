@@ -42,14 +42,14 @@ def _leftovers() -> list[str]:
     found: list[str] = []
     if virsh("version", check=False).returncode == 0:
         found += [f"domain {d}" for d in virsh("list", "--all", "--name", check=False).stdout.split()
-                  if d.startswith(f"{DOMAIN_PREFIX}_")]
+                  if d.startswith(DOMAIN_PREFIX)]
         found += [f"network {n}" for n in virsh("net-list", "--all", "--name", check=False).stdout.split()
                   if n == NET_NAME]
         found += [f"volume {v}" for v in virsh("vol-list", POOL, check=False).stdout.split()
                   if "recon-harness" in v]
     ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
     found += [f"process {line.strip()}" for line in ps.splitlines()
-              if f"guest={DOMAIN_PREFIX}_" in line or f"-name {DOMAIN_PREFIX}_" in line]
+              if f"guest={DOMAIN_PREFIX}" in line]
     return found
 
 
@@ -81,7 +81,7 @@ def test_atomics_run_in_the_vm_with_the_embedded_lab_verdicts(lab_vm: VagrantLab
     target = VagrantTarget.for_machine("default")
     assert target.facts()["host_key_verification"] in ("known_hosts", "pinned")
     key = secrets.token_hex(16)
-    telemetry = lab_vm.telemetry_session(target, [key])
+    telemetry = lab_vm.telemetry_session([key], target)
     sensors = {s.name: s for s in telemetry.sensors}
     for name in ("auditd", "dns", "proxy", "firewall", "inet"):
         assert sensors[name].available, sensors[name]
