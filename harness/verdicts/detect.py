@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,13 +127,16 @@ def run_query(path: Path, name: str, tables: Mapping[str, list[dict[str, Any]]],
     from harness.rules.kql import KqlEngine
 
     try:
+        text = path.read_text(encoding="utf-8")
         engine = KqlEngine()
         for table, rows in tables.items():
+            if not re.search(rf"\b{re.escape(table)}\b", text):
+                continue  # a table the query never names (tables it names but lacks are created empty)
             try:
                 engine.load_rows(table, rows)
             except HarnessError:
                 continue  # a table the Defender schema does not know cannot be queried anyway
-        res = engine.run(path.read_text(encoding="utf-8"), str(path), now=now)
+        res = engine.run(text, str(path), now=now)
         return KqlOutcome(name, str(path), tuple(res.records()))
     except HarnessError as exc:
         return KqlOutcome(name, str(path), error=str(exc))
