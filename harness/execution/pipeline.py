@@ -78,8 +78,8 @@ class DetonationPipeline:
         out = run_dir(self.telemetry_dir, self.run_id, run.id) if self.telemetry_dir is not None else None
         tel = None
         if self.telemetry is not None:
-            self._phase(test, "telemetry")
             if run.detonation_commands():
+                self._phase(test, "telemetry")
                 tel = self.telemetry.finish(run, marks, out)
             elif out is not None:
                 write_manifest_only(out, run, self.telemetry.sensors)

@@ -153,10 +153,16 @@ class AtomicCheck:
                 f"{s.signal_id}: {s.reason}" for s in v.signals))
         if v.verdict not in PASSING:
             pytest.fail(failure_message(v), pytrace=False)
-        unavailable = [f"{s.signal_id} ({s.reason})" for s in v.signals if s.verdict is Verdict.SENSOR_UNAVAILABLE]
-        if unavailable:
-            text = f"{self.atomic_id}: {len(unavailable)} signal(s) skipped, sensor unavailable: "
-            warnings.warn(SensorUnavailableWarning(text + "; ".join(unavailable)), stacklevel=2)
+        by_sensor: dict[str, list[str]] = {}
+        reasons: dict[str, str] = {}
+        for s in v.signals:
+            if s.verdict is Verdict.SENSOR_UNAVAILABLE:
+                by_sensor.setdefault(s.sensor, []).append(s.signal_id)
+                reasons[s.sensor] = s.reason
+        for sensor, ids in by_sensor.items():
+            warnings.warn(SensorUnavailableWarning(
+                f"{self.atomic_id}: {len(ids)} signal(s) skipped, not passed ({', '.join(ids)}): {reasons[sensor]}"),
+                stacklevel=2)
         judged = [s for s in v.signals if s.verdict is not Verdict.SENSOR_UNAVAILABLE]
         assert judged and all(s.verdict in PASSING for s in judged), failure_message(v, include_passing=True)
 
