@@ -10,6 +10,10 @@ so loaders store ``''``), long→BIGINT, int→INTEGER, real→DOUBLE, bool→BO
 datetime→TIMESTAMP (UTC; microsecond precision, Kusto keeps 100 ns ticks), timespan→INTERVAL,
 dynamic→JSON. Row order after ``sort``/``top`` is carried in a hidden ``__ord`` column, because SQL
 does not promise that a subquery's order survives the enclosing query.
+
+NOT NULL STRINGS: every string-typed SQL expression the translator builds is non-NULL (loaders,
+union fill-ins, outer-join sides, string aggregates, prev/next and toscalar coalesce to ``''``), as
+Kusto's strings are; string predicates rely on it and carry no NULL guard.
 """
 
 from __future__ import annotations
@@ -760,7 +764,8 @@ class Translator:
         if fn in ("min", "max", "minif", "maxif"):
             x, t = a(0)
             filt = f" FILTER (WHERE {a(1)[0]})" if fn.endswith("if") else ""
-            return [(nm(fn), f"{fn[:3]}({x}){filt}", one, t)]
+            agg = f"{fn[:3]}({x}){filt}"
+            return [(nm(fn), f"coalesce({agg}, '')" if t == "string" else agg, one, t)]
         if fn in ("avg", "avgif"):
             x, t = a(0)
             if t == "timespan" or t == "datetime":
@@ -794,7 +799,8 @@ class Translator:
                     f"any_{self.infer_name(e, '')}" if self.infer_name(e, "") else f"any_{k}")
                 if (item.names and k == 0) or (not item.names and len(args) > 1):
                     n = item.names[0] if item.names and k == 0 else self.infer_name(e, f"any_{k}")
-                out.append((n, f"any_value({x}){filt}", one, self.real_type(t)))
+                agg = f"any_value({x}){filt}"
+                out.append((n, f"coalesce({agg}, '')" if t == "string" else agg, one, self.real_type(t)))
             return out
         if fn in ("percentile",):
             x, t = a(0)
@@ -869,6 +875,11 @@ class Translator:
         rsel = []
         used = set(lnames)
         same_keys = {rc for lc, rc in pairs if lc == rc}
+        right_nullable = jt in ("LEFT OUTER", "FULL OUTER")
+        left_nullable = jt in ("RIGHT OUTER", "FULL OUTER")
+        if left_nullable:
+            lsel = [(f"coalesce({la}.{q(n)}, '')" if t == "string" else f"{la}.{q(n)}") + f" AS {q(n)}"
+                    for n, t in left.cols]
         for n, t in right.cols:
             if op.name == "lookup" and n in same_keys:
                 continue
@@ -879,11 +890,10 @@ class Translator:
                     k += 1
                 out = f"{n}{k}"
             used.add(out)
-            rsel.append(f"{ra}.{q(n)} AS {q(out)}")
+            ref = f"{ra}.{q(n)}"
+            rsel.append((f"coalesce({ref}, '')" if right_nullable and t == "string" else ref) + f" AS {q(out)}")
             cols.append((out, t))
-        if op.name == "lookup":
-            # the key columns appear once, filled from either side
-            lsel = [f"{la}.{q(n)} AS {q(n)}" for n in lnames]
+
         sql = f"SELECT {', '.join(lsel + rsel)} FROM ({lsql}) AS {la} {jt} JOIN ({right.sql}) AS {ra} ON {on}"
         return Rel(sql, cols)
 
@@ -1017,7 +1027,8 @@ class Translator:
                 raise self.err(e, "toscalar() needs a column")
             first_col, first_type = rel.cols[0]
             order = f" ORDER BY {q(ORD)}" if rel.ordered else ""
-            return f"(SELECT {q(first_col)} FROM ({rel.sql}) AS {self.alias()}{order} LIMIT 1)", first_type
+            val = f"(SELECT {q(first_col)} FROM ({rel.sql}) AS {self.alias()}{order} LIMIT 1)"
+            return (f"coalesce({val}, '')" if first_type == "string" else val), first_type
         if isinstance(e, ast.Star):
             raise self.unsup(e, "'*' is not supported here")
         if isinstance(e, ast.TabularArg):
@@ -1104,7 +1115,7 @@ class Translator:
             sqlop = {"==": "=", "!=": "<>"}.get(op, op)
             if op == "!=" and "string" in (at, bt):
                 # strings are never null: '' != 'x' is true
-                return f"(coalesce({a}, '') <> coalesce({b}, ''))", "bool"
+                return f"({a} <> {b})", "bool"
             return f"({a} {sqlop} {b})", "bool"
         if op in ("=~", "!~"):
             a, b = self.to_string(a, at), self.to_string(b, bt)
@@ -1151,7 +1162,7 @@ class Translator:
         parts = []
         for col, cs in order:
             hay = self.to_string(q(col), sc.cols[col])
-            parts.append(f"coalesce(regexp_matches({hay}, {s(any_term_regex(groups[(col, cs)], cs))}), FALSE)")
+            parts.append(f"regexp_matches({hay}, {s(any_term_regex(groups[(col, cs)], cs))})")
         for t in rest:
             sql, typ = self.expr(t, sc, env)
             if typ not in ("bool", "null", "dynamic"):
@@ -1247,7 +1258,7 @@ class Translator:
         hay = self.to_string(a, at)
         if base == "matches regex":
             pat, _ = self.expr(e.right, sc, env)
-            return f"coalesce(regexp_matches({hay}, {pat}), FALSE)", "bool"
+            return f"regexp_matches({hay}, {pat})", "bool"
         const = self.const_string(e.right, env)
         if const is None:
             b, bt = self.expr(e.right, sc, env)
@@ -1260,22 +1271,22 @@ class Translator:
     def string_test(self, base: str, hay: str, needle: str, const: str | None) -> str:
         cs = base.endswith("_cs")
         kind = base[:-3] if cs else base
+        # string expressions are never NULL here (see NOT NULL STRINGS in the module doc), so the
+        # tests need no NULL guard, which lets DuckDB push them into the scan
         if kind in ("has", "hasprefix", "hassuffix"):
             pre = kind != "hassuffix"
             suf = kind != "hasprefix"
             if const is not None:
-                return f"coalesce(regexp_matches({hay}, {s(term_regex(const, cs, pre, suf))}), FALSE)"
+                return f"regexp_matches({hay}, {s(term_regex(const, cs, pre, suf))})"
             return f"coalesce(kql_has({hay}, {needle}, {'TRUE' if cs else 'FALSE'}, {pre}, {suf}), FALSE)"
         if kind == "contains":
             if cs:
-                return f"coalesce(contains({hay}, {needle}), FALSE)"
-            return f"coalesce(contains(lower({hay}), lower({needle})), FALSE)"
+                return f"contains({hay}, {needle})"
+            return f"contains(lower({hay}), lower({needle}))"
         if kind == "startswith":
-            return (f"coalesce(starts_with({hay}, {needle}), FALSE)" if cs else
-                    f"coalesce(starts_with(lower({hay}), lower({needle})), FALSE)")
+            return f"starts_with({hay}, {needle})" if cs else f"starts_with(lower({hay}), lower({needle}))"
         if kind == "endswith":
-            return (f"coalesce(ends_with({hay}, {needle}), FALSE)" if cs else
-                    f"coalesce(ends_with(lower({hay}), lower({needle})), FALSE)")
+            return f"ends_with({hay}, {needle})" if cs else f"ends_with(lower({hay}), lower({needle}))"
         raise UnsupportedError(f"string operator '{base}' is not supported")
 
     def const_string(self, e: ast.Expr, env: dict[str, Binding]) -> str | None:
@@ -1350,7 +1361,7 @@ class Translator:
             consts = [self.const_string(i, env) for i in items]
             if op.startswith("has_any") and items and all(c is not None for c in consts):
                 rx = any_term_regex([c or "" for c in consts], cs)
-                return f"coalesce(regexp_matches({hay}, {s(rx)}), FALSE)", "bool"
+                return f"regexp_matches({hay}, {s(rx)})", "bool"
             tests = []
             for i in items:
                 c = self.const_string(i, env)
@@ -1379,6 +1390,8 @@ class Translator:
         elif xt == "dynamic":
             left = f"kql_dstr({x})"
         neg = "NOT " if op.startswith("!") else ""
+        if xt in ("string", "dynamic", "guid") or op.endswith("~"):
+            return f"({left} {neg}IN ({', '.join(vals)}))", "bool"  # a string is never NULL
         null_value = "TRUE" if neg else "FALSE"
         return f"coalesce({left} {neg}IN ({', '.join(vals)}), {null_value})", "bool"
 
@@ -2087,7 +2100,8 @@ def _prev(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tup
     f = "lag" if e.name == "prev" else "lead"
     extra = f", {a[1][0]}" if len(a) > 1 else ""
     extra += f", {a[2][0]}" if len(a) > 2 else ""
-    return f"{f}({a[0][0]}{extra}) OVER (ORDER BY {q(ORD)})", a[0][1]
+    val = f"{f}({a[0][0]}{extra}) OVER (ORDER BY {q(ORD)})"
+    return (f"coalesce({val}, '')" if a[0][1] == "string" else val), a[0][1]
 
 
 @fn("strrep")

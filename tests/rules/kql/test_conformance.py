@@ -249,6 +249,8 @@ def test_summarize_by_bin_and_empty_input(engine: KqlEngine) -> None:
     out = rows(engine, "range x from 1 to 10 step 1 | summarize count() by bin(x, 5) | sort by x asc")
     assert out == [{"x": 0, "count_": 4}, {"x": 5, "count_": 5}, {"x": 10, "count_": 1}]
     assert rows(engine, "range x from 1 to 0 step 1 | summarize count()") == [{"count_": 0}]
+    q = "range x from 1 to 0 step 1 | extend s = tostring(x) | summarize m = max(s) | where m == ''"
+    assert rows(engine, q) == [{"m": ""}]
 
 
 X = "datatable(Key:string, Value1:long)['a', 1, 'b', 2, 'b', 3, 'c', 4]"
@@ -270,6 +272,9 @@ def test_join_kinds_from_the_join_docs(engine: KqlEngine) -> None:
         {"a": "c", "b": 4, "c": "c", "d": 20}, {"a": "c", "b": 4, "c": "c", "d": 30}])
     out = rows(engine, lets + "X | join kind=leftouter Y on Key")
     assert len(out) == 5 and {"Key": "a", "Value1": 1, "Key1": "", "Value2": None} in out
+    # strings are never null: the unmatched side of an outer join reads as "", so it can be tested
+    assert rows(engine, lets + "X | join kind=leftouter Y on Key | where Key1 == '' | project Key") == [{"Key": "a"}]
+    assert rows(engine, lets + "X | join kind=leftouter Y on Key | where isempty(Key1) | count") == [{"Count": 1}]
     assert rows(engine, lets + "X | join kind=leftanti Y on Key") == [{"Key": "a", "Value1": 1}]
     assert rows(engine, lets + "X | join kind=rightanti Y on Key") == [{"Key": "d", "Value2": 40}]
     assert len(rows(engine, lets + "X | join kind=fullouter Y on Key")) == 6
