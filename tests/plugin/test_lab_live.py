@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 
+from harness.evidence import run_schema, verify_manifest
 from harness.plugin.suite import ValidationRun
 
 pytestmark = [
@@ -41,6 +43,10 @@ def test_live_run_records_evidence_and_replays_to_the_same_verdicts(tmp_path: Pa
     assert "T1590.005-4: PREREQ_MISSING" in out, out[-3000:]
     evidence = next(ev.iterdir())
     doc = json.loads((evidence / "run.json").read_text())
+    jsonschema.validate(doc, run_schema(), cls=jsonschema.Draft202012Validator)
+    assert sorted(p.name for p in evidence.iterdir()) == [
+        "MANIFEST.sha256", "attire.json", "junit.xml", "navigator-layer.json", "report.html", "run.json"]
+    assert verify_manifest(evidence) == []
     assert doc["mode"] == "live" and doc["target"]["lab"]["kind"] == "embedded"
     assert {s["name"] for s in doc["target"]["sensors"] if s["available"]} >= {"auditd", "dns", "proxy", "firewall"}
     # the replay of what was just recorded reaches the same verdict on every signal
