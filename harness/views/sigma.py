@@ -79,6 +79,9 @@ _SOURCE_LS: dict[str, dict[str, str | None]] = {
 }
 
 
+_NO_TIME = object()
+
+
 def _ls(product: str | None, service: str | None, category: str | None) -> dict[str, str | None]:
     return {"product": product, "service": service, "category": category}
 
@@ -119,54 +122,87 @@ def activity_event(act: Activity) -> SigmaEvent | None:
     """Sigma event of a normalised activity from a non-Sysmon source."""
     d = act.data
     p, parent = act.process, act.parent
-    if act.kind == "process_creation" and p is not None:
-        event = _clean(
-            {
-                "Image": p.image,
-                "CommandLine": p.command_line,
-                "CurrentDirectory": p.cwd,
-                "User": p.user,
-                "LogonId": p.logon_id,
-                "TerminalSessionId": p.session,
-                "ProcessId": p.pid,
-                "ParentProcessId": p.ppid,
-                "ParentImage": parent.image if parent else None,
-                "ParentCommandLine": parent.command_line if parent else None,
-                "ParentUser": parent.user if parent else None,
-                "OriginalFileName": posixpath.basename(p.image) if p.image else None,
-            }
-        )
+    kind = act.kind
+    # The auditd kinds are built key by key (None values left out, as _clean does): they are
+    # the hot path of a large audit log. Key order is the documented one.
+    if kind == "process_creation" and p is not None:
+        event: dict[str, Any] = {}
+        if p.image is not None:
+            event["Image"] = p.image
+        if p.command_line is not None:
+            event["CommandLine"] = p.command_line
+        if p.cwd is not None:
+            event["CurrentDirectory"] = p.cwd
+        if p.user is not None:
+            event["User"] = p.user
+        if p.logon_id is not None:
+            event["LogonId"] = p.logon_id
+        if p.session is not None:
+            event["TerminalSessionId"] = p.session
+        if p.pid is not None:
+            event["ProcessId"] = p.pid
+        if p.ppid is not None:
+            event["ParentProcessId"] = p.ppid
+        if parent is not None:
+            if parent.image is not None:
+                event["ParentImage"] = parent.image
+            if parent.command_line is not None:
+                event["ParentCommandLine"] = parent.command_line
+            if parent.user is not None:
+                event["ParentUser"] = parent.user
+        if p.image:
+            event["OriginalFileName"] = posixpath.basename(p.image)
         return {"logsource": _ls("linux", None, "process_creation"), "event": event}
-    if act.kind == "network_connection":
-        event = _clean(
-            {
-                "Image": p.image if p else None,
-                "ProcessId": p.pid if p else None,
-                "User": p.user if p else None,
-                "CommandLine": p.command_line if p else None,
-                "ParentImage": parent.image if parent else None,
-                "Protocol": d.get("protocol"),
-                "Initiated": "true" if d.get("initiated") else "false",
-                "SourceIp": d.get("local_ip"),
-                "SourcePort": d.get("local_port"),
-                "SourceIsIpv6": "true" if d.get("ipv6") else "false",
-                "DestinationIp": d.get("remote_ip"),
-                "DestinationPort": d.get("remote_port"),
-                "DestinationHostname": d.get("hostname"),
-                "DestinationIsIpv6": "true" if d.get("ipv6") else "false",
-            }
-        )
+    if kind == "network_connection":
+        event = {}
+        if p is not None:
+            if p.image is not None:
+                event["Image"] = p.image
+            if p.pid is not None:
+                event["ProcessId"] = p.pid
+            if p.user is not None:
+                event["User"] = p.user
+            if p.command_line is not None:
+                event["CommandLine"] = p.command_line
+        if parent is not None and parent.image is not None:
+            event["ParentImage"] = parent.image
+        get = d.get
+        v = get("protocol")
+        if v is not None:
+            event["Protocol"] = v
+        event["Initiated"] = "true" if get("initiated") else "false"
+        v = get("local_ip")
+        if v is not None:
+            event["SourceIp"] = v
+        v = get("local_port")
+        if v is not None:
+            event["SourcePort"] = v
+        ipv6 = "true" if get("ipv6") else "false"
+        event["SourceIsIpv6"] = ipv6
+        v = get("remote_ip")
+        if v is not None:
+            event["DestinationIp"] = v
+        v = get("remote_port")
+        if v is not None:
+            event["DestinationPort"] = v
+        v = get("hostname")
+        if v is not None:
+            event["DestinationHostname"] = v
+        event["DestinationIsIpv6"] = ipv6
         return {"logsource": _ls("linux", None, "network_connection"), "event": event}
-    if act.kind in ("file_event", "file_delete"):
-        event = _clean(
-            {
-                "Image": p.image if p else None,
-                "ProcessId": p.pid if p else None,
-                "User": p.user if p else None,
-                "TargetFilename": d.get("path"),
-            }
-        )
-        return {"logsource": _ls("linux", None, act.kind), "event": event}
+    if kind == "file_event" or kind == "file_delete":
+        event = {}
+        if p is not None:
+            if p.image is not None:
+                event["Image"] = p.image
+            if p.pid is not None:
+                event["ProcessId"] = p.pid
+            if p.user is not None:
+                event["User"] = p.user
+        v = d.get("path")
+        if v is not None:
+            event["TargetFilename"] = v
+        return {"logsource": _ls("linux", None, kind), "event": event}
     ls: dict[str, str | None] = _SOURCE_LS.get(act.record.source, {"product": None, "service": act.record.source})
     if act.kind == "dns":
         answers = d.get("answers") or []
@@ -240,14 +276,32 @@ class SigmaView:
         self.extractor = extractor or ActivityExtractor(self.ctx)
         self.meta = meta
         self.auditd_raw = auditd_raw
+        self._last_time: object = _NO_TIME
+        self._last_iso: str | None = None
 
     def events(self, rec: Record) -> list[SigmaEvent]:
         """The Sigma events of one record, in a stable order (raw records first)."""
-        out: list[SigmaEvent] = []
-        if rec.source == "auditd" and self.auditd_raw:
-            for r in rec.fields.get("records") or []:
-                out.append({"logsource": _AUDITD_LS, "event": r})
-        if rec.source in ("sysmon", "evtx"):
+        src = rec.source
+        if src == "auditd":
+            # Hot path: one raw event per audit record plus the semantic ones.
+            meta = self._meta(rec) if self.meta else None
+            if self.auditd_raw:
+                records = rec.fields.get("records") or []
+                if meta is not None:
+                    out = [{"logsource": _AUDITD_LS, "event": r, "meta": meta} for r in records]
+                else:
+                    out = [{"logsource": _AUDITD_LS, "event": r} for r in records]
+            else:
+                out = []
+            for act in self.extractor.extract(rec):
+                ev = activity_event(act)
+                if ev is not None:
+                    if meta is not None:
+                        ev["meta"] = meta
+                    out.append(ev)
+            return out
+        out = []
+        if src in ("sysmon", "evtx"):
             out.append(_sysmon_event(rec, self.extractor.dns, self.ctx))
             self.extractor.extract(rec)  # keep the process table current for the Defender view
         else:
@@ -256,10 +310,17 @@ class SigmaView:
                 if ev is not None:
                     out.append(ev)
         if self.meta and out:
-            meta = {"source": rec.source, "file": rec.file, "line": rec.line, "time": iso_utc(rec.time)}
+            meta = self._meta(rec)
             for ev in out:
                 ev["meta"] = meta
         return out
+
+    def _meta(self, rec: Record) -> dict[str, Any]:
+        t = rec.time
+        if t != self._last_time:  # events of one audit burst share a timestamp: format it once
+            self._last_time = t
+            self._last_iso = iso_utc(t)
+        return {"source": rec.source, "file": rec.file, "line": rec.line, "time": self._last_iso}
 
     def stream(self, records: Iterable[Record]) -> Iterator[SigmaEvent]:
         for rec in records:

@@ -230,10 +230,97 @@ decode_hex_keys(PyObject *d, const char *body, Py_ssize_t bn)
     return 1;
 }
 
-static PyObject *type_key;
+static PyObject *type_key, *syscall_key, *SYSCALL_key, *arch_key, *saddr_key, *SADDR_key, *proctitle_key,
+    *x86_64_str, *nul_str, *space_str;
+static PyObject *syscall_names; /* dict: x86_64 syscall number (str) -> name, set by configure() */
+static PyObject *sockaddr_decoder; /* callable: saddr hex -> dict, set by configure() */
+
+static int
+type_is(const char *t, Py_ssize_t n, const char *lit)
+{
+    return (size_t)n == strlen(lit) && memcmp(t, lit, (size_t)n) == 0;
+}
+
+/* auditd._decode_record_lazy for the C path: SOCKADDR decoded, SYSCALL name added when not
+ * enriched, PROCTITLE NULs turned into spaces. */
+static int
+decode_lazy(PyObject *d, const char *rtype, Py_ssize_t rn)
+{
+    if (type_is(rtype, rn, "SOCKADDR")) {
+        PyObject *saddr = PyDict_GetItemWithError(d, saddr_key);
+        if (saddr == NULL) return PyErr_Occurred() ? -1 : 0;
+        if (!PyUnicode_Check(saddr) || sockaddr_decoder == NULL) return 0;
+        PyObject *dec = PyObject_CallOneArg(sockaddr_decoder, saddr);
+        if (dec == NULL) return -1;
+        if (!PyDict_Check(dec)) {
+            Py_DECREF(dec);
+            PyErr_SetString(PyExc_TypeError, "sockaddr decoder must return a dict");
+            return -1;
+        }
+        PyObject *k, *v;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(dec, &pos, &k, &v)) {
+            if (PyDict_SetDefault(d, k, v) == NULL) {
+                Py_DECREF(dec);
+                return -1;
+            }
+        }
+        Py_DECREF(dec);
+        if (PyDict_DelItem(d, SADDR_key) < 0) {
+            if (!PyErr_ExceptionMatches(PyExc_KeyError)) return -1;
+            PyErr_Clear();
+        }
+        return 0;
+    }
+    if (type_is(rtype, rn, "SYSCALL")) {
+        int has = PyDict_Contains(d, SYSCALL_key);
+        if (has != 0 || syscall_names == NULL) return has < 0 ? -1 : 0;
+        PyObject *nr = PyDict_GetItemWithError(d, syscall_key);
+        if (nr == NULL) return PyErr_Occurred() ? -1 : 0; /* .get("syscall", "") finds no name */
+        PyObject *name = PyDict_GetItemWithError(syscall_names, nr);
+        if (name == NULL) return PyErr_Occurred() ? -1 : 0;
+        PyObject *arch = PyDict_GetItemWithError(d, arch_key);
+        if (arch == NULL && PyErr_Occurred()) return -1;
+        if (arch != NULL) {
+            int eq = PyObject_RichCompareBool(arch, x86_64_str, Py_EQ);
+            if (eq <= 0) return eq;
+        }
+        return PyDict_SetItem(d, SYSCALL_key, name);
+    }
+    if (type_is(rtype, rn, "PROCTITLE")) {
+        PyObject *t = PyDict_GetItemWithError(d, proctitle_key);
+        if (t == NULL) return PyErr_Occurred() ? -1 : 0;
+        if (!PyUnicode_Check(t)) return 0;
+        Py_ssize_t tn = PyUnicode_GET_LENGTH(t);
+        if (PyUnicode_FindChar(t, 0, 0, tn, 1) == -1 && (tn == 0 || PyUnicode_READ_CHAR(t, tn - 1) != ' ')) {
+            return 0;
+        }
+        PyObject *r = PyUnicode_Replace(t, nul_str, space_str, -1);
+        if (r == NULL) return -1;
+        PyObject *s = PyObject_CallMethod(r, "rstrip", "O", space_str);
+        Py_DECREF(r);
+        if (s == NULL) return -1;
+        int rc = PyDict_SetItem(d, proctitle_key, s);
+        Py_DECREF(s);
+        return rc;
+    }
+    return 0;
+}
 
 static PyObject *
-parse_line(PyObject *self, PyObject *arg)
+configure(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *names, *decoder;
+    if (!PyArg_ParseTuple(args, "O!O:configure", &PyDict_Type, &names, &decoder)) return NULL;
+    Py_INCREF(names);
+    Py_XSETREF(syscall_names, names);
+    Py_INCREF(decoder);
+    Py_XSETREF(sockaddr_decoder, decoder);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+parse_line(PyObject *Py_UNUSED(self), PyObject *arg)
 {
     if (!PyUnicode_Check(arg) || !PyUnicode_IS_ASCII(arg)) Py_RETURN_NONE;
     const char *line = (const char *)PyUnicode_DATA(arg);
@@ -322,6 +409,7 @@ parse_line(PyObject *self, PyObject *arg)
     }
     if (brace && elen > 0 && brace_fields(fields, enr, elen) < 0) goto done;
     if (PyDict_SetItem(fields, type_key, rtype_o) < 0) goto done;
+    if (decode_lazy(fields, rtype, rtype_len) < 0) goto done;
     {
         PyObject *node_o, *stamp_o;
         if (node != NULL) {
@@ -358,7 +446,10 @@ done:
 
 static PyMethodDef methods[] = {
     {"parse_line", parse_line, METH_O,
-     "parse_line(line) -> (node, stamp, type, fields) or None when the pure-Python path must parse it."},
+     "parse_line(line) -> (node, stamp, type, fields) or None when the pure-Python path must parse it.\n"
+     "Records come back finished (auditd._decode_record_lazy applied)."},
+    {"configure", configure, METH_VARARGS,
+     "configure(syscall_names, sockaddr_decoder): the x86_64 syscall table and the SOCKADDR decoder."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -370,7 +461,19 @@ PyMODINIT_FUNC
 PyInit__auditd_fast(void)
 {
     type_key = PyUnicode_InternFromString("type");
-    if (type_key == NULL) return NULL;
+    syscall_key = PyUnicode_InternFromString("syscall");
+    SYSCALL_key = PyUnicode_InternFromString("SYSCALL");
+    arch_key = PyUnicode_InternFromString("arch");
+    saddr_key = PyUnicode_InternFromString("saddr");
+    SADDR_key = PyUnicode_InternFromString("SADDR");
+    proctitle_key = PyUnicode_InternFromString("proctitle");
+    x86_64_str = PyUnicode_InternFromString("c000003e");
+    nul_str = PyUnicode_FromStringAndSize("\0", 1);
+    space_str = PyUnicode_InternFromString(" ");
+    if (type_key == NULL || syscall_key == NULL || SYSCALL_key == NULL || arch_key == NULL || saddr_key == NULL ||
+        SADDR_key == NULL || proctitle_key == NULL || x86_64_str == NULL || nul_str == NULL || space_str == NULL) {
+        return NULL;
+    }
     for (int k = 0; HEX_KEYS[k] != NULL; k++) {
         hex_key_objs[k] = PyUnicode_InternFromString(HEX_KEYS[k]);
         if (hex_key_objs[k] == NULL) return NULL;

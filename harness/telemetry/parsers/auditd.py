@@ -388,10 +388,6 @@ def _build(ev: _Event, file: str) -> Record:
         first = records.index(execs[0])
         records = [r for r in records if r["type"] != "EXECVE"]
         records.insert(first, merged)
-    for rec in records:
-        rtype = rec["type"]
-        if rtype in _LAZY_TYPES:
-            _decode_record_lazy(rec)
     try:
         time: float | None = float(ts)
     except ValueError:
@@ -405,7 +401,13 @@ def _build(ev: _Event, file: str) -> Record:
     return Record(SOURCE, {"serial": serial_v, "node": ev.node, "records": records}, file, ev.line, time)
 
 
+# Per-type decoding of finished records (SOCKADDR, SYSCALL name, PROCTITLE): done in the
+# parse loop for Python-tokenised records, inside the C tokenizer for the others.
 _LAZY_TYPES = frozenset({"SOCKADDR", "SYSCALL", "PROCTITLE"})
+if _c_parse_line is not None:
+    from harness.telemetry.parsers._auditd_fast import configure as _c_configure
+
+    _c_configure(X86_64_SYSCALLS, decode_sockaddr)
 
 
 def parse(
@@ -435,13 +437,14 @@ def parse(
             continue  # blank lines are not records
         st.read += 1
         parsed = fast(line) if fast is not None else None
-        if parsed is None:  # no C tokenizer, or a line only the Python path handles
+        slow = parsed is None
+        if slow:  # no C tokenizer, or a line only the Python path handles
             try:
                 parsed = parse_one(line)
             except _BadLine as exc:
                 st.bad(file, n, str(exc))
                 continue
-        node, stamp, rtype, fields = parsed
+        node, stamp, rtype, fields = parsed  # type: ignore[misc]
         key = stamp if node is None else f"{node}/{stamp}"
         ev = get_open(key)
         if ev is None:
@@ -471,17 +474,22 @@ def parse(
                 st.parsed += 1
                 yield _build(head, file)
             continue
-        if len(ev.records) >= MAX_RECORDS_PER_EVENT:
+        records = ev.records
+        if len(records) >= MAX_RECORDS_PER_EVENT:
             st.bad(file, n, f"event {stamp} has more than {MAX_RECORDS_PER_EVENT} records")
             continue
-        if rtype == "EXECVE":
-            ev.execve_parts += 1
-            if any(isinstance(k, tuple) for k in fields):
-                ev.split_args = True
-        elif "\x00truncated" in fields:
-            del fields["\x00truncated"]
-            st.truncated += 1
-        ev.records.append(fields)
+        if slow:
+            # The C tokenizer returns finished records and never EXECVE or cut-off ones.
+            if rtype == "EXECVE":
+                ev.execve_parts += 1
+                if any(isinstance(k, tuple) for k in fields):
+                    ev.split_args = True
+            elif "\x00truncated" in fields:
+                del fields["\x00truncated"]
+                st.truncated += 1
+            if rtype in _LAZY_TYPES:
+                _decode_record_lazy(fields)
+        records.append(fields)
     for ev in open_events.values():
         st.parsed += 1
         yield _build(ev, file)
