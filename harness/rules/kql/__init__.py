@@ -23,7 +23,8 @@ Semantics worth knowing (each is tested in tests/rules/kql/):
   ``TimeGenerated``/``Timestamp`` because replayed telemetry has no ingestion pipeline; member
   access on a ``string`` column (Defender's ``AdditionalFields``) parses it as JSON.
 * Not implemented, each raising :class:`~harness.errors.UnsupportedError`: ``evaluate`` plugins,
-  ``make-series``, ``top-nested``, ``partition``, ``externaldata``, ``search``/``find``,
+  ``make-series``, ``top-nested`` beyond one level, ``partition`` over anything but one
+  ``top``/``take``, ``externaldata``, ``search``/``find``,
   ``mv-apply``, series and geo functions, ``make_bag``, ``make_set``/``make_list`` over dynamic
   values, ``percentiles``, and any function not in :data:`.translate.FUNCTIONS`.
 """

@@ -833,7 +833,46 @@ class Parser:
             while self.tok.kind != "eof" and not self.is_op("|", ";", ")"):
                 self.next()
             return Op(ln, cl, "render", {})
+        if lname == "top-nested":
+            return self.parse_top_nested(t)
+        if lname == "partition":
+            return self.parse_partition(t)
         raise self.unsupported(f"query operator '{name}' is not supported", t)
+
+    def parse_top_nested(self, t: Token) -> Op:
+        """``top-nested N of Col by Aggregation [asc|desc]`` (one level; more levels are unsupported)."""
+        n = self.parse_expr()
+        self.expect_word("of")
+        ct = self.tok
+        col = self.ident()
+        if self.is_op("="):
+            raise self.unsupported("top-nested with a computed column is not supported", ct)
+        if self.is_word("with"):
+            raise self.unsupported("top-nested with others is not supported")
+        self.expect_word("by")
+        agg = self.parse_assign()
+        desc = True
+        if self.is_word("asc", "desc"):
+            desc = self.next().text.lower() == "desc"
+        if self.is_op(","):
+            raise self.unsupported("top-nested with several levels is not supported")
+        return Op(t.line, t.col, "top-nested", {"n": n, "column": (col, ct), "agg": agg, "desc": desc})
+
+    def parse_partition(self, t: Token) -> Op:
+        """``partition by Col ( top N by ... | take N )``: other subqueries are unsupported."""
+        while self.tok.kind == "ident" and self.peek().text in ("=", "."):
+            raise self.unsupported("partition hints are not supported")
+        self.expect_word("by")
+        ct = self.tok
+        col = self.ident()
+        self.expect_op("(")
+        inner = self.parse_operator()
+        if not self.is_op(")"):
+            raise self.unsupported("partition subqueries other than one top/take are not supported")
+        self.next()
+        if inner.name not in ("top", "take"):
+            raise self.unsupported(f"partition over '{inner.name}' is not supported", t)
+        return Op(t.line, t.col, "partition", {"column": (col, ct), "inner": inner})
 
     def parse_sort_keys(self) -> list[SortKey]:
         keys: list[SortKey] = []

@@ -551,6 +551,35 @@ class Translator:
             for i, item in enumerate(p["items"]):
                 rel = self.extend_one(rel, item, env, i)
             return rel
+        if name == "top-nested":
+            # one level: the N values of the column with the largest (smallest) aggregate
+            col, tok = p["column"]
+            self.match_cols(rel, col, ast.Name(tok.line, tok.col, col))
+            agg: ast.Assign = p["agg"]
+            named = ast.Assign(agg.line, agg.col, (f"aggregated_{col}",), agg.expr)
+            by = [ast.Assign(tok.line, tok.col, (col,), ast.Name(tok.line, tok.col, col))]
+            summ = self.summarize(rel, [named], by, env, op)
+            key = ast.SortKey(op.line, op.col, ast.Name(op.line, op.col, f"aggregated_{col}"), p["desc"], None)
+            n_sql = self.const_int(p["n"], env)
+            r = self.sort(summ, [key], env)
+            return Rel(f"SELECT * FROM ({r.sql}) AS {self.alias()} ORDER BY {q(ORD)} LIMIT {n_sql}", r.cols, True)
+        if name == "partition":
+            col, tok = p["column"]
+            self.match_cols(rel, col, ast.Name(tok.line, tok.col, col))
+            inner: ast.Op = p["inner"]
+            n_sql = self.const_int(inner.params["n"], env)
+            sc = self.scope(rel)
+            parts = []
+            for k in inner.params.get("keys", []):
+                ksql, _ = self.expr(k.expr, sc, env)
+                nulls_first = (not k.desc) if k.nulls_first is None else k.nulls_first
+                parts.append(f"{ksql} {'DESC' if k.desc else 'ASC'} NULLS {'FIRST' if nulls_first else 'LAST'}")
+            order = f" ORDER BY {', '.join(parts)}" if parts else ""
+            sels = [q(n) for n, _ in rel.cols]
+            rn = f"row_number() OVER (PARTITION BY {q(col)}{order}) AS __prn"
+            a = self.alias()
+            return Rel(f"SELECT {', '.join(sels)} FROM (SELECT *, {rn} FROM ({rel.sql}) AS {a}) AS {self.alias()} "
+                       f"WHERE __prn <= {n_sql}", list(rel.cols))
         if name in ("as", "render"):
             return rel
         if name == "invoke":

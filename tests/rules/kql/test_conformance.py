@@ -336,6 +336,14 @@ def test_between_and_datetime_window(engine: KqlEngine) -> None:
     assert rows(engine, q) == [{"Count": 1}]
 
 
+def test_top_nested_single_level_and_partition_top(engine: KqlEngine) -> None:
+    # top-nested: the N values of the column with the largest aggregate, as aggregated_<column>
+    q = f"{T} | top-nested 2 of k by sum(x)"
+    assert rows(engine, q) == [{"k": "b", "aggregated_k": 5}, {"k": "a", "aggregated_k": 4}]
+    q = f"{T} | partition by k (top 1 by x) | sort by k asc | project k, x"
+    assert rows(engine, q) == [{"k": "a", "x": 3}, {"k": "b", "x": 5}, {"k": "c", "x": None}]
+
+
 def test_serialize_row_number(engine: KqlEngine) -> None:
     q = "range x from 5 to 7 step 1 | sort by x asc | extend rn = row_number()"
     assert [(r["x"], r["rn"]) for r in rows(engine, q)] == [(5, 1), (6, 2), (7, 3)]
@@ -369,7 +377,8 @@ def test_syntax_error_has_location(engine: KqlEngine) -> None:
     "print x = 1 | evaluate bag_unpack(x)",
     "print x = 1 | make-series count() on x step 1",
     "print v = series_fir(dynamic([1]), dynamic([1]))",
-    "print x = 1 | top-nested 3 of x by count()",
+    "print x = 1 | top-nested 3 of x by count(), top-nested 1 of x by count()",
+    "print x = 1 | partition by x (summarize count())",
 ])
 def test_unsupported_constructs_raise_unsupported(engine: KqlEngine, query: str) -> None:
     with pytest.raises(UnsupportedError):
