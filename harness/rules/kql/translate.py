@@ -1523,7 +1523,8 @@ def _caster(target: str) -> Fn:
         if xt == "dynamic":
             x, xt = f"kql_dstr({x})", "string"
         if target in ("long", "int") and xt == "string":
-            return f"TRY_CAST(TRY_CAST(nullif(trim({x}), '') AS DOUBLE) AS {SQL_TYPES[target]})", target
+            # a fractional text value truncates toward zero, as a real does
+            return f"TRY_CAST(trunc(TRY_CAST(nullif(trim({x}), '') AS DOUBLE)) AS {SQL_TYPES[target]})", target
         if target in ("long", "int") and xt == "real":
             return f"CAST(trunc({x}) AS {SQL_TYPES[target]})", target
         if target in ("long", "int", "real") and xt == "datetime":
