@@ -176,10 +176,11 @@ def _build_prefilter(rules: Sequence[CompiledRule], positions: Sequence[int]) ->
         if fname is None:  # keywords match value by value: test each value, memoised per value
             lines += [
                 "    for v in ev.values():",
-                "        if v.__class__ is str:",
+                "        k = v.__class__",
+                "        if k is str or k is int:",
                 f"            r = _c{n}.get(v)",
                 "            if r is None:",
-                f"                r = _f{n}(v.lower())",
+                f"                r = _f{n}(v.lower() if k is str else str(v))",
                 f"                if len(_c{n}) >= _LIMIT: _c{n}.clear()",
                 f"                _c{n}[v] = r",
                 "            if r: c += r",
@@ -192,10 +193,11 @@ def _build_prefilter(rules: Sequence[CompiledRule], positions: Sequence[int]) ->
         if "." in fname:
             lines.append(f"    if v is _M: v = _get(ev, {_ident(fname)})")
         lines += [
-            "    if v.__class__ is str:",
+            "    k = v.__class__",
+            "    if k is str or k is int:",
             f"        r = _c{n}.get(v)",
             "        if r is None:",
-            f"            r = _f{n}(v.lower())",
+            f"            r = _f{n}(v.lower() if k is str else str(v))",
             f"            if len(_c{n}) >= _LIMIT: _c{n}.clear()",
             f"            _c{n}[v] = r",
             "        if r: c += r",
