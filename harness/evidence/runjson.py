@@ -63,6 +63,7 @@ def _atomic(o: AtomicOutcome) -> dict[str, Any]:
         "arguments": dict(o.args),
         "commands": [_command(c) for c in run.get("commands") or []],
         "timings": dict(o.timings),
+        "kql_now": o.kql_now,
         "verdict": str(v.verdict),
         "verdict_reason": v.reason,
         "signals": [s.to_dict() for s in v.signals],

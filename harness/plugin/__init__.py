@@ -18,13 +18,22 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.execution.pipeline import NEGATIVE_CONTROL_ID
-from harness.execution.session import DEFAULT_TARGET
-from harness.verdicts import PASSING, AtomicVerdict, Verdict, failure_message
+# Every pytest run in this environment loads the plugin: keep its import light (engines, lab and
+# targets are imported when an atomic test first needs them).
+if TYPE_CHECKING:
+    from harness.verdicts import AtomicVerdict
+
+NEGATIVE_CONTROL_ID = "negative-control"  # harness.execution.pipeline.NEGATIVE_CONTROL_ID
+
+
+def _default_target() -> str:
+    from harness.execution.session import DEFAULT_TARGET
+
+    return DEFAULT_TARGET
 
 _RUN_KEY = pytest.StashKey["ValidationRunHolder"]()
 
@@ -45,7 +54,7 @@ class ValidationRunHolder:
             now = opt("harness_now")
             detections = opt("harness_detections") or str(repo_root() / "detections")
             self.run = ValidationRun(
-                target=opt("harness_target"),
+                target=opt("harness_target") or _default_target(),
                 detections=Path(detections),
                 replay=Path(opt("harness_replay")) if opt("harness_replay") else None,
                 record=Path(opt("harness_record")) if opt("harness_record") else None,
@@ -83,8 +92,8 @@ def _progress_writer(config: pytest.Config) -> Any:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("recon-harness", "recon atomics harness (pytest atomics/)")
-    group.addoption("--target", dest="harness_target", default=DEFAULT_TARGET, metavar="URL",
-                    help=f"target URL to detonate on (default: the embedded lab, {DEFAULT_TARGET})")
+    group.addoption("--target", dest="harness_target", default=None, metavar="URL",
+                    help="target URL to detonate on (default: the embedded lab, netns://rah)")
     group.addoption("--detections", dest="harness_detections", default=None, metavar="DIR",
                     help="detections directory with sigma/ and kql/ (default: detections/)")
     group.addoption("--evidence-dir", dest="harness_evidence", default=None, metavar="DIR",
@@ -105,6 +114,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "online: needs internet access from the target (prerequisites fetched from the internet)",
     ):
         config.addinivalue_line("markers", line)
+    now = config.getoption("harness_now", None)
+    if now:
+        _parse_now(now)  # a bad --now is a usage error before anything runs
     config.stash[_RUN_KEY] = ValidationRunHolder(config)
 
 
@@ -115,7 +127,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     atomic_id = str(marker.args[0]) if marker and marker.args else "?"
     opt = metafunc.config.getoption
     replay = opt("harness_replay")
-    label = f"replay:{Path(replay).name}" if replay else str(opt("harness_target"))
+    label = f"replay:{Path(replay).name}" if replay else str(opt("harness_target") or _default_target())
     metafunc.parametrize("harness_target", [label], ids=[f"{atomic_id}@{label}"], scope="function")
 
 
@@ -124,7 +136,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("atomic") is None:
             continue
-        if live and str(config.getoption("harness_target")).startswith("netns://"):
+        if live and str(config.getoption("harness_target") or _default_target()).startswith("netns://"):
             item.add_marker(pytest.mark.lab)
 
 
@@ -145,6 +157,8 @@ class AtomicCheck:
         telemetry-only signal, OBSERVED); PREREQ_MISSING skips with the reason; anything else fails
         naming the signal, the telemetry seen and the rules that ran."""
         __tracebackhide__ = True
+        from harness.verdicts import PASSING, Verdict, failure_message
+
         v = self.verdict
         if v.verdict is Verdict.PREREQ_MISSING:
             pytest.skip(f"{self.atomic_id}: PREREQ_MISSING: {v.reason}")
@@ -169,6 +183,8 @@ class AtomicCheck:
     def assert_clean(self) -> None:
         """The negative control: no detection may fire on benign activity."""
         __tracebackhide__ = True
+        from harness.verdicts import Verdict, failure_message
+
         v = self.verdict
         if v.verdict is not Verdict.CLEAN:
             pytest.fail(failure_message(v, include_passing=True), pytrace=False)

@@ -78,6 +78,7 @@ class AtomicOutcome:
     kql_rows: dict[str, list[dict[str, Any]]]
     excerpts: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    kql_now: str | None = None  # the reference time KQL's now()/ago() were pinned to
 
 
 def repo_root() -> Path:
@@ -290,7 +291,8 @@ class ValidationRun:
         t0 = time.monotonic()
         queries = {k.query for s in signals for k in s.detections.kql}
         latest = _latest(run, sigma)
-        result = self.suite.evaluate(sigma, defender, self.now_for(latest), queries)
+        now = self.now_for(latest)
+        result = self.suite.evaluate(sigma, defender, now, queries)
         verdict = judge_atomic(test.id, test.name, self.target_label, signals, args, sigma, defender, sensors,
                                str(run.get("status")), str(run.get("reason") or ""), result)
         if not self.sensors and sensors:
@@ -301,6 +303,7 @@ class ValidationRun:
             kql_rows={q: list(o.rows) for q, o in result.kql.items()},
             excerpts=_excerpts(sigma),
             timings={"detonation_s": round(secs, 3), "detection_s": round(time.monotonic() - t0, 3)},
+            kql_now=iso(now),
         )
 
     def _control(self) -> AtomicOutcome:
@@ -332,12 +335,13 @@ class ValidationRun:
                 run = {"id": NEGATIVE_CONTROL_ID, "status": "ERROR", "reason": str(exc), "commands": []}
                 sigma, defender, summary, secs = [], [], {}, 0.0
         queries = {k.query for e in self.signals.expectations.values() for s in e.signals for k in s.detections.kql}
-        result = self.suite.evaluate(sigma, defender, self.now_for(_latest(run, sigma)), queries)
+        now = self.now_for(_latest(run, sigma))
+        result = self.suite.evaluate(sigma, defender, now, queries)
         verdict = judge_control(self.target_label, sigma, str(run.get("status")), str(run.get("reason") or ""), result)
         return AtomicOutcome(NEGATIVE_CONTROL_ID, verdict.name, "", verdict, run, {}, summary,
                              sigma_hits=[_hit(m) for m in result.sigma_matches],
                              kql_rows={q: list(o.rows) for q, o in result.kql.items()},
-                             excerpts=_excerpts(sigma), timings={"detonation_s": round(secs, 3)})
+                             excerpts=_excerpts(sigma), timings={"detonation_s": round(secs, 3)}, kql_now=iso(now))
 
     def ensure_control(self) -> None:
         """Every run has a negative control once any atomic ran."""
