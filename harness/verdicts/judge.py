@@ -9,7 +9,8 @@ Sigma fired on the signal
 KQL fired on the signal
     the named query returned a row with the named ``DetectionBranch`` derived from that telemetry:
     same Timestamp as a Defender row built from one of those events (same source and line) and
-    sharing one of its distinguishing values (command line, remote address, file name, URL).
+    carrying one of that row's own identifying values (its command line, image, remote address or
+    URL; never only an account name or a port).
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from harness.verdicts.model import (
 )
 
 MAX_EXAMPLES = 3
-#: Columns of a KQL result that identify which telemetry a row came from.
-_KEY_SKIP = {"Timestamp", "DeviceName", "DeviceId", "DetectionBranch", "ActionType", "ReportId", "AdditionalFields"}
+#: Columns that identify what a Defender row is about (the process, the file, the remote end);
+#: account names, ports and device names are shared by too many rows to tell them apart.
+_IDENTIFYING = {"ProcessCommandLine", "FileName", "FolderPath", "SHA256", "RemoteIP", "RemoteUrl"}
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,16 @@ def _row_key(row: Mapping[str, Any]) -> tuple[str, int] | None:
     return str(extra.get("source")), int(extra["line"])
 
 
-def _values(row: Mapping[str, Any]) -> set[str]:
-    return {str(v) for k, v in row.items() if k not in _KEY_SKIP and v not in (None, "", 0)}
+def _own_values(row: Mapping[str, Any]) -> set[str]:
+    """A Defender row's identifying values (of the row's own process, file or remote end)."""
+    return {str(v) for k, v in row.items() if k in _IDENTIFYING and v not in (None, "", 0)}
+
+
+def _result_values(row: Mapping[str, Any]) -> set[str]:
+    """A query result row's candidate identifying values (queries rename columns: Branch 2 of the
+    seed query projects ProcessCommandLine as InitiatingProcessCommandLine)."""
+    return {str(v) for k, v in row.items()
+            if (k in _IDENTIFYING or k.endswith("CommandLine")) and v not in (None, "", 0)}
 
 
 def _short(event: Mapping[str, Any], limit: int = 600) -> dict[str, Any]:
@@ -170,13 +180,13 @@ def judge_kql(
     derived = [line["row"] for line in defender_rows if _row_key(line["row"]) in keys]
     stamps: dict[str, list[set[str]]] = {}
     for row in derived:
-        stamps.setdefault(_instant(row.get("Timestamp")), []).append(_values(row))
+        stamps.setdefault(_instant(row.get("Timestamp")), []).append(_own_values(row))
     results = []
     for exp in signal.detections.kql:
         outcome = detections.kql.get(exp.query) or KqlOutcome(exp.query, exp.query, error="query not run", loaded=False)
         branch_rows = [r for r in outcome.rows if r.get("DetectionBranch") == exp.branch]
         on = [r for r in branch_rows
-              if any(_values(r) & vals for vals in stamps.get(_instant(r.get("Timestamp")), []))]
+              if any(_result_values(r) & vals for vals in stamps.get(_instant(r.get("Timestamp")), []))]
         title = exp.branch if outcome.error is None else f"{exp.branch} ({outcome.error})"
         results.append(RuleResult(f"{exp.query}#{exp.branch}", title, outcome.loaded and outcome.error is None,
                                   len(branch_rows), len(on), tuple(_short(r) for r in on[:MAX_EXAMPLES])))

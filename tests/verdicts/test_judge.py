@@ -153,6 +153,12 @@ def test_kql_row_must_derive_from_the_signals_telemetry(nmap: dict[str, Signal])
     v = judge_signal(sig, ARGS, events, defender, SENSORS, "EXECUTED", "", _result(sigma, kql_rows=(other,)))
     assert v.kql.verdict is Verdict.TELEMETRY_ONLY and v.sigma.verdict is Verdict.ALERTED
     assert v.verdict is Verdict.TELEMETRY_ONLY
+    # same instant, but it shares only the account with the signal's process: another process's row
+    same_time = {**row, "InitiatingProcessCommandLine": "sh -c nmap -sn 198.51.100.128/28", "AccountName": "root"}
+    rows_with_account = [{**d, "row": {**d["row"], "AccountName": "root"}} for d in defender]
+    v = judge_signal(sig, ARGS, events, rows_with_account, SENSORS, "EXECUTED", "",
+                     _result(sigma, kql_rows=(same_time,)))
+    assert v.kql.verdict is Verdict.TELEMETRY_ONLY
     # the right row under another branch name does not count either
     wrong = {**row, "DetectionBranch": "EndpointIPIntelLookup"}
     v = judge_signal(sig, ARGS, events, defender, SENSORS, "EXECUTED", "", _result(sigma, kql_rows=(wrong,)))
