@@ -160,6 +160,16 @@ def any_term_regex(needles: list[str], case_sensitive: bool) -> str:
     """
     groups: dict[tuple[bool, bool], list[str]] = {}
     plain: list[str] = []
+    folded = [n if case_sensitive else n.lower() for n in needles]
+    kept = []
+    for i, n in enumerate(folded):
+        # "nmap -sn" can only match where "nmap" matches as a term: the longer needle adds nothing
+        implied = any(
+            j != i and m and n != m and n.startswith(m) and m[-1].isalnum() and not n[len(m)].isalnum()
+            and m[0].isalnum() for j, m in enumerate(folded))
+        if not implied and n not in kept:
+            kept.append(n)
+    needles = [needles[folded.index(n)] for n in kept]
     for n in needles:
         if not n or not any(c.isalnum() for c in n):
             plain.append(re.escape(n))
