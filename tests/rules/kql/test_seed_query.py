@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -77,15 +75,17 @@ def test_corrected_query_reference_time_excludes_old_telemetry() -> None:
     assert _engine("defender").run(FIXED.read_text(encoding="utf-8"), str(FIXED), later).rows == ()
 
 
-def test_cli_runs_corrected_query_and_rejects_verbatim() -> None:
-    base = [sys.executable, "-m", "harness.cli", "kql"]
+def test_cli_runs_corrected_query_and_rejects_verbatim(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
     tables = ["--table", f"DeviceNetworkEvents={LAB}", "--table", f"DeviceProcessEvents={LAB}",
               "--now", "2026-11-28T06:00:00Z"]
-    ok = subprocess.run([*base, f"@{FIXED}", *tables], capture_output=True, text=True, cwd=ROOT, check=False)
-    assert ok.returncode == 0, ok.stderr
-    rows = [json.loads(x) for x in ok.stdout.splitlines()]
+    assert main(["kql", f"@{FIXED}", *tables]) == 0
+    out, err = capsys.readouterr()
+    rows = [json.loads(x) for x in out.splitlines()]
     assert len(rows) == len(EXP.EXPECTED)  # type: ignore[attr-defined]
     assert list(rows[0]) == EXP.COLUMNS  # type: ignore[attr-defined]
-    bad = subprocess.run([*base, f"@{SEED}", *tables], capture_output=True, text=True, cwd=ROOT, check=False)
-    assert bad.returncode == 2 and bad.stdout == ""
-    assert f"{SEED}:20:34:" in bad.stderr and "AccountName" in bad.stderr
+    assert main(["kql", f"@{SEED}", *tables]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert f"{SEED}:20:34:" in err and "AccountName" in err
