@@ -17,6 +17,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#include <structmember.h>
 
 /* ---- small-string cache: keys and short values recur on every line ---------------------- */
 #define CACHE_SLOTS 8192
@@ -394,7 +395,13 @@ parse_line(PyObject *Py_UNUSED(self), PyObject *arg)
             if (enr[i] != '"') plain[pl++] = enr[i];
         }
     }
+    Py_ssize_t neq = 1;
+    for (Py_ssize_t i = 0; i < pl; i++) neq += plain[i] == '=';
+#if PY_VERSION_HEX < 0x030D0000
+    PyObject *fields = _PyDict_NewPresized(neq); /* SYSCALL records have ~40 fields: no regrowth */
+#else
     PyObject *fields = PyDict_New();
+#endif
     PyObject *rtype_o = NULL, *result = NULL;
     if (fields == NULL) goto done;
     rtype_o = mkstr(rtype, rtype_len);
@@ -444,6 +451,368 @@ done:
     return result;
 }
 
+
+/* ---- Grouper: auditd.parse's event grouping loop (same rules, see auditd.parse) ---------- */
+typedef struct {
+    PyObject_HEAD
+    PyObject *node, *stamp, *records;
+    Py_ssize_t line;
+    int complete, execve_parts, split_args;
+} EvObject;
+
+static void
+ev_dealloc(EvObject *e)
+{
+    Py_XDECREF(e->node);
+    Py_XDECREF(e->stamp);
+    Py_XDECREF(e->records);
+    Py_TYPE(e)->tp_free((PyObject *)e);
+}
+
+static PyTypeObject EvType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "_auditd_fast._Event",
+    .tp_basicsize = sizeof(EvObject),
+    .tp_dealloc = (destructor)ev_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+};
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *it, *slow, *bad, *lazy, *open, *out;
+    Py_ssize_t out_pos, window, max_records, n, read, truncated;
+    int exhausted;
+    /* The rest of a line whose new event pushed older ones out: the Python loop yields those
+     * first and only then appends the record (and counts it), so this waits for the queue. */
+    PyObject *p_ev, *p_rtype, *p_fields, *p_stamp;
+    int p_slow;
+} GrouperObject;
+
+static PyObject *eoe_str, *execve_str, *trunc_key, *rstrip_chars;
+
+static int
+gr_traverse(GrouperObject *g, visitproc visit, void *arg)
+{
+    Py_VISIT(g->it);
+    Py_VISIT(g->slow);
+    Py_VISIT(g->bad);
+    Py_VISIT(g->lazy);
+    Py_VISIT(g->open);
+    Py_VISIT(g->out);
+    Py_VISIT(g->p_ev);
+    Py_VISIT(g->p_rtype);
+    Py_VISIT(g->p_fields);
+    Py_VISIT(g->p_stamp);
+    return 0;
+}
+
+static int
+gr_clear(GrouperObject *g)
+{
+    Py_CLEAR(g->it);
+    Py_CLEAR(g->slow);
+    Py_CLEAR(g->bad);
+    Py_CLEAR(g->lazy);
+    Py_CLEAR(g->open);
+    Py_CLEAR(g->out);
+    Py_CLEAR(g->p_ev);
+    Py_CLEAR(g->p_rtype);
+    Py_CLEAR(g->p_fields);
+    Py_CLEAR(g->p_stamp);
+    return 0;
+}
+
+static void
+gr_dealloc(GrouperObject *g)
+{
+    PyObject_GC_UnTrack(g);
+    gr_clear(g);
+    Py_TYPE(g)->tp_free((PyObject *)g);
+}
+
+static PyObject *
+gr_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *lines, *slow, *bad, *lazy;
+    Py_ssize_t window, max_records;
+    static char *kwlist[] = {"lines", "slow", "bad", "lazy", "window", "max_records", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOnn:Grouper", kwlist, &lines, &slow, &bad, &lazy, &window,
+                                     &max_records)) {
+        return NULL;
+    }
+    GrouperObject *g = (GrouperObject *)type->tp_alloc(type, 0);
+    if (g == NULL) return NULL;
+    g->it = PyObject_GetIter(lines);
+    g->open = PyDict_New();
+    g->out = PyList_New(0);
+    if (g->it == NULL || g->open == NULL || g->out == NULL) {
+        Py_DECREF(g);
+        return NULL;
+    }
+    Py_INCREF(slow);
+    g->slow = slow;
+    Py_INCREF(bad);
+    g->bad = bad;
+    Py_INCREF(lazy);
+    g->lazy = lazy;
+    g->window = window;
+    g->max_records = max_records;
+    return (PyObject *)g;
+}
+
+/* Move an event to the output queue as (node, stamp, line, records, execve_parts, split_args). */
+static int
+emit(GrouperObject *g, EvObject *e)
+{
+    PyObject *t = Py_BuildValue("(OOnOii)", e->node, e->stamp, e->line, e->records, e->execve_parts, e->split_args);
+    if (t == NULL) return -1;
+    int rc = PyList_Append(g->out, t);
+    Py_DECREF(t);
+    return rc;
+}
+
+/* Pop the oldest open event; if only_complete, only when it is complete. 1 popped, 0 not, -1 error. */
+static int
+pop_head(GrouperObject *g, int only_complete)
+{
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    if (!PyDict_Next(g->open, &pos, &k, &v)) return 0;
+    EvObject *e = (EvObject *)v;
+    if (only_complete && !e->complete) return 0;
+    Py_INCREF(k);
+    Py_INCREF(v);
+    int rc = PyDict_DelItem(g->open, k);
+    if (rc == 0) rc = emit(g, e);
+    Py_DECREF(k);
+    Py_DECREF(v);
+    return rc < 0 ? -1 : 1;
+}
+
+static int
+flush_complete(GrouperObject *g)
+{
+    int rc;
+    while ((rc = pop_head(g, 1)) == 1) {
+    }
+    return rc;
+}
+
+static PyObject *parse_line(PyObject *self, PyObject *arg);
+static int finish_line(GrouperObject *g, EvObject *ev, PyObject *rtype, PyObject *fields, PyObject *stamp, int slow);
+
+/* One input line (reference: the loop body of auditd.parse). 0 ok, -1 error. */
+static int
+feed(GrouperObject *g, PyObject *line)
+{
+    g->n++;
+    PyObject *owned = NULL;
+    if (PyUnicode_Check(line)) {
+        Py_ssize_t len = PyUnicode_GET_LENGTH(line);
+        if (len > 0) {
+            Py_UCS4 last = PyUnicode_READ_CHAR(line, len - 1);
+            if (last == '\n' || last == '\r') {
+                owned = PyObject_CallMethod(line, "rstrip", "O", rstrip_chars);
+                if (owned == NULL) return -1;
+                line = owned;
+                len = PyUnicode_GET_LENGTH(line);
+            }
+        }
+        if (len == 0) {
+            Py_XDECREF(owned);
+            return 0;
+        }
+    } else {
+        int t = PyObject_IsTrue(line);
+        if (t <= 0) return t;
+    }
+    g->read++;
+    int slow = 0, rc = -1;
+    PyObject *parsed = parse_line(NULL, line), *key = NULL;
+    EvObject *ev = NULL; /* strong reference while this line is handled */
+    if (parsed == NULL) goto done;
+    if (parsed == Py_None) {
+        Py_DECREF(parsed);
+        slow = 1;
+        parsed = PyObject_CallFunction(g->slow, "On", line, g->n);
+        if (parsed == NULL) goto done;
+        if (parsed == Py_None) { /* counted as unparseable by the callback */
+            rc = 0;
+            goto done;
+        }
+        if (!PyTuple_Check(parsed) || PyTuple_GET_SIZE(parsed) != 4) {
+            PyErr_SetString(PyExc_TypeError, "slow parser must return a 4-tuple or None");
+            goto done;
+        }
+    }
+    PyObject *node = PyTuple_GET_ITEM(parsed, 0), *stamp = PyTuple_GET_ITEM(parsed, 1);
+    PyObject *rtype = PyTuple_GET_ITEM(parsed, 2), *fields = PyTuple_GET_ITEM(parsed, 3);
+    if (node == Py_None) {
+        key = stamp;
+        Py_INCREF(key);
+    } else {
+        key = PyUnicode_FromFormat("%S/%S", node, stamp);
+        if (key == NULL) goto done;
+    }
+    ev = (EvObject *)PyDict_GetItemWithError(g->open, key);
+    if (ev != NULL) {
+        Py_INCREF(ev);
+    } else {
+        if (PyErr_Occurred()) goto done;
+        ev = PyObject_New(EvObject, &EvType);
+        if (ev == NULL) goto done;
+        Py_INCREF(node);
+        ev->node = node;
+        Py_INCREF(stamp);
+        ev->stamp = stamp;
+        ev->line = g->n;
+        ev->complete = ev->execve_parts = ev->split_args = 0;
+        ev->records = PyList_New(0);
+        if (ev->records == NULL || PyDict_SetItem(g->open, key, (PyObject *)ev) < 0) goto done;
+        if (PyDict_GET_SIZE(g->open) > g->window) {
+            /* too many open events: the oldest is as complete as it will get */
+            int prc = pop_head(g, 0);
+            if (prc >= 0) prc = flush_complete(g);
+            if (prc < 0) goto done;
+            /* hand those out before the rest of this line (see p_ev) */
+            Py_INCREF(ev);
+            g->p_ev = (PyObject *)ev;
+            Py_INCREF(rtype);
+            g->p_rtype = rtype;
+            Py_INCREF(fields);
+            g->p_fields = fields;
+            Py_INCREF(stamp);
+            g->p_stamp = stamp;
+            g->p_slow = slow;
+            rc = 0;
+            goto done;
+        }
+    }
+    rc = finish_line(g, ev, rtype, fields, stamp, slow);
+done:
+    Py_XDECREF(ev);
+    Py_XDECREF(key);
+    Py_XDECREF(parsed);
+    Py_XDECREF(owned);
+    return rc;
+}
+
+/* The end of a line: EOE flush, record cap, bookkeeping of Python-parsed records, append. */
+static int
+finish_line(GrouperObject *g, EvObject *ev, PyObject *rtype, PyObject *fields, PyObject *stamp, int slow)
+{
+    int rc = -1;
+    if (PyUnicode_Check(rtype) && PyUnicode_Compare(rtype, eoe_str) == 0) {
+        ev->complete = 1;
+        rc = flush_complete(g) < 0 ? -1 : 0;
+        goto done;
+    }
+    if (PyErr_Occurred()) goto done;
+    if (PyList_GET_SIZE(ev->records) >= g->max_records) {
+        PyObject *r = PyObject_CallFunction(g->bad, "nN", g->n,
+                                            PyUnicode_FromFormat("event %S has more than %zd records", stamp,
+                                                                 g->max_records));
+        if (r == NULL) goto done;
+        Py_DECREF(r);
+        rc = 0;
+        goto done;
+    }
+    if (slow) {
+        int is_execve = PyUnicode_Check(rtype) && PyUnicode_Compare(rtype, execve_str) == 0;
+        if (PyErr_Occurred()) goto done;
+        if (is_execve) {
+            ev->execve_parts++;
+            Py_ssize_t pos = 0;
+            PyObject *k, *v;
+            while (PyDict_Next(fields, &pos, &k, &v)) {
+                if (PyTuple_Check(k)) {
+                    ev->split_args = 1;
+                    break;
+                }
+            }
+        } else {
+            int has = PyDict_Contains(fields, trunc_key);
+            if (has < 0) goto done;
+            if (has) {
+                if (PyDict_DelItem(fields, trunc_key) < 0) goto done;
+                g->truncated++;
+            }
+        }
+        PyObject *r = PyObject_CallOneArg(g->lazy, fields); /* _decode_record_lazy: by type */
+        if (r == NULL) goto done;
+        Py_DECREF(r);
+    }
+    rc = PyList_Append(ev->records, fields);
+done:
+    return rc;
+}
+
+static PyObject *
+gr_next(GrouperObject *g)
+{
+    for (;;) {
+        Py_ssize_t qn = PyList_GET_SIZE(g->out);
+        if (g->out_pos < qn) {
+            PyObject *item = PyList_GET_ITEM(g->out, g->out_pos);
+            Py_INCREF(item);
+            if (++g->out_pos == qn) {
+                if (PyList_SetSlice(g->out, 0, qn, NULL) < 0) {
+                    Py_DECREF(item);
+                    return NULL;
+                }
+                g->out_pos = 0;
+            }
+            return item;
+        }
+        if (g->p_ev != NULL) {
+            PyObject *ev = g->p_ev, *rtype = g->p_rtype, *fields = g->p_fields, *stamp = g->p_stamp;
+            g->p_ev = g->p_rtype = g->p_fields = g->p_stamp = NULL;
+            int rc = finish_line(g, (EvObject *)ev, rtype, fields, stamp, g->p_slow);
+            Py_DECREF(ev);
+            Py_DECREF(rtype);
+            Py_DECREF(fields);
+            Py_DECREF(stamp);
+            if (rc < 0) return NULL;
+            continue;
+        }
+        if (g->exhausted) {
+            int rc = pop_head(g, 0);
+            if (rc <= 0) return NULL; /* error, or the end */
+            continue;
+        }
+        PyObject *line = PyIter_Next(g->it);
+        if (line == NULL) {
+            if (PyErr_Occurred()) return NULL;
+            g->exhausted = 1;
+            continue;
+        }
+        int rc = feed(g, line);
+        Py_DECREF(line);
+        if (rc < 0) return NULL;
+    }
+}
+
+static PyMemberDef gr_members[] = {
+    {"read", T_PYSSIZET, offsetof(GrouperObject, read), READONLY, "non-blank lines read"},
+    {"truncated", T_PYSSIZET, offsetof(GrouperObject, truncated), READONLY, "records kept with a cut value"},
+    {"open_events", T_OBJECT, offsetof(GrouperObject, open), READONLY, "open events by key (read only!)"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject GrouperType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "_auditd_fast.Grouper",
+    .tp_basicsize = sizeof(GrouperObject),
+    .tp_dealloc = (destructor)gr_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Grouper(lines, slow, bad, lazy, window, max_records): auditd.parse's grouping loop; iterates "
+              "(node, stamp, line, records, execve_parts, split_args) per event.",
+    .tp_traverse = (traverseproc)gr_traverse,
+    .tp_clear = (inquiry)gr_clear,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)gr_next,
+    .tp_members = gr_members,
+    .tp_new = gr_new,
+};
+
 static PyMethodDef methods[] = {
     {"parse_line", parse_line, METH_O,
      "parse_line(line) -> (node, stamp, type, fields) or None when the pure-Python path must parse it.\n"
@@ -478,5 +847,19 @@ PyInit__auditd_fast(void)
         hex_key_objs[k] = PyUnicode_InternFromString(HEX_KEYS[k]);
         if (hex_key_objs[k] == NULL) return NULL;
     }
-    return PyModule_Create(&module);
+    eoe_str = PyUnicode_InternFromString("EOE");
+    execve_str = PyUnicode_InternFromString("EXECVE");
+    trunc_key = PyUnicode_FromStringAndSize("\0truncated", 10);
+    rstrip_chars = PyUnicode_FromString("\r\n");
+    if (eoe_str == NULL || execve_str == NULL || trunc_key == NULL || rstrip_chars == NULL) return NULL;
+    if (PyType_Ready(&EvType) < 0 || PyType_Ready(&GrouperType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    Py_INCREF(&GrouperType);
+    if (PyModule_AddObject(m, "Grouper", (PyObject *)&GrouperType) < 0) {
+        Py_DECREF(&GrouperType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

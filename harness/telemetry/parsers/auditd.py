@@ -29,10 +29,15 @@ from harness.telemetry.parsers.base import ParseStats, Record
 
 _CParseLine = Callable[[str], "tuple[str | None, str, str, dict[str, Any]] | None"]
 _c_parse_line: _CParseLine | None
-try:  # optional C tokenizer (setup.py builds it when a compiler is there); same output
+_CGrouper: type[_auditd_fast.Grouper] | None
+try:  # optional C tokenizer and grouping loop (setup.py builds them when a compiler is there)
+    from harness.telemetry.parsers import _auditd_fast
     from harness.telemetry.parsers._auditd_fast import parse_line as _c_parse_line
+
+    _CGrouper = _auditd_fast.Grouper
 except ImportError:  # pragma: no cover - depends on the build
     _c_parse_line = None
+    _CGrouper = None
 
 #: True when the C tokenizer is loaded (``parse`` uses it unless ``accelerated=False``).
 ACCELERATED = _c_parse_line is not None
@@ -380,9 +385,20 @@ class _Event:
 
 
 def _build(ev: _Event, file: str) -> Record:
-    ts, _, serial = ev.stamp.partition(":")
-    records = ev.records
-    if ev.execve_parts > 1 or ev.split_args:
+    return _build_event(ev.node, ev.stamp, ev.line, ev.records, ev.execve_parts, ev.split_args, file)
+
+
+def _build_event(
+    node: str | None,
+    stamp: str,
+    line: int,
+    records: list[dict[str, Any]],
+    execve_parts: int,
+    split_args: bool,
+    file: str,
+) -> Record:
+    ts, _, serial = stamp.partition(":")
+    if execve_parts > 1 or split_args:
         execs = [r for r in records if r["type"] == "EXECVE"]
         merged = _finish_execve(execs)
         first = records.index(execs[0])
@@ -398,7 +414,7 @@ def _build(ev: _Event, file: str) -> Record:
         serial_v: int | str = int(serial)
     except ValueError:
         serial_v = serial
-    return Record(SOURCE, {"serial": serial_v, "node": ev.node, "records": records}, file, ev.line, time)
+    return Record(SOURCE, {"serial": serial_v, "node": node, "records": records}, file, line, time)
 
 
 # Per-type decoding of finished records (SOCKADDR, SYSCALL name, PROCTITLE): done in the
@@ -424,6 +440,44 @@ def parse(
     against); the output is the same either way.
     """
     st = stats if stats is not None else ParseStats(SOURCE)
+    if accelerated and _CGrouper is not None:
+        return _parse_accelerated(lines, file, st, window)
+    return _parse_python(lines, file, st, window, accelerated)
+
+
+def _parse_accelerated(lines: Iterable[str], file: str, st: ParseStats, window: int) -> Iterator[Record]:
+    """``_parse_python`` with its loop in C (``_auditd_fast.Grouper``): same events, same
+    counts. The C side counts read and truncated lines; they are added to ``st`` before every
+    event is handed out (the only points where a consumer can look) and at the end."""
+
+    def slow(line: str, n: int) -> tuple[str | None, str, str, dict[str, Any]] | None:
+        try:
+            return parse_line(line)
+        except _BadLine as exc:
+            st.bad(file, n, str(exc))
+            return None
+
+    def bad(n: int, reason: str) -> None:
+        st.bad(file, n, reason)
+
+    assert _CGrouper is not None
+    grouper = _CGrouper(lines, slow, bad, _decode_record_lazy, window, MAX_RECORDS_PER_EVENT)
+    open_events = grouper.open_events  # noqa: F841 - live view of the C loop's open events, for introspection
+    read = truncated = 0
+    try:
+        for node, stamp, line, records, execve_parts, split_args in grouper:
+            st.read += grouper.read - read
+            st.truncated += grouper.truncated - truncated
+            read, truncated = grouper.read, grouper.truncated
+            st.parsed += 1
+            yield _build_event(node, stamp, line, records, execve_parts, split_args, file)
+    finally:
+        st.read += grouper.read - read
+        st.truncated += grouper.truncated - truncated
+
+
+def _parse_python(lines: Iterable[str], file: str, st: ParseStats, window: int, accelerated: bool) -> Iterator[Record]:
+    """The reference grouping loop (tokenizing in C when ``accelerated`` and built)."""
     open_events: dict[str, _Event] = {}
     get_open = open_events.get
     parse_one = parse_line

@@ -55,17 +55,32 @@ def _same_line(line: str) -> bool:
     return True
 
 
-def _parse_both(lines: list[str]) -> None:
-    runs = []
-    for accelerated in (False, True):
-        st = ParseStats("auditd")
-        view = SigmaView()
-        records = list(auditd.parse(lines, file="x.log", stats=st, accelerated=accelerated))
-        sigma = [ev for rec in records for ev in view.events(rec)]
-        runs.append((repr(records), repr(sigma), st.to_dict()))
-    assert runs[0][2] == runs[1][2]
-    assert runs[0][0] == runs[1][0]
-    assert runs[0][1] == runs[1][1]
+def _run(lines: list[str], mode: str, window: int) -> tuple[str, str, list[tuple[int, int, int, int]], dict[str, Any]]:
+    """Parse in one mode; also the stats seen at every event handed out."""
+    st = ParseStats("auditd")
+    view = SigmaView()
+    if mode == "pure":
+        it = auditd.parse(lines, file="x.log", stats=st, window=window, accelerated=False)
+    elif mode == "c-tokenizer":  # C tokenizer, Python grouping loop
+        it = auditd._parse_python(lines, "x.log", st, window, True)
+    else:
+        it = auditd.parse(lines, file="x.log", stats=st, window=window)
+    records, seen = [], []
+    for rec in it:
+        seen.append((st.read, st.parsed, st.unparseable, st.truncated))
+        records.append(rec)
+    sigma = [ev for rec in records for ev in view.events(rec)]
+    return repr(records), repr(sigma), seen, st.to_dict()
+
+
+def _parse_both(lines: list[str], window: int = auditd.DEFAULT_WINDOW) -> None:
+    ref = _run(lines, "pure", window)
+    for mode in ("c-tokenizer", "c"):
+        got = _run(lines, mode, window)
+        assert got[3] == ref[3], mode  # final stats, examples included
+        assert got[2] == ref[2], mode  # stats at every event handed out
+        assert got[0] == ref[0], mode  # events
+        assert got[1] == ref[1], mode  # Sigma view
 
 
 def _lines(path: Path) -> list[str]:
@@ -180,3 +195,33 @@ def test_pure_python_path_still_used_without_accelerator() -> None:
     st = ParseStats("auditd")
     recs = list(auditd.parse(_lines(DATA / "audit-nmap-ses62.log"), stats=st, accelerated=False))
     assert recs and st.unparseable == 0
+
+
+@pytest.mark.parametrize("window", [0, 1, 3])
+def test_small_windows_and_record_cap_identical(window: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Window flushes (events without EOE) and the per-event record cap behave the same."""
+    monkeypatch.setattr(auditd, "MAX_RECORDS_PER_EVENT", 3)
+    lines = _bench_lines(tmp_path, 60_000) + _lines(DATA / "audit-malformed.log")
+    _parse_both(lines, window)
+
+
+def test_stats_shared_and_abandoned_generator() -> None:
+    """Counts land in a shared ParseStats even when the consumer stops early."""
+    lines = _lines(DATA / "audit-nmap-ses62.log")
+    for accelerated in (False, True):
+        st = ParseStats("auditd")
+        st.read = 100
+        it = auditd.parse(lines, stats=st, accelerated=accelerated)
+        next(it)
+        first = (st.read, st.parsed)
+        it.close()
+        assert first == (st.read, st.parsed)
+        assert st.read > 100 and st.parsed == 1
+
+
+def test_bad_lines_and_non_strings() -> None:
+    lines = ["garbage", "", "\n", "type=EOE msg=audit(1.0:1): \r\n", "type=X msg=audit(1.0:2): a=1\n"]
+    _parse_both(lines)
+    for accelerated in (False, True):
+        with pytest.raises((TypeError, AttributeError)):
+            list(auditd.parse([b"type=X msg=audit(1.0:1): a=1"], accelerated=accelerated))  # type: ignore[list-item]
