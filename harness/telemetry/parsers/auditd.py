@@ -16,6 +16,14 @@ across several EXECVE records) are joined; SOCKADDR ``saddr`` is decoded into
 like ``ausearch -i``; PROCTITLE is decoded with NULs turned into spaces. Enriched fields
 keep their upper-case names. When the log is not enriched, ``SYSCALL`` (the name) is added
 from the x86_64 table for the syscalls the harness cares about.
+
+Speed: the optional C extension ``_auditd_fast`` (built by setup.py when gcc and the Python
+headers are there; a failed build leaves it out) tokenizes kernel records and runs the
+grouping loop; anything unusual (EXECVE, single quotes, cut-off values, non-ASCII text...) is
+handed back to the Python tokenizer line by line. The pure-Python path is the reference:
+``parse(..., accelerated=False)`` forces it, and tests/telemetry/parsers/test_auditd_fast.py
+checks that both give identical events, statistics and Sigma view. :data:`ACCELERATED` says
+whether the extension is loaded.
 """
 
 from __future__ import annotations
