@@ -119,10 +119,17 @@ def test_shipped_signals_match_recording_shaped_events(technique_path: Path) -> 
         "event": {"type": "EXECVE", "a0": "nmap", "a1": "-sn", "a2": "198.51.100.128/28"},
     }
     assert by_id["nmap-execve"].match.matches(execve, args["T1590.005-3"])
+    # The view names the destination from the resolver's answer (raw Sysmon event 3 has "-").
     connect = _line(
-        "network_connection", Image="/usr/bin/curl", Initiated="true", DestinationPort="443", DestinationHostname="-"
+        "network_connection", Image="/usr/bin/curl", Initiated="true", DestinationPort="443",
+        DestinationHostname="bgp.he.net",
     )
     assert by_id["bgp-https-connection"].match.matches(connect, args["T1590.005-5"])
+    other = _line(
+        "network_connection", Image="/usr/bin/curl", Initiated="true", DestinationPort="443",
+        DestinationHostname="www.example.com",
+    )
+    assert not by_id["bgp-https-connection"].match.matches(other, args["T1590.005-5"])
     created = _line("file_event", Image="/usr/bin/curl", TargetFilename="/tmp/atomic-bgp.html")
     assert by_id["bgp-output-file"].match.matches(created, args["T1590.005-5"])
     query = {"logsource": {"category": "dns"}, "event": {"query": "api.shodan.io", "record_type": "A"}}
