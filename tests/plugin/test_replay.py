@@ -51,7 +51,9 @@ def baseline(expected: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_replay_gets_the_live_runs_verdicts(expected: dict[str, Any], baseline: dict[str, dict[str, Any]]) -> None:
     got = {a: {"verdict": v["verdict"], "signals": {k: str(s.verdict) for k, s in v["signals"].items()}}
            for a, v in baseline.items()}
-    assert got == expected["atomics"]
+    assert got == expected["atomics"], (
+        "the replay no longer reaches the live run's verdicts; if the signals, views or detections changed "
+        "on purpose, re-record on the embedded lab: sudo .venv/bin/python tests/data/recordings/make_recording.py")
 
 
 def test_recording_exercises_every_verdict_path(baseline: dict[str, dict[str, Any]]) -> None:
