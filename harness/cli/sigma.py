@@ -86,6 +86,8 @@ def _read_events(path: str) -> Iterator[dict[str, Any]]:
                 raise ConfigError(f"invalid JSON: {exc.msg}", loc) from exc
             if not isinstance(record, dict):
                 raise ConfigError("event line is not a JSON object", SourceLocation(path, lineno, 1))
+            if not isinstance(record.get("event"), dict):
+                raise ConfigError('line has no "event" object (Sigma view expected)', SourceLocation(path, lineno, 1))
             yield record
     finally:
         if stream is not sys.stdin:

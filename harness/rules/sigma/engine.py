@@ -73,6 +73,7 @@ class EngineStats:
     evaluated: int = 0  # predicates actually evaluated after routing and prefilter
     matches: int = 0
     untimed: int = 0  # correlation inputs without a timestamp (skipped)
+    malformed: int = 0  # records without an ``event`` object (skipped)
     seconds: float = 0.0
 
 
@@ -326,8 +327,11 @@ class SigmaEngine:
         for index, record in enumerate(records):
             ls_raw = record.get("logsource") or {}
             fields = record.get("event")
-            if fields is None:
-                fields = {}
+            if fields.__class__ is not dict and not isinstance(fields, Mapping):
+                stats.malformed += 1  # no event object: nothing to match, counted not raised
+                continue
+            if not isinstance(ls_raw, Mapping):
+                ls_raw = {}
             ck = (ls_raw.get("product"), ls_raw.get("category"), ls_raw.get("service"))
             route = cache.get(ck)
             if route is None:

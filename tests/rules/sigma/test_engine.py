@@ -199,3 +199,15 @@ level: low
     rc = main(["sigma", "match", str(rule), "--events", str(events), "--placeholder", "Administrators=root,admin"])
     assert rc == 0
     assert [json.loads(line)["index"] for line in capsys.readouterr().out.splitlines()] == [0, 2]
+
+
+def test_records_without_event_object_are_counted_not_fatal() -> None:
+    engine = SigmaEngine.from_paths([ROOT / "detections" / "sigma" / "proc_creation_lnx_nmap_ping_sweep.yml"])
+    recs = [
+        {"logsource": {"product": "linux", "category": "process_creation"}, "event": None},
+        {"logsource": "garbage", "event": {"Image": "/usr/bin/nmap", "CommandLine": "nmap -sn x"}},
+        {"logsource": {"product": "linux", "category": "process_creation"},
+         "event": {"Image": "/usr/bin/nmap", "CommandLine": "nmap -sn x"}},
+    ]
+    assert [m.index for m in engine.match(recs)] == [2]
+    assert engine.stats.malformed == 1 and engine.stats.events == 3
