@@ -15,10 +15,16 @@ ONLINE="${RECON_HARNESS_ONLINE:-0}"
 log() { printf '[provision] %s\n' "$*"; }
 
 install -d -m 755 "$SRC" "$STATE"
-rm -rf "$SRC/harness"
-mv /tmp/recon-harness-src/harness "$SRC/harness"
-mv /tmp/recon-harness-src/sysmon-config.xml /opt/recon-harness/sysmon-config.xml
-rm -rf /tmp/recon-harness-src
+rm -rf "$SRC/harness" "$SRC/vagrant"
+if [ -f /tmp/recon-harness-src.tar.gz ]; then
+  tar -xzf /tmp/recon-harness-src.tar.gz -C "$SRC" --no-same-owner
+  rm -f /tmp/recon-harness-src.tar.gz
+else  # uploaded as a directory (another Vagrantfile)
+  mv /tmp/recon-harness-src/* "$SRC/"
+  rm -rf /tmp/recon-harness-src
+fi
+[ -f "$SRC/vagrant/sysmon-config.xml" ] && install -m 644 "$SRC/vagrant/sysmon-config.xml" /opt/recon-harness/sysmon-config.xml
+[ -f "$SRC/sysmon-config.xml" ] && install -m 644 "$SRC/sysmon-config.xml" /opt/recon-harness/sysmon-config.xml
 find "$SRC" -name __pycache__ -prune -exec rm -rf {} +
 
 install -d -m 700 /root/.ssh

@@ -10,7 +10,8 @@ Squid with TLS bumping, ulogd2 NFLOG, auditd's keyed rules) with another topolog
     the simulated internet's ranges via .249                 sweep hosts; no route anywhere else
 
 No lab-host namespace, no transit link and no second sshd: the harness logs into the VM's own
-sshd. The lab CA is added to the VM's trust store (and REQUESTS_CA_BUNDLE for Python clients).
+sshd. SSH logins trust the lab CA through CURL_CA_BUNDLE, REQUESTS_CA_BUNDLE and SSL_CERT_FILE in
+/etc/environment, as the embedded lab's sshd sets them.
 
 Run inside the VM as root (``vagrant/provision.sh`` does)::
 
@@ -35,13 +36,13 @@ from harness.lab.config import load_lab_config
 from harness.lab.embedded import NETNS_RUN, EmbeddedLab, LabStatus, _ns, _run
 from harness.lab.state import LabState, proc_start_time
 
-GUEST_CA = Path("/usr/local/share/ca-certificates/recon-harness-lab.crt")
-SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+GUEST_CA = Path("/etc/ssl/recon-harness-lab-ca.crt")
 RESOLV_CONF = Path("/etc/resolv.conf")
 SAVED = Path("/var/lib/recon-harness")
 SYSMON_STATUS = SAVED / "sysmon-status"
 ENVIRONMENT = Path("/etc/environment")
 ENV_MARK = "# recon-harness lab CA"
+CA_VARIABLES = ("CURL_CA_BUNDLE=", "REQUESTS_CA_BUNDLE=", "SSL_CERT_FILE=")
 
 
 class VMInternetLab(EmbeddedLab):
@@ -92,31 +93,34 @@ class VMInternetLab(EmbeddedLab):
         self._wait_ready()
 
     def _trust_lab_ca(self) -> None:
-        """Clients in the VM trust the lab CA as they trust the real internet's CAs."""
-        GUEST_CA.parent.mkdir(parents=True, exist_ok=True)
+        """SSH logins trust the lab CA, as the embedded lab's sshd sets it (pam_env reads
+        /etc/environment): curl, Python requests (the Shodan CLI) and OpenSSL clients."""
         shutil.copy(self.ca_bundle, GUEST_CA)
-        _run(["update-ca-certificates"], timeout=120)
-        # pam_env reads /etc/environment for SSH logins: Python clients (requests, the Shodan CLI)
-        # use the system bundle, which now holds the lab CA. Our lines follow a marker comment.
+        GUEST_CA.chmod(0o644)
         current = ENVIRONMENT.read_text().splitlines() if ENVIRONMENT.exists() else []
-        kept = [x for x in current if not x.startswith(("REQUESTS_CA_BUNDLE=", "SSL_CERT_FILE=", ENV_MARK))]
-        ENVIRONMENT.write_text("\n".join([*kept, ENV_MARK, f"REQUESTS_CA_BUNDLE={SYSTEM_BUNDLE}",
-                                          f"SSL_CERT_FILE={SYSTEM_BUNDLE}"]) + "\n")
+        kept = [x for x in current if not x.startswith((*CA_VARIABLES, ENV_MARK))]
+        ENVIRONMENT.write_text("\n".join([*kept, ENV_MARK, *(f"{v}{GUEST_CA}" for v in CA_VARIABLES)]) + "\n")
 
     def _untrust_lab_ca(self) -> list[str]:
         removed = []
         if GUEST_CA.exists():
             GUEST_CA.unlink()
-            _run(["update-ca-certificates", "--fresh"], timeout=120, check=False)
             removed.append(f"file {GUEST_CA}")
         if ENVIRONMENT.exists() and ENV_MARK in ENVIRONMENT.read_text():
-            kept = [x for x in ENVIRONMENT.read_text().splitlines()
-                    if not x.startswith(("REQUESTS_CA_BUNDLE=", "SSL_CERT_FILE=", ENV_MARK))]
+            kept = [x for x in ENVIRONMENT.read_text().splitlines() if not x.startswith((*CA_VARIABLES, ENV_MARK))]
             ENVIRONMENT.write_text("".join(f"{x}\n" for x in kept))
             removed.append(f"lab CA variables in {ENVIRONMENT}")
         return removed
 
-    def _wait_ready(self, timeout: float = 20.0) -> None:
+    def _leftovers(self) -> list[str]:
+        found = super()._leftovers()
+        if RESOLV_CONF.exists() and "recon-atomics-harness lab" in RESOLV_CONF.read_text():
+            found.append(f"file {RESOLV_CONF} points to the lab resolver")
+        if Path(f"/sys/class/net/{self.uplink_lab}").exists():
+            found.append(f"link {self.uplink_lab}")
+        return found
+
+    def _wait_ready(self, timeout: float = 120.0) -> None:
         # As EmbeddedLab's, without the lab sshd (the VM's own sshd is the way in).
         deadline = time.monotonic() + timeout
         pending = {"dns", "inet", "squid"}
@@ -147,6 +151,12 @@ class VMInternetLab(EmbeddedLab):
             shutil.copy2(saved, RESOLV_CONF)
             saved.unlink()
             removed.append(f"restored {RESOLV_CONF}")
+        elif RESOLV_CONF.exists() and "recon-atomics-harness lab" in RESOLV_CONF.read_text():
+            RESOLV_CONF.write_text("")  # the box's own: nothing to resolve without the lab
+            removed.append(f"emptied {RESOLV_CONF}")
+        if Path(f"/sys/class/net/{self.uplink_lab}").exists():
+            _run(["ip", "link", "del", self.uplink_lab], check=False)
+            removed.append(f"link {self.uplink_lab}")
         return removed
 
     def sensor_rows(self) -> list[dict[str, Any]]:

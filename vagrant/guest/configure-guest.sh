@@ -37,7 +37,10 @@ chmod 440 /etc/sudoers.d/vagrant
 # port (ttyS0), which libvirt logs to a file on the host: the harness pins the key from there
 # instead of trusting the first key the network offers.
 rm -f /etc/ssh/ssh_host_*
+# Only ed25519 and ECDSA host keys: RSA key generation takes minutes under software emulation.
 cat > /etc/ssh/sshd_config.d/recon-harness.conf <<'EOF'
+HostKey /etc/ssh/ssh_host_ed25519_key
+HostKey /etc/ssh/ssh_host_ecdsa_key
 UseDNS no
 PermitRootLogin prohibit-password
 PasswordAuthentication no
@@ -50,7 +53,7 @@ After=systemd-remount-fs.service
 
 [Service]
 Type=oneshot
-ExecStart=/bin/sh -c 'ssh-keygen -A; for i in 1 2 3; do echo "RECON-HARNESS-HOSTKEY $(cat /etc/ssh/ssh_host_ed25519_key.pub)" > /dev/ttyS0; sleep 1; done &'
+ExecStart=/bin/sh -c 'for t in ed25519 ecdsa; do [ -s /etc/ssh/ssh_host_$${t}_key ] || ssh-keygen -q -t $$t -N "" -f /etc/ssh/ssh_host_$${t}_key; done; for i in 1 2 3; do echo "RECON-HARNESS-HOSTKEY $(cat /etc/ssh/ssh_host_ed25519_key.pub)" > /dev/ttyS0; sleep 1; done &'
 RemainAfterExit=yes
 
 [Install]
