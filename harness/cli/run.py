@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.atomics.loader import default_technique_path, load_technique
-from harness.errors import ConfigError, HarnessError
-from harness.execution.runner import AtomicRun, Runner, Status
+from harness.errors import ConfigError
+from harness.execution.pipeline import DetonationPipeline
+from harness.execution.runner import AtomicRun, Status
 from harness.execution.session import DEFAULT_TARGET, open_session
-from harness.telemetry.collect import new_run_id, run_dir, write_manifest_only
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,9 +42,9 @@ def _load(path: str | None) -> Any:
     return load_technique(path or default_technique_path())
 
 
-def _progress(test: Any, phase: str) -> None:
+def _progress(atomic_id: str, phase: str) -> None:
     """Live progress on stderr: which atomic, which phase, since when."""
-    print(f"{time.strftime('%H:%M:%S')} {test.id:<13} {phase} ...", file=sys.stderr, flush=True)
+    print(f"{time.strftime('%H:%M:%S')} {atomic_id:<13} {phase} ...", file=sys.stderr, flush=True)
 
 
 def _line(run: AtomicRun) -> str:
@@ -63,39 +63,21 @@ def _main(args: argparse.Namespace) -> int:
             raise ConfigError(f"--arg expects NAME=VALUE, got {item!r}")
         overrides[name] = value
     results: list[AtomicRun] = []
-    run_id = new_run_id()
-    with open_session(args.target, args.lab_config, keep_lab=args.keep_lab,
-                      proxy_mode=args.proxy_mode) as session:
-        telemetry = None
-        if args.telemetry:
-            if session.lab is None:
-                raise ConfigError("--telemetry is implemented for the embedded lab (netns://) only so far")
-            telemetry = session.lab.telemetry_session(session.secrets, session.proxy_mode)
+    with open_session(args.target, args.lab_config, keep_lab=args.keep_lab, proxy_mode=args.proxy_mode) as session:
+        if args.telemetry and session.lab is None:
+            raise ConfigError("--telemetry is implemented for the embedded lab (netns://) only so far")
+        pipeline = DetonationPipeline(
+            session, get_prereqs=args.get_prereqs, timeout_s=args.timeout,
+            telemetry_dir=Path(args.telemetry) if args.telemetry else None, collect=bool(args.telemetry),
+            progress=None if args.json else _progress,
+        )
         for test in tests:
-            runner = Runner(session.target, session.scope, env=session.env, secrets=session.secrets,
-                            get_prereqs=args.get_prereqs or session.lab is not None, timeout_s=args.timeout,
-                            scratch_dir=session.scratch_dir, verify_cleanup=session.inspector.existing_paths)
-            progress = None if args.json else _progress
-            marks = telemetry.begin() if telemetry is not None else {}
-            try:
-                run = runner.run(test, {k: v for k, v in overrides.items() if k in test.input_arguments},
-                                 on_phase=progress)
-            except HarnessError as exc:  # pragma: no cover - runner reports errors as statuses
-                print(f"{test.id}: {exc}", file=sys.stderr)
-                return 2
+            done = pipeline.detonate(test, {k: v for k, v in overrides.items() if k in test.input_arguments})
+            run = done.run
             results.append(run)
-            if telemetry is not None:
-                out = run_dir(Path(args.telemetry), run_id, run.id)
-                if run.detonation_commands():
-                    tel = telemetry.finish(run, marks, out)
-                    counts = ", ".join(f"{k} {v['kept']}/{v['records']}" for k, v in sorted(tel.counts.items()))
-                    print(f"{run.id:<13} telemetry: {counts} -> {out}", file=sys.stderr, flush=True)
-                else:
-                    write_manifest_only(out, run, telemetry.sensors)
-            if args.json:
-                d = run.to_dict()
-                print(json.dumps(d), flush=True)
-            else:
-                print(_line(run), flush=True)
+            if done.telemetry is not None:
+                counts = ", ".join(f"{k} {v['kept']}/{v['records']}" for k, v in sorted(done.telemetry.counts.items()))
+                print(f"{run.id:<13} telemetry: {counts} -> {done.directory}", file=sys.stderr, flush=True)
+            print(json.dumps(run.to_dict()) if args.json else _line(run), flush=True)
     bad = [r for r in results if r.status not in (Status.EXECUTED, Status.PREREQ_MISSING)]
     return 1 if bad else 0

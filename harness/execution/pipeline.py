@@ -57,7 +57,7 @@ class DetonationPipeline:
         self.progress = progress
         self.telemetry = None
         if collect and session.lab is not None:
-            self.telemetry = session.lab.telemetry_session(session.secrets)
+            self.telemetry = session.lab.telemetry_session(session.secrets, session.proxy_mode)
 
     @property
     def sensors(self) -> list[Any]:
@@ -70,8 +70,10 @@ class DetonationPipeline:
     def detonate(self, test: AtomicTest, args: Mapping[str, str] | None = None) -> Detonated:
         from harness.telemetry.collect import run_dir, write_manifest_only
 
+        inspector = self.session.inspector
         runner = Runner(self.session.target, self.session.scope, env=self.session.env, secrets=self.session.secrets,
-                        get_prereqs=self.get_prereqs, timeout_s=self.timeout_s, scratch_dir=self.session.scratch_dir)
+                        get_prereqs=self.get_prereqs, timeout_s=self.timeout_s, scratch_dir=self.session.scratch_dir,
+                        verify_cleanup=inspector.existing_paths if inspector is not None else None)
         marks = self.telemetry.begin() if self.telemetry is not None else {}
         atomic: Any = test  # AtomicTest satisfies the runner's AtomicLike (read-only attributes)
         run = runner.run(atomic, dict(args or {}), on_phase=self._phase)

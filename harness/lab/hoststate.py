@@ -80,7 +80,7 @@ def snapshot(cfg: LabConfig) -> HostState:
         "addresses": _cmd("ip", "-o", "addr", "show"),
         "routes": _cmd("ip", "route", "show", "table", "all"),
         "routes6": _cmd("ip", "-6", "route", "show", "table", "all"),
-        "nft": _cmd("nft", "list", "ruleset"),
+        "nft": _cmd("nft", "-s", "list", "ruleset"),  # stateless: counters change on any busy host
         "audit_rules": _cmd("auditctl", "-l"),
         "audit_status": audit_status,
         "etc_netns": _ls("/etc/netns"),
