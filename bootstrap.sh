@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The two commands of the README, on a fresh Debian 12 machine, as root:
-#   sudo ./bootstrap.sh run    set up, then run the atomics on the embedded lab (the main job)
+#   sudo ./bootstrap.sh run    set up, then `pytest atomics/` on the embedded lab (the main job)
 #   sudo ./bootstrap.sh test   set up, then run the test suite (unit, replay and embedded-lab tests)
 #   sudo ./bootstrap.sh setup  only set up
 # Setup is idempotent: Debian packages (without starting any of their services), then a virtualenv
@@ -54,7 +54,7 @@ case "${1:-}" in
   run)
     setup
     shift
-    exec .venv/bin/harness run "$@"
+    exec .venv/bin/pytest atomics/ "$@"
     ;;
   test)
     setup
