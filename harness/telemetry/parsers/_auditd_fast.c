@@ -73,10 +73,28 @@ hexval(unsigned char c)
 static const char *HEX_KEYS[] = {"comm", "exe", "name", "cwd", "path", "ocomm", "key", "cmd",
                                  "acct", "proctitle", "data", "grp", NULL};
 static PyObject *hex_key_objs[13];
+#define PROCTITLE_KEY_INDEX 9
+/* Which hex-capable keys the current line set (bit k = HEX_KEYS[k]): only those are looked up. */
+static unsigned hex_seen;
+
+static const unsigned char HEX_LENS[] = {4, 3, 4, 3, 4, 5, 3, 3, 4, 9, 4, 3};
+
+static void
+note_hex_key(const char *k, Py_ssize_t kn)
+{
+    if (kn < 3 || kn > 9 || kn == 6 || kn == 7 || kn == 8) return;
+    for (int i = 0; HEX_KEYS[i] != NULL; i++) {
+        if (kn == HEX_LENS[i] && k[0] == HEX_KEYS[i][0] && memcmp(k, HEX_KEYS[i], (size_t)kn) == 0) {
+            hex_seen |= 1u << i;
+            return;
+        }
+    }
+}
 
 static int
 set_item(PyObject *d, const char *k, Py_ssize_t kn, const char *v, Py_ssize_t vn)
 {
+    note_hex_key(k, kn);
     PyObject *key = mkstr(k, kn);
     if (key == NULL) return -1;
     PyObject *val = mkstr(v, vn);
@@ -92,17 +110,8 @@ set_item(PyObject *d, const char *k, Py_ssize_t kn, const char *v, Py_ssize_t vn
 
 /* Tokenise "plain" (quotes already removed) into d. */
 static int
-plain_fields(PyObject *d, const char *p, Py_ssize_t n)
-{
-    Py_ssize_t eq = 0, sp = 0;
-    int dbl = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (p[i] == '=') eq++;
-        else if (p[i] == ' ') {
-            sp++;
-            if (i + 1 < n && p[i + 1] == ' ') dbl = 1;
-        }
-    }
+plain_fields(PyObject *d, const char *p, Py_ssize_t n, Py_ssize_t eq, Py_ssize_t sp, int dbl)
+{ /* eq, sp: '=' and ' ' in p; dbl: p has "  " (counted while p was built) */
     if (eq == sp + 1 && !dbl) {
         /* pieces split at ' ' and '=', paired in order */
         Py_ssize_t start = 0, kstart = 0, klen = 0;
@@ -196,9 +205,10 @@ quoted_in(const char *body, Py_ssize_t n, const char *key)
 
 /* Returns 1 done, 0 = needs the Python path, -1 error. */
 static int
-decode_hex_keys(PyObject *d, const char *body, Py_ssize_t bn)
+decode_hex_keys(PyObject *d, const char *body, Py_ssize_t bn, int proctitle_record)
 {
     for (int k = 0; HEX_KEYS[k] != NULL; k++) {
+        if (!(hex_seen & (1u << k))) continue; /* not a key of this line */
         PyObject *v = PyDict_GetItemWithError(d, hex_key_objs[k]);
         if (v == NULL) {
             if (PyErr_Occurred()) return -1;
@@ -218,10 +228,27 @@ decode_hex_keys(PyObject *d, const char *body, Py_ssize_t bn)
             PyErr_NoMemory();
             return -1;
         }
+        unsigned char high = 0;
         for (Py_ssize_t i = 0; i < bl; i++) {
             buf[i] = (char)((hexval(s[2 * i]) << 4) | hexval(s[2 * i + 1]));
+            high |= (unsigned char)buf[i];
         }
-        PyObject *txt = PyUnicode_DecodeUTF8(buf, bl, "backslashreplace");
+        if (proctitle_record && k == PROCTITLE_KEY_INDEX) {
+            /* _decode_record_lazy's replace("\x00", " ").rstrip(" ") done on the bytes: NUL and
+             * space are single ASCII bytes, so decoding commutes with it (and a decoded
+             * character ends in a space only when its byte was one) */
+            for (Py_ssize_t i = 0; i < bl; i++) {
+                if (buf[i] == 0) buf[i] = ' ';
+            }
+            while (bl > 0 && buf[bl - 1] == ' ') bl--;
+        }
+        PyObject *txt;
+        if (!(high & 0x80)) { /* ASCII: the UTF-8 decode is a copy */
+            txt = PyUnicode_New(bl, 127);
+            if (txt != NULL) memcpy(PyUnicode_DATA(txt), buf, (size_t)bl);
+        } else {
+            txt = PyUnicode_DecodeUTF8(buf, bl, "backslashreplace");
+        }
         if (buf != stackbuf) PyMem_Free(buf);
         if (txt == NULL) return -1;
         int rc = PyDict_SetItem(d, hex_key_objs[k], txt);
@@ -235,6 +262,7 @@ static PyObject *type_key, *syscall_key, *SYSCALL_key, *arch_key, *saddr_key, *S
     *x86_64_str, *nul_str, *space_str;
 static PyObject *syscall_names; /* dict: x86_64 syscall number (str) -> name, set by configure() */
 static PyObject *sockaddr_decoder; /* callable: saddr hex -> dict, set by configure() */
+static PyObject *sockaddr_cache;   /* the decoder's own cache (saddr hex -> dict), read here first */
 
 static int
 type_is(const char *t, Py_ssize_t n, const char *lit)
@@ -251,8 +279,14 @@ decode_lazy(PyObject *d, const char *rtype, Py_ssize_t rn)
         PyObject *saddr = PyDict_GetItemWithError(d, saddr_key);
         if (saddr == NULL) return PyErr_Occurred() ? -1 : 0;
         if (!PyUnicode_Check(saddr) || sockaddr_decoder == NULL) return 0;
-        PyObject *dec = PyObject_CallOneArg(sockaddr_decoder, saddr);
-        if (dec == NULL) return -1;
+        PyObject *dec = sockaddr_cache != NULL ? PyDict_GetItemWithError(sockaddr_cache, saddr) : NULL;
+        if (dec != NULL) {
+            Py_INCREF(dec); /* what the decoder returns for a cached blob */
+        } else {
+            if (PyErr_Occurred()) return -1;
+            dec = PyObject_CallOneArg(sockaddr_decoder, saddr);
+            if (dec == NULL) return -1;
+        }
         if (!PyDict_Check(dec)) {
             Py_DECREF(dec);
             PyErr_SetString(PyExc_TypeError, "sockaddr decoder must return a dict");
@@ -311,8 +345,10 @@ decode_lazy(PyObject *d, const char *rtype, Py_ssize_t rn)
 static PyObject *
 configure(PyObject *Py_UNUSED(self), PyObject *args)
 {
-    PyObject *names, *decoder;
-    if (!PyArg_ParseTuple(args, "O!O:configure", &PyDict_Type, &names, &decoder)) return NULL;
+    PyObject *names, *decoder, *cache;
+    if (!PyArg_ParseTuple(args, "O!OO!:configure", &PyDict_Type, &names, &decoder, &PyDict_Type, &cache)) return NULL;
+    Py_INCREF(cache);
+    Py_XSETREF(sockaddr_cache, cache);
     Py_INCREF(names);
     Py_XSETREF(syscall_names, names);
     Py_INCREF(decoder);
@@ -372,31 +408,54 @@ parse_line(PyObject *Py_UNUSED(self), PyObject *arg)
         }
         if (q % 2) Py_RETURN_NONE; /* cut-off enriched value: Python path counts it */
     }
-    Py_ssize_t bq = 0;
-    for (Py_ssize_t i = 0; i < blen; i++) {
-        if (body[i] == '\'') Py_RETURN_NONE;
-        if (body[i] == '"') bq++;
-    }
-    if (enr == NULL && bq % 2) Py_RETURN_NONE; /* cut mid-value */
-
-    /* plain = (body [+ " " + enriched]) without quotes */
+    /* plain = (body [+ " " + enriched]) without quotes; '=', ' ' and "  " counted on the way */
     int merge = enr != NULL && elen > 0 && !brace;
     Py_ssize_t cap = blen + (merge ? elen + 1 : 0);
     char stackbuf[4096];
     char *plain = cap <= (Py_ssize_t)sizeof stackbuf ? stackbuf : PyMem_Malloc((size_t)cap + 1);
     if (plain == NULL) return PyErr_NoMemory();
-    Py_ssize_t pl = 0;
+    Py_ssize_t pl = 0, bq = 0, eqc = 0, spc = 0;
+    int dbl = 0;
+    char prev = 0;
     for (Py_ssize_t i = 0; i < blen; i++) {
-        if (body[i] != '"') plain[pl++] = body[i];
+        char c = body[i];
+        if (c == '"') {
+            bq++;
+            continue;
+        }
+        if (c == '\'') {
+            if (plain != stackbuf) PyMem_Free(plain);
+            Py_RETURN_NONE; /* user-space msg='...' records: Python path */
+        }
+        if (c == '=') {
+            eqc++;
+        } else if (c == ' ') {
+            spc++;
+            dbl |= prev == ' ';
+        }
+        plain[pl++] = prev = c;
+    }
+    if (enr == NULL && bq % 2) { /* cut mid-value */
+        if (plain != stackbuf) PyMem_Free(plain);
+        Py_RETURN_NONE;
     }
     if (merge) {
-        plain[pl++] = ' ';
+        spc++;
+        dbl |= prev == ' ';
+        plain[pl++] = prev = ' ';
         for (Py_ssize_t i = 0; i < elen; i++) {
-            if (enr[i] != '"') plain[pl++] = enr[i];
+            char c = enr[i];
+            if (c == '"') continue;
+            if (c == '=') {
+                eqc++;
+            } else if (c == ' ') {
+                spc++;
+                dbl |= prev == ' ';
+            }
+            plain[pl++] = prev = c;
         }
     }
-    Py_ssize_t neq = 1;
-    for (Py_ssize_t i = 0; i < pl; i++) neq += plain[i] == '=';
+    Py_ssize_t neq = eqc + 1;
 #if PY_VERSION_HEX < 0x030D0000
     PyObject *fields = _PyDict_NewPresized(neq); /* SYSCALL records have ~40 fields: no regrowth */
 #else
@@ -406,8 +465,9 @@ parse_line(PyObject *Py_UNUSED(self), PyObject *arg)
     if (fields == NULL) goto done;
     rtype_o = mkstr(rtype, rtype_len);
     if (rtype_o == NULL || PyDict_SetItem(fields, type_key, rtype_o) < 0) goto done;
-    if (plain_fields(fields, plain, pl) < 0) goto done;
-    int rc = decode_hex_keys(fields, body, blen);
+    hex_seen = 0;
+    if (plain_fields(fields, plain, pl, eqc, spc, dbl) < 0) goto done;
+    int rc = decode_hex_keys(fields, body, blen, type_is(rtype, rtype_len, "PROCTITLE"));
     if (rc < 0) goto done;
     if (rc == 0) {
         result = Py_None;
@@ -420,13 +480,13 @@ parse_line(PyObject *Py_UNUSED(self), PyObject *arg)
     {
         PyObject *node_o, *stamp_o;
         if (node != NULL) {
-            node_o = PyUnicode_FromStringAndSize(node, node_len);
+            node_o = mkstr(node, node_len);
             if (node_o == NULL) goto done;
         } else {
             node_o = Py_None;
             Py_INCREF(node_o);
         }
-        stamp_o = PyUnicode_FromStringAndSize(stamp, stamp_len);
+        stamp_o = mkstr(stamp, stamp_len); /* shared by the lines of an event: hash computed once */
         if (stamp_o == NULL) {
             Py_DECREF(node_o);
             goto done;
@@ -818,7 +878,8 @@ static PyMethodDef methods[] = {
      "parse_line(line) -> (node, stamp, type, fields) or None when the pure-Python path must parse it.\n"
      "Records come back finished (auditd._decode_record_lazy applied)."},
     {"configure", configure, METH_VARARGS,
-     "configure(syscall_names, sockaddr_decoder): the x86_64 syscall table and the SOCKADDR decoder."},
+     "configure(syscall_names, sockaddr_decoder, sockaddr_cache): the x86_64 syscall table, the SOCKADDR "
+     "decoder and its cache."},
     {NULL, NULL, 0, NULL},
 };
 

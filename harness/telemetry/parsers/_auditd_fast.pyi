@@ -2,7 +2,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 def parse_line(line: str, /) -> tuple[str | None, str, str, dict[str, Any]] | None: ...
-def configure(syscall_names: dict[str, str], sockaddr_decoder: Callable[[str], dict[str, Any]], /) -> None: ...
+def configure(
+    syscall_names: dict[str, str],
+    sockaddr_decoder: Callable[[str], dict[str, Any]],
+    sockaddr_cache: dict[str, dict[str, Any]],
+    /,
+) -> None: ...
 
 class Grouper:
     read: int

@@ -431,7 +431,7 @@ _LAZY_TYPES = frozenset({"SOCKADDR", "SYSCALL", "PROCTITLE"})
 if _c_parse_line is not None:
     from harness.telemetry.parsers._auditd_fast import configure as _c_configure
 
-    _c_configure(X86_64_SYSCALLS, decode_sockaddr)
+    _c_configure(X86_64_SYSCALLS, decode_sockaddr, _SOCK_CACHE)
 
 
 def parse(
