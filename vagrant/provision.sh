@@ -57,11 +57,13 @@ else
 fi
 log "sysmon: $(cat "$STATE/sysmon-status")"
 
-# theHarvester: from its upstream only (the PyPI name is an unrelated upload); needs Python >= 3.12.
-if online_ok && ! command -v theHarvester >/dev/null; then
-  log "theHarvester: online mode; see docs/vagrant.md (install from https://github.com/laramies/theHarvester)"
+# theHarvester: from its upstream only (the PyPI name is an unrelated upload). The atomic's own
+# get_prereq installs it (harness run --get-prereqs) when the VM reaches GitHub and PyPI and has
+# Python >= 3.12; Debian 12 has 3.11, so even online it reports PREREQ_MISSING with that reason.
+if command -v theHarvester >/dev/null; then
+  log "theHarvester: $(command -v theHarvester)"
 else
-  log "theHarvester: not installed (offline VM): the atomic reports PREREQ_MISSING"
+  log "theHarvester: not installed: the atomic reports PREREQ_MISSING with the reason"
 fi
 
 # The simulated internet and the sensors (again from scratch on re-provisioning).
