@@ -392,8 +392,10 @@ class VagrantLab:
         return [SensorStatus(str(r["name"]), bool(r["available"]), str(r["reason"]), bool(r["mandatory"]))
                 for r in rows]
 
-    def telemetry_session(self, secrets: list[str], target: VagrantTarget | None = None) -> TelemetrySession:
-        """A TelemetrySession whose logs are read from the VM over SSH."""
+    def telemetry_session(self, secrets: list[str], proxy_mode: str = "transparent",
+                          target: VagrantTarget | None = None) -> TelemetrySession:
+        """A TelemetrySession whose logs are read from the VM over SSH (as EmbeddedLab's: through the
+        explicit proxy, Squid's own queries from the resolver's address are the detonation's too)."""
         from harness.telemetry.collect import TelemetrySession
         from harness.telemetry.collectors import auditd
         from harness.telemetry.collectors.files import LogTap
@@ -423,7 +425,8 @@ class VagrantLab:
 
         return TelemetrySession(
             taps, sensors, ViewContext.from_lab_config(self.cfg), all_secrets,  # type: ignore[arg-type]
-            client_addresses=[str(self.cfg.lab_uplink_ip)],
+            client_addresses=[str(self.cfg.lab_uplink_ip)]
+            + ([str(self.cfg.dns_server)] if proxy_mode == "explicit" else []),
             audit_sync=lambda m: auditd.sync_marker(m, run=remote),
             proxy_addresses=[self.cfg.telemetry.proxy_ip],
         )

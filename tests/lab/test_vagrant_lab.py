@@ -75,13 +75,13 @@ def test_atomics_run_in_the_vm_with_the_embedded_lab_verdicts(lab_vm: VagrantLab
     from harness.atomics.loader import load_technique
     from harness.execution.runner import Runner
     from harness.execution.scope import Scope
-    from harness.execution.session import default_atomics_path
+    from harness.atomics.loader import default_technique_path as default_atomics_path
     from harness.targets.vagrant import VagrantTarget
 
     target = VagrantTarget.for_machine("default")
     assert target.facts()["host_key_verification"] in ("known_hosts", "pinned")
     key = secrets.token_hex(16)
-    telemetry = lab_vm.telemetry_session([key], target)
+    telemetry = lab_vm.telemetry_session([key], target=target)
     sensors = {s.name: s for s in telemetry.sensors}
     for name in ("auditd", "dns", "proxy", "firewall", "inet"):
         assert sensors[name].available, sensors[name]
