@@ -72,10 +72,9 @@ def lab_vm() -> Iterator[VagrantLab]:
 @pytest.mark.lab
 @VM
 def test_atomics_run_in_the_vm_with_the_embedded_lab_verdicts(lab_vm: VagrantLab, tmp_path: Path) -> None:
-    from harness.atomics.loader import load_technique
+    from harness.atomics.loader import default_technique_path, load_technique
     from harness.execution.runner import Runner
     from harness.execution.scope import Scope
-    from harness.atomics.loader import default_technique_path as default_atomics_path
     from harness.targets.vagrant import VagrantTarget
 
     target = VagrantTarget.for_machine("default")
@@ -89,7 +88,7 @@ def test_atomics_run_in_the_vm_with_the_embedded_lab_verdicts(lab_vm: VagrantLab
     assert not sensors["sysmon"].available
     assert "Microsoft's package repository" in sensors["sysmon"].reason and "offline" in sensors["sysmon"].reason
 
-    technique = load_technique(default_atomics_path())
+    technique = load_technique(default_technique_path())
     runs: dict[str, Any] = {}
     counts: dict[str, dict[str, Any]] = {}
     for test in technique.atomic_tests:
