@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$PWD"
 PY="$REPO/.venv/bin/python"
-HARNESS=("$PY" -m harness)
+HARNESS=("$PY" -m harness.cli)
 export VAGRANT_CHECKPOINT_DISABLE=1
 OUT="${RECON_HARNESS_CI_OUT:-$(mktemp -d /tmp/recon-vagrant-ci.XXXXXX)}"
 T0=$(date +%s)
@@ -28,6 +28,7 @@ teardown() {
   t=$(date +%s)
   log "teardown"
   "${HARNESS[@]}" lab down --lab vagrant 2>&1 | sed 's/^/  /'
+  [ "${PIPESTATUS[0]}" = 0 ] || { log "lab down FAILED"; rc=1; }
   step teardown "$t"
   # What must be gone: our domain, volumes, network, the daemons (they were started by lab up).
   left=""
