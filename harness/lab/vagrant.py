@@ -486,6 +486,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args[:1] == ["network-down"]:
             msg = lab.remove_network()
             print(f"recon-harness: removed {msg}" if msg else "recon-harness: no network to remove")
+            if SERIAL_LOG.exists():  # the destroyed VM's host key must never be pinned for the next one
+                SERIAL_LOG.unlink()
         else:
             print("usage: python -m harness.lab.vagrant network-up|network-down", file=sys.stderr)
             return 2
