@@ -33,15 +33,24 @@ teardown() {
   # What must be gone: our domain, volumes, network, the daemons (they were started by lab up).
   left=""
   if pgrep -x libvirtd >/dev/null 2>&1 && virsh -c qemu:///system version >/dev/null 2>&1; then
-    left+="$(virsh -q -c qemu:///system list --all --name | grep '^recon-harness_' || true)"
+    left+="$(virsh -q -c qemu:///system list --all --name | grep '^recon-harness-' || true)"
     left+="$(virsh -q -c qemu:///system net-list --all --name | grep '^recon-harness$' || true)"
     left+="$(virsh -q -c qemu:///system vol-list default 2>/dev/null | grep -E 'recon-harness' || true)"
   fi
-  left+="$(pgrep -a -f 'qemu-system-x86_64 .*recon-harness_' || true)"
+  left+="$(pgrep -a -f 'qemu-system-x86_64 .*guest=recon-harness-' || true)"
+  # With libvirtd stopped, what it would have left is on disk.
+  left+="$(ls /var/lib/libvirt/images/recon-harness* /etc/libvirt/qemu/recon-harness*.xml \
+             /etc/libvirt/qemu/networks/recon-harness.xml 2>/dev/null || true)"
+  [ -n "$POOL_BEFORE" ] || left+="$(ls /etc/libvirt/storage/default.xml 2>/dev/null || true)"
+  if [ -z "$LIBVIRT_WAS_RUNNING" ]; then
+    left+="$(pgrep -a -x libvirtd || true)$(pgrep -a -x virtlogd || true)"
+  fi
   if [ -n "$left" ]; then log "LEFT BEHIND: $left"; rc=1; else log "teardown complete: nothing left behind"; fi
   log "timings: ${TIMES[*]} total $(( $(date +%s) - T0 ))s"
   exit "$rc"
 }
+LIBVIRT_WAS_RUNNING="$(pgrep -x libvirtd || true)"
+POOL_BEFORE="$(ls /etc/libvirt/storage/default.xml 2>/dev/null || true)"
 trap teardown EXIT
 trap 'exit 130' INT TERM
 
@@ -74,7 +83,6 @@ set +e
 run_rc=$?
 set -e
 step atomics "$t"
-cat "$OUT/run.jsonl"
 
 # The verdicts the offline lab must give: the four atomics EXECUTED, theHarvester PREREQ_MISSING.
 "$PY" - "$OUT/run.jsonl" <<'EOF'
