@@ -47,6 +47,12 @@ setup() {
     .venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
     touch .venv/.installed
   fi
+  # sigma-cli (`sigma check`) pins pySigma 1.x while the harness pins 2.x: it gets a venv of its own.
+  if [ ! -x .venv-sigma-cli/bin/sigma ]; then
+    log "creating .venv-sigma-cli for \`sigma check\`"
+    python3 -m venv .venv-sigma-cli
+    .venv-sigma-cli/bin/pip install --quiet --disable-pip-version-check "sigma-cli==3.1.0" "pySigma-validators-sigmahq==0.21.0"
+  fi
 }
 
 case "${1:-}" in

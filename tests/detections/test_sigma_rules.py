@@ -105,10 +105,7 @@ OFFLINE_SKIPPED_VALIDATORS = {
     "sigmahq_filename_prefix", "sigmahq_logsource_unknown", "sigmahq_redundant_field", "sigmahq_fieldname_cast",
 }
 #: Validator findings accepted on purpose, with the reason (file names are fixed by the product).
-ACCEPTED_FINDINGS = {
-    ("sigmahq_correlation_filename_prefix", "net_firewall_icmp_ping_sweep.yml"):
-        "the file name is referenced by other parts of the product; SigmaHQ wants correlation_*",
-}
+ACCEPTED_FINDINGS: dict[tuple[str, str], str] = {}
 
 
 def rule_files() -> list[Path]:
@@ -272,7 +269,7 @@ def test_a_rule_broken_on_purpose_stops_firing(tmp_path: Path) -> None:
 
 def test_ping_sweep_correlation_joins_distinct_destinations() -> None:
     engine = SigmaEngine.from_paths([RULES / "net_firewall_icmp_echo_request.yml",
-                                     RULES / "net_firewall_icmp_ping_sweep.yml"])
+                                     RULES / "correlation_net_firewall_icmp_ping_sweep.yml"])
     events = _load("recording.jsonl")
     matches = engine.match_all(events)
     assert matches and all(m.correlation_type == "value_count" for m in matches)
