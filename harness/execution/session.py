@@ -14,8 +14,9 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from harness.execution.scope import Scope
 from harness.lab.config import LabConfig, load_lab_config
@@ -27,12 +28,23 @@ from harness.targets.inspect import TargetInspector
 DEFAULT_TARGET = "netns://rah"
 
 
+class LabHandle(Protocol):
+    """What a session needs of the lab behind its target (the embedded lab, the Vagrant VM)."""
+
+    @property
+    def home_dir(self) -> Path: ...
+
+    def telemetry_session(self, secrets: list[str], proxy_mode: str = "transparent") -> Any: ...
+
+    def proxy_credentials(self) -> tuple[str, str]: ...
+
+
 @dataclass
 class Session:
     target: Target
     lab_config: LabConfig
     scope: Scope
-    lab: EmbeddedLab | None
+    lab: LabHandle | None
     env: dict[str, str] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)
     owns_lab: bool = False
@@ -57,7 +69,8 @@ def open_session(target_url: str | None = None, lab_config: str | None = None,
     url = target_url or DEFAULT_TARGET
     cfg = load_lab_config(lab_config)
     parsed = parse_target_url(url)
-    lab: EmbeddedLab | None = None
+    lab: LabHandle | None = None
+    embedded: EmbeddedLab | None = None  # the lab this session may own (and then removes)
     owns = False
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     # One run at a time per lab: a concurrent run would otherwise tear the lab down under us.
@@ -65,15 +78,23 @@ def open_session(target_url: str | None = None, lab_config: str | None = None,
     try:
         with lock:
             if parsed.scheme == "netns":
-                lab = EmbeddedLab(cfg)
-                if not lab.status().up:
-                    lab.up()
+                embedded = EmbeddedLab(cfg)
+                lab = embedded
+                if not embedded.status().up:
+                    embedded.up()
                     owns = not keep_lab
             target = get_target(url, lab_config=lab_config)
+            if parsed.scheme == "vagrant":
+                # The Vagrant lab VM (`harness lab up --lab vagrant`): its telemetry is read over SSH.
+                from harness.lab.vagrant import VagrantLab
+                from harness.targets.vagrant import VagrantTarget
+
+                assert isinstance(target, VagrantTarget)
+                lab = VagrantLab(cfg, machine=target.machine, cwd=target.cwd, target=target)
             env: dict[str, str] = {}
             secret_values: list[str] = []
             key = os.environ.get("SHODAN_API_KEY")
-            if not key and parsed.scheme == "netns":
+            if not key and parsed.scheme in ("netns", "vagrant"):
                 # The simulated Shodan API accepts any key: a fresh random one per run, still a secret.
                 key = pysecrets.token_hex(16)
             if key:
@@ -95,7 +116,7 @@ def open_session(target_url: str | None = None, lab_config: str | None = None,
             finally:
                 inspector.close()
                 target.close()
-                if lab is not None and owns:
-                    lab.down()
+                if embedded is not None and owns:
+                    embedded.down()
     finally:
         signal.signal(signal.SIGTERM, previous)
