@@ -214,12 +214,7 @@ class EmbeddedLab:
 
         # Namespaces and links.
         for ns in (cfg.lab_ns, cfg.inet_ns):
-            state.record("netns", ns)
-            _run(["ip", "netns", "add", ns])
-            state.info.setdefault("netns_inodes", {})[ns] = os.stat(NETNS_RUN / ns).st_ino
-            _run(_ns(ns, "ip", "link", "set", "lo", "up"))
-            for key in ("all", "default"):
-                _run(_ns(ns, "sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=1"))
+            self._add_netns(state, ns)
         state.record("link", self.host_veth)
         _run(["ip", "link", "add", self.host_veth, "type", "veth", "peer", "name", self.lab_veth,
               "netns", cfg.lab_ns])
@@ -242,9 +237,7 @@ class EmbeddedLab:
         # Simulated internet: service addresses and live sweep hosts on its loopback (not every
         # kernel has the dummy link type); it has no default route and does not forward, so dead
         # addresses stay silent.
-        addrs = {str(cfg.dns_server)} | {str(s.ip) for s in cfg.services} | {str(h.ip) for h in cfg.live_hosts}
-        for ip in sorted(addrs):
-            _run(_ns(cfg.inet_ns, "ip", "addr", "add", f"{ip}/32", "dev", "lo"))
+        self._add_internet_addresses()
 
         # Host side: blackhole the simulated internet so no host process can leak to the real one,
         # and drop anything the lab starts towards the host (replies to our SSH pass).
@@ -280,6 +273,22 @@ table inet {self.guard_table} {{
         self._start_audit(state)
         self._start_sshd(state)
         self._wait_ready()
+
+    def _add_netns(self, state: LabState, ns: str) -> None:
+        """A network namespace with loopback up and IPv6 off, recorded (with its inode) first."""
+        state.record("netns", ns)
+        _run(["ip", "netns", "add", ns])
+        state.info.setdefault("netns_inodes", {})[ns] = os.stat(NETNS_RUN / ns).st_ino
+        _run(_ns(ns, "ip", "link", "set", "lo", "up"))
+        for key in ("all", "default"):
+            _run(_ns(ns, "sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=1"))
+
+    def _add_internet_addresses(self) -> None:
+        """The resolver, the services and the live sweep hosts, on the simulated internet's loopback."""
+        cfg = self.cfg
+        addrs = {str(cfg.dns_server)} | {str(s.ip) for s in cfg.services} | {str(h.ip) for h in cfg.live_hosts}
+        for ip in sorted(addrs):
+            _run(_ns(cfg.inet_ns, "ip", "addr", "add", f"{ip}/32", "dev", "lo"))
 
     def _nft(self, ns: str | None, ruleset: str) -> None:
         args = (["ip", "netns", "exec", ns] if ns else []) + ["nft", "-f", "-"]
@@ -456,28 +465,32 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
             self.log_dir / "sshd.log",
         )
 
+    #: Services ``_wait_ready`` waits for (a subclass without its own sshd drops it).
+    READY_SERVICES: tuple[str, ...] = ("sshd", "dns", "inet", "squid")
+
+    def _ready(self, service: str) -> bool:
+        if service == "sshd":
+            with contextlib.suppress(OSError), socket.create_connection(
+                (str(self.cfg.lab_transit_ip), self.cfg.ssh_port), timeout=0.2
+            ) as s:
+                return s.recv(4).startswith(b"SSH")
+            return False
+        if service == "dns":
+            log = self.log_dir / "dnsmasq.log"
+            return log.exists() and "started" in log.read_text(errors="replace")
+        if service == "squid":
+            log = self.squid_dir / "cache.log"
+            return log.exists() and "Accepting NAT intercepted SSL bumped" in log.read_text(errors="replace")
+        if service == "inet":
+            log = self.log_dir / "inet.jsonl"
+            return log.exists() and log.stat().st_size > 0
+        raise LabError(f"no readiness probe for {service}")
+
     def _wait_ready(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
-        pending = {"sshd", "dns", "inet", "squid"}
+        pending = set(self.READY_SERVICES)
         while pending and time.monotonic() < deadline:
-            if "sshd" in pending:
-                with contextlib.suppress(OSError), socket.create_connection(
-                    (str(self.cfg.lab_transit_ip), self.cfg.ssh_port), timeout=0.2
-                ) as s:
-                    if s.recv(4).startswith(b"SSH"):
-                        pending.discard("sshd")
-            if "dns" in pending and (self.log_dir / "dnsmasq.log").exists() and "started" in (
-                self.log_dir / "dnsmasq.log"
-            ).read_text(errors="replace"):
-                pending.discard("dns")
-            cache_log = self.squid_dir / "cache.log"
-            if "squid" in pending and cache_log.exists() and "Accepting NAT intercepted SSL bumped" in (
-                cache_log.read_text(errors="replace")
-            ):
-                pending.discard("squid")
-            inet_log = self.log_dir / "inet.jsonl"
-            if "inet" in pending and inet_log.exists() and inet_log.stat().st_size > 0:
-                pending.discard("inet")
+            pending = {s for s in pending if not self._ready(s)}
             self._check_processes_alive()
             if pending:
                 time.sleep(0.05)
@@ -508,6 +521,12 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
     def sensors(self) -> list[Any]:
         """Ask the lab which sensors are really live now (not what the config says)."""
         from harness.telemetry.collect import SensorStatus
+
+        return [*self._core_sensors("lab"), SensorStatus("sysmon", False, self.SYSMON_UNAVAILABLE, mandatory=False)]
+
+    def _core_sensors(self, where: str) -> list[Any]:
+        """auditd (daemon, enabled, every harness rule live) and the lab's logging daemons, checked now."""
+        from harness.telemetry.collect import SensorStatus
         from harness.telemetry.collectors import auditd
 
         state = LabState.load(self.state_dir)
@@ -529,8 +548,8 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
             out.append(SensorStatus("auditd", False, str(exc), mandatory=True))
         for sensor, proc in (("dns", "dnsmasq"), ("proxy", "squid"), ("firewall", "ulogd"), ("inet", "inet")):
             ok = proc in alive
-            out.append(SensorStatus(sensor, ok, "" if ok else f"{proc} is not running in the lab", mandatory=True))
-        out.append(SensorStatus("sysmon", False, self.SYSMON_UNAVAILABLE, mandatory=False))
+            out.append(SensorStatus(sensor, ok, "" if ok else f"{proc} is not running in the {where}",
+                                    mandatory=True))
         return out
 
     def telemetry_session(self, secrets: list[str], proxy_mode: str = "transparent") -> Any:

@@ -23,10 +23,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import shutil
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,7 +32,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.lab.config import load_lab_config
 from harness.lab.embedded import NETNS_RUN, EmbeddedLab, LabStatus, _ns, _run
-from harness.lab.state import LabState, proc_start_time
+from harness.lab.state import LabState
 
 GUEST_CA = Path("/etc/ssl/recon-harness-lab-ca.crt")
 RESOLV_CONF = Path("/etc/resolv.conf")
@@ -55,12 +53,7 @@ class VMInternetLab(EmbeddedLab):
         if not NETNS_RUN.exists():
             state.record("dir", str(NETNS_RUN), only_if_empty=True)
         ns = cfg.inet_ns
-        state.record("netns", ns)
-        _run(["ip", "netns", "add", ns])
-        state.info.setdefault("netns_inodes", {})[ns] = os.stat(NETNS_RUN / ns).st_ino
-        _run(_ns(ns, "ip", "link", "set", "lo", "up"))
-        for key in ("all", "default"):
-            _run(_ns(ns, "sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=1"))
+        self._add_netns(state, ns)
         # The uplink: its lab end in the root namespace (deleting it removes the routes via it).
         state.record("link", self.uplink_lab)
         _run(["ip", "link", "add", self.uplink_lab, "type", "veth", "peer", "name", self.uplink_inet, "netns", ns])
@@ -71,9 +64,7 @@ class VMInternetLab(EmbeddedLab):
         # Only the simulated internet's ranges go to the gateway (routed, so nmap -sn sends ICMP).
         for r in cfg.scope.ranges:
             _run(["ip", "route", "replace", str(r), "via", str(cfg.inet_gateway_ip), "dev", self.uplink_lab])
-        addrs = {str(cfg.dns_server)} | {str(s.ip) for s in cfg.services} | {str(h.ip) for h in cfg.live_hosts}
-        for ip in sorted(addrs):
-            _run(_ns(ns, "ip", "addr", "add", f"{ip}/32", "dev", "lo"))
+        self._add_internet_addresses()
 
         # The VM resolves through the lab resolver (the original resolv.conf is restored at down).
         SAVED.mkdir(parents=True, exist_ok=True)
@@ -120,28 +111,12 @@ class VMInternetLab(EmbeddedLab):
             found.append(f"link {self.uplink_lab}")
         return found
 
+    # As EmbeddedLab's, without the lab sshd (the VM's own sshd is the way in), and slower
+    # under software emulation.
+    READY_SERVICES = ("dns", "inet", "squid")
+
     def _wait_ready(self, timeout: float = 120.0) -> None:
-        # As EmbeddedLab's, without the lab sshd (the VM's own sshd is the way in).
-        deadline = time.monotonic() + timeout
-        pending = {"dns", "inet", "squid"}
-        while pending and time.monotonic() < deadline:
-            dns_log = self.log_dir / "dnsmasq.log"
-            if "dns" in pending and dns_log.exists() and "started" in dns_log.read_text(errors="replace"):
-                pending.discard("dns")
-            cache_log = self.squid_dir / "cache.log"
-            if "squid" in pending and cache_log.exists() and "Accepting NAT intercepted SSL bumped" in (
-                cache_log.read_text(errors="replace")
-            ):
-                pending.discard("squid")
-            inet_log = self.log_dir / "inet.jsonl"
-            if "inet" in pending and inet_log.exists() and inet_log.stat().st_size > 0:
-                pending.discard("inet")
-            self._check_processes_alive()
-            if pending:
-                time.sleep(0.1)
-        if pending:
-            raise HarnessError(f"lab services not ready after {timeout:.0f}s: {', '.join(sorted(pending))}; "
-                               f"see logs in {self.log_dir}")
+        super()._wait_ready(timeout)
 
     def _down(self) -> list[str]:
         removed = super()._down()
@@ -161,31 +136,7 @@ class VMInternetLab(EmbeddedLab):
 
     def sensor_rows(self) -> list[dict[str, Any]]:
         """The VM's sensors as JSON rows (``SensorStatus`` fields), checked live."""
-        from harness.telemetry.collectors import auditd
-
-        state = LabState.load(self.state_dir)
-        alive = set()
-        if state is not None:
-            for res in state.resources:
-                if res.kind == "process" and proc_start_time(int(res.data["pid"])) == res.data.get("start_time"):
-                    alive.add(res.name)
-        rows: list[dict[str, Any]] = []
-        try:
-            st = auditd.status()
-            expected = len(auditd.harness_rules(self.cfg.telemetry.audit_key, self.cfg.telemetry.audit_watch_dirs))
-            live = auditd.rules_live(self.cfg.telemetry.audit_key)
-            ok = st.get("pid", "0") != "0" and st.get("enabled") in ("1", "2") and live == expected
-            why = "" if ok else (f"auditd pid {st.get('pid')}, enabled {st.get('enabled')}, "
-                                 f"{live}/{expected} harness rules live")
-            rows.append({"name": "auditd", "available": ok, "reason": why, "mandatory": True})
-        except HarnessError as exc:
-            rows.append({"name": "auditd", "available": False, "reason": str(exc), "mandatory": True})
-        for sensor, proc in (("dns", "dnsmasq"), ("proxy", "squid"), ("firewall", "ulogd"), ("inet", "inet")):
-            ok = proc in alive
-            rows.append({"name": sensor, "available": ok, "reason": "" if ok else f"{proc} is not running in the VM",
-                         "mandatory": True})
-        rows.append(sysmon_row())
-        return rows
+        return [s.to_dict() for s in self._core_sensors("VM")] + [sysmon_row()]
 
 
 def sysmon_row() -> dict[str, Any]:
