@@ -653,6 +653,13 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
         for pid in _pids_in_netns(set(inodes.values())):
             pids.setdefault(pid, "process in lab namespace")
         _terminate(pids, removed)
+        # A process forked while we were ending the others (a shell starting its next command) was
+        # not in the scan: rescan until the namespaces are empty.
+        for _ in range(5):
+            late = {pid: "process in lab namespace" for pid in _pids_in_netns(set(inodes.values()))}
+            if not late:
+                break
+            _terminate(late, removed)
 
         # 2. Everything else in reverse order of creation.
         for res in reversed(resources):

@@ -195,12 +195,12 @@ class SSHTarget(Target):
                     break
                 if deadline is not None and time.monotonic() > deadline:
                     timed_out = True
-                    _, pid, _ = split_marker(err.getvalue().decode(errors="replace"))
+                    pid = self._marker_pid(chan, err)
                     self._kill_tree(pid)
                     break
                 select.select([chan], [], [], 0.05)
         except BaseException:
-            _, pid, _ = split_marker(err.getvalue().decode(errors="replace"))
+            pid = self._marker_pid(chan, err)
             self._kill_tree(pid)
             chan.close()
             raise
@@ -219,6 +219,20 @@ class SSHTarget(Target):
             audit_session=ses,
             timed_out=timed_out,
         )
+
+    @staticmethod
+    def _marker_pid(chan: paramiko.Channel, err: io.BytesIO, wait_s: float = 1.0) -> int | None:
+        """The command's pid from the wrapper's first stderr line, reading on briefly if it has
+        not arrived yet (an interrupt can land right after the command started)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            _, pid, _ = split_marker(err.getvalue().decode(errors="replace"))
+            if pid is not None or time.monotonic() > deadline or chan.closed:
+                return pid
+            if chan.recv_stderr_ready():
+                err.write(chan.recv_stderr(65536))
+            else:
+                time.sleep(0.01)
 
     def _kill_tree(self, pid: int | None) -> None:
         """Kill the command's process group and session on the target (sshd made it a leader)."""

@@ -4,7 +4,6 @@ These tests prove what issue 2 promises: the atomics run for real over SSH, an o
 is refused, and the host is left exactly as it was, also after an interrupted or crashed run.
 """
 
-import contextlib
 import json
 import os
 import signal
@@ -134,6 +133,7 @@ def test_ctrl_c_during_detonation_cleans_up_and_removes_the_lab(baseline, tmp_pa
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out, err)
     assert not marker.exists(), "cleanup did not run after Ctrl-C"
+    _assert_no_survivor()
     diff = baseline.diff(snapshot(CFG))
     assert not diff, "\n".join(diff)
 
@@ -145,6 +145,7 @@ def test_sigterm_during_detonation_cleans_up_too(baseline, tmp_path):
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=60)
     assert not marker.exists()
+    _assert_no_survivor()
     diff = baseline.diff(snapshot(CFG))
     assert not diff, "\n".join(diff)
 
@@ -160,7 +161,7 @@ def test_lab_down_cleans_up_after_a_crashed_run(baseline, tmp_path):
     marker.unlink(missing_ok=True)  # the atomic's own output: its cleanup never ran
     diff = baseline.diff(snapshot(CFG))
     assert not diff, "\n".join(diff)
-    assert not any("sleep 120" in p for p in _all_cmdlines()), "the detonation's process survived lab down"
+    _assert_no_survivor()
 
 
 def test_lab_up_status_down_cli(baseline):
@@ -185,10 +186,23 @@ def test_lab_refuses_without_root(monkeypatch):
         EmbeddedLab(CFG).up()
 
 
-def _all_cmdlines() -> list[str]:
-    out = []
+def _assert_no_survivor() -> None:
+    survivors = [p for p in _processes() if "sleep 120" in str(p["cmdline"])]
+    assert not survivors, f"the detonation's processes survived: {survivors}"
+
+
+def _processes() -> list[dict[str, object]]:
+    """Every process: pid, parent, network namespace and command line (for diagnostics)."""
+    out: list[dict[str, object]] = []
     for p in Path("/proc").iterdir():
-        if p.name.isdigit():
-            with contextlib.suppress(OSError):
-                out.append((p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        if not p.name.isdigit():
+            continue
+        try:
+            cmdline = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            stat = (p / "stat").read_text()
+            ppid = int(stat[stat.rfind(")") + 2:].split()[1])
+            netns = os.readlink(p / "ns" / "net")
+        except OSError:
+            continue
+        out.append({"pid": int(p.name), "ppid": ppid, "netns": netns, "cmdline": cmdline})
     return out
