@@ -144,16 +144,6 @@ class Redactor(Protocol):
     def redact(self, text: str) -> str: ...
 
 
-class _PlainRedactor:
-    def __init__(self, secrets: Sequence[str]) -> None:
-        self.secrets = [s for s in secrets if s]
-
-    def redact(self, text: str) -> str:
-        for s in self.secrets:
-            text = text.replace(s, "<redacted>")
-        return text
-
-
 @dataclass
 class Runner:
     """Runs atomics on one target. ``env`` holds values (secrets included) sent via stdin only."""
@@ -173,7 +163,10 @@ class Runner:
 
     def __post_init__(self) -> None:
         if self.redactor is None:
-            self.redactor = _PlainRedactor([*self.secrets])
+            # The same redactor as stored telemetry: plain, hex and URL-encoded forms, `key=` values.
+            from harness.telemetry.redaction import Redactor as TelemetryRedactor
+
+            self.redactor = TelemetryRedactor(self.secrets)
 
     def _redact(self, text: str) -> str:
         assert self.redactor is not None

@@ -108,7 +108,10 @@ def test_secrets_are_redacted_from_every_record(tmp_path):
     run = r.run(_atomic(tmp_path, 'echo "key is $API_KEY"; echo "$API_KEY" >&2; exit 1'))
     text = repr(run.to_dict())
     assert secret not in text
-    assert "key is <redacted>" in run.detonation_commands()[0].stdout
+    assert "key is [REDACTED]" in run.detonation_commands()[0].stdout
+    # ... in every form the telemetry redactor knows, not only the plain one.
+    run = r.run(_atomic(tmp_path, 'printf "%s" "$API_KEY" | od -An -tx1 | tr -d " \\n"'))
+    assert secret.encode().hex() not in repr(run.to_dict())
 
 
 def test_out_of_scope_is_refused_before_anything_runs(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -173,3 +174,20 @@ def numbered(lines: Iterable[str], start: int = 1) -> Iterator[tuple[int, str]]:
     """``enumerate`` with line ends stripped (accepts lines with or without them)."""
     for n, line in enumerate(lines, start):
         yield n, line.rstrip("\r\n")
+
+
+def json_objects(lines: Iterable[str], file: str, st: ParseStats) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each JSON-object line; blank lines skipped, bad ones counted."""
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        st.read += 1
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            st.bad(file, n, f"invalid JSON: {exc}")
+            continue
+        if not isinstance(obj, dict):
+            st.bad(file, n, "not a JSON object")
+            continue
+        yield n, obj

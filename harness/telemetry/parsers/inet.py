@@ -11,11 +11,10 @@ kept as written; ``client_ip`` and ``user_agent`` are filled from the older name
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from harness.telemetry.parsers.base import ParseStats, Record, parse_iso
+from harness.telemetry.parsers.base import ParseStats, Record, json_objects, parse_iso
 
 SOURCE = "inet"
 
@@ -38,18 +37,7 @@ def _time(obj: dict[str, Any]) -> float | None:
 def parse(lines: Iterable[str], *, file: str = "-", stats: ParseStats | None = None) -> Iterator[Record]:
     """Stream simulated-internet log records."""
     st = stats if stats is not None else ParseStats(SOURCE)
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        st.read += 1
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            st.bad(file, n, f"invalid JSON: {exc}")
-            continue
-        if not isinstance(obj, dict):
-            st.bad(file, n, "not a JSON object")
-            continue
+    for n, obj in json_objects(lines, file, st):
         if "kind" not in obj:
             if "host" in obj or "path" in obj:
                 obj["kind"] = "http"

@@ -8,11 +8,10 @@ or ``oob.time.sec``/``oob.time.usec``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from harness.telemetry.parsers.base import ParseStats, Record, parse_iso
+from harness.telemetry.parsers.base import ParseStats, Record, json_objects, parse_iso
 
 SOURCE = "nflog"
 
@@ -33,16 +32,8 @@ def _time(obj: dict[str, Any]) -> float | None:
 def parse(lines: Iterable[str], *, file: str = "-", stats: ParseStats | None = None) -> Iterator[Record]:
     """Stream ulogd2 JSON packet records."""
     st = stats if stats is not None else ParseStats(SOURCE)
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        st.read += 1
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            st.bad(file, n, f"invalid JSON: {exc}")
-            continue
-        if not isinstance(obj, dict) or not ("src_ip" in obj or "dest_ip" in obj or "oob.prefix" in obj):
+    for n, obj in json_objects(lines, file, st):
+        if not ("src_ip" in obj or "dest_ip" in obj or "oob.prefix" in obj):
             st.bad(file, n, "not a ulogd2 packet record (no src_ip/dest_ip/oob.prefix)")
             continue
         st.parsed += 1
