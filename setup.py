@@ -13,6 +13,12 @@ setup(
             sources=["harness/telemetry/parsers/_auditd_fast.c"],
             optional=True,
             extra_compile_args=["-O2"],
-        )
+        ),
+        Extension(
+            "harness.views._sigma_fast",
+            sources=["harness/views/_sigma_fast.c"],
+            optional=True,
+            extra_compile_args=["-O2"],
+        ),
     ]
 )

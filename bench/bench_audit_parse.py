@@ -16,8 +16,9 @@ event as ``harness parse`` does. The generated file is deleted afterwards unless
 The file is parsed ``--runs`` times (default 3), each in a fresh child; the report gives every
 run and the median of wall-clock lines/s and of lines per CPU-second (the child's user+sys
 time: the machine may be shared), the load average around each run, and which auditd
-tokenizer ran (the C accelerator ``_auditd_fast`` or the pure-Python fallback; ``--pure``
-forces the fallback). The floor is checked on the median wall-clock rate.
+tokenizer and view ran (the C accelerators ``_auditd_fast`` and ``_sigma_fast``, through
+``SigmaView.auditd_stream`` as ``harness parse`` uses them, or the pure-Python reference;
+``--pure`` forces the reference). The floor is checked on the median wall-clock rate.
 
     .venv/bin/python bench/bench_audit_parse.py [--size-mb 1024] [--runs 3] [--pure] [--serialize] [--keep]
 """
@@ -161,22 +162,24 @@ def generate(path: Path, size: int) -> tuple[int, int]:
 
 def child(path: str, serialize: bool, pure: bool) -> None:
     """Parse ``path`` into the Sigma view and print one JSON result line."""
-    from harness.telemetry.parsers import ParseStats, auditd, open_lines, parse_file
+    from harness.telemetry.parsers import ParseStats, auditd, open_lines
+    from harness.views import sigma
     from harness.views.sigma import SigmaView
 
     stats = ParseStats("auditd")
-    view = SigmaView()
     counts: dict[str, int] = {}
     nbytes = 0
     dumps = json.dumps
-    if pure:  # what parse_file("auditd", path) does, with the C tokenizer switched off
-        records = auditd.parse(open_lines(path), file=path, stats=stats, accelerated=False)
-    else:
-        records = parse_file("auditd", path, stats=stats)
     t0 = time.perf_counter()
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
-    for rec in records:
-        for ev in view.events(rec):
+    if pure:  # the pure-Python reference: Python tokenizer, grouping loop and view
+        view = SigmaView(accelerated=False)
+        records = auditd.parse(open_lines(path), file=path, stats=stats, accelerated=False)
+        batches: Any = (view.events(rec) for rec in records)
+    else:  # what ``harness parse --format auditd --view sigma --auditd-raw`` runs
+        batches = SigmaView().auditd_stream(open_lines(path), file=path, stats=stats)
+    for events in batches:
+        for ev in events:
             cat = ev["logsource"]["category"] or "auditd"
             counts[cat] = counts.get(cat, 0) + 1
             if serialize:
@@ -188,6 +191,7 @@ def child(path: str, serialize: bool, pure: bool) -> None:
         json.dumps(
             {
                 "tokenizer": "C (_auditd_fast)" if auditd.ACCELERATED and not pure else "pure Python",
+                "view": "C (_sigma_fast)" if sigma.ACCELERATED and not pure else "pure Python",
                 "lines": stats.read,
                 "events": stats.parsed,
                 "unparseable": stats.unparseable,
@@ -253,6 +257,7 @@ def main() -> int:
             {
                 "file_mb": round(size / 1e6),
                 "tokenizer": runs[0]["tokenizer"],
+                "view": runs[0]["view"],
                 "runs": runs,
                 "median_lines_per_s_wall": round(rate_wall),
                 "median_lines_per_s_cpu": round(rate_cpu),
@@ -265,7 +270,8 @@ def main() -> int:
     ok_rate = rate_wall >= 200_000
     ok_mem = peak < 200
     print(
-        f"[{runs[0]['tokenizer']}] median of {len(runs)}: records/s {rate_wall:,.0f} wall "
+        f"[tokenizer {runs[0]['tokenizer']}, view {runs[0]['view']}] median of {len(runs)}: "
+        f"records/s {rate_wall:,.0f} wall "
         f"(floor 200,000: {'OK' if ok_rate else 'BELOW'}), {rate_cpu:,.0f} per CPU-second; "
         f"peak RSS {peak:.0f} MB (ceiling 200 MB: {'OK' if ok_mem else 'ABOVE'})"
     )

@@ -108,6 +108,16 @@ def _records(
             yield from mods[fmt].parse(lines, file=name, stats=stats)
 
 
+def _lines(name: str, redactor: Redactor | None) -> Iterator[str]:
+    from harness.telemetry.parsers.base import open_lines
+
+    path = Path(name)
+    if not path.is_file():
+        raise TelemetryError(f"{path}: no such file")
+    lines = open_lines(path)
+    return redactor.redact_lines(lines) if redactor is not None else lines
+
+
 def run(args: argparse.Namespace) -> int:
     """Handler of ``harness parse``; returns the exit code (0, or 1 if nothing parsed)."""
     try:
@@ -156,10 +166,17 @@ def _run(args: argparse.Namespace) -> int:
             for name in args.files:
                 context.extend(_records(args.format, [name], ParseStats(args.format), redactor, args.year))
         view.extractor.prepare(context)
-        emit = view.events if isinstance(view, SigmaView) else view.rows
-        for rec in records:
-            for item in emit(rec):
-                out.write(scrub(dumps(item, ensure_ascii=False)) + "\n")
+        if isinstance(view, SigmaView) and args.format == "auditd":
+            # Raw audit lines go straight to the C grouping loop and view (when built).
+            for name in args.files:
+                for events in view.auditd_stream(_lines(name, redactor), file=name, stats=stats):
+                    for item in events:
+                        out.write(scrub(dumps(item, ensure_ascii=False)) + "\n")
+        else:
+            emit = view.events if isinstance(view, SigmaView) else view.rows
+            for rec in records:
+                for item in emit(rec):
+                    out.write(scrub(dumps(item, ensure_ascii=False)) + "\n")
     out.flush()
     print(stats.summary(), file=sys.stderr)
     if stats.read > 0 and stats.parsed == 0:

@@ -183,9 +183,9 @@ def contacted_destinations(records: Iterable[Record]) -> set[str]:
                     dests.add(str(r["laddr"]))
         elif rec.source in ("sysmon", "evtx"):
             f = rec.fields
-            if str(f.get("EventID")) == "3" and str(f.get("Initiated", "true")).lower() == "true":
-                if f.get("DestinationIp"):
-                    dests.add(str(f["DestinationIp"]))
+            initiated = str(f.get("Initiated", "true")).lower() == "true"
+            if str(f.get("EventID")) == "3" and initiated and f.get("DestinationIp"):
+                dests.add(str(f["DestinationIp"]))
     return dests
 
 

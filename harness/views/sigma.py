@@ -24,9 +24,18 @@ import posixpath
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from harness.telemetry.parsers.base import Record, iso_utc
-from harness.views.activity import Activity, ActivityExtractor
-from harness.views.context import DnsIndex, ViewContext
+from harness.telemetry.parsers import auditd as _auditd
+from harness.telemetry.parsers.base import ParseStats, Record, iso_utc
+from harness.views.activity import Activity, ActivityExtractor, _int
+from harness.views.context import DnsIndex, ProcessInfo, ViewContext
+
+try:  # optional C accelerator of the auditd part (setup.py builds it when a compiler is there)
+    from harness.views import _sigma_fast
+except ImportError:  # pragma: no cover - depends on the build
+    _sigma_fast = None  # type: ignore[assignment,unused-ignore]
+
+#: True when the C accelerator of the auditd Sigma view is loaded.
+ACCELERATED = _sigma_fast is not None
 
 SigmaEvent = dict[str, Any]
 
@@ -271,6 +280,7 @@ class SigmaView:
         *,
         meta: bool = True,
         auditd_raw: bool = True,
+        accelerated: bool = True,
     ) -> None:
         self.ctx = ctx or ViewContext()
         self.extractor = extractor or ActivityExtractor(self.ctx)
@@ -278,6 +288,21 @@ class SigmaView:
         self.auditd_raw = auditd_raw
         self._last_time: object = _NO_TIME
         self._last_iso: str | None = None
+        # The C path builds exactly what the Python code below builds, on the same extractor
+        # state (tests/views/test_sigma_fast.py); accelerated=False forces the reference.
+        self._fast: _sigma_fast.AuditdSigma | None = None
+        if accelerated and _sigma_fast is not None:
+            self._fast = _sigma_fast.AuditdSigma(
+                self.extractor,
+                ProcessInfo,
+                _AUDITD_LS,
+                _int,
+                _auditd.X86_64_SYSCALLS,
+                posixpath.normpath,
+                iso_utc,
+                auditd_raw,
+                meta,
+            )
 
     def events(self, rec: Record) -> list[SigmaEvent]:
         """The Sigma events of one record, in a stable order (raw records first)."""
@@ -285,6 +310,10 @@ class SigmaView:
         if src == "auditd":
             # Hot path: one raw event per audit record plus the semantic ones.
             meta = self._meta(rec) if self.meta else None
+            if self._fast is not None:
+                fast: list[SigmaEvent] = self._fast.events(rec.fields.get("records") or [], rec.time, meta)
+                if fast is not NotImplemented:
+                    return fast
             if self.auditd_raw:
                 records = rec.fields.get("records") or []
                 if meta is not None:
@@ -325,6 +354,29 @@ class SigmaView:
     def stream(self, records: Iterable[Record]) -> Iterator[SigmaEvent]:
         for rec in records:
             yield from self.events(rec)
+
+    def auditd_stream(
+        self, lines: Iterable[str], *, file: str = "-", stats: ParseStats | None = None
+    ) -> Iterator[list[SigmaEvent]]:
+        """The Sigma events of a raw audit log, one list per audit event, in input order.
+
+        The same as ``(self.events(rec) for rec in auditd.parse(lines, file=file, stats=stats))``;
+        with both C accelerators built, the events go from the C grouping loop to the C view
+        without :class:`Record` objects (``stats`` are complete when the stream ends).
+        """
+        st = stats if stats is not None else ParseStats(_auditd.SOURCE)
+        grouper = _auditd.make_grouper(lines, file=file, stats=st) if self._fast is not None else None
+        if grouper is None or self._fast is None:
+            for rec in _auditd.parse(lines, file=file, stats=st):
+                yield self.events(rec)
+            return
+        events = self._fast.stream(grouper, file, _auditd._build_event)
+        try:
+            yield from events
+        finally:
+            st.read += grouper.read
+            st.truncated += grouper.truncated
+            st.parsed += events.parsed
 
 
 def sigma_events(

@@ -2,7 +2,7 @@
  *
  * parse_line(line) returns (node, stamp, type, fields) exactly as the pure-Python
  * auditd.parse_line would for the common kernel-record shape, or None when the line needs
- * the Python path (non-ASCII text, EXECVE, single quotes, cut-off values, malformed
+ * the Python path (non-ASCII text, split EXECVE arguments, single quotes, cut-off values, malformed
  * headers, hex-looking values fromhex would treat specially...). The Python implementation
  * stays the reference: tests/telemetry/parsers/test_auditd_fast.py compares both.
  *
@@ -14,8 +14,10 @@
  *   without '=' skipped); hex-capable keys not quoted in the body are hex-decoded; an
  *   enriched part with '{' is tokenised like the regex _SLOW_FIELD with findall.
  */
+#define _GNU_SOURCE /* memmem */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 #include <structmember.h>
 
@@ -30,16 +32,27 @@ mkstr(const char *s, Py_ssize_t n)
     if (n > CACHE_MAXLEN) {
         return PyUnicode_FromStringAndSize(s, n);
     }
-    uint32_t h = 2166136261u;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15ull, w;
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 29;
     }
-    h ^= (uint32_t)n;
+    w = 0;
+    for (; i < n; i++) w = (w << 8) | (unsigned char)s[i];
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 32;
     PyObject **slot = &cache[h & (CACHE_SLOTS - 1)];
     PyObject *o = *slot;
-    if (o != NULL && PyUnicode_GET_LENGTH(o) == n && memcmp(PyUnicode_DATA(o), s, (size_t)n) == 0) {
-        Py_INCREF(o);
-        return o;
+    if (o != NULL && PyUnicode_GET_LENGTH(o) == n) {
+        const char *c = (const char *)PyUnicode_DATA(o);
+        Py_ssize_t j = 0;
+        while (j < n && c[j] == s[j]) j++;
+        if (j == n) {
+            Py_INCREF(o);
+            return o;
+        }
     }
     o = PyUnicode_FromStringAndSize(s, n); /* ASCII input: compact ASCII object */
     if (o == NULL) {
@@ -81,14 +94,33 @@ static const unsigned char HEX_LENS[] = {4, 3, 4, 3, 4, 5, 3, 3, 4, 9, 4, 3};
 
 static void
 note_hex_key(const char *k, Py_ssize_t kn)
-{
-    if (kn < 3 || kn > 9 || kn == 6 || kn == 7 || kn == 8) return;
-    for (int i = 0; HEX_KEYS[i] != NULL; i++) {
-        if (kn == HEX_LENS[i] && k[0] == HEX_KEYS[i][0] && memcmp(k, HEX_KEYS[i], (size_t)kn) == 0) {
-            hex_seen |= 1u << i;
-            return;
-        }
+{ /* by length first: most keys are none of these (HEX_KEYS order: bit i = HEX_KEYS[i]) */
+    int bit = -1;
+    switch (kn) {
+    case 3:
+        if (memcmp(k, "exe", 3) == 0) bit = 1;
+        else if (memcmp(k, "cwd", 3) == 0) bit = 3;
+        else if (memcmp(k, "key", 3) == 0) bit = 6;
+        else if (memcmp(k, "cmd", 3) == 0) bit = 7;
+        else if (memcmp(k, "grp", 3) == 0) bit = 11;
+        break;
+    case 4:
+        if (memcmp(k, "comm", 4) == 0) bit = 0;
+        else if (memcmp(k, "name", 4) == 0) bit = 2;
+        else if (memcmp(k, "path", 4) == 0) bit = 4;
+        else if (memcmp(k, "acct", 4) == 0) bit = 8;
+        else if (memcmp(k, "data", 4) == 0) bit = 10;
+        break;
+    case 5:
+        if (memcmp(k, "ocomm", 5) == 0) bit = 5;
+        break;
+    case 9:
+        if (memcmp(k, "proctitle", 9) == 0) bit = 9;
+        break;
+    default:
+        break;
     }
+    if (bit >= 0) hex_seen |= 1u << bit;
 }
 
 static int
@@ -188,19 +220,14 @@ brace_fields(PyObject *d, const char *p, Py_ssize_t n)
     return 0;
 }
 
-/* Does "key=\"" occur in body? */
+/* Does key + '="' occur in body (anywhere, as the Python check is a substring test)? */
+static const char *HEX_QUOTED[] = {"comm=\"", "exe=\"", "name=\"", "cwd=\"", "path=\"", "ocomm=\"", "key=\"",
+                                   "cmd=\"", "acct=\"", "proctitle=\"", "data=\"", "grp=\"", NULL};
+
 static int
-quoted_in(const char *body, Py_ssize_t n, const char *key)
+quoted_in(const char *body, Py_ssize_t n, int k)
 {
-    size_t kl = strlen(key);
-    const char *p = body, *end = body + n;
-    while (p + kl + 2 <= end) {
-        const char *hit = memchr(p, key[0], (size_t)(end - p));
-        if (hit == NULL || hit + kl + 2 > end) return 0;
-        if (memcmp(hit, key, kl) == 0 && hit[kl] == '=' && hit[kl + 1] == '"') return 1;
-        p = hit + 1;
-    }
-    return 0;
+    return memmem(body, (size_t)n, HEX_QUOTED[k], (size_t)HEX_LENS[k] + 2) != NULL;
 }
 
 /* Returns 1 done, 0 = needs the Python path, -1 error. */
@@ -214,7 +241,7 @@ decode_hex_keys(PyObject *d, const char *body, Py_ssize_t bn, int proctitle_reco
             if (PyErr_Occurred()) return -1;
             continue;
         }
-        if (quoted_in(body, bn, HEX_KEYS[k])) continue;
+        if (quoted_in(body, bn, k)) continue;
         Py_ssize_t vn = PyUnicode_GET_LENGTH(v);
         const unsigned char *s = PyUnicode_DATA(v); /* ASCII (from this line) */
         if (vn == 0 || vn % 2 || !is_hex(s[0])) continue;
@@ -356,6 +383,118 @@ configure(PyObject *Py_UNUSED(self), PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* _maybe_hex for an EXECVE argument: even-length all-hex text decoded as UTF-8 with
+ * backslashreplace, anything else kept as it is. New ref. */
+static PyObject *
+maybe_hex(const char *s, Py_ssize_t n)
+{
+    if (n == 0 || n % 2 || !is_hex((unsigned char)s[0])) return mkstr(s, n);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!is_hex((unsigned char)s[i])) return mkstr(s, n); /* fromhex would fail: kept */
+    }
+    Py_ssize_t bl = n / 2;
+    char stackbuf[512];
+    char *buf = bl <= (Py_ssize_t)sizeof stackbuf ? stackbuf : PyMem_Malloc((size_t)bl);
+    if (buf == NULL) return PyErr_NoMemory();
+    unsigned char high = 0;
+    for (Py_ssize_t i = 0; i < bl; i++) {
+        buf[i] = (char)((hexval((unsigned char)s[2 * i]) << 4) | hexval((unsigned char)s[2 * i + 1]));
+        high |= (unsigned char)buf[i];
+    }
+    PyObject *txt;
+    if (!(high & 0x80)) {
+        txt = PyUnicode_New(bl, 127);
+        if (txt != NULL) memcpy(PyUnicode_DATA(txt), buf, (size_t)bl);
+    } else {
+        txt = PyUnicode_DecodeUTF8(buf, bl, "backslashreplace");
+    }
+    if (buf != stackbuf) PyMem_Free(buf);
+    return txt;
+}
+
+/* auditd._execve_fields for an EXECVE body without split arguments ('[' sends the line to
+ * Python): whitespace tokens split at their first '='; a value in double quotes is literal
+ * (an unterminated one loses only its opening quote); aN arguments that are not quoted are
+ * hex-decoded when they are hex; aN_len is dropped. 0 ok, -1 error. */
+static int
+execve_fields(PyObject *d, const char *p, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    while (i < n) {
+        while (i < n && is_space((unsigned char)p[i])) i++;
+        if (i >= n) break;
+        Py_ssize_t s = i;
+        while (i < n && !is_space((unsigned char)p[i])) i++;
+        const char *e = memchr(p + s, '=', (size_t)(i - s));
+        if (e == NULL) continue;
+        const char *k = p + s, *v = e + 1;
+        Py_ssize_t kl = e - k, vl = p + i - v;
+        int literal = 0;
+        if (vl > 0 && v[0] == '"') {
+            literal = 1;
+            if (vl > 1 && v[vl - 1] == '"') {
+                v++;
+                vl -= 2;
+            } else {
+                v++;
+                vl--;
+            }
+        }
+        PyObject *key = mkstr(k, kl), *val;
+        if (key == NULL) return -1;
+        if (kl >= 2 && k[0] == 'a' && k[1] >= '0' && k[1] <= '9') {
+            if (kl >= 4 && memcmp(k + kl - 4, "_len", 4) == 0) {
+                Py_DECREF(key);
+                continue;
+            }
+            val = literal ? mkstr(v, vl) : maybe_hex(v, vl);
+        } else {
+            val = mkstr(v, vl);
+        }
+        if (val == NULL) {
+            Py_DECREF(key);
+            return -1;
+        }
+        int rc = PyDict_SetItem(d, key, val);
+        Py_DECREF(key);
+        Py_DECREF(val);
+        if (rc < 0) return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+make_result(const char *node, Py_ssize_t node_len, const char *stamp, Py_ssize_t stamp_len, PyObject *rtype_o,
+            PyObject *fields)
+{ /* (node, stamp, type, fields) */
+    PyObject *node_o, *stamp_o, *result;
+    if (node != NULL) {
+        node_o = mkstr(node, node_len);
+        if (node_o == NULL) return NULL;
+    } else {
+        node_o = Py_None;
+        Py_INCREF(node_o);
+    }
+    stamp_o = mkstr(stamp, stamp_len); /* shared by the lines of an event: hash computed once */
+    if (stamp_o == NULL) {
+        Py_DECREF(node_o);
+        return NULL;
+    }
+    result = PyTuple_New(4);
+    if (result == NULL) {
+        Py_DECREF(node_o);
+        Py_DECREF(stamp_o);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(result, 0, node_o);
+    PyTuple_SET_ITEM(result, 1, stamp_o);
+    Py_INCREF(rtype_o);
+    PyTuple_SET_ITEM(result, 2, rtype_o);
+    Py_INCREF(fields);
+    PyTuple_SET_ITEM(result, 3, fields);
+    return result;
+}
+
 static PyObject *
 parse_line(PyObject *Py_UNUSED(self), PyObject *arg)
 {
@@ -385,12 +524,29 @@ parse_line(PyObject *Py_UNUSED(self), PyObject *arg)
     if (memchr(stamp, ':', (size_t)stamp_len) == NULL) Py_RETURN_NONE;
     const char *rtype = line + 5;
     Py_ssize_t rtype_len = spi - 5;
-    if (rtype_len == 6 && memcmp(rtype, "EXECVE", 6) == 0) Py_RETURN_NONE;
     Py_ssize_t bi = (close - line) + 2;
     if (bi > n) bi = n;
     while (bi < n && line[bi] == ' ') bi++;
     const char *body = line + bi;
     Py_ssize_t blen = n - bi;
+    if (rtype_len == 6 && memcmp(rtype, "EXECVE", 6) == 0) {
+        /* the common EXECVE shape; split arguments, enriched parts and cut values go to Python */
+        Py_ssize_t quotes = 0;
+        for (Py_ssize_t i = 0; i < blen; i++) {
+            char c = body[i];
+            if (c == '"') quotes++;
+            else if (c == '[' || c == 0x1d) Py_RETURN_NONE;
+        }
+        if (quotes % 2) Py_RETURN_NONE;
+        PyObject *rtype_o = mkstr(rtype, rtype_len), *fields = PyDict_New(), *result = NULL;
+        if (rtype_o != NULL && fields != NULL && PyDict_SetItem(fields, type_key, rtype_o) == 0 &&
+            execve_fields(fields, body, blen) == 0 && PyDict_SetItem(fields, type_key, rtype_o) == 0) {
+            result = make_result(node, node_len, stamp, stamp_len, rtype_o, fields);
+        }
+        Py_XDECREF(rtype_o);
+        Py_XDECREF(fields);
+        return result;
+    }
     const char *gs = memchr(body, 0x1d, (size_t)blen);
     const char *enr = NULL;
     Py_ssize_t elen = 0;
@@ -477,33 +633,7 @@ parse_line(PyObject *Py_UNUSED(self), PyObject *arg)
     if (brace && elen > 0 && brace_fields(fields, enr, elen) < 0) goto done;
     if (PyDict_SetItem(fields, type_key, rtype_o) < 0) goto done;
     if (decode_lazy(fields, rtype, rtype_len) < 0) goto done;
-    {
-        PyObject *node_o, *stamp_o;
-        if (node != NULL) {
-            node_o = mkstr(node, node_len);
-            if (node_o == NULL) goto done;
-        } else {
-            node_o = Py_None;
-            Py_INCREF(node_o);
-        }
-        stamp_o = mkstr(stamp, stamp_len); /* shared by the lines of an event: hash computed once */
-        if (stamp_o == NULL) {
-            Py_DECREF(node_o);
-            goto done;
-        }
-        result = PyTuple_New(4);
-        if (result == NULL) {
-            Py_DECREF(node_o);
-            Py_DECREF(stamp_o);
-            goto done;
-        }
-        PyTuple_SET_ITEM(result, 0, node_o);
-        PyTuple_SET_ITEM(result, 1, stamp_o);
-        Py_INCREF(rtype_o);
-        PyTuple_SET_ITEM(result, 2, rtype_o);
-        Py_INCREF(fields);
-        PyTuple_SET_ITEM(result, 3, fields);
-    }
+    result = make_result(node, node_len, stamp, stamp_len, rtype_o, fields);
 done:
     if (plain != stackbuf) PyMem_Free(plain);
     Py_XDECREF(fields);
@@ -776,9 +906,10 @@ finish_line(GrouperObject *g, EvObject *ev, PyObject *rtype, PyObject *fields, P
         rc = 0;
         goto done;
     }
+    int is_execve = PyUnicode_Check(rtype) && PyUnicode_Compare(rtype, execve_str) == 0;
+    if (PyErr_Occurred()) goto done;
+    if (!slow && is_execve) ev->execve_parts++; /* the C tokenizer never returns split pieces */
     if (slow) {
-        int is_execve = PyUnicode_Check(rtype) && PyUnicode_Compare(rtype, execve_str) == 0;
-        if (PyErr_Occurred()) goto done;
         if (is_execve) {
             ev->execve_parts++;
             Py_ssize_t pos = 0;

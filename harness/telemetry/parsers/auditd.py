@@ -19,8 +19,8 @@ from the x86_64 table for the syscalls the harness cares about.
 
 Speed: the optional C extension ``_auditd_fast`` (built by setup.py when gcc and the Python
 headers are there; a failed build leaves it out) tokenizes kernel records and runs the
-grouping loop; anything unusual (EXECVE, single quotes, cut-off values, non-ASCII text...) is
-handed back to the Python tokenizer line by line. The pure-Python path is the reference:
+grouping loop; anything unusual (split EXECVE arguments, single quotes, cut-off values,
+non-ASCII text...) is handed back to the Python tokenizer line by line. The pure-Python path is the reference:
 ``parse(..., accelerated=False)`` forces it, and tests/telemetry/parsers/test_auditd_fast.py
 checks that both give identical events, statistics and Sigma view. :data:`ACCELERATED` says
 whether the extension is loaded.
@@ -453,23 +453,34 @@ def parse(
     return _parse_python(lines, file, st, window, accelerated)
 
 
-def _parse_accelerated(lines: Iterable[str], file: str, st: ParseStats, window: int) -> Iterator[Record]:
-    """``_parse_python`` with its loop in C (``_auditd_fast.Grouper``): same events, same
-    counts. The C side counts read and truncated lines; they are added to ``st`` before every
-    event is handed out (the only points where a consumer can look) and at the end."""
+def make_grouper(
+    lines: Iterable[str], *, file: str = "-", stats: ParseStats, window: int = DEFAULT_WINDOW
+) -> Any:
+    """The C grouping loop over ``lines`` (an iterator of ``(node, stamp, line, records,
+    execve_parts, split_args)`` per event, see :func:`_build_event`), or ``None`` when the
+    accelerator is not built. Unparseable lines are counted in ``stats`` as they come; the
+    grouper's ``read`` and ``truncated`` counters are the caller's to add."""
+    if _CGrouper is None:
+        return None
 
     def slow(line: str, n: int) -> tuple[str | None, str, str, dict[str, Any]] | None:
         try:
             return parse_line(line)
         except _BadLine as exc:
-            st.bad(file, n, str(exc))
+            stats.bad(file, n, str(exc))
             return None
 
     def bad(n: int, reason: str) -> None:
-        st.bad(file, n, reason)
+        stats.bad(file, n, reason)
 
-    assert _CGrouper is not None
-    grouper = _CGrouper(lines, slow, bad, _decode_record_lazy, window, MAX_RECORDS_PER_EVENT)
+    return _CGrouper(lines, slow, bad, _decode_record_lazy, window, MAX_RECORDS_PER_EVENT)
+
+
+def _parse_accelerated(lines: Iterable[str], file: str, st: ParseStats, window: int) -> Iterator[Record]:
+    """``_parse_python`` with its loop in C (``_auditd_fast.Grouper``): same events, same
+    counts. The C side counts read and truncated lines; they are added to ``st`` before every
+    event is handed out (the only points where a consumer can look) and at the end."""
+    grouper = make_grouper(lines, file=file, stats=st, window=window)
     open_events = grouper.open_events  # noqa: F841 - live view of the C loop's open events, for introspection
     read = truncated = 0
     try:
@@ -541,7 +552,7 @@ def _parse_python(lines: Iterable[str], file: str, st: ParseStats, window: int, 
             st.bad(file, n, f"event {stamp} has more than {MAX_RECORDS_PER_EVENT} records")
             continue
         if slow:
-            # The C tokenizer returns finished records and never EXECVE or cut-off ones.
+            # The C tokenizer returns finished records, never split EXECVE pieces or cut-off ones.
             if rtype == "EXECVE":
                 ev.execve_parts += 1
                 if any(isinstance(k, tuple) for k in fields):
@@ -551,6 +562,8 @@ def _parse_python(lines: Iterable[str], file: str, st: ParseStats, window: int, 
                 st.truncated += 1
             if rtype in _LAZY_TYPES:
                 _decode_record_lazy(fields)
+        elif rtype == "EXECVE":
+            ev.execve_parts += 1  # from the C tokenizer: never split pieces
         records.append(fields)
     for ev in open_events.values():
         st.parsed += 1

@@ -58,7 +58,7 @@ def _same_line(line: str) -> bool:
 def _run(lines: list[str], mode: str, window: int) -> tuple[str, str, list[tuple[int, int, int, int]], dict[str, Any]]:
     """Parse in one mode; also the stats seen at every event handed out."""
     st = ParseStats("auditd")
-    view = SigmaView()
+    view = SigmaView(accelerated=mode != "pure")  # the pure mode is the reference all through
     if mode == "pure":
         it = auditd.parse(lines, file="x.log", stats=st, window=window, accelerated=False)
     elif mode == "c-tokenizer":  # C tokenizer, Python grouping loop

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import codecs
+import random
+from collections.abc import Iterator
 from pathlib import Path
 
-from harness.telemetry.parsers import ParseStats, iso_utc, parse_iso
+import pytest
+
+from harness.telemetry.parsers import ParseStats, base, iso_utc, parse_iso
 from harness.telemetry.parsers.base import MAX_EXAMPLES, MAX_LINE_CHARS, open_lines
 
 
@@ -21,6 +26,44 @@ def test_open_lines_keeps_group_separator(tmp_path: Path) -> None:
     p = tmp_path / "a.log"
     p.write_text("type=X msg=audit(1.0:1): a=1\x1dA=2\nnext\n", encoding="utf-8")
     assert list(open_lines(p)) == ["type=X msg=audit(1.0:1): a=1\x1dA=2", "next"]
+
+
+def _reference_lines(path: Path, block: int, limit: int) -> Iterator[str]:
+    """open_lines as first written (one yield per line): the spec the block version keeps."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    with open(path, "rb") as raw:
+        tail, skipping = "", False
+        while True:
+            chunk = raw.read(block)
+            text = decoder.decode(chunk, final=not chunk)
+            if not text and not chunk:
+                break
+            parts = (tail + text).split("\n")
+            tail = parts.pop()
+            for part in parts:
+                if skipping:
+                    skipping = False
+                    continue
+                yield part[:limit].rstrip("\r") if len(part) > limit else part.rstrip("\r")
+            if len(tail) > limit:
+                if not skipping:
+                    yield tail[:limit]
+                skipping = True
+                tail = ""
+        if tail and not skipping:
+            yield tail.rstrip("\r")
+
+
+def test_open_lines_matches_the_line_by_line_reference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random files (CR, LF, invalid UTF-8, over-long lines across block edges) read the same."""
+    monkeypatch.setattr(base, "MAX_LINE_CHARS", 13)
+    rng = random.Random(7)
+    pieces = [b"\n", b"\r", b"\r\n", b"a", b"bcd", b"\xff", b"\xc3", b"\xa9", b"\xe2\x82\xac", b"x" * 20, b"\x1d"]
+    p = tmp_path / "r.log"
+    for i in range(400):
+        p.write_bytes(b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 60))))
+        for block in (1, 3, 7, 64):
+            assert list(open_lines(p, block=block)) == list(_reference_lines(p, block, 13)), (i, block)
 
 
 def test_stats_examples_are_bounded() -> None:
