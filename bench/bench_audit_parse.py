@@ -177,7 +177,7 @@ def child(path: str, serialize: bool, pure: bool) -> None:
         records = auditd.parse(open_lines(path), file=path, stats=stats, accelerated=False)
         batches: Any = (view.events(rec) for rec in records)
     else:  # what ``harness parse --format auditd --view sigma --auditd-raw`` runs
-        batches = SigmaView().auditd_stream(open_lines(path), file=path, stats=stats)
+        batches = SigmaView().auditd_file(path, stats=stats)
     for events in batches:
         for ev in events:
             cat = ev["logsource"]["category"] or "auditd"

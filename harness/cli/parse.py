@@ -169,7 +169,14 @@ def _run(args: argparse.Namespace) -> int:
         if isinstance(view, SigmaView) and args.format == "auditd":
             # Raw audit lines go straight to the C grouping loop and view (when built).
             for name in args.files:
-                for events in view.auditd_stream(_lines(name, redactor), file=name, stats=stats):
+                if not Path(name).is_file():
+                    raise TelemetryError(f"{name}: no such file")
+                batches = (
+                    view.auditd_file(name, stats=stats)
+                    if redactor is None
+                    else view.auditd_stream(_lines(name, redactor), file=name, stats=stats)
+                )
+                for events in batches:
                     for item in events:
                         out.write(scrub(dumps(item, ensure_ascii=False)) + "\n")
         else:

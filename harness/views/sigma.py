@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from harness.telemetry.parsers import auditd as _auditd
@@ -358,18 +359,36 @@ class SigmaView:
     def auditd_stream(
         self, lines: Iterable[str], *, file: str = "-", stats: ParseStats | None = None
     ) -> Iterator[list[SigmaEvent]]:
-        """The Sigma events of a raw audit log, one list per audit event, in input order.
+        """The Sigma events of raw audit log lines, one list per audit event, in input order.
 
         The same as ``(self.events(rec) for rec in auditd.parse(lines, file=file, stats=stats))``;
-        with both C accelerators built, the events go from the C grouping loop to the C view
+        with both C accelerators built, events go from the C grouping loop to the C view
         without :class:`Record` objects (``stats`` are complete when the stream ends).
         """
         st = stats if stats is not None else ParseStats(_auditd.SOURCE)
         grouper = _auditd.make_grouper(lines, file=file, stats=st) if self._fast is not None else None
-        if grouper is None or self._fast is None:
+        if grouper is None:
             for rec in _auditd.parse(lines, file=file, stats=st):
                 yield self.events(rec)
             return
+        yield from self._drain(grouper, file, st)
+
+    def auditd_file(
+        self, path: str | Path, *, file: str | None = None, stats: ParseStats | None = None
+    ) -> Iterator[list[SigmaEvent]]:
+        """:meth:`auditd_stream` of a raw audit log file, read by the C loop itself when built
+        (the lines :func:`~harness.telemetry.parsers.base.open_lines` gives)."""
+        st = stats if stats is not None else ParseStats(_auditd.SOURCE)
+        name = str(path) if file is None else file
+        if self._fast is None or not _auditd.ACCELERATED:
+            for rec in _auditd.parse_path(path, file=name, stats=st):
+                yield self.events(rec)
+            return
+        with open(path, "rb") as raw:
+            yield from self._drain(_auditd.make_grouper(raw=raw, file=name, stats=st), name, st)
+
+    def _drain(self, grouper: Any, file: str, st: ParseStats) -> Iterator[list[SigmaEvent]]:
+        assert self._fast is not None
         events = self._fast.stream(grouper, file, _auditd._build_event)
         try:
             yield from events

@@ -1,9 +1,10 @@
 """Differential tests: the C auditd Sigma view (``_sigma_fast``) against the Python reference.
 
 The reference is ``SigmaView(accelerated=False)`` over ``auditd.parse(accelerated=False)``.
-Both C entry points must give identical events (values and key order), identical extractor
+The C entry points must give identical events (values and key order), identical extractor
 state afterwards (process table, inode table, in LRU order) and identical parse statistics:
-``SigmaView().events`` on parsed records, and ``SigmaView().auditd_stream`` on raw lines.
+``SigmaView().events`` on parsed records, ``SigmaView().auditd_stream`` on raw lines and
+``SigmaView().auditd_file`` on the same lines written to a file (the C line reader).
 Inputs: the shared and embedded-lab recordings, the benchmark generator's output, the
 malformed test data, hand-made edge cases (relative and unnormalised paths, split EXECVE
 arguments, odd ids, DNS-named connections, LRU eviction) and seeded mutations.
@@ -15,6 +16,7 @@ import gzip
 import importlib.util
 import ipaddress
 import random
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +73,14 @@ def _modes(
     st = ParseStats("auditd")
     got = list(stream_view.auditd_stream(lines, file="a.log", stats=st))
     results["stream"] = (repr(got), _state(stream_view), st.to_dict())
-    for mode in ("events", "stream"):
+    file_view = view(True)
+    st = ParseStats("auditd")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "a.log"
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8", errors="surrogateescape")
+        got = list(file_view.auditd_file(path, file="a.log", stats=st))
+    results["file"] = (repr(got), _state(file_view), st.to_dict())
+    for mode in ("events", "stream", "file"):
         assert results[mode][2] == results["ref"][2], mode
         assert results[mode][0] == results["ref"][0], mode
         assert results[mode][1] == results["ref"][1], mode

@@ -48,8 +48,9 @@ def parse_file(
         return evtx.parse(p, stats=st)
     if fmt == "dnsmasq":
         return dnsmasq.parse(open_lines(p), file=name, stats=st, year=year or _file_year(p))
+    if fmt == "auditd":  # the C loop reads the file itself when built
+        return auditd.parse_path(p, file=name, stats=st)
     line_parsers: dict[str, Callable[..., Iterator[Record]]] = {
-        "auditd": auditd.parse,
         "sysmon": sysmon.parse,
         "squid": squid.parse,
         "nflog": nflog.parse,

@@ -495,12 +495,10 @@ make_result(const char *node, Py_ssize_t node_len, const char *stamp, Py_ssize_t
     return result;
 }
 
+/* The tokenizer on an ASCII line (no line end): the 4-tuple, Py_None (Python path) or NULL. */
 static PyObject *
-parse_line(PyObject *Py_UNUSED(self), PyObject *arg)
+parse_ascii(const char *line, Py_ssize_t n)
 {
-    if (!PyUnicode_Check(arg) || !PyUnicode_IS_ASCII(arg)) Py_RETURN_NONE;
-    const char *line = (const char *)PyUnicode_DATA(arg);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
     const char *node = NULL;
     Py_ssize_t node_len = 0;
     if (n >= 5 && memcmp(line, "node=", 5) == 0) {
@@ -675,6 +673,11 @@ typedef struct {
      * first and only then appends the record (and counts it), so this waits for the queue. */
     PyObject *p_ev, *p_rtype, *p_fields, *p_stamp;
     int p_slow;
+    /* Reading a binary file itself (raw is not NULL): lines as open_lines gives them. */
+    PyObject *raw;
+    char *buf;
+    Py_ssize_t cap, start, end, block, max_chars;
+    int eof, skipping;
 } GrouperObject;
 
 static PyObject *eoe_str, *execve_str, *trunc_key, *rstrip_chars;
@@ -692,6 +695,7 @@ gr_traverse(GrouperObject *g, visitproc visit, void *arg)
     Py_VISIT(g->p_rtype);
     Py_VISIT(g->p_fields);
     Py_VISIT(g->p_stamp);
+    Py_VISIT(g->raw);
     return 0;
 }
 
@@ -708,6 +712,7 @@ gr_clear(GrouperObject *g)
     Py_CLEAR(g->p_rtype);
     Py_CLEAR(g->p_fields);
     Py_CLEAR(g->p_stamp);
+    Py_CLEAR(g->raw);
     return 0;
 }
 
@@ -716,27 +721,39 @@ gr_dealloc(GrouperObject *g)
 {
     PyObject_GC_UnTrack(g);
     gr_clear(g);
+    PyMem_Free(g->buf);
     Py_TYPE(g)->tp_free((PyObject *)g);
 }
 
 static PyObject *
 gr_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    PyObject *lines, *slow, *bad, *lazy;
-    Py_ssize_t window, max_records;
-    static char *kwlist[] = {"lines", "slow", "bad", "lazy", "window", "max_records", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOnn:Grouper", kwlist, &lines, &slow, &bad, &lazy, &window,
-                                     &max_records)) {
+    PyObject *lines, *slow, *bad, *lazy, *raw = Py_None;
+    Py_ssize_t window, max_records, block = 1 << 20, max_chars = 1 << 20;
+    static char *kwlist[] = {"lines", "slow", "bad", "lazy", "window", "max_records", "raw", "block", "max_chars",
+                             NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOnn|$Onn:Grouper", kwlist, &lines, &slow, &bad, &lazy, &window,
+                                     &max_records, &raw, &block, &max_chars)) {
+        return NULL;
+    }
+    if (raw != Py_None && (block < 1 || max_chars < 1)) {
+        PyErr_SetString(PyExc_ValueError, "block and max_chars must be positive");
         return NULL;
     }
     GrouperObject *g = (GrouperObject *)type->tp_alloc(type, 0);
     if (g == NULL) return NULL;
-    g->it = PyObject_GetIter(lines);
+    g->it = raw == Py_None ? PyObject_GetIter(lines) : (Py_INCREF(Py_None), Py_None);
     g->open = PyDict_New();
     g->out = PyList_New(0);
     if (g->it == NULL || g->open == NULL || g->out == NULL) {
         Py_DECREF(g);
         return NULL;
+    }
+    if (raw != Py_None) {
+        Py_INCREF(raw);
+        g->raw = raw;
+        g->block = block;
+        g->max_chars = max_chars;
     }
     Py_INCREF(slow);
     g->slow = slow;
@@ -787,8 +804,15 @@ flush_complete(GrouperObject *g)
     return rc;
 }
 
-static PyObject *parse_line(PyObject *self, PyObject *arg);
+static PyObject *
+parse_line(PyObject *Py_UNUSED(self), PyObject *arg)
+{
+    if (!PyUnicode_Check(arg) || !PyUnicode_IS_ASCII(arg)) Py_RETURN_NONE;
+    return parse_ascii((const char *)PyUnicode_DATA(arg), PyUnicode_GET_LENGTH(arg));
+}
 static int finish_line(GrouperObject *g, EvObject *ev, PyObject *rtype, PyObject *fields, PyObject *stamp, int slow);
+
+static int feed_parsed(GrouperObject *g, PyObject *line, const char *text, Py_ssize_t len);
 
 /* One input line (reference: the loop body of auditd.parse). 0 ok, -1 error. */
 static int
@@ -815,14 +839,31 @@ feed(GrouperObject *g, PyObject *line)
         int t = PyObject_IsTrue(line);
         if (t <= 0) return t;
     }
+    int rc = feed_parsed(g, line, NULL, 0);
+    Py_XDECREF(owned);
+    return rc;
+}
+
+/* A non-blank line, as a str (line) or, when line is NULL, as ASCII bytes (text, len). */
+static int
+feed_parsed(GrouperObject *g, PyObject *line, const char *text, Py_ssize_t len)
+{
     g->read++;
     int slow = 0, rc = -1;
-    PyObject *parsed = parse_line(NULL, line), *key = NULL;
-    EvObject *ev = NULL; /* strong reference while this line is handled */
+    PyObject *parsed = line != NULL ? parse_line(NULL, line) : parse_ascii(text, len), *key = NULL;
+    PyObject *made = NULL; /* the str of an ASCII line the Python path needs */
+    EvObject *ev = NULL;   /* strong reference while this line is handled */
     if (parsed == NULL) goto done;
     if (parsed == Py_None) {
         Py_DECREF(parsed);
         slow = 1;
+        if (line == NULL) {
+            line = made = PyUnicode_DecodeASCII(text, len, "strict");
+            if (line == NULL) {
+                parsed = NULL;
+                goto done;
+            }
+        }
         parsed = PyObject_CallFunction(g->slow, "On", line, g->n);
         if (parsed == NULL) goto done;
         if (parsed == Py_None) { /* counted as unparseable by the callback */
@@ -882,9 +923,10 @@ done:
     Py_XDECREF(ev);
     Py_XDECREF(key);
     Py_XDECREF(parsed);
-    Py_XDECREF(owned);
+    Py_XDECREF(made);
     return rc;
 }
+
 
 /* The end of a line: EOE flush, record cap, bookkeeping of Python-parsed records, append. */
 static int
@@ -937,6 +979,121 @@ done:
     return rc;
 }
 
+/* ---- the grouper's own line reader (open_lines' lines, without a str per ASCII line) ---- */
+
+/* Read one more block from raw after the kept bytes. 0 ok (eof set at the end), -1 error. */
+static int
+fill(GrouperObject *g)
+{
+    if (g->start > 0) {
+        memmove(g->buf, g->buf + g->start, (size_t)(g->end - g->start));
+        g->end -= g->start;
+        g->start = 0;
+    }
+    if (g->cap - g->end < g->block) {
+        Py_ssize_t cap = g->end + g->block;
+        char *nb = PyMem_Realloc(g->buf, (size_t)cap);
+        if (nb == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        g->buf = nb;
+        g->cap = cap;
+    }
+    PyObject *chunk = PyObject_CallMethod(g->raw, "read", "n", g->block);
+    if (chunk == NULL) return -1;
+    if (!PyBytes_Check(chunk)) {
+        Py_DECREF(chunk);
+        PyErr_SetString(PyExc_TypeError, "raw.read() must return bytes");
+        return -1;
+    }
+    Py_ssize_t n = PyBytes_GET_SIZE(chunk);
+    if (n > g->cap - g->end) n = g->cap - g->end; /* a read() larger than asked: keep what fits */
+    memcpy(g->buf + g->end, PyBytes_AS_STRING(chunk), (size_t)n);
+    g->end += n;
+    if (PyBytes_GET_SIZE(chunk) == 0) g->eof = 1;
+    Py_DECREF(chunk);
+    return 0;
+}
+
+static int
+all_ascii(const char *p, Py_ssize_t n)
+{
+    uint64_t acc = 0, w;
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++) acc |= (unsigned char)p[i];
+    return (acc & 0x8080808080808080ull) == 0;
+}
+
+/* One line of the file (without its \n), as open_lines yields it: decoded as UTF-8 with
+ * replacement characters, cut to max_chars characters when longer, trailing \r removed. */
+static int
+feed_bytes(GrouperObject *g, const char *p, Py_ssize_t n)
+{
+    g->n++;
+    if (n > g->max_chars) { /* may be over-long: decode enough bytes for max_chars characters */
+        Py_ssize_t take = n < 4 * g->max_chars ? n : 4 * g->max_chars;
+        PyObject *full = PyUnicode_DecodeUTF8(p, take, "replace");
+        if (full == NULL) return -1;
+        Py_ssize_t len = PyUnicode_GET_LENGTH(full);
+        if (len > g->max_chars) len = g->max_chars;
+        while (len > 0 && PyUnicode_READ_CHAR(full, len - 1) == '\r') len--;
+        PyObject *line = PyUnicode_Substring(full, 0, len);
+        Py_DECREF(full);
+        if (line == NULL) return -1;
+        int rc = len == 0 ? 0 : feed_parsed(g, line, NULL, 0);
+        Py_DECREF(line);
+        return rc;
+    }
+    while (n > 0 && p[n - 1] == '\r') n--;
+    if (n == 0) return 0; /* blank lines are not records */
+    if (all_ascii(p, n)) return feed_parsed(g, NULL, p, n);
+    PyObject *line = PyUnicode_DecodeUTF8(p, n, "replace");
+    if (line == NULL) return -1;
+    int rc = feed_parsed(g, line, NULL, 0);
+    Py_DECREF(line);
+    return rc;
+}
+
+/* Feed the next line of raw: 1 fed, 0 end of file, -1 error. */
+static int
+next_raw_line(GrouperObject *g)
+{
+    for (;;) {
+        char *base = g->buf + g->start;
+        Py_ssize_t avail = g->end - g->start;
+        char *nl = avail > 0 ? memchr(base, '\n', (size_t)avail) : NULL;
+        if (nl != NULL) {
+            Py_ssize_t len = nl - base;
+            g->start += len + 1;
+            if (g->skipping) { /* the rest of an over-long line already fed (cut) */
+                g->skipping = 0;
+                continue;
+            }
+            return feed_bytes(g, base, len) < 0 ? -1 : 1;
+        }
+        if (g->skipping) {
+            g->start = g->end;
+        } else if (avail > 4 * g->max_chars) { /* more than max_chars characters and no end yet */
+            g->start = g->end;
+            g->skipping = 1;
+            return feed_bytes(g, base, avail) < 0 ? -1 : 1;
+        }
+        if (g->eof) {
+            if (avail > 0 && !g->skipping) {
+                g->start = g->end;
+                return feed_bytes(g, base, avail) < 0 ? -1 : 1;
+            }
+            return 0;
+        }
+        if (fill(g) < 0) return -1;
+    }
+}
+
 static PyObject *
 gr_next(GrouperObject *g)
 {
@@ -970,6 +1127,12 @@ gr_next(GrouperObject *g)
             if (rc <= 0) return NULL; /* error, or the end */
             continue;
         }
+        if (g->raw != NULL) {
+            int rc = next_raw_line(g);
+            if (rc < 0) return NULL;
+            if (rc == 0) g->exhausted = 1;
+            continue;
+        }
         PyObject *line = PyIter_Next(g->it);
         if (line == NULL) {
             if (PyErr_Occurred()) return NULL;
@@ -994,8 +1157,9 @@ static PyTypeObject GrouperType = {
     .tp_basicsize = sizeof(GrouperObject),
     .tp_dealloc = (destructor)gr_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "Grouper(lines, slow, bad, lazy, window, max_records): auditd.parse's grouping loop; iterates "
-              "(node, stamp, line, records, execve_parts, split_args) per event.",
+    .tp_doc = "Grouper(lines, slow, bad, lazy, window, max_records, *, raw=None, block=1<<20, max_chars=1<<20): "
+              "auditd.parse's grouping loop; iterates (node, stamp, line, records, execve_parts, split_args) per "
+              "event. With raw (a binary file), lines is ignored and the file is read as open_lines reads it.",
     .tp_traverse = (traverseproc)gr_traverse,
     .tp_clear = (inquiry)gr_clear,
     .tp_iter = PyObject_SelfIter,

@@ -1,5 +1,5 @@
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, BinaryIO
 
 def parse_line(line: str, /) -> tuple[str | None, str, str, dict[str, Any]] | None: ...
 def configure(
@@ -21,6 +21,10 @@ class Grouper:
         lazy: Callable[[dict[str, Any]], None],
         window: int,
         max_records: int,
+        *,
+        raw: BinaryIO | None = None,
+        block: int = ...,
+        max_chars: int = ...,
     ) -> None: ...
     def __iter__(self) -> Grouper: ...
     def __next__(self) -> tuple[str | None, str, int, list[dict[str, Any]], int, bool]: ...

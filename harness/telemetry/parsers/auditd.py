@@ -31,8 +31,10 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
+from harness.telemetry.parsers import base
 from harness.telemetry.parsers.base import ParseStats, Record
 
 _CParseLine = Callable[[str], "tuple[str | None, str, str, dict[str, Any]] | None"]
@@ -454,12 +456,18 @@ def parse(
 
 
 def make_grouper(
-    lines: Iterable[str], *, file: str = "-", stats: ParseStats, window: int = DEFAULT_WINDOW
+    lines: Iterable[str] = (),
+    *,
+    raw: BinaryIO | None = None,
+    file: str = "-",
+    stats: ParseStats,
+    window: int = DEFAULT_WINDOW,
 ) -> Any:
-    """The C grouping loop over ``lines`` (an iterator of ``(node, stamp, line, records,
-    execve_parts, split_args)`` per event, see :func:`_build_event`), or ``None`` when the
-    accelerator is not built. Unparseable lines are counted in ``stats`` as they come; the
-    grouper's ``read`` and ``truncated`` counters are the caller's to add."""
+    """The C grouping loop (an iterator of ``(node, stamp, line, records, execve_parts,
+    split_args)`` per event, see :func:`_build_event`) over ``lines``, or over the binary file
+    ``raw`` read as :func:`~harness.telemetry.parsers.base.open_lines` reads it; ``None`` when
+    the accelerator is not built. Unparseable lines are counted in ``stats`` as they come;
+    the grouper's ``read`` and ``truncated`` counters are the caller's to add."""
     if _CGrouper is None:
         return None
 
@@ -473,14 +481,35 @@ def make_grouper(
     def bad(n: int, reason: str) -> None:
         stats.bad(file, n, reason)
 
+    if raw is not None:
+        return _CGrouper(
+            (), slow, bad, _decode_record_lazy, window, MAX_RECORDS_PER_EVENT, raw=raw, max_chars=base.MAX_LINE_CHARS
+        )
     return _CGrouper(lines, slow, bad, _decode_record_lazy, window, MAX_RECORDS_PER_EVENT)
+
+
+def parse_path(
+    path: str | Path, *, file: str | None = None, stats: ParseStats | None = None, window: int = DEFAULT_WINDOW
+) -> Iterator[Record]:
+    """:func:`parse` of a file's lines; with the accelerator, the C loop reads the file itself
+    (the same lines :func:`~harness.telemetry.parsers.base.open_lines` gives)."""
+    st = stats if stats is not None else ParseStats(SOURCE)
+    name = str(path) if file is None else file
+    if _CGrouper is None:
+        yield from parse(base.open_lines(path), file=name, stats=st, window=window)
+        return
+    with open(path, "rb") as raw:
+        yield from _iterate(make_grouper(raw=raw, file=name, stats=st, window=window), name, st)
 
 
 def _parse_accelerated(lines: Iterable[str], file: str, st: ParseStats, window: int) -> Iterator[Record]:
     """``_parse_python`` with its loop in C (``_auditd_fast.Grouper``): same events, same
     counts. The C side counts read and truncated lines; they are added to ``st`` before every
     event is handed out (the only points where a consumer can look) and at the end."""
-    grouper = make_grouper(lines, file=file, stats=st, window=window)
+    return _iterate(make_grouper(lines, file=file, stats=st, window=window), file, st)
+
+
+def _iterate(grouper: Any, file: str, st: ParseStats) -> Iterator[Record]:
     open_events = grouper.open_events  # noqa: F841 - live view of the C loop's open events, for introspection
     read = truncated = 0
     try:

@@ -145,7 +145,9 @@ def open_lines(path: str | Path, block: int = 1 << 20) -> Iterator[str]:
     """Stream a text file's lines without their line ends (``\\n`` separated: auditd's
     ``\\x1d`` and other control characters stay inside lines); undecodable bytes are
     replaced; a line longer than :data:`MAX_LINE_CHARS` is cut there (the rest of it is
-    skipped), so memory stays bounded whatever the file holds."""
+    skipped), so memory stays bounded whatever the file holds. Trailing ``\\r`` are removed
+    from every line (after the cut). The auditd C reader (``auditd.parse_path``) gives the
+    same lines."""
     # Lines are handed out a block at a time through chain (no Python frame per line: this
     # feeds the 1 GB audit benchmark); the file is opened on the first next(), as before.
     return chain.from_iterable(_line_blocks(path, block))
@@ -175,7 +177,7 @@ def _line_blocks(path: str | Path, block: int) -> Iterator[list[str]]:
                     yield parts
             if len(tail) > MAX_LINE_CHARS:
                 if not skipping:
-                    yield [tail[:MAX_LINE_CHARS]]
+                    yield [tail[:MAX_LINE_CHARS].rstrip("\r")]
                 skipping = True
                 tail = ""
         if tail and not skipping:

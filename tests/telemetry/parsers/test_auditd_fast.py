@@ -225,3 +225,67 @@ def test_bad_lines_and_non_strings() -> None:
     for accelerated in (False, True):
         with pytest.raises((TypeError, AttributeError)):
             list(auditd.parse([b"type=X msg=audit(1.0:1): a=1"], accelerated=accelerated))  # type: ignore[list-item]
+
+
+def _grouped(grouper: Any, st: ParseStats) -> tuple[str, int, int, dict[str, Any]]:
+    events = repr(list(grouper))
+    return events, grouper.read, grouper.truncated, st.to_dict()
+
+
+def test_c_line_reader_gives_open_lines_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The grouper reading a file itself sees exactly the lines open_lines yields: CR/LF,
+    invalid UTF-8, blank lines, over-long lines cut (at any block size), no final newline."""
+    from harness.telemetry.parsers import base
+
+    monkeypatch.setattr(base, "MAX_LINE_CHARS", 400)
+    real = [line.encode() for line in _lines(DATA / "audit-nmap-ses62.log")[:60]]
+    noise = [b"\n", b"\r", b"\r\n", b"\xff", b"\xc3\xa9", b"\xe2\x82", b"x" * 500, b"\x1d", b" ", b"\xf0\x9f\x98\x80" * 150]
+    noise.append(b"\n" + b"\r" * 600 + b"\n")  # blank once cut and stripped: not a record
+    rng = random.Random(11)
+    p = tmp_path / "r.log"
+    for i in range(150):
+        parts = []
+        for _ in range(rng.randint(0, 40)):
+            r = rng.random()
+            if r < 0.4:
+                parts.append(rng.choice(real) + b"\n")
+            elif r < 0.6:  # bad bytes inside a record's last value: decoded with replacement characters
+                tail = rng.choice([*noise[3:6], b"\xc3\xa9" * 300])  # the last: cut by characters, not bytes
+                parts.append(rng.choice(real) + tail + b"\n")
+            else:
+                parts.append(rng.choice(noise))
+        p.write_bytes(b"".join(parts))
+        st_ref = ParseStats("auditd")
+        ref = _grouped(auditd.make_grouper(open_lines(p), file="r", stats=st_ref), st_ref)
+        for block in (1, 7, 300, 1 << 16):
+            st = ParseStats("auditd")
+            with open(p, "rb") as raw:
+                g = auditd._CGrouper(
+                    (), *_callbacks(st), auditd._decode_record_lazy, 64, 4096, raw=raw, block=block, max_chars=400
+                )
+                got = _grouped(g, st)
+            assert got == ref, (i, block)
+
+
+def _callbacks(st: ParseStats) -> tuple[Any, Any]:
+    def slow(line: str, n: int) -> Any:
+        try:
+            return auditd.parse_line(line)
+        except auditd._BadLine as exc:
+            st.bad("r", n, str(exc))
+            return None
+
+    def bad(n: int, reason: str) -> None:
+        st.bad("r", n, reason)
+
+    return slow, bad
+
+
+def test_parse_path_matches_parse_of_lines() -> None:
+    for path in [*sorted(DATA.glob("audit-*.log")), RECORDING]:
+        if not path.is_file():
+            continue
+        st_a, st_b = ParseStats("auditd"), ParseStats("auditd")
+        a = repr(list(auditd.parse(open_lines(path), file=str(path), stats=st_a, accelerated=False)))
+        b = repr(list(auditd.parse_path(path, stats=st_b)))
+        assert a == b and st_a.to_dict() == st_b.to_dict(), path
