@@ -14,7 +14,6 @@
  *   without '=' skipped); hex-capable keys not quoted in the body are hex-decoded; an
  *   enriched part with '{' is tokenised like the regex _SLOW_FIELD with findall.
  */
-#define _GNU_SOURCE /* memmem */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
@@ -26,6 +25,40 @@
 #define CACHE_MAXLEN 40
 static PyObject *cache[CACHE_SLOTS];
 
+static inline uint64_t
+load8(const char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+static inline uint32_t
+load4(const char *p)
+{
+    uint32_t w;
+    memcpy(&w, p, 4);
+    return w;
+}
+
+/* The bytes of s[0:n] as words, for hashing and comparing without a loop per byte: whole
+ * words, then one last (overlapping) word; short strings as two overlapping halves. */
+static inline int
+same_bytes(const char *a, const char *b, Py_ssize_t n)
+{
+    if (n >= 8) {
+        for (Py_ssize_t i = 0; i + 8 < n; i += 8) {
+            if (load8(a + i) != load8(b + i)) return 0;
+        }
+        return load8(a + n - 8) == load8(b + n - 8);
+    }
+    if (n >= 4) return load4(a) == load4(b) && load4(a + n - 4) == load4(b + n - 4);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (a[i] != b[i]) return 0;
+    }
+    return 1;
+}
+
 static PyObject *
 mkstr(const char *s, Py_ssize_t n)
 {
@@ -33,26 +66,25 @@ mkstr(const char *s, Py_ssize_t n)
         return PyUnicode_FromStringAndSize(s, n);
     }
     uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15ull, w;
-    Py_ssize_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        memcpy(&w, s + i, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
-        h ^= h >> 29;
+    if (n >= 8) {
+        for (Py_ssize_t i = 0; i + 8 < n; i += 8) {
+            h = (h ^ load8(s + i)) * 0xff51afd7ed558ccdull;
+            h ^= h >> 29;
+        }
+        w = load8(s + n - 8);
+    } else if (n >= 4) {
+        w = ((uint64_t)load4(s) << 32) | load4(s + n - 4);
+    } else {
+        w = 0;
+        for (Py_ssize_t i = 0; i < n; i++) w = (w << 8) | (unsigned char)s[i];
     }
-    w = 0;
-    for (; i < n; i++) w = (w << 8) | (unsigned char)s[i];
     h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 32;
     PyObject **slot = &cache[h & (CACHE_SLOTS - 1)];
     PyObject *o = *slot;
-    if (o != NULL && PyUnicode_GET_LENGTH(o) == n) {
-        const char *c = (const char *)PyUnicode_DATA(o);
-        Py_ssize_t j = 0;
-        while (j < n && c[j] == s[j]) j++;
-        if (j == n) {
-            Py_INCREF(o);
-            return o;
-        }
+    if (o != NULL && PyUnicode_GET_LENGTH(o) == n && same_bytes((const char *)PyUnicode_DATA(o), s, n)) {
+        Py_INCREF(o);
+        return o;
     }
     o = PyUnicode_FromStringAndSize(s, n); /* ASCII input: compact ASCII object */
     if (o == NULL) {
@@ -62,6 +94,10 @@ mkstr(const char *s, Py_ssize_t n)
     Py_INCREF(o);
     return o;
 }
+
+/* Character classes of the tokenizer's loops. */
+enum { C_PLAIN = 0, C_DQUOTE, C_SQUOTE, C_EQ, C_SPACE };
+static unsigned char CLS[256];
 
 static int
 is_space(unsigned char c)
@@ -146,19 +182,19 @@ plain_fields(PyObject *d, const char *p, Py_ssize_t n, Py_ssize_t eq, Py_ssize_t
 { /* eq, sp: '=' and ' ' in p; dbl: p has "  " (counted while p was built) */
     if (eq == sp + 1 && !dbl) {
         /* pieces split at ' ' and '=', paired in order */
-        Py_ssize_t start = 0, kstart = 0, klen = 0;
+        Py_ssize_t start = 0, kstart = 0, klen = 0, i = 0;
         int want_key = 1;
-        for (Py_ssize_t i = 0; i <= n; i++) {
-            if (i == n || p[i] == ' ' || p[i] == '=') {
-                if (want_key) {
-                    kstart = start;
-                    klen = i - start;
-                } else if (set_item(d, p + kstart, klen, p + start, i - start) < 0) {
-                    return -1;
-                }
-                want_key = !want_key;
-                start = i + 1;
+        for (;;) {
+            while (i < n && CLS[(unsigned char)p[i]] < C_EQ) i++; /* to the next ' ' or '=' */
+            if (want_key) {
+                kstart = start;
+                klen = i - start;
+            } else if (set_item(d, p + kstart, klen, p + start, i - start) < 0) {
+                return -1;
             }
+            if (i >= n) break;
+            want_key = !want_key;
+            start = ++i;
         }
         return 0;
     }
@@ -220,14 +256,17 @@ brace_fields(PyObject *d, const char *p, Py_ssize_t n)
     return 0;
 }
 
-/* Does key + '="' occur in body (anywhere, as the Python check is a substring test)? */
-static const char *HEX_QUOTED[] = {"comm=\"", "exe=\"", "name=\"", "cwd=\"", "path=\"", "ocomm=\"", "key=\"",
-                                   "cmd=\"", "acct=\"", "proctitle=\"", "data=\"", "grp=\"", NULL};
+/* Which hex-capable keys occur quoted in the body, as the Python path's key + '="' in body
+ * test decides (bit k = HEX_KEYS[k]); note_quoted is called at each '="' with the '=' index. */
+static unsigned quoted_seen;
 
-static int
-quoted_in(const char *body, Py_ssize_t n, int k)
+static void
+note_quoted(const char *body, Py_ssize_t eq)
 {
-    return memmem(body, (size_t)n, HEX_QUOTED[k], (size_t)HEX_LENS[k] + 2) != NULL;
+    for (int k = 0; HEX_KEYS[k] != NULL; k++) {
+        Py_ssize_t kl = HEX_LENS[k];
+        if (eq >= kl && memcmp(body + eq - kl, HEX_KEYS[k], (size_t)kl) == 0) quoted_seen |= 1u << k;
+    }
 }
 
 /* Returns 1 done, 0 = needs the Python path, -1 error. */
@@ -241,7 +280,7 @@ decode_hex_keys(PyObject *d, const char *body, Py_ssize_t bn, int proctitle_reco
             if (PyErr_Occurred()) return -1;
             continue;
         }
-        if (quoted_in(body, bn, k)) continue;
+        if (quoted_seen & (1u << k)) continue; /* quoted in the body: literal */
         Py_ssize_t vn = PyUnicode_GET_LENGTH(v);
         const unsigned char *s = PyUnicode_DATA(v); /* ASCII (from this line) */
         if (vn == 0 || vn % 2 || !is_hex(s[0])) continue;
@@ -569,44 +608,65 @@ parse_ascii(const char *line, Py_ssize_t n)
     char *plain = cap <= (Py_ssize_t)sizeof stackbuf ? stackbuf : PyMem_Malloc((size_t)cap + 1);
     if (plain == NULL) return PyErr_NoMemory();
     Py_ssize_t pl = 0, bq = 0, eqc = 0, spc = 0;
-    int dbl = 0;
-    char prev = 0;
+    int dbl = 0, prev_space = 0; /* was the last character written to plain a space? */
+    quoted_seen = 0;
     for (Py_ssize_t i = 0; i < blen; i++) {
-        char c = body[i];
-        if (c == '"') {
-            bq++;
-            continue;
+        unsigned char c = (unsigned char)body[i];
+        while (CLS[c] == C_PLAIN) { /* the run up to the next quote, '=' or space */
+            plain[pl++] = (char)c;
+            prev_space = 0;
+            if (++i == blen) goto body_done;
+            c = (unsigned char)body[i];
         }
-        if (c == '\'') {
+        switch (CLS[c]) {
+        case C_DQUOTE:
+            bq++;
+            if (i > 0 && body[i - 1] == '=') note_quoted(body, i - 1);
+            continue;
+        case C_SQUOTE:
             if (plain != stackbuf) PyMem_Free(plain);
             Py_RETURN_NONE; /* user-space msg='...' records: Python path */
-        }
-        if (c == '=') {
+        case C_EQ:
             eqc++;
-        } else if (c == ' ') {
+            prev_space = 0;
+            break;
+        default: /* C_SPACE */
             spc++;
-            dbl |= prev == ' ';
+            dbl |= prev_space;
+            prev_space = 1;
+            break;
         }
-        plain[pl++] = prev = c;
+        plain[pl++] = (char)c;
     }
+body_done:
     if (enr == NULL && bq % 2) { /* cut mid-value */
         if (plain != stackbuf) PyMem_Free(plain);
         Py_RETURN_NONE;
     }
     if (merge) {
         spc++;
-        dbl |= prev == ' ';
-        plain[pl++] = prev = ' ';
+        dbl |= prev_space;
+        plain[pl++] = ' ';
+        prev_space = 1;
         for (Py_ssize_t i = 0; i < elen; i++) {
-            char c = enr[i];
-            if (c == '"') continue;
-            if (c == '=') {
+            unsigned char c = (unsigned char)enr[i];
+            switch (CLS[c]) {
+            case C_DQUOTE:
+                continue;
+            case C_EQ:
                 eqc++;
-            } else if (c == ' ') {
+                prev_space = 0;
+                break;
+            case C_SPACE:
                 spc++;
-                dbl |= prev == ' ';
+                dbl |= prev_space;
+                prev_space = 1;
+                break;
+            default: /* plain, and a single quote (kept, as the Python path keeps it) */
+                prev_space = 0;
+                break;
             }
-            plain[pl++] = prev = c;
+            plain[pl++] = (char)c;
         }
     }
     Py_ssize_t neq = eqc + 1;
@@ -1199,6 +1259,10 @@ PyInit__auditd_fast(void)
         SADDR_key == NULL || proctitle_key == NULL || x86_64_str == NULL || nul_str == NULL || space_str == NULL) {
         return NULL;
     }
+    CLS['"'] = C_DQUOTE;
+    CLS['\''] = C_SQUOTE;
+    CLS['='] = C_EQ;
+    CLS[' '] = C_SPACE;
     for (int k = 0; HEX_KEYS[k] != NULL; k++) {
         hex_key_objs[k] = PyUnicode_InternFromString(HEX_KEYS[k]);
         if (hex_key_objs[k] == NULL) return NULL;
