@@ -2,7 +2,7 @@
 # The two commands of the README, on a fresh Debian 12 machine, as root:
 #   sudo ./bootstrap.sh run    set up, then `pytest atomics/` on the embedded lab (the main job)
 #   sudo ./bootstrap.sh test   set up, then run the test suite (unit, replay and embedded-lab tests)
-#   sudo ./bootstrap.sh setup  only set up
+#   sudo ./bootstrap.sh setup  only set up (everything the two above need)
 # Setup is idempotent: Debian packages (without starting any of their services), then a virtualenv
 # in .venv with the harness installed.
 set -euo pipefail
@@ -40,14 +40,20 @@ setup() {
     apt-get -o DPkg::Lock::Timeout=600 update -qq
     apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
-  if [ ! -x .venv/bin/harness ] || [ pyproject.toml -nt .venv/.installed ]; then
+  # Reinstall when the metadata or the C accelerators changed (the editable install builds them).
+  if [ ! -x .venv/bin/harness ] || [ ! -e .venv/.installed ] ||
+     [ -n "$(find pyproject.toml setup.py harness -newer .venv/.installed \( -name '*.c' -o -name pyproject.toml -o -name setup.py \) -print -quit)" ]; then
     log "creating .venv and installing the harness"
     python3 -m venv .venv
     .venv/bin/pip install --quiet --disable-pip-version-check --upgrade pip
     .venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
     touch .venv/.installed
   fi
-  # sigma-cli (`sigma check`) pins pySigma 1.x while the harness pins 2.x: it gets a venv of its own.
+}
+
+setup_test_tools() {
+  # sigma-cli (`sigma check`, used by the detection tests) pins pySigma 1.x while the harness pins
+  # 2.x: it gets a venv of its own.
   if [ ! -x .venv-sigma-cli/bin/sigma ]; then
     log "creating .venv-sigma-cli for \`sigma check\`"
     python3 -m venv .venv-sigma-cli
@@ -56,7 +62,10 @@ setup() {
 }
 
 case "${1:-}" in
-  setup) setup ;;
+  setup)
+    setup
+    setup_test_tools
+    ;;
   run)
     setup
     shift
@@ -64,6 +73,7 @@ case "${1:-}" in
     ;;
   test)
     setup
+    setup_test_tools
     shift
     exec .venv/bin/pytest tests/ "$@"
     ;;

@@ -108,11 +108,19 @@ EOF
 if [ -d "$REPO/harness/plugin" ] && grep -q 'scheme == "vagrant"' "$REPO/harness/execution/session.py"; then
   t=$(date +%s)
   set +e
-  "$PY" -m pytest -q -rA atomics/ --target vagrant://default -p no:cacheprovider 2>&1 | tee "$OUT/pytest-atomics.log" | tail -25
+  "$PY" -m pytest -q -rA atomics/ --target vagrant://default --evidence-dir "$OUT/evidence" -p no:cacheprovider 2>&1 |
+    tee "$OUT/pytest-atomics.log" | tail -25
   pytest_rc=${PIPESTATUS[0]}
   set -e
   step pytest_atomics "$t"
   [ "$pytest_rc" = 0 ] || run_rc=$pytest_rc
+  # The evidence names the lab the verdicts came from.
+  kind=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["target"]["lab"]["kind"])' \
+    "$(find "$OUT/evidence" -name run.json | head -1)" 2>&1) || true
+  if [ "$kind" != vagrant ]; then
+    log "evidence run.json: lab kind ${kind:-missing}, want vagrant"
+    run_rc=1
+  fi
 else
   log "SKIPPED pytest atomics/ --target vagrant://default: harness/execution/session.py has no vagrant:// hook yet"
 fi

@@ -32,10 +32,13 @@ def find_ulogd_plugins() -> Path:
 def squid_conf(cfg: LabConfig, directory: Path, access_log: Path) -> str:
     gw, d = cfg.inet_gateway_ip, directory
     port = cfg.telemetry.proxy_port
+    bump = (
+        f"ssl-bump tls-cert={d}/ca.crt tls-key={d}/ca.key generate-host-certificates=on dynamic_cert_mem_cache_size=4MB"
+    )
     return f"""# recon-atomics-harness lab proxy
 http_port {gw}:{SQUID_HTTP_INTERCEPT} intercept
-https_port {gw}:{SQUID_HTTPS_INTERCEPT} intercept ssl-bump tls-cert={d}/ca.crt tls-key={d}/ca.key generate-host-certificates=on dynamic_cert_mem_cache_size=4MB
-http_port {cfg.telemetry.proxy_ip}:{port} ssl-bump tls-cert={d}/ca.crt tls-key={d}/ca.key generate-host-certificates=on dynamic_cert_mem_cache_size=4MB name=explicit
+https_port {gw}:{SQUID_HTTPS_INTERCEPT} intercept {bump}
+http_port {cfg.telemetry.proxy_ip}:{port} {bump} name=explicit
 sslcrtd_program /usr/lib/squid/security_file_certgen -s {d}/ssl_db -M 4MB
 sslcrtd_children 2 startup=1 idle=1
 acl step1 at_step SslBump1

@@ -185,7 +185,9 @@ class ValidationRun:
 
             self.sensors = probe_sensors(session.target)
         if session.lab is not None:
-            self.lab_info = {"kind": "embedded", "name": session.lab_config.name, "owned": session.owns_lab,
+            # netns:// is the embedded lab, vagrant:// the lab VM.
+            kind = "vagrant" if self.target_url.partition("://")[0] == "vagrant" else "embedded"
+            self.lab_info = {"kind": kind, "name": session.lab_config.name, "owned": session.owns_lab,
                              "proxy_mode": session.proxy_mode, "device_name": session.lab_config.device_name}
         self.facts = self._probe_facts(session)
         if self.record_dir is not None:
