@@ -90,3 +90,29 @@ def test_garbage_is_reported_and_missing_file_is_an_error(capsys, tmp_path: Path
     assert f"{bad}:1: not an audit record" in err and "unparseable 2" in err
     rc = main(["parse", "--format", "auditd", str(tmp_path / "missing.log")])
     assert rc == 2 and "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("secret", [None, "ffffff9c"])
+def test_auditd_sigma_output_is_the_reference_view(capsys, recording: Path, secret: str | None) -> None:
+    """What the CLI prints (C reader and view, or the line path when redacting) is the pure-Python
+    view of the same records, line for line, with the resolver context."""
+    from harness.telemetry.parsers import ParseStats, auditd, dnsmasq, open_lines
+    from harness.telemetry.redaction import Redactor
+    from harness.views.context import ViewContext
+    from harness.views.sigma import SigmaView
+
+    audit, dns = recording / "audit.log", recording / "dnsmasq.log"
+    argv = ["--format", "auditd", str(audit), "--view", "sigma", "--auditd-raw", "--dns", str(dns), "--year", "2026"]
+    rc, rows, _ = _run(capsys, *argv, *(["--secret", secret] if secret else []))
+    red = Redactor([secret]) if secret else None
+
+    def lines(p: Path) -> object:
+        return red.redact_lines(open_lines(p)) if red else open_lines(p)
+
+    view = SigmaView(ViewContext(), accelerated=False)
+    view.extractor.prepare(list(dnsmasq.parse(lines(dns), file=str(dns), year=2026)))
+    recs = auditd.parse(lines(audit), file=str(audit), stats=ParseStats("auditd"), accelerated=False)
+    want = [json.loads(json.dumps(ev)) for rec in recs for ev in view.events(rec)]
+    assert rc == 0 and len(rows) > 963 and rows == want
+    if secret:
+        assert secret not in json.dumps(rows) and secret in audit.read_text()

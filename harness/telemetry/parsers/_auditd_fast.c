@@ -269,6 +269,115 @@ note_quoted(const char *body, Py_ssize_t eq)
     }
 }
 
+/* ---- record dicts from templates -------------------------------------------------------
+ * Kernel records of one type nearly always carry the same keys in the same order. The dict of
+ * a "k=v k=v ..." line is built once the slow way ({"type": T} then each pair), and a copy of it
+ * is kept with its key objects; a later line of that type with the same keys gets a copy of
+ * that template with every value replaced in order: the same dict (keys, order, values), without
+ * a string lookup per key or an insertion per field. Lines with repeated keys (or a key named
+ * "type") are never templates: their dict has fewer entries than pairs. */
+#define TPL_SLOTS 64
+#define TPL_MAXPAIRS 96
+static PyObject *type_key; /* "type" (interned at module init) */
+typedef struct {
+    PyObject *rtype, *dict, *keys[TPL_MAXPAIRS];
+    Py_ssize_t npairs;
+    unsigned hex_seen;
+} Template;
+static Template templates[TPL_SLOTS];
+
+static PyObject *
+new_fields(Py_ssize_t n)
+{
+#if PY_VERSION_HEX < 0x030D0000
+    return _PyDict_NewPresized(n); /* SYSCALL records have ~40 fields: no regrowth */
+#else
+    return PyDict_New();
+#endif
+}
+
+static void
+template_clear(Template *t)
+{
+    Py_CLEAR(t->rtype);
+    Py_CLEAR(t->dict);
+    for (Py_ssize_t i = 0; i < t->npairs; i++) Py_CLEAR(t->keys[i]);
+    t->npairs = 0;
+}
+
+/* The dict {"type": rtype, k1: v1, ...} of the pieces of p split at ' ' and '=' (npairs pairs). */
+static PyObject *
+template_fields(PyObject *rtype, const char *p, Py_ssize_t n, Py_ssize_t npairs)
+{
+    Py_ssize_t pos[2 * TPL_MAXPAIRS + 1], i = 0, k = 0;
+    pos[k++] = 0; /* piece j runs from pos[j] to pos[j + 1] - 1 */
+    for (;;) {
+        while (i < n && CLS[(unsigned char)p[i]] < C_EQ) i++;
+        if (i >= n) break;
+        pos[k++] = ++i;
+    }
+    pos[k] = n + 1; /* k == 2 * npairs pieces (the caller checked the counts) */
+    const char *rt = PyUnicode_DATA(rtype);
+    Py_ssize_t rn = PyUnicode_GET_LENGTH(rtype);
+    Template *t = &templates[(rn * 31 + (unsigned char)rt[0] * 7 + (unsigned char)rt[rn - 1]) & (TPL_SLOTS - 1)];
+    int hit = t->dict != NULL && t->npairs == npairs && PyUnicode_GET_LENGTH(t->rtype) == rn &&
+              same_bytes(PyUnicode_DATA(t->rtype), rt, rn);
+    for (Py_ssize_t j = 0; hit && j < npairs; j++) {
+        Py_ssize_t ks = pos[2 * j], kl = pos[2 * j + 1] - 1 - ks;
+        PyObject *key = t->keys[j];
+        hit = PyUnicode_GET_LENGTH(key) == kl && same_bytes(PyUnicode_DATA(key), p + ks, kl);
+    }
+    PyObject *d;
+    if (hit) {
+        d = PyDict_Copy(t->dict);
+        if (d == NULL) return NULL;
+        for (Py_ssize_t j = 0; j < npairs; j++) {
+            Py_ssize_t vs = pos[2 * j + 1], vl = pos[2 * j + 2] - 1 - vs;
+            PyObject *val = mkstr(p + vs, vl);
+            if (val == NULL || PyDict_SetItem(d, t->keys[j], val) < 0) {
+                Py_XDECREF(val);
+                Py_DECREF(d);
+                return NULL;
+            }
+            Py_DECREF(val);
+        }
+        hex_seen = t->hex_seen;
+        return d;
+    }
+    d = new_fields(npairs + 1);
+    hex_seen = 0;
+    if (d == NULL || PyDict_SetItem(d, type_key, rtype) < 0) {
+        Py_XDECREF(d);
+        return NULL;
+    }
+    for (Py_ssize_t j = 0; j < npairs; j++) {
+        Py_ssize_t ks = pos[2 * j], kl = pos[2 * j + 1] - 1 - ks;
+        Py_ssize_t vs = pos[2 * j + 1], vl = pos[2 * j + 2] - 1 - vs;
+        if (set_item(d, p + ks, kl, p + vs, vl) < 0) {
+            Py_DECREF(d);
+            return NULL;
+        }
+    }
+    if (PyDict_GET_SIZE(d) == npairs + 1) { /* every key once: a template for the next lines */
+        template_clear(t);
+        t->dict = PyDict_Copy(d);
+        if (t->dict == NULL) {
+            Py_DECREF(d);
+            return NULL;
+        }
+        t->rtype = Py_NewRef(rtype);
+        Py_ssize_t it = 0, j = -1;
+        PyObject *key, *val;
+        while (PyDict_Next(t->dict, &it, &key, &val)) { /* insertion order: "type", then the pairs */
+            if (j >= 0) t->keys[j] = Py_NewRef(key);
+            j++;
+        }
+        t->npairs = npairs;
+        t->hex_seen = hex_seen;
+    }
+    return d;
+}
+
 /* Returns 1 done, 0 = needs the Python path, -1 error. */
 static int
 decode_hex_keys(PyObject *d, const char *body, Py_ssize_t bn, int proctitle_record)
@@ -669,18 +778,20 @@ body_done:
             plain[pl++] = (char)c;
         }
     }
-    Py_ssize_t neq = eqc + 1;
-#if PY_VERSION_HEX < 0x030D0000
-    PyObject *fields = _PyDict_NewPresized(neq); /* SYSCALL records have ~40 fields: no regrowth */
-#else
-    PyObject *fields = PyDict_New();
-#endif
-    PyObject *rtype_o = NULL, *result = NULL;
-    if (fields == NULL) goto done;
+    PyObject *fields = NULL, *rtype_o = NULL, *result = NULL;
     rtype_o = mkstr(rtype, rtype_len);
-    if (rtype_o == NULL || PyDict_SetItem(fields, type_key, rtype_o) < 0) goto done;
-    hex_seen = 0;
-    if (plain_fields(fields, plain, pl, eqc, spc, dbl) < 0) goto done;
+    if (rtype_o == NULL) goto done;
+    if (eqc == spc + 1 && !dbl && eqc <= TPL_MAXPAIRS) {
+        fields = template_fields(rtype_o, plain, pl, eqc);
+        if (fields == NULL) goto done;
+    } else {
+        fields = new_fields(eqc + 1);
+        hex_seen = 0;
+        if (fields == NULL || PyDict_SetItem(fields, type_key, rtype_o) < 0 ||
+            plain_fields(fields, plain, pl, eqc, spc, dbl) < 0) {
+            goto done;
+        }
+    }
     int rc = decode_hex_keys(fields, body, blen, type_is(rtype, rtype_len, "PROCTITLE"));
     if (rc < 0) goto done;
     if (rc == 0) {
