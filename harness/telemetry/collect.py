@@ -24,7 +24,7 @@ from typing import Any
 from harness.errors import TelemetryError
 from harness.execution.runner import AtomicRun
 from harness.telemetry.attribution import Attribution, Detonation, attribute
-from harness.telemetry.collectors.files import LogTap, settle
+from harness.telemetry.collectors.files import LogTap, Mark, settle
 from harness.telemetry.parsers import ParseStats, Record, parse_file
 from harness.telemetry.redaction import Redactor
 from harness.views.context import ViewContext
@@ -94,17 +94,17 @@ class TelemetrySession:
         self.client_addresses = frozenset(client_addresses)
         self.audit_sync = audit_sync
 
-    def begin(self) -> dict[str, int]:
+    def begin(self) -> dict[str, Mark]:
         return {tap.source: tap.mark() for tap in self.taps}
 
-    def _slice(self, tap: LogTap, offset: int, cid: str) -> bytes:
+    def _slice(self, tap: LogTap, mark: Mark, cid: str) -> tuple[bytes, str | None]:
         if tap.source == "auditd" and self.audit_sync is not None:
             marker = f"recon-harness sync {cid}"
             self.audit_sync(marker)
-            return tap.wait_for(offset, marker.encode())
-        return settle(lambda: tap.read(offset))
+            return tap.wait_for(mark, marker.encode())
+        return settle(lambda: tap.read_slice(mark), size=lambda got: len(got[0]))
 
-    def finish(self, run: AtomicRun, marks: dict[str, int], out_dir: Path | None = None) -> DetonationTelemetry:
+    def finish(self, run: AtomicRun, marks: dict[str, Mark], out_dir: Path | None = None) -> DetonationTelemetry:
         """Slice every tap, redact, parse, attribute and normalise; save under ``out_dir`` if given."""
         tmp: Path | None = None
         if out_dir is None:
@@ -118,11 +118,13 @@ class TelemetrySession:
             records: list[Record] = []
             stats: dict[str, ParseStats] = {}
             for tap in self.taps:
-                data = self._slice(tap, marks.get(tap.source, 0), run.correlation_id)
+                data, warning = self._slice(tap, marks.get(tap.source, Mark(0, 0)), run.correlation_id)
                 text = self.redactor.redact(data.decode("utf-8", errors="replace"))
                 raw = raw_dir / f"{tap.source}.log"
                 raw.write_text(text)
                 st = stats.setdefault(tap.source, ParseStats(tap.source))
+                if warning is not None:  # part of the slice is gone (a rotation): said, not hidden
+                    st.bad(tap.path, 0, warning)
                 try:
                     records.extend(parse_file(tap.source, raw, stats=st))
                 except TelemetryError as exc:

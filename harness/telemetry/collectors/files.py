@@ -7,62 +7,161 @@ import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from harness.errors import TelemetryError
 from harness.targets.base import Target
 
 MAX_SLICE = 512 * 1024 * 1024  # never hold more than this of one log in memory
+T = TypeVar("T", bound=Any)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Where a log stood before a detonation: the file (inode) and its size."""
+
+    inode: int
+    offset: int
+
+
+#: How many numbered rotations (``path.1`` ... ``path.9``) are searched for a marked file.
+MAX_ROTATIONS = 9
+
+# The same algorithm as _read_local, for logs on a target: the marked file (found by inode among
+# path.1..path.9 when it was rotated away) from the offset, newer rotations whole, then the
+# current file. The first output line says how the slice was cut: "same", "rotated" (found) or
+# "lost" (rotated and not found: only the current file), or "truncated".
+_REMOTE_READ = r"""
+p=$1; ino=$2; off=$3; cap=$4
+if [ "$ino" = 0 ]; then echo same; [ -e "$p" ] && head -c "$cap" "$p"; exit 0; fi
+cur=$(stat -c %i "$p" 2>/dev/null || echo 0)
+if [ "$cur" = "$ino" ]; then
+  size=$(stat -c %s "$p")
+  if [ "$size" -lt "$off" ]; then echo truncated; head -c "$size" "$p"; exit 0; fi
+  echo same; tail -c +$((off + 1)) "$p" | head -c $((size - off)); exit 0
+fi
+found=
+for n in 9 8 7 6 5 4 3 2 1; do
+  f="$p.$n"; [ -e "$f" ] || continue
+  if [ -z "$found" ] && [ "$(stat -c %i "$f")" = "$ino" ]; then found=$n; fi
+done
+if [ -z "$found" ]; then echo lost; [ -e "$p" ] && head -c "$cap" "$p"; exit 0; fi
+echo rotated
+{
+  tail -c +$((off + 1)) "$p.$found"
+  n=$((found - 1)); while [ "$n" -ge 1 ]; do cat "$p.$n"; n=$((n - 1)); done
+  [ -e "$p" ] && cat "$p"
+} | head -c "$cap"
+"""
 
 
 @dataclass(frozen=True)
 class LogTap:
-    """One telemetry source: a log file on the host (``target`` None) or on a target."""
+    """One telemetry source: a log file on the host (``target`` None) or on a target.
+
+    A slice follows the log across rotations during the detonation (auditd's
+    ``max_log_file_action = ROTATE`` renames ``audit.log`` to ``audit.log.1``): the marked file
+    is found again by inode among ``path.1``...``path.9`` and read from the mark, then every newer
+    file. When it cannot be found the slice holds only the current file and says so.
+    """
 
     source: str  # parser format: auditd, dnsmasq, squid, nflog, inet, sysmon
     path: str
     sensor: str  # auditd, dns, proxy, firewall, inet, sysmon
     target: Target | None = None
 
-    def _size(self) -> int:
+    def mark(self) -> Mark:
         if self.target is None:
             try:
-                return os.stat(self.path).st_size
+                st = os.stat(self.path)
             except FileNotFoundError:
-                return 0
-        res = self.target.run(f"stat -c %s {shlex.quote(self.path)} 2>/dev/null || echo 0", timeout=30)
-        return int(res.stdout.strip() or 0)
+                return Mark(0, 0)
+            return Mark(st.st_ino, st.st_size)
+        res = self.target.run(f"stat -c '%i %s' {shlex.quote(self.path)} 2>/dev/null || echo '0 0'", timeout=30)
+        inode, _, size = res.stdout.strip().partition(" ")
+        return Mark(int(inode or 0), int(size or 0))
 
-    def mark(self) -> int:
-        return self._size()
+    def read(self, mark: Mark) -> bytes:
+        """What was written since ``mark`` (see the class doc for rotations)."""
+        return self.read_slice(mark)[0]
 
-    def read(self, offset: int) -> bytes:
-        """What was appended since ``offset`` (from the start if the file was rotated)."""
-        size = self._size()
-        if size < offset:  # rotated or truncated
-            offset = 0
-        if size - offset > MAX_SLICE:
-            raise TelemetryError(f"{self.path}: {size - offset} bytes appended, more than {MAX_SLICE}")
+    def read_slice(self, mark: Mark) -> tuple[bytes, str | None]:
+        """What was written since ``mark``, and a warning when part of it may be missing."""
         if self.target is None:
-            try:
-                with open(self.path, "rb") as fh:
-                    fh.seek(offset)
-                    return fh.read(size - offset)
-            except FileNotFoundError:
-                return b""
-        res = self.target.run(f"tail -c +{offset + 1} {shlex.quote(self.path)} | head -c {size - offset}", timeout=120)
-        return res.stdout.encode()
+            return self._read_local(mark)
+        args = f"{shlex.quote(self.path)} {mark.inode} {mark.offset} {MAX_SLICE + 1}"
+        out = self.target.run(f"sh -c {shlex.quote(_REMOTE_READ)} tap {args}", timeout=120).stdout
+        how, _, data = out.partition("\n")
+        blob = data.encode("utf-8", "surrogateescape")
+        if len(blob) > MAX_SLICE:
+            raise TelemetryError(f"{self.path}: more than {MAX_SLICE} bytes appended")
+        return blob, self._warning(how.strip())
 
-    def wait_for(self, offset: int, needle: bytes, timeout: float = 5.0) -> bytes:
+    def _warning(self, how: str) -> str | None:
+        if how == "lost":
+            return (
+                f"{self.path} was rotated during the detonation and the rotated file was not found: "
+                "earlier records are missing"
+            )
+        if how == "truncated":
+            return f"{self.path} was truncated during the detonation: records written before are missing"
+        return None
+
+    def _read_local(self, mark: Mark) -> tuple[bytes, str | None]:
+        try:
+            st: os.stat_result | None = os.stat(self.path)
+        except FileNotFoundError:
+            st = None
+        if mark.inode == 0 and st is None:  # no log before, none now
+            return b"", None
+        if st is not None and (st.st_ino == mark.inode or mark.inode == 0):
+            offset = mark.offset if mark.inode else 0
+            if st.st_size < offset:
+                return self._read_range(self.path, 0, st.st_size), self._warning("truncated")
+            return self._read_range(self.path, offset, st.st_size), None
+        # Rotated: the marked file under a numbered name, then newer rotations, then the log.
+        found = None
+        for n in range(MAX_ROTATIONS, 0, -1):
+            try:
+                if os.stat(f"{self.path}.{n}").st_ino == mark.inode:
+                    found = n
+                    break
+            except FileNotFoundError:
+                continue
+        parts: list[bytes] = []
+        if found is not None:
+            parts.append(self._read_range(f"{self.path}.{found}", mark.offset, None))
+            parts.extend(self._read_range(f"{self.path}.{n}", 0, None) for n in range(found - 1, 0, -1))
+        if st is not None:
+            parts.append(self._read_range(self.path, 0, st.st_size))
+        data = b"".join(parts)
+        if len(data) > MAX_SLICE:
+            raise TelemetryError(f"{self.path}: {len(data)} bytes appended, more than {MAX_SLICE}")
+        return data, None if found is not None else self._warning("lost")
+
+    @staticmethod
+    def _read_range(path: str, start: int, end: int | None) -> bytes:
+        try:
+            with open(path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size if end is None else end
+                if size - start > MAX_SLICE:
+                    raise TelemetryError(f"{path}: {size - start} bytes appended, more than {MAX_SLICE}")
+                fh.seek(start)
+                return fh.read(max(0, size - start))
+        except FileNotFoundError:
+            return b""
+
+    def wait_for(self, mark: Mark, needle: bytes, timeout: float = 5.0) -> tuple[bytes, str | None]:
         """Read until ``needle`` shows up (a sync marker) or ``timeout`` passes."""
         deadline = time.monotonic() + timeout
-        data = self.read(offset)
+        data, warning = self.read_slice(mark)
         while needle not in data and time.monotonic() < deadline:
             time.sleep(0.05)
-            data = self.read(offset)
-        return data
+            data, warning = self.read_slice(mark)
+        return data, warning
 
 
-def settle(read: Callable[[], bytes], quiet_s: float = 0.3, timeout: float = 3.0) -> bytes:
+def settle(read: Callable[[], T], quiet_s: float = 0.3, timeout: float = 3.0, size: Callable[[T], int] = len) -> T:
     """Read until the data stops growing for ``quiet_s`` (logs written asynchronously)."""
     deadline = time.monotonic() + timeout
     data = read()
@@ -70,7 +169,7 @@ def settle(read: Callable[[], bytes], quiet_s: float = 0.3, timeout: float = 3.0
     while time.monotonic() < deadline:
         time.sleep(0.05)
         new = read()
-        if len(new) != len(data):
+        if size(new) != size(data):
             data, last_change = new, time.monotonic()
         elif time.monotonic() - last_change >= quiet_s:
             break
