@@ -13,10 +13,10 @@ arguments, odd ids, DNS-named connections, LRU eviction) and seeded mutations.
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import ipaddress
 import random
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,16 +90,6 @@ def _lines(path: Path) -> list[str]:
     return list(open_lines(path))
 
 
-def _bench_lines(tmp: Path, size: int = 300_000) -> list[str]:
-    spec = importlib.util.spec_from_file_location("bench_audit_parse", REPO / "bench" / "bench_audit_parse.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    path = tmp / "bench-audit.log"
-    mod.generate(path, size)
-    return _lines(path)
-
-
 def test_shared_recording_identical() -> None:
     if not SHARED.is_dir():
         pytest.skip(f"shared recording not found at {SHARED}")
@@ -118,8 +108,8 @@ def test_embedded_lab_recording_identical() -> None:
         _modes(lines)
 
 
-def test_benchmark_output_identical(tmp_path: Path) -> None:
-    lines = _bench_lines(tmp_path)
+def test_benchmark_output_identical(bench_audit_lines: Callable[[int], list[str]]) -> None:
+    lines = bench_audit_lines(300_000)
     _modes(lines)
     _modes(lines, capacity=7)  # process-table eviction on every few events
 
@@ -206,10 +196,8 @@ def test_seeded_mutations_identical() -> None:
         line = rng.choice(base)
         for _ in range(rng.randint(1, 3)):
             pos = rng.randrange(len(line) + 1)
-            if rng.random() < 0.6:
-                line = line[:pos] + rng.choice(alphabet) + line[pos:]
-            else:
-                line = line[:pos] + line[pos + 1 :]
+            insert = rng.random() < 0.6
+            line = line[:pos] + rng.choice(alphabet) + line[pos:] if insert else line[:pos] + line[pos + 1 :]
         mutated.append(line)
     _modes(mutated, dns=DNS)
 

@@ -8,9 +8,8 @@ generator's output, the malformed test inputs, hand-made edge cases and seeded m
 
 from __future__ import annotations
 
-import importlib.util
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +26,6 @@ if not auditd.ACCELERATED:  # pragma: no cover - depends on the build
     pytest.skip("C tokenizer not built (pip install -e . needs gcc and python3-dev)", allow_module_level=True)
 
 from harness.telemetry.parsers._auditd_fast import parse_line as c_parse_line  # noqa: E402
-
-
-def _bench_lines(tmp: Path, size: int = 400_000) -> list[str]:
-    spec = importlib.util.spec_from_file_location("bench_audit_parse", REPO / "bench" / "bench_audit_parse.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    path = tmp / "bench-audit.log"
-    mod.generate(path, size)
-    return list(open_lines(path))
 
 
 def _same_line(line: str) -> bool:
@@ -99,8 +88,8 @@ def test_shared_recording_identical() -> None:
     _parse_both(lines)
 
 
-def test_benchmark_generator_output_identical(tmp_path: Path) -> None:
-    lines = _bench_lines(tmp_path)
+def test_benchmark_generator_output_identical(bench_audit_lines: Callable[[int], list[str]]) -> None:
+    lines = bench_audit_lines(400_000)
     fast = _count_fast(lines)
     assert fast > 0.9 * len(lines)
     _parse_both(lines)
@@ -198,10 +187,12 @@ def test_pure_python_path_still_used_without_accelerator() -> None:
 
 
 @pytest.mark.parametrize("window", [0, 1, 3])
-def test_small_windows_and_record_cap_identical(window: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_small_windows_and_record_cap_identical(
+    window: int, bench_audit_lines: Callable[[int], list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Window flushes (events without EOE) and the per-event record cap behave the same."""
     monkeypatch.setattr(auditd, "MAX_RECORDS_PER_EVENT", 3)
-    lines = _bench_lines(tmp_path, 60_000) + _lines(DATA / "audit-malformed.log")
+    lines = bench_audit_lines(60_000) + _lines(DATA / "audit-malformed.log")
     _parse_both(lines, window)
 
 
@@ -239,7 +230,8 @@ def test_c_line_reader_gives_open_lines_lines(tmp_path: Path, monkeypatch: pytes
 
     monkeypatch.setattr(base, "MAX_LINE_CHARS", 400)
     real = [line.encode() for line in _lines(DATA / "audit-nmap-ses62.log")[:60]]
-    noise = [b"\n", b"\r", b"\r\n", b"\xff", b"\xc3\xa9", b"\xe2\x82", b"x" * 500, b"\x1d", b" ", b"\xf0\x9f\x98\x80" * 150]
+    noise = [b"\n", b"\r", b"\r\n", b"\xff", b"\xc3\xa9", b"\xe2\x82", b"x" * 500, b"\x1d", b" "]
+    noise.append(b"\xf0\x9f\x98\x80" * 150)
     noise.append(b"\n" + b"\r" * 600 + b"\n")  # blank once cut and stripped: not a record
     rng = random.Random(11)
     p = tmp_path / "r.log"
