@@ -235,7 +235,9 @@ class SSHTarget(Target):
                 time.sleep(0.01)
 
     def _kill_tree(self, pid: int | None) -> None:
-        """Kill the command's process group and session on the target (sshd made it a leader)."""
+        """Kill the command's process group and session on the target (sshd made it a leader),
+        then wait (up to 2 s) until none of its processes is left: SIGKILL is delivered
+        asynchronously, and the caller may look for survivors as soon as this returns."""
         if not pid:
             return
         try:
@@ -245,7 +247,9 @@ class SSHTarget(Target):
                 return
             chan = transport.open_session(timeout=self._connect_timeout)
             chan.exec_command(
-                f"kill -KILL -- -{pid} 2>/dev/null; command -v pkill >/dev/null && pkill -KILL -s {pid}; true"
+                f"kill -KILL -- -{pid} 2>/dev/null; command -v pkill >/dev/null && pkill -KILL -s {pid}; "
+                f"i=0; while [ $i -lt 40 ] && {{ kill -0 -- -{pid} || pgrep -s {pid}; }} >/dev/null 2>&1; "
+                "do sleep 0.05; i=$((i + 1)); done; true"
             )
             chan.recv_exit_status()
             chan.close()
