@@ -85,7 +85,9 @@ class DetonationPipeline:
                 tel = self.telemetry.finish(run, marks, out)
             elif out is not None:
                 write_manifest_only(out, run, self.telemetry.sensors)
-        return Detonated(test, run, tel, out, self.sensors)
+        # The detonation's own sensor states: a sensor whose log slice came back incomplete is not
+        # available for this detonation, whatever the preflight found.
+        return Detonated(test, run, tel, out, list(tel.sensors) if tel is not None else self.sensors)
 
 
 def negative_control_test(gateway_ip: str, benign_url: str = "https://www.example.com/") -> AtomicTest:

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -117,14 +117,15 @@ class TelemetrySession:
         try:
             records: list[Record] = []
             stats: dict[str, ParseStats] = {}
+            incomplete: dict[str, str] = {}  # sensor -> why its slice lacks records (a rotated log lost)
             for tap in self.taps:
                 data, warning = self._slice(tap, marks.get(tap.source, Mark(0, 0)), run.correlation_id)
                 text = self.redactor.redact(data.decode("utf-8", errors="replace"))
                 raw = raw_dir / f"{tap.source}.log"
                 raw.write_text(text)
                 st = stats.setdefault(tap.source, ParseStats(tap.source))
-                if warning is not None:  # part of the slice is gone (a rotation): said, not hidden
-                    st.bad(tap.path, 0, warning)
+                if warning is not None:
+                    incomplete[tap.sensor] = warning
                 try:
                     records.extend(parse_file(tap.source, raw, stats=st))
                 except TelemetryError as exc:
@@ -142,7 +143,14 @@ class TelemetrySession:
                 defender=defender,
                 counts=result.counts_dict(),
                 methods=dict(result.method),
-                sensors=self.sensors,
+                # Missing records cannot be told from absent ones: that sensor is unavailable for
+                # this detonation, so the verdicts that need it say so instead of NO_TELEMETRY.
+                sensors=[
+                    replace(x, available=False, reason=f"incomplete log slice: {incomplete[x.name]}")
+                    if x.name in incomplete and x.available
+                    else x
+                    for x in self.sensors
+                ],
                 parse_problems={k: list(v.examples) for k, v in stats.items() if v.examples},
                 directory=out_dir,
             )

@@ -1,0 +1,57 @@
+"""TelemetrySession (harness/telemetry/collect.py) without a lab: slices across log rotation."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from harness.execution.runner import AtomicRun, CommandRecord, Status
+from harness.telemetry.collect import SensorStatus, TelemetrySession
+from harness.telemetry.collectors.files import LogTap
+from harness.views.context import ViewContext
+
+LINE = "type=SYSCALL msg=audit({t}:{n}): arch=c000003e syscall=59 success=yes exit=0 pid=4242 ppid=1 ses=7 comm=\"x\"\n"
+
+
+def _run() -> AtomicRun:
+    now = time.time_ns()
+    cmd = CommandRecord("detonate", "x", 0, "", "", now, now, 4242, 7, False)
+    return AtomicRun("T0-1", "guid", "x", "local://", "cid", Status.EXECUTED, "", now, now, 0, (cmd,))
+
+
+def _session(tmp: Path) -> tuple[TelemetrySession, Path, Path]:
+    audit, dns = tmp / "audit.log", tmp / "dnsmasq.log"
+    audit.write_text(LINE.format(t=1.0, n=1))
+    dns.write_text("")
+    taps = [LogTap("auditd", str(audit), "auditd"), LogTap("dnsmasq", str(dns), "dns")]
+    sensors = [SensorStatus("auditd", True, mandatory=True), SensorStatus("dns", True)]
+    return TelemetrySession(taps, sensors, ViewContext()), audit, dns
+
+
+def test_rotation_is_followed_and_sensors_stay_available(tmp_path: Path) -> None:
+    session, audit, _ = _session(tmp_path)
+    marks = session.begin()
+    with audit.open("a") as fh:
+        fh.write(LINE.format(t=2.0, n=2))
+    os.rename(audit, f"{audit}.1")  # auditd's ROTATE
+    audit.write_text(LINE.format(t=3.0, n=3))
+    tel = session.finish(_run(), marks, tmp_path / "out")
+    raw = (tmp_path / "out" / "raw" / "auditd.log").read_text()
+    assert "audit(2.0:2)" in raw and "audit(3.0:3)" in raw and "audit(1.0:1)" not in raw
+    assert all(s.available for s in tel.sensors)
+
+
+def test_a_lost_slice_makes_its_sensor_unavailable_for_the_detonation(tmp_path: Path) -> None:
+    session, audit, _ = _session(tmp_path)
+    marks = session.begin()
+    with audit.open("a") as fh:
+        fh.write(LINE.format(t=2.0, n=2))
+    os.rename(audit, tmp_path / "archived.log")  # rotated away where the tap cannot find it
+    audit.write_text(LINE.format(t=3.0, n=3))
+    tel = session.finish(_run(), marks, tmp_path / "out")
+    state = {s.name: s for s in tel.sensors}
+    assert not state["auditd"].available and state["auditd"].mandatory
+    assert "incomplete log slice" in state["auditd"].reason and "earlier records are missing" in state["auditd"].reason
+    assert state["dns"].available  # only the sensor whose slice is incomplete
+    assert all(s.available for s in session.sensors)  # the session's own states are untouched
