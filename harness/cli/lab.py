@@ -1,4 +1,4 @@
-"""``harness lab up|down|status|purge``: the embedded lab's lifecycle."""
+"""``harness lab up|down|status|purge [--lab embedded|vagrant]``: a lab's lifecycle."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import shutil
 import time
+from typing import Any
 
 from harness.lab.config import load_lab_config
 from harness.lab.embedded import EmbeddedLab, require_root
@@ -23,26 +24,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _main(args: argparse.Namespace) -> int:
+    cfg = load_lab_config(args.lab_config)
+    lab: Any
     if args.lab == "vagrant":
-        from harness.lab.vagrant import main_cli
+        from harness.lab.vagrant import VAGRANT_CACHE, VagrantLab
 
-        return main_cli(args.action, load_lab_config(args.lab_config), as_json=args.json)
-    lab = EmbeddedLab(load_lab_config(args.lab_config))
+        lab, cache, cached = VagrantLab(cfg), VAGRANT_CACHE, " (the cached box)"
+    else:
+        lab, cache, cached = EmbeddedLab(cfg), cfg.cache_dir, ""
     if args.action == "up":
         t0 = time.monotonic()
-        state = lab.up()
-        out = {"lab": lab.cfg.name, "target": lab.target_url(), "ssh": lab.ssh_url(),
-               "up_seconds": state.info.get("up_seconds"), "total_seconds": round(time.monotonic() - t0, 3)}
-        print(json.dumps(out) if args.json else
-              f"lab {lab.cfg.name} is up in {out['up_seconds']}s (target {out['target']}, {out['ssh']})")
+        if args.lab == "vagrant":
+            out = lab.up()
+            text = (f"lab VM is up: box {out['box_seconds']}s, vagrant up {out['vagrant_up_seconds']}s "
+                    f"(target {out['target']})")
+        else:
+            state = lab.up()
+            out = {"lab": cfg.name, "target": lab.target_url(), "ssh": lab.ssh_url(),
+                   "up_seconds": state.info.get("up_seconds"), "total_seconds": round(time.monotonic() - t0, 3)}
+            text = f"lab {cfg.name} is up in {out['up_seconds']}s (target {out['target']}, {out['ssh']})"
+        print(json.dumps(out) if args.json else text)
         return 0
     if args.action in ("down", "purge"):
         removed = lab.down()
         if args.action == "purge":
-            require_root("harness lab purge")
-            if lab.cfg.cache_dir.exists():
-                shutil.rmtree(lab.cfg.cache_dir)
-                removed.append(f"dir {lab.cfg.cache_dir}")
+            if args.lab == "embedded":
+                require_root("harness lab purge")
+            if cache.exists():
+                shutil.rmtree(cache)
+                removed.append(f"dir {cache}{cached}")
         print(json.dumps({"removed": removed}) if args.json else
               ("removed:\n  " + "\n  ".join(removed) if removed else "nothing to remove"))
         return 0
@@ -50,7 +60,9 @@ def _main(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"up": status.up, "problems": list(status.problems), "info": status.info}))
     else:
-        print(f"lab {lab.cfg.name}: {'up' if status.up else 'down'}")
+        where = f"vagrant lab: {'up' if status.up else 'down'} ({status.info.get('target')})" if args.lab == "vagrant" \
+            else f"lab {cfg.name}: {'up' if status.up else 'down'}"
+        print(where)
         for problem in status.problems:
             print(f"  {problem}")
     return 0 if status.up else 1

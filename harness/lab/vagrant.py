@@ -443,35 +443,6 @@ def _stop(pid: int, start: Any) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def main_cli(action: str, config: LabConfig, *, as_json: bool = False) -> int:
-    """``harness lab up|down|status|purge --lab vagrant``."""
-    import json
-
-    lab = VagrantLab(config)
-    if action == "up":
-        out = lab.up()
-        print(json.dumps(out) if as_json else
-              f"lab VM is up: box {out['box_seconds']}s, vagrant up {out['vagrant_up_seconds']}s "
-              f"(target {out['target']})")
-        return 0
-    if action in ("down", "purge"):
-        removed = lab.down()
-        if action == "purge" and VAGRANT_CACHE.exists():
-            shutil.rmtree(VAGRANT_CACHE)
-            removed.append(f"dir {VAGRANT_CACHE} (the cached box)")
-        print(json.dumps({"removed": removed}) if as_json else
-              ("removed:\n  " + "\n  ".join(removed) if removed else "nothing to remove"))
-        return 0
-    status = lab.status()
-    if as_json:
-        print(json.dumps({"up": status.up, "problems": list(status.problems), "info": status.info}))
-    else:
-        print(f"vagrant lab: {'up' if status.up else 'down'} ({status.info.get('target')})")
-        for problem in status.problems:
-            print(f"  {problem}")
-    return 0 if status.up else 1
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m harness.lab.vagrant network-up|network-down``: used by the Vagrantfile's triggers,
     so a plain ``vagrant up`` gets the same isolated network as ``harness lab up --lab vagrant``."""

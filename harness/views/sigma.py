@@ -133,85 +133,56 @@ def activity_event(act: Activity) -> SigmaEvent | None:
     d = act.data
     p, parent = act.process, act.parent
     kind = act.kind
-    # The auditd kinds are built key by key (None values left out, as _clean does): they are
-    # the hot path of a large audit log. Key order is the documented one.
+    # Key order is the documented one; None values are left out. (The auditd kinds are also built
+    # by the C accelerator, harness/views/_sigma_fast.c, which must stay equal to this.)
     if kind == "process_creation" and p is not None:
-        event: dict[str, Any] = {}
-        if p.image is not None:
-            event["Image"] = p.image
-        if p.command_line is not None:
-            event["CommandLine"] = p.command_line
-        if p.cwd is not None:
-            event["CurrentDirectory"] = p.cwd
-        if p.user is not None:
-            event["User"] = p.user
-        if p.logon_id is not None:
-            event["LogonId"] = p.logon_id
-        if p.session is not None:
-            event["TerminalSessionId"] = p.session
-        if p.pid is not None:
-            event["ProcessId"] = p.pid
-        if p.ppid is not None:
-            event["ParentProcessId"] = p.ppid
-        if parent is not None:
-            if parent.image is not None:
-                event["ParentImage"] = parent.image
-            if parent.command_line is not None:
-                event["ParentCommandLine"] = parent.command_line
-            if parent.user is not None:
-                event["ParentUser"] = parent.user
-        if p.image:
-            event["OriginalFileName"] = posixpath.basename(p.image)
+        event = _clean(
+            {
+                "Image": p.image,
+                "CommandLine": p.command_line,
+                "CurrentDirectory": p.cwd,
+                "User": p.user,
+                "LogonId": p.logon_id,
+                "TerminalSessionId": p.session,
+                "ProcessId": p.pid,
+                "ParentProcessId": p.ppid,
+                "ParentImage": parent.image if parent is not None else None,
+                "ParentCommandLine": parent.command_line if parent is not None else None,
+                "ParentUser": parent.user if parent is not None else None,
+                "OriginalFileName": posixpath.basename(p.image) if p.image else None,
+            }
+        )
         return {"logsource": _ls("linux", None, "process_creation"), "event": event}
     if kind == "network_connection":
-        event = {}
-        if p is not None:
-            if p.image is not None:
-                event["Image"] = p.image
-            if p.pid is not None:
-                event["ProcessId"] = p.pid
-            if p.user is not None:
-                event["User"] = p.user
-            if p.command_line is not None:
-                event["CommandLine"] = p.command_line
-        if parent is not None and parent.image is not None:
-            event["ParentImage"] = parent.image
-        get = d.get
-        v = get("protocol")
-        if v is not None:
-            event["Protocol"] = v
-        event["Initiated"] = "true" if get("initiated") else "false"
-        v = get("local_ip")
-        if v is not None:
-            event["SourceIp"] = v
-        v = get("local_port")
-        if v is not None:
-            event["SourcePort"] = v
-        ipv6 = "true" if get("ipv6") else "false"
-        event["SourceIsIpv6"] = ipv6
-        v = get("remote_ip")
-        if v is not None:
-            event["DestinationIp"] = v
-        v = get("remote_port")
-        if v is not None:
-            event["DestinationPort"] = v
-        v = get("hostname")
-        if v is not None:
-            event["DestinationHostname"] = v
-        event["DestinationIsIpv6"] = ipv6
+        ipv6 = "true" if d.get("ipv6") else "false"
+        event = _clean(
+            {
+                "Image": p.image if p is not None else None,
+                "ProcessId": p.pid if p is not None else None,
+                "User": p.user if p is not None else None,
+                "CommandLine": p.command_line if p is not None else None,
+                "ParentImage": parent.image if parent is not None else None,
+                "Protocol": d.get("protocol"),
+                "Initiated": "true" if d.get("initiated") else "false",
+                "SourceIp": d.get("local_ip"),
+                "SourcePort": d.get("local_port"),
+                "SourceIsIpv6": ipv6,
+                "DestinationIp": d.get("remote_ip"),
+                "DestinationPort": d.get("remote_port"),
+                "DestinationHostname": d.get("hostname"),
+                "DestinationIsIpv6": ipv6,
+            }
+        )
         return {"logsource": _ls("linux", None, "network_connection"), "event": event}
     if kind == "file_event" or kind == "file_delete":
-        event = {}
-        if p is not None:
-            if p.image is not None:
-                event["Image"] = p.image
-            if p.pid is not None:
-                event["ProcessId"] = p.pid
-            if p.user is not None:
-                event["User"] = p.user
-        v = d.get("path")
-        if v is not None:
-            event["TargetFilename"] = v
+        event = _clean(
+            {
+                "Image": p.image if p is not None else None,
+                "ProcessId": p.pid if p is not None else None,
+                "User": p.user if p is not None else None,
+                "TargetFilename": d.get("path"),
+            }
+        )
         return {"logsource": _ls("linux", None, kind), "event": event}
     ls: dict[str, str | None] = _SOURCE_LS.get(act.record.source, {"product": None, "service": act.record.source})
     if act.kind == "dns":

@@ -147,6 +147,21 @@ def _field_checker(lits: dict[str, list[int]], consts: dict[str, Any], tag: str)
     return lines
 
 
+def _memoised_check(n: int, indent: str) -> list[str]:
+    """Generated lines: the candidates of str/int value ``v`` for field checker ``n``, memoised per
+    value in ``_c{n}`` (bounded); the caller adds the branch for other value types."""
+    return [
+        f"{indent}k = v.__class__",
+        f"{indent}if k is str or k is int:",
+        f"{indent}    r = _c{n}.get(v)",
+        f"{indent}    if r is None:",
+        f"{indent}        r = _f{n}(v.lower() if k is str else str(v))",
+        f"{indent}        if len(_c{n}) >= _LIMIT: _c{n}.clear()",
+        f"{indent}        _c{n}[v] = r",
+        f"{indent}    if r: c += r",
+    ]
+
+
 def _build_prefilter(rules: Sequence[CompiledRule], positions: Sequence[int]) -> _Route:
     """Generate one prefilter function for a route: literal tests grouped by field.
 
@@ -177,14 +192,7 @@ def _build_prefilter(rules: Sequence[CompiledRule], positions: Sequence[int]) ->
         if fname is None:  # keywords match value by value: test each value, memoised per value
             lines += [
                 "    for v in ev.values():",
-                "        k = v.__class__",
-                "        if k is str or k is int:",
-                f"            r = _c{n}.get(v)",
-                "            if r is None:",
-                f"                r = _f{n}(v.lower() if k is str else str(v))",
-                f"                if len(_c{n}) >= _LIMIT: _c{n}.clear()",
-                f"                _c{n}[v] = r",
-                "            if r: c += r",
+                *_memoised_check(n, "        "),
                 "        elif v is not None:",
                 "            for t in _texts(v):",
                 f"                c += _f{n}(t.lower())",
@@ -194,14 +202,7 @@ def _build_prefilter(rules: Sequence[CompiledRule], positions: Sequence[int]) ->
         if "." in fname:
             lines.append(f"    if v is _M: v = _get(ev, {_ident(fname)})")
         lines += [
-            "    k = v.__class__",
-            "    if k is str or k is int:",
-            f"        r = _c{n}.get(v)",
-            "        if r is None:",
-            f"            r = _f{n}(v.lower() if k is str else str(v))",
-            f"            if len(_c{n}) >= _LIMIT: _c{n}.clear()",
-            f"            _c{n}[v] = r",
-            "        if r: c += r",
+            *_memoised_check(n, "    "),
             "    elif v is not _M and v is not None:",
             f"        c += _f{n}(_low(v))",
         ]

@@ -510,7 +510,6 @@ def _parse_accelerated(lines: Iterable[str], file: str, st: ParseStats, window: 
 
 
 def _iterate(grouper: Any, file: str, st: ParseStats) -> Iterator[Record]:
-    open_events = grouper.open_events  # noqa: F841 - live view of the C loop's open events, for introspection
     read = truncated = 0
     try:
         for node, stamp, line, records, execve_parts, split_args in grouper:
