@@ -62,7 +62,7 @@ def test_shipped_commands_render_with_lab_defaults(technique_path: Path) -> None
     nmap = t["T1590.005-3"].render(t["T1590.005-3"].executor.command)
     assert nmap.strip() == "nmap -sn 198.51.100.128/28 -oX /tmp/atomic-nmap-sweep.xml"
     harvester = t["T1590.005-4"].render(t["T1590.005-4"].executor.command)
-    assert harvester.strip().splitlines()[-1] == (
+    assert harvester.strip().splitlines()[-2] == (
         "HOME=/tmp/atomic-harvester-home /var/cache/recon-harness/theHarvester-4.6.0/bin/theHarvester "
         "-d example.test -b dnsdumpster,bing -f /tmp/atomic-harvester")
     bgp = t["T1590.005-5"].render(t["T1590.005-5"].executor.command)
