@@ -235,7 +235,8 @@ def _harvester_events() -> list[dict[str, Any]]:
     import gzip
 
     (path,) = sorted((ROOT / "tests/data/recordings/embedded-lab").glob("*/T1590.005-4/sigma.jsonl.gz"))
-    events = [json.loads(line) for line in gzip.open(path, "rt") if line.strip()]
+    with gzip.open(path, "rt") as fh:
+        events = [json.loads(line) for line in fh if line.strip()]
     for e in events:
         e.setdefault("meta", {})["atomic"] = "theharvester"
     return events
