@@ -20,6 +20,8 @@ from harness.errors import ConfigError, SourceLocation
 
 #: Executor names ART accepts (``ExecutorType``).
 EXECUTOR_NAMES: Final = ("manual", "powershell", "sh", "bash", "command_prompt")
+#: Command executors the harness can run (it runs tests on Linux targets over SSH).
+RUNNABLE_EXECUTORS: Final = ("sh", "bash")
 #: Platforms ART accepts (``Platform``).
 PLATFORMS: Final = (
     "windows",
