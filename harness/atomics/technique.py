@@ -24,7 +24,6 @@ from harness.atomics.model import (
     EXECUTOR_NAMES,
     INPUT_ARGUMENT_TYPES,
     PLATFORMS,
-    RUNNABLE_EXECUTORS,
     AtomicTest,
     Dependency,
     Executor,
@@ -73,10 +72,9 @@ def load_technique(path: str | Path) -> Technique:
         items = n.sequence(node, "atomic_tests", problems)
         if items is not None and not items:
             problems.add(node, "atomic_tests must hold at least one test")
-        names: dict[str, yaml.Node] = {}
         guids: dict[str, yaml.Node] = {}
         for index, item in enumerate(items or [], start=1):
-            test = _atomic_test(item, f"{technique_id or 'T?'}-{index}", problems, names, guids)
+            test = _atomic_test(item, f"{technique_id or 'T?'}-{index}", problems, guids)
             if test is not None:
                 tests.append(test)
 
@@ -88,7 +86,6 @@ def _atomic_test(
     node: yaml.Node,
     test_id: str,
     problems: n.Problems,
-    names: dict[str, yaml.Node],
     guids: dict[str, yaml.Node],
 ) -> AtomicTest | None:
     before = len(problems.errors)
@@ -105,7 +102,9 @@ def _atomic_test(
         problems,
     )
 
-    name = _unique(fields, "name", what, problems, names, "test name")
+    # Names need not be unique (upstream's validator allows repeats and its library has some):
+    # tests are found by id, position or GUID.
+    name = (n.string(fields["name"][1], f"{what}: name", problems) or "") if "name" in fields else ""
     guid = ""
     if "auto_generated_guid" in fields:
         gnode = fields["auto_generated_guid"][1]
@@ -263,6 +262,9 @@ def _default(node: yaml.Node, kind: str, where: str, problems: n.Problems) -> st
     if kind in ("string", "path"):
         ok = isinstance(got, str)
     elif kind == "integer":
+        # As upstream's (pydantic, lax) validator: a quoted whole number is an integer too.
+        if isinstance(got, str) and re.fullmatch(r"[+-]?\d+", got.strip()):
+            got = int(got)
         ok = isinstance(got, int) and not isinstance(got, bool)
     elif kind == "float":
         ok = isinstance(got, float)
@@ -337,36 +339,36 @@ def _executor(fields: _Fields, what: str, problems: n.Problems) -> tuple[Executo
     if name not in EXECUTOR_NAMES:
         problems.add(spec["name"][1], f"{where}: name {name!r} is not one of {', '.join(EXECUTOR_NAMES)}")
         return None, []
+    elevation = _elevation(spec, where, problems)
     if name == "manual":
+        # Steps for a person to follow: loaded (and listed as not applicable), never run.
         n.check_keys(spec, node, where, ("name", "steps"), ("elevation_required",), problems)
-        problems.add(
-            spec["name"][1],
-            f"{where}: manual tests cannot be run by the harness (executor must be {' or '.join(RUNNABLE_EXECUTORS)})",
-        )
-        return None, [spec["steps"][1]] if "steps" in spec else []
+        steps = n.string(spec["steps"][1], f"{where}: steps", problems, min_length=10) if "steps" in spec else None
+        nodes = [spec["steps"][1]] if "steps" in spec else []
+        if steps is None or elevation is None:
+            return None, nodes
+        return Executor(name, "", None, elevation, steps=steps), nodes
     n.check_keys(spec, node, where, ("name", "command"), ("cleanup_command", "elevation_required"), problems)
-    if name not in RUNNABLE_EXECUTORS:
-        problems.add(
-            spec["name"][1],
-            f"{where}: the harness runs only {' or '.join(RUNNABLE_EXECUTORS)} "
-            f"executors on Linux targets, not {name!r}",
-        )
     command = n.string(spec["command"][1], f"{where}: command", problems) if "command" in spec else None
     cleanup = None
     if "cleanup_command" in spec:
         cleanup = n.string(
             spec["cleanup_command"][1], f"{where}: cleanup_command", problems, min_length=0, nullable=True
         )
-    elevation = False
-    if "elevation_required" in spec:
-        enode = spec["elevation_required"][1]
-        got = n.value(enode)
-        if not isinstance(got, bool):
-            problems.add(enode, f"{where}: elevation_required must be true or false")
-        else:
-            elevation = got
     nodes = [spec[k][1] for k in ("command", "cleanup_command") if k in spec]
-    if command is None:
+    if command is None or elevation is None:
         return None, nodes
     return Executor(name, command, cleanup, elevation), nodes
+
+
+def _elevation(spec: _Fields, where: str, problems: n.Problems) -> bool | None:
+    """``elevation_required`` (default false); ``None`` when it is not a boolean."""
+    if "elevation_required" not in spec:
+        return False
+    enode = spec["elevation_required"][1]
+    got = n.value(enode)
+    if not isinstance(got, bool):
+        problems.add(enode, f"{where}: elevation_required must be true or false")
+        return None
+    return got
 
