@@ -54,13 +54,13 @@ def load(technique_path: str | Path, *, sidecar_optional: bool = False) -> tuple
 
 
 def project_atomics_dirs() -> tuple[Path, ...]:
-    """The ``atomics/`` folders of this checkout (the working directory's first), those that exist."""
-    found: list[Path] = []
-    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
-        folder = (base / "atomics").resolve()
-        if folder.is_dir() and folder not in found:
-            found.append(folder)
-    return tuple(found)
+    """The ``atomics/`` folder of the checkout this harness runs from, if it has one.
+
+    Only the harness's own checkout counts, never the working directory: run from inside a clone
+    of upstream's library, its ``atomics/`` must not pass for this project's curated atomics.
+    """
+    folder = (Path(__file__).resolve().parents[2] / "atomics").resolve()
+    return (folder,) if folder.is_dir() else ()
 
 
 def default_technique_path() -> Path:

@@ -37,6 +37,15 @@ def test_only_this_checkouts_atomics_are_curated(art: Library) -> None:
     assert is_project_atomic(dataclasses.replace(upstream, location=None))  # built in code (negative control)
 
 
+def test_running_from_inside_an_upstream_clone_does_not_curate_it(
+    art: Library, scope: Scope, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(SAMPLE.parent)  # tests/data/art holds an atomics/ folder, like upstream's clone
+    test = art.find("T1003.008-1").test
+    assert not is_project_atomic(test)
+    assert refusal(test, "netns://rah", scope) is not None
+
+
 @pytest.mark.parametrize(
     ("url", "fragment"),
     [
