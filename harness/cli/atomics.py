@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,10 @@ from harness.atomics.model import (
     TechniqueSignals,
 )
 from harness.errors import ErrorCollection
+from harness.execution import art_guard
+from harness.execution.art_guard import Refusal
+from harness.execution.scope import Scope
+from harness.lab.config import load_lab_config
 
 REDACTED = "<redacted>"
 _ATOMICS_HELP = (
@@ -43,11 +48,27 @@ def register(subparsers: Any) -> None:
     p.add_argument("--executor", action="append", default=[], choices=EXECUTOR_NAMES,
                    help="only tests with this executor (repeatable)")
     p.add_argument("--runnable", action="store_true", help="only tests the harness can run")
+    _target_options(p)
     p.set_defaults(func=_list)
     p = subparsers.add_parser("show", help="show one atomic test: rendered commands, dependencies, signals")
     p.add_argument("test", metavar="ID|GUID", help="test id (T1590.005-3), position (3, in one file) or GUID")
     p.add_argument("--atomics", default=None, help=_ATOMICS_HELP)
+    _target_options(p)
     p.set_defaults(func=_show)
+
+
+def _target_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", default=None, metavar="URL",
+                   help="also say whether each test would run on this target or why it is refused (nothing runs)")
+    p.add_argument("--lab-config", default=None, metavar="FILE", help="lab config TOML whose [scope] applies")
+
+
+def _guard(args: argparse.Namespace) -> Callable[[AtomicTest], Refusal | None] | None:
+    """The guard's verdict per test on ``--target`` (None without one), as ``harness run`` applies it."""
+    if not args.target:
+        return None
+    scope = Scope.from_lab(load_lab_config(args.lab_config))
+    return lambda test: art_guard.check(test, args.target, scope)
 
 
 def _library(path: str | None, techniques: list[str]) -> Library:
@@ -63,19 +84,31 @@ def _list(args: argparse.Namespace) -> int:
     library = _library(args.atomics, args.technique)
     platform = None if args.platform == "all" else args.platform
     tests = library.tests(platform, args.executor, runnable_only=args.runnable)
+    guard = _guard(args)
+    refused: Counter[str] = Counter()
     for item in tests:
-        print(list_line(item.test))
+        found = guard(item.test) if guard is not None and item.not_applicable is None else None
+        if found is not None:
+            refused[found.kind] += 1
+        print(list_line(item.test, args.target, found))
     for error in library.errors:
         print(f"harness: error: {error}", file=sys.stderr)
     print(summary(library, tests, platform), file=sys.stderr)
+    if guard is not None:
+        runnable = sum(1 for item in tests if item.not_applicable is None)
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(refused.items(), key=lambda kv: (-kv[1], kv[0])))
+        print(f"on {args.target}: {runnable - sum(refused.values())} of {runnable} runnable test(s) would run, "
+              f"{sum(refused.values())} refused{f' ({kinds})' if kinds else ''}", file=sys.stderr)
     return 1 if library.errors else 0
 
 
-def list_line(test: AtomicTest) -> str:
+def list_line(test: AtomicTest, target: str | None = None, refused: Refusal | None = None) -> str:
     """One line of ``harness list``: id, GUID, executor, name, and why it is not run if it is not."""
     line = f"{test.id:<13} {test.guid}  {test.executor.name:<14} {test.name}"
     why = test.not_applicable()
-    return f"{line}  -- not applicable: {why}" if why else line
+    if why:
+        return f"{line}  -- not applicable: {why}"
+    return f"{line}  -- refused on {target}: {refused.reason}" if refused is not None else line
 
 
 def summary(library: Library, listed: list[LibraryTest], platform: str | None) -> str:
@@ -106,6 +139,10 @@ def _show(args: argparse.Namespace) -> int:
     else:
         item = library.find(key)
     print(render_test(item.test, item.signals, item.technique.atomics_folder))
+    guard = _guard(args)
+    if guard is not None and item.test.not_applicable() is None:
+        found = guard(item.test)
+        print(f"\non {args.target}: {'refused: ' + found.reason if found else 'would run'}")
     return 0
 
 

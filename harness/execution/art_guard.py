@@ -21,6 +21,7 @@ they do today.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.atomics.loader import project_atomics_dirs
@@ -102,6 +103,51 @@ def scope_refusal(test: AtomicTest, scope: Scope, args: Mapping[str, str] | None
     return "; ".join(unique) if unique else None
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a test is not run: ``kind`` (not-applicable, destructive, no-scope, scope, atomics-folder)
+    and the sentence the user reads."""
+
+    kind: str
+    reason: str
+
+
+def check(
+    test: AtomicTest,
+    target_url: str,
+    scope: Scope | None,
+    args: Mapping[str, str] | None = None,
+    *,
+    atomics_folder: str | None = None,
+    disposable_hosts: Collection[str] = (),
+    project_dirs: Collection[Path] | None = None,
+) -> Refusal | None:
+    """Why ``test`` must not run on ``target_url``, or ``None`` when it may.
+
+    The project's own atomics are not judged here (the runner's scope check covers them).
+    """
+    if is_project_atomic(test, project_dirs):
+        return None
+    inapplicable = test.not_applicable()
+    if inapplicable:
+        return Refusal("not-applicable", f"not applicable: {inapplicable}")
+    where = disposable_refusal(target_url, disposable_hosts)
+    if where:
+        return Refusal("destructive", f"upstream atomic {test.id} is destructive and not run here: {where}")
+    if scope is None:
+        return Refusal("no-scope", f"upstream atomic {test.id} is not run without a declared scope")
+    outside = scope_refusal(test, scope, args)
+    if outside:
+        return Refusal("scope", f"upstream atomic {test.id} leaves the declared scope: {outside}")
+    if atomics_folder is None and any(ATOMICS_FOLDER_RE.search(text) for _, text in commands(test, args)):
+        return Refusal(
+            "atomics-folder",
+            f"upstream atomic {test.id} uses PathToAtomicsFolder, and no atomics folder is on the target "
+            "(copying it there is not implemented yet)",
+        )
+    return None
+
+
 def refusal(
     test: AtomicTest,
     target_url: str,
@@ -112,26 +158,14 @@ def refusal(
     disposable_hosts: Collection[str] = (),
     project_dirs: Collection[Path] | None = None,
 ) -> str | None:
-    """Why ``test`` must not run on ``target_url``, or ``None`` when it may.
-
-    The project's own atomics are not judged here (the runner's scope check covers them).
-    """
-    if is_project_atomic(test, project_dirs):
-        return None
-    inapplicable = test.not_applicable()
-    if inapplicable:
-        return f"not applicable: {inapplicable}"
-    where = disposable_refusal(target_url, disposable_hosts)
-    if where:
-        return f"upstream atomic {test.id} is destructive and not run here: {where}"
-    if scope is None:
-        return f"upstream atomic {test.id} is not run without a declared scope"
-    outside = scope_refusal(test, scope, args)
-    if outside:
-        return f"upstream atomic {test.id} leaves the declared scope: {outside}"
-    if atomics_folder is None and any(ATOMICS_FOLDER_RE.search(text) for _, text in commands(test, args)):
-        return (
-            f"upstream atomic {test.id} uses PathToAtomicsFolder, and no atomics folder is on the target "
-            "(copying it there is not implemented yet)"
-        )
-    return None
+    """The reason of :func:`check`, or ``None`` when ``test`` may run on ``target_url``."""
+    found = check(
+        test,
+        target_url,
+        scope,
+        args,
+        atomics_folder=atomics_folder,
+        disposable_hosts=disposable_hosts,
+        project_dirs=project_dirs,
+    )
+    return found.reason if found else None

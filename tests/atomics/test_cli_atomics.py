@@ -149,3 +149,30 @@ def test_show_by_guid_of_a_manual_test(capsys: pytest.CaptureFixture[str]) -> No
 def test_show_an_unknown_id_in_a_tree(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["show", "T1014-9", "--atomics", str(ART)]) == 2
     assert "no atomic test 'T1014-9'" in capsys.readouterr().err
+
+
+def test_list_with_a_target_says_what_would_be_refused_and_runs_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--atomics", str(ART), "--target", "netns://rah", "--technique", "T1003.008"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert len(lines) == 5 and all("-- refused on netns://rah: upstream atomic" in line for line in lines)
+    assert "the embedded lab shares this machine's filesystem" in lines[0]
+    assert "on netns://rah: 0 of 5 runnable test(s) would run, 5 refused (5 destructive)" in captured.err
+
+
+def test_list_on_the_vm_names_scope_and_atomics_folder_refusals(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--atomics", str(ART), "--target", "vagrant://default", "--runnable"]) == 0
+    captured = capsys.readouterr()
+    refused = [line for line in captured.out.splitlines() if "-- refused on vagrant://default: " in line]
+    assert any(line.startswith("T1003.007-4 ") and "get_prereq: URL host github.com" in line for line in refused)
+    assert any(line.startswith("T1014-1 ") and "uses PathToAtomicsFolder" in line for line in refused)
+    assert not any(line.startswith("T1003.008-1 ") for line in refused)
+    summary = captured.err.splitlines()[-1]
+    assert summary.startswith("on vagrant://default: ") and f"{48 - len(refused)} of 48 runnable" in summary
+
+
+def test_show_with_a_target(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", "T1003.008-1", "--atomics", str(ART), "--target", "ssh://root@lab?disposable=1"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("on ssh://root@lab?disposable=1: would run")
+    assert main(["show", "T1003.008-1", "--atomics", str(ART), "--target", "ssh://root@lab"]) == 0
+    assert "on ssh://root@lab: refused: upstream atomic T1003.008-1 is destructive" in capsys.readouterr().out
