@@ -65,6 +65,19 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 step packages "$t"
 
+# theHarvester 4.6.0 is baked into the box only when the package cache holds the pinned release
+# (build-box.sh checks the same pin): then the atomic must run, else it must be PREREQ_MISSING.
+HARVESTER_WANT="$("$PY" - <<'EOF'
+from harness.packages.cache import PinError, find_pinned
+from harness.packages.theharvester import ARCHIVE
+try:
+    print("EXECUTED" if find_pinned(ARCHIVE) else "PREREQ_MISSING")
+except PinError:
+    print("PREREQ_MISSING")
+EOF
+)"
+log "theHarvester in the package cache: T1590.005-4 must be $HARVESTER_WANT"
+
 t=$(date +%s)
 bash vagrant/build-box.sh >/dev/null
 step box "$t"
@@ -84,8 +97,8 @@ run_rc=$?
 set -e
 step atomics "$t"
 
-# The verdicts the offline lab must give: the four atomics EXECUTED, theHarvester PREREQ_MISSING.
-"$PY" - "$OUT/run.jsonl" <<'EOF'
+# The verdicts the offline lab must give: the four atomics EXECUTED, theHarvester as derived above.
+"$PY" - "$OUT/run.jsonl" "$HARVESTER_WANT" <<'EOF'
 import json, sys
 runs = {}
 for line in open(sys.argv[1]):
@@ -94,7 +107,7 @@ for line in open(sys.argv[1]):
         d = json.loads(line)
         runs[d["id"]] = d
 want = {"T1590.005-1": "EXECUTED", "T1590.005-2": "EXECUTED", "T1590.005-3": "EXECUTED",
-        "T1590.005-4": "PREREQ_MISSING", "T1590.005-5": "EXECUTED"}
+        "T1590.005-4": sys.argv[2], "T1590.005-5": "EXECUTED"}
 bad = [f"{k}: {runs.get(k, {}).get('status')} (want {v}) {runs.get(k, {}).get('reason', '')}"
        for k, v in want.items() if runs.get(k, {}).get("status") != v]
 print("verdicts:", {k: v.get("status") for k, v in sorted(runs.items())})
