@@ -10,7 +10,8 @@
 # rebuilt; otherwise a second run only (re)adds the cached box when Vagrant lacks it.
 #
 # The VM never has internet in the lab, so everything the atomics and the simulated internet
-# need is baked in here, fetched by the HOST's own apt (Debian mirror) and pip (PyPI).
+# need is baked in here, fetched with the host's network by apt (Debian mirror) and by pip (PyPI)
+# run in the guest's chroot.
 #
 # Pitfalls handled (seen on machines like the CI's): loop devices without MBR partition scanning
 # (the partition is mounted through a loop device at its offset); update-grub ignores file-backed
@@ -58,7 +59,6 @@ command -v grub-install >/dev/null || need+=(grub2-common)
 command -v sfdisk >/dev/null || need+=(fdisk)
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 command -v vagrant >/dev/null || need+=(vagrant vagrant-libvirt)
-python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing host packages: ${need[*]}"
   apt-get install -y --no-install-recommends "${need[@]}" >/dev/null
@@ -77,6 +77,40 @@ if [ -f "$HARVESTER_ARCHIVE" ]; then
 else
   log "theHarvester $HARVESTER_VERSION is not in the package cache ($HARVESTER_ARCHIVE): the VM's theHarvester atomic reports PREREQ_MISSING"
 fi
+
+# Runs in the chroot's Python (3.11 of Debian 12, as the VM runs it), never the host's. pip gets
+# only what it needs from the host's environment: its CA bundle (a host may trust a TLS proxy),
+# proxies and index. theHarvester's dependencies come from the cache's wheels/ when it has any
+# (air-gapped host: --no-index), else PyPI.
+build_wheels() {
+  local cert="${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}" v pipenv=()
+  install -d "$MNT/opt/recon-harness/wheels" "$MNT/tmp/recon-wheels"
+  [ -f "$cert" ] && cp "$cert" "$MNT/tmp/recon-wheels/host-ca.crt" && pipenv+=(PIP_CERT=/tmp/recon-wheels/host-ca.crt)
+  for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY PIP_INDEX_URL; do
+    if [ -n "${!v:-}" ]; then pipenv+=("$v=${!v}"); fi
+  done
+  gchroot() {
+    chroot "$MNT" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+      LC_ALL=C.UTF-8 PIP_DISABLE_PIP_VERSION_CHECK=1 "${pipenv[@]}" "$@"
+  }
+  gchroot python3 -m venv /tmp/recon-wheels/venv
+  log "building shodan==$SHODAN_VERSION wheels from PyPI with the guest's $(gchroot python3 -V)"
+  gchroot /tmp/recon-wheels/venv/bin/pip wheel --quiet --wheel-dir /opt/recon-harness/wheels "shodan==$SHODAN_VERSION" \
+    || die "pip wheel shodan==$SHODAN_VERSION failed in the guest"
+  if [ -n "$HARVESTER" ]; then
+    local src=()
+    cp "$HARVESTER_ARCHIVE" "$MNT/tmp/recon-wheels/"
+    if ls "$PACKAGE_CACHE"/wheels/*.whl >/dev/null 2>&1; then
+      install -d "$MNT/tmp/recon-wheels/cache"
+      cp "$PACKAGE_CACHE"/wheels/*.whl "$MNT/tmp/recon-wheels/cache/"
+      src=(--no-index --find-links /tmp/recon-wheels/cache)
+    fi
+    log "building theHarvester $HARVESTER_VERSION wheels from $HARVESTER_ARCHIVE (dependencies: ${src[*]:-PyPI})"
+    gchroot /tmp/recon-wheels/venv/bin/pip wheel --quiet "${src[@]}" --wheel-dir /opt/recon-harness/wheels \
+      "/tmp/recon-wheels/$(basename "$HARVESTER_ARCHIVE")" || die "pip wheel of theHarvester $HARVESTER_VERSION failed in the guest"
+  fi
+  rm -rf "$MNT/tmp/recon-wheels" "$MNT/root/.cache/pip"
+}
 
 KEY="$( { cat "${BASH_SOURCE[0]}"; cat "$HERE"/guest/*; printf '%s\n' "${PACKAGES[@]}" "$SHODAN_VERSION" "$HARVESTER"; } \
         | sha256sum | cut -c1-16)"
@@ -108,18 +142,6 @@ if [ ! -f "$BOX_FILE" ]; then
   }
   trap cleanup EXIT
 
-  # Shodan CLI wheels, built on the host with the same Python minor version as the guest (3.11).
-  log "fetching shodan==$SHODAN_VERSION wheels from PyPI (host pip)"
-  python3 -m pip wheel --quiet --disable-pip-version-check --wheel-dir "$WORK/wheels" "shodan==$SHODAN_VERSION"
-  if [ -n "$HARVESTER" ]; then
-    # theHarvester and its pinned dependencies as wheels: from the cache's wheels/ when it has them
-    # (air-gapped host), else from PyPI. The guest installs them offline.
-    src=()
-    ls "$PACKAGE_CACHE"/wheels/*.whl >/dev/null 2>&1 && src=(--no-index --find-links "$PACKAGE_CACHE/wheels")
-    log "building theHarvester $HARVESTER_VERSION wheels from $HARVESTER_ARCHIVE (dependencies: ${src[*]:-PyPI})"
-    python3 -m pip wheel --quiet --disable-pip-version-check "${src[@]}" --wheel-dir "$WORK/wheels" "$HARVESTER_ARCHIVE"
-  fi
-
   # Disk: one MBR partition at 1 MiB, mounted through a loop device at its offset.
   log "creating disk ($DISK_SIZE) and root filesystem"
   truncate -s "$DISK_SIZE" "$WORK/disk.raw"
@@ -147,9 +169,13 @@ if [ ! -f "$BOX_FILE" ]; then
   chroot "$MNT" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
     "${PACKAGES[@]}" >> "$WORK/apt.log" 2>&1 || { tail -40 "$WORK/apt.log" >&2; die "apt-get install failed"; }
 
+  # The Shodan CLI and theHarvester as wheels, resolved and built by the GUEST's own Python (in the
+  # chroot, with the host's network): the host's Python may be another patch release, and a
+  # dependency's Requires-Python (soupsieve: >=3.11.5) or ABI is decided by the exact interpreter.
+  # The guest installs them offline in configure-guest.sh.
+  build_wheels
+
   log "configuring the guest"
-  install -d "$MNT/opt/recon-harness/wheels"
-  cp "$WORK"/wheels/*.whl "$MNT/opt/recon-harness/wheels/"
   cp "$HERE"/guest/* "$MNT/opt/recon-harness/"
   VAGRANT_KEYS="$(find /usr/share /usr/lib /opt -path '*vagrant*/keys/vagrant.pub*' -type f 2>/dev/null | head -n 2)"
   [ -n "$VAGRANT_KEYS" ] || die "Vagrant's insecure public key not found (is vagrant installed?)"
