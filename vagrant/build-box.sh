@@ -81,7 +81,8 @@ fi
 # Runs in the chroot's Python (3.11 of Debian 12, as the VM runs it), never the host's. pip gets
 # only what it needs from the host's environment: its CA bundle (a host may trust a TLS proxy),
 # proxies and index. theHarvester's dependencies come from the cache's wheels/ when it has any
-# (air-gapped host: --no-index), else PyPI.
+# (air-gapped host: --no-index), else PyPI. --use-pep517: the guest's pip 23.0 has no `wheel`
+# package for a legacy setup.py build (shodan's sdist); the isolated build environment brings it.
 build_wheels() {
   local cert="${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}" v pipenv=()
   install -d "$MNT/opt/recon-harness/wheels" "$MNT/tmp/recon-wheels"
@@ -95,7 +96,7 @@ build_wheels() {
   }
   gchroot python3 -m venv /tmp/recon-wheels/venv
   log "building shodan==$SHODAN_VERSION wheels from PyPI with the guest's $(gchroot python3 -V)"
-  gchroot /tmp/recon-wheels/venv/bin/pip wheel --quiet --wheel-dir /opt/recon-harness/wheels "shodan==$SHODAN_VERSION" \
+  gchroot /tmp/recon-wheels/venv/bin/pip wheel --quiet --use-pep517 --wheel-dir /opt/recon-harness/wheels "shodan==$SHODAN_VERSION" \
     || die "pip wheel shodan==$SHODAN_VERSION failed in the guest"
   if [ -n "$HARVESTER" ]; then
     local src=()
@@ -106,7 +107,7 @@ build_wheels() {
       src=(--no-index --find-links /tmp/recon-wheels/cache)
     fi
     log "building theHarvester $HARVESTER_VERSION wheels from $HARVESTER_ARCHIVE (dependencies: ${src[*]:-PyPI})"
-    gchroot /tmp/recon-wheels/venv/bin/pip wheel --quiet "${src[@]}" --wheel-dir /opt/recon-harness/wheels \
+    gchroot /tmp/recon-wheels/venv/bin/pip wheel --quiet --use-pep517 "${src[@]}" --wheel-dir /opt/recon-harness/wheels \
       "/tmp/recon-wheels/$(basename "$HARVESTER_ARCHIVE")" || die "pip wheel of theHarvester $HARVESTER_VERSION failed in the guest"
   fi
   rm -rf "$MNT/tmp/recon-wheels" "$MNT/root/.cache/pip"
