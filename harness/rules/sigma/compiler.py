@@ -368,9 +368,9 @@ def _lookup(fname: str, shapes: list[tuple[str, str]]) -> FieldPredicate:
 
 
 __all__: list[str] = [
+    "Clauses",
     "CompiledRule",
     "Logsource",
-    "Clauses",
     "Requirement",
     "compile_node",
     "compile_rule",
