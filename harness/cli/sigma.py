@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from harness.cli import sigma_scan
 from harness.errors import ConfigError, SourceLocation
 
 
@@ -44,6 +45,7 @@ def register(subparsers: Any) -> None:
     )
     match.add_argument("--stats", action="store_true", help="print throughput counters on stderr")
     match.set_defaults(func=_match)
+    sigma_scan.add_parser(sub)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 

@@ -23,10 +23,10 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from harness.telemetry.parsers import auditd as _auditd
-from harness.telemetry.parsers.base import ParseStats, Record, iso_utc
+from harness.telemetry.parsers.base import ParseStats, Record, iso_utc, open_lines
 from harness.views.activity import Activity, ActivityExtractor, _int
 from harness.views.context import DnsIndex, ProcessInfo, ViewContext
 
@@ -349,14 +349,19 @@ class SigmaView:
     ) -> Iterator[list[SigmaEvent]]:
         """:meth:`auditd_stream` of a raw audit log file, read by the C loop itself when built
         (the lines :func:`~harness.telemetry.parsers.base.open_lines` gives)."""
+        with open(path, "rb") as raw:
+            yield from self.auditd_binary(raw, file=str(path) if file is None else file, stats=stats)
+
+    def auditd_binary(
+        self, raw: BinaryIO, *, file: str = "-", stats: ParseStats | None = None
+    ) -> Iterator[list[SigmaEvent]]:
+        """:meth:`auditd_stream` of an open binary audit log (a file, a gzip stream, stdin)."""
         st = stats if stats is not None else ParseStats(_auditd.SOURCE)
-        name = str(path) if file is None else file
         if self._fast is None or not _auditd.ACCELERATED:
-            for rec in _auditd.parse_path(path, file=name, stats=st):
+            for rec in _auditd.parse(open_lines(raw), file=file, stats=st):
                 yield self.events(rec)
             return
-        with open(path, "rb") as raw:
-            yield from self._drain(_auditd.make_grouper(raw=raw, file=name, stats=st), name, st)
+        yield from self._drain(_auditd.make_grouper(raw=raw, file=file, stats=st), file, st)
 
     def _drain(self, grouper: Any, file: str, st: ParseStats) -> Iterator[list[SigmaEvent]]:
         assert self._fast is not None

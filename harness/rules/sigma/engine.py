@@ -10,6 +10,7 @@ needing it), and compiled predicates evaluated only on candidate rules.
 from __future__ import annotations
 
 import time
+from itertools import filterfalse
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,6 +187,37 @@ def _memoised_check(n: int, indent: str) -> list[str]:
     ]
 
 
+def _keyword_check(n: int) -> list[str]:
+    """Generated lines: field checker ``n`` on every value of the event. String values known to
+    hold no literal are kept in the set ``_n{n}`` and removed from the event's values at once (a
+    ``filterfalse``, in C); the others are memoised in ``_c{n}`` (both bounded). Only string keys
+    are stored: a bool or int never takes the verdict of an equal int (``True == 1``)."""
+    return [
+        "    try:",
+        f"        vs = list(_drop(_n{n}.__contains__, ev.values()))",
+        "    except TypeError:  # a list or object value",
+        "        vs = list(ev.values())",
+        "    for v in vs:",
+        "        if v.__class__ is str:",
+        f"            r = _c{n}.get(v)",
+        "            if r is None:",
+        f"                r = _f{n}(v.lower())",
+        "                if r is _E:",
+        f"                    if len(_n{n}) >= _LIMIT: _n{n}.clear()",
+        f"                    _n{n}.add(v)",
+        "                    continue",
+        f"                if len(_c{n}) >= _LIMIT: _c{n}.clear()",
+        f"                _c{n}[v] = r",
+        "            c += r[0]",
+        "            b |= r[1]",
+        "        elif v is not None:",
+        "            for t in _texts(v):",
+        f"                r = _f{n}(t.lower())",
+        "                c += r[0]",
+        "                b |= r[1]",
+    ]
+
+
 def _build_prefilter(rules: Sequence[CompiledRule], positions: Sequence[int]) -> _Route:
     """Generate one prefilter function for a route: literal tests grouped by field.
 
@@ -222,6 +254,7 @@ def _build_prefilter(rules: Sequence[CompiledRule], positions: Sequence[int]) ->
     consts: dict[str, Any] = {
         "_get": get_field, "_low": lowered_text, "_M": _MISSING, "_texts": iter_texts, "_grams": _grams,
         "_LIMIT": _CACHE_LIMIT, "_all_in": _all_in, "_E": _NOTHING,
+        "_drop": filterfalse,
     }
     checkers: list[str] = []
     lines = ["def prefilter(ev):", "    c = ()", "    b = 0"]
@@ -229,16 +262,9 @@ def _build_prefilter(rules: Sequence[CompiledRule], positions: Sequence[int]) ->
         lits = {g: (tuple(sorted(set(p))), bits) for g, (p, bits) in raw.items()}
         checkers += [*_field_checker(lits, consts, str(n)), ""]
         consts[f"_c{n}"] = {}
-        if fname is None:  # keywords match value by value: test each value, memoised per value
-            lines += [
-                "    for v in ev.values():",
-                *_memoised_check(n, "        "),
-                "        elif v is not None:",
-                "            for t in _texts(v):",
-                f"                r = _f{n}(t.lower())",
-                "                c += r[0]",
-                "                b |= r[1]",
-            ]
+        if fname is None:  # keywords match value by value: every value of every event is tested
+            consts[f"_n{n}"] = set()
+            lines += _keyword_check(n)
             continue
         lines.append(f"    v = ev.get({_ident(fname)}, _M)")
         if "." in fname:
@@ -375,7 +401,7 @@ class SigmaEngine:
             if fields.__class__ is not dict and not isinstance(fields, Mapping):
                 stats.malformed += 1  # no event object: nothing to match, counted not raised
                 continue
-            if not isinstance(ls_raw, Mapping):
+            if ls_raw.__class__ is not dict and not isinstance(ls_raw, Mapping):
                 ls_raw = {}
             ck = (ls_raw.get("product"), ls_raw.get("category"), ls_raw.get("service"))
             route = cache.get(ck)

@@ -493,13 +493,20 @@ def parse_path(
 ) -> Iterator[Record]:
     """:func:`parse` of a file's lines; with the accelerator, the C loop reads the file itself
     (the same lines :func:`~harness.telemetry.parsers.base.open_lines` gives)."""
-    st = stats if stats is not None else ParseStats(SOURCE)
-    name = str(path) if file is None else file
-    if _CGrouper is None:
-        yield from parse(base.open_lines(path), file=name, stats=st, window=window)
-        return
     with open(path, "rb") as raw:
-        yield from _iterate(make_grouper(raw=raw, file=name, stats=st, window=window), name, st)
+        yield from parse_binary(raw, file=str(path) if file is None else file, stats=stats, window=window)
+
+
+def parse_binary(
+    raw: BinaryIO, *, file: str = "-", stats: ParseStats | None = None, window: int = DEFAULT_WINDOW
+) -> Iterator[Record]:
+    """:func:`parse` of an open binary audit log (a file, a gzip stream, stdin); with the
+    accelerator, the C loop reads it itself."""
+    st = stats if stats is not None else ParseStats(SOURCE)
+    if _CGrouper is None:
+        yield from parse(base.open_lines(raw), file=file, stats=st, window=window)
+        return
+    yield from _iterate(make_grouper(raw=raw, file=file, stats=st, window=window), file, st)
 
 
 def _parse_accelerated(lines: Iterable[str], file: str, st: ParseStats, window: int) -> Iterator[Record]:
