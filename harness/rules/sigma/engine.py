@@ -10,9 +10,9 @@ needing it), and compiled predicates evaluated only on candidate rules.
 from __future__ import annotations
 
 import time
-from itertools import filterfalse
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import filterfalse
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,17 @@ class _Route:
     always: tuple[int, ...]
     needs: tuple[int, ...]  # per rule position: the clause bits that must all be set
     source: str = field(repr=False, default="")
+    chosen: dict[tuple[tuple[int, ...], int], tuple[int, ...]] = field(repr=False, default_factory=dict)
+
+    def choose(self, candidates: tuple[int, ...], bits: int) -> tuple[int, ...]:
+        """The candidates whose other requirements hold too, in rule order; remembered (bounded)
+        per (candidates, bits): events of one kind give the same few combinations."""
+        needs = self.needs
+        todo = tuple(p for p in sorted(set(candidates)) if needs[p] & bits == needs[p])
+        if len(self.chosen) >= _CACHE_LIMIT:
+            self.chosen.clear()
+        self.chosen[(candidates, bits)] = todo
+        return todo
 
 
 def _ident(text: str) -> str:
@@ -412,14 +423,11 @@ class SigmaEngine:
                 candidates += route.always
             if not candidates:
                 continue
-            if len(candidates) > 1:
-                candidates = sorted(set(candidates))
-            needs = route.needs
-            for pos in candidates:
-                need = needs[pos]
-                if need and bits & need != need:
-                    continue  # one of the rule's other requirements does not hold
-                evaluated += 1
+            todo = route.chosen.get((candidates, bits))
+            if todo is None:
+                todo = route.choose(candidates, bits)
+            evaluated += len(todo)
+            for pos in todo:
                 if not preds[pos](fields):
                     continue
                 rule = rules[pos]
