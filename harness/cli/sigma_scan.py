@@ -37,6 +37,7 @@ class _FormatAndFiles(argparse.Action):
 def add_parser(sub: Any) -> None:
     """Add ``sigma scan`` to the ``sigma`` subcommand family."""
     from harness.cli.parse import add_context_options
+    from harness.cli.sigma import add_rule_options
 
     scan = sub.add_parser(
         "scan",
@@ -50,7 +51,7 @@ def add_parser(sub: Any) -> None:
             "--no-auditd-raw turns that off."
         ),
     )
-    scan.add_argument("rules", nargs="+", help="rule files or directories")
+    add_rule_options(scan)
     scan.add_argument(
         "--format",
         nargs="+",
@@ -58,14 +59,6 @@ def add_parser(sub: Any) -> None:
         action=_FormatAndFiles,
         metavar=("FORMAT", "FILE"),
         help=f"input format ({', '.join(FORMATS)}) then the input files, read in order ('-' is stdin, .gz is read)",
-    )
-    scan.add_argument("--pipeline", action="append", default=[], help="processing pipeline YAML")
-    scan.add_argument(
-        "--placeholder",
-        action="append",
-        default=[],
-        metavar="NAME=V1,V2",
-        help="values of an %%NAME%% placeholder (expand modifier)",
     )
     scan.add_argument(
         "--no-auditd-raw",

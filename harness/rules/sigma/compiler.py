@@ -161,27 +161,10 @@ def _fields_read(trees: list[Node]) -> tuple[str, ...] | None:
 def _memoised(names: tuple[str, ...], predicate: FieldPredicate) -> FieldPredicate:
     """A rule reading a few flat fields is a function of their values: remember its verdicts per
     tuple of (string or absent) values, bounded; telemetry repeats values heavily."""
-    memo: dict[Any, bool] = {}
-    if len(names) == 1:
-        (name,) = names
-
-        def match_one(fields: Fields) -> bool:
-            value = fields.get(name)
-            if value.__class__ is not str:
-                return predicate(fields)
-            verdict = memo.get(value)
-            if verdict is None:
-                verdict = predicate(fields)
-                if len(memo) >= _MEMO_LIMIT:
-                    memo.clear()
-                memo[value] = verdict
-            return verdict
-
-        return match_one
-    getters = tuple(names)
+    memo: dict[tuple[Any, ...], bool] = {}
 
     def match(fields: Fields) -> bool:
-        key = tuple([fields.get(n, _MISSING) for n in getters])
+        key = tuple([fields.get(n, _MISSING) for n in names])
         for value in key:  # only str or absent: 1 == True == 1.0 would share a verdict
             if value.__class__ is not str and value is not _MISSING:
                 return predicate(fields)
