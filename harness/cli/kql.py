@@ -8,10 +8,12 @@ import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError, HarnessError
-from harness.rules.kql.schema import Flavour
+
+if TYPE_CHECKING:
+    from harness.rules.kql.schema import Flavour
 
 
 def register(subparsers: Any) -> None:
