@@ -14,7 +14,7 @@ from harness.rules.sigma import SigmaEngine
 from harness.rules.sigma.compiler import Logsource
 
 ROOT = Path(__file__).resolve().parents[3]
-CORPUS_LINUX = ROOT.parent / "shared" / "data" / "sigmahq" / "rules" / "linux"
+CORPUS_LINUX = ROOT / "tests" / "data" / "sigmahq" / "rules" / "linux"
 RECORDING = ROOT / "tests" / "data" / "sigma" / "recording.jsonl"
 
 
@@ -46,7 +46,6 @@ def _mutations(records: list[dict[str, Any]], seed: int = 3) -> list[dict[str, A
     return out
 
 
-@pytest.mark.skipif(not CORPUS_LINUX.is_dir(), reason="shared SigmaHQ corpus not present")
 def test_prefilter_never_loses_a_match() -> None:
     engine = SigmaEngine.from_paths([CORPUS_LINUX, ROOT / "detections" / "sigma"])
     records = _mutations([json.loads(line) for line in RECORDING.read_text().splitlines()])
