@@ -90,7 +90,7 @@ def _lines(path: Path) -> list[str]:
     return list(open_lines(path))
 
 
-def test_shared_recording_identical() -> None:
+def test_sysmon_lab_recording_identical() -> None:
     lines = _lines(SHARED / "audit.log") + _lines(SHARED / "audit-context.log")
     dns = [(None, "whois.arin.net", "198.51.100.10"), (None, "bgp.he.net", "198.51.100.13")]
     for meta, raw in ((True, True), (False, False), (True, False)):

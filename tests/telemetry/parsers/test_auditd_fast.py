@@ -80,7 +80,7 @@ def _count_fast(lines: Iterable[str]) -> int:
     return sum(_same_line(line) for line in lines if line)
 
 
-def test_shared_recording_identical() -> None:
+def test_sysmon_lab_recording_identical() -> None:
     lines = _lines(RECORDING)
     assert _count_fast(lines) > 900  # the C path takes nearly every kernel record
     _parse_both(lines)
