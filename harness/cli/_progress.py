@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from harness.telemetry.parsers.base import open_input
+from harness.telemetry.inputs import open_binary
 
 
 class Progress:
@@ -35,8 +35,8 @@ class Progress:
 
     @contextmanager
     def open(self, name: str) -> Iterator[BinaryIO]:
-        """:func:`open_input`, its reads counted (an ``Opener`` for ``parse.view_items``)."""
-        with open_input(name) as raw:
+        """:func:`open_binary`, its reads counted (an ``Opener`` for ``parse.view_items``)."""
+        with open_binary(name) as raw:
             # gzip streams count their compressed position (the file's size is the total)
             self._current = getattr(raw, "fileobj", None) or raw
             try:

@@ -16,6 +16,7 @@ from collections import Counter
 from typing import IO, Any
 
 from harness.cli._progress import Progress
+from harness.errors import ConfigError
 from harness.telemetry.parsers import FORMATS
 
 #: Inputs at least this large (bytes, all files) get a progress bar when stderr is a terminal.
@@ -58,7 +59,8 @@ def add_parser(sub: Any) -> None:
         required=True,
         action=_FormatAndFiles,
         metavar=("FORMAT", "FILE"),
-        help=f"input format ({', '.join(FORMATS)}) then the input files, read in order ('-' is stdin, .gz is read)",
+        help=f"input format ({', '.join(FORMATS)}) then the input files, read in order; gzip-compressed or plain; "
+        "'-' reads standard input",
     )
     scan.add_argument(
         "--no-auditd-raw",
@@ -89,11 +91,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from harness.cli.parse import _context, view_items
+    from harness.cli.parse import _context, _secrets, view_items
     from harness.cli.sigma import _placeholders
     from harness.rules.sigma import SigmaEngine
+    from harness.telemetry.inputs import open_binary
     from harness.telemetry.parsers import ParseStats
-    from harness.telemetry.parsers.base import open_input
     from harness.telemetry.redaction import Redactor
     from harness.views.sigma import SigmaView
 
@@ -108,7 +110,11 @@ def _run(args: argparse.Namespace) -> int:
     # SigmaHQ's auditd rules match raw records: give them those whenever such a rule is loaded.
     auditd_rules = any(r.logsource.service == "auditd" for r in engine.rules)
     auditd_raw = args.auditd_raw and auditd_rules and args.format == "auditd"
-    redactor = Redactor(args.secret) if args.secret else None
+    secrets = _secrets(args)
+    try:
+        redactor = Redactor(secrets) if secrets else None
+    except ValueError as exc:  # a too-short value (its text is never echoed)
+        raise ConfigError(f"cannot redact: {exc}") from None
     stats = ParseStats(args.format)
     view = SigmaView(_context(args), auditd_raw=auditd_raw)
     progress = Progress.for_inputs(args.files, PROGRESS_MIN_BYTES)
@@ -117,7 +123,7 @@ def _run(args: argparse.Namespace) -> int:
     counts: Counter[str] = Counter()
     titles: dict[str, tuple[str, str | None]] = {}
     try:
-        items = view_items(args, view, stats, redactor, progress.open if progress is not None else open_input)
+        items = view_items(args, view, stats, redactor, opener=progress.open if progress is not None else open_binary)
         for m in engine.match(items):
             if args.summary:
                 counts[m.rule_id] += 1

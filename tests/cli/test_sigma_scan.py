@@ -14,7 +14,7 @@ from harness import cli
 from harness.cli._progress import Progress
 
 ROOT = Path(__file__).resolve().parents[2]
-RUN = ROOT / "tests" / "data" / "recordings" / "embedded-lab" / "20261128T063547Z-8cf171"
+RUN = next((ROOT / "tests" / "data" / "recordings" / "embedded-lab").glob("2*"))  # the one recorded run
 DETECTIONS = ROOT / "detections" / "sigma"
 SIGMAHQ_LINUX = ROOT.parent / "shared" / "data" / "sigmahq" / "rules" / "linux"
 FORMATS = ("auditd", "dnsmasq", "squid", "nflog", "inet")

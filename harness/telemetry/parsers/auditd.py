@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from harness.telemetry.inputs import open_binary
 from harness.telemetry.parsers import base
 from harness.telemetry.parsers.base import ParseStats, Record
 
@@ -110,13 +111,6 @@ _SLOW_FIELD = re.compile(r"([^\s=]+)=('[^']*'|\"[^\"]*\"|\{[^}]*\}|\S*)")
 
 class _BadLine(Exception):
     pass
-
-
-def _decode_hex_text(value: str) -> str:
-    try:
-        return bytes.fromhex(value).decode("utf-8", "backslashreplace")
-    except ValueError:
-        return value
 
 
 _HEX_CACHE: dict[str, str] = {}
@@ -493,20 +487,13 @@ def parse_path(
 ) -> Iterator[Record]:
     """:func:`parse` of a file's lines; with the accelerator, the C loop reads the file itself
     (the same lines :func:`~harness.telemetry.parsers.base.open_lines` gives)."""
-    with open(path, "rb") as raw:
-        yield from parse_binary(raw, file=str(path) if file is None else file, stats=stats, window=window)
-
-
-def parse_binary(
-    raw: BinaryIO, *, file: str = "-", stats: ParseStats | None = None, window: int = DEFAULT_WINDOW
-) -> Iterator[Record]:
-    """:func:`parse` of an open binary audit log (a file, a gzip stream, stdin); with the
-    accelerator, the C loop reads it itself."""
     st = stats if stats is not None else ParseStats(SOURCE)
+    name = str(path) if file is None else file
     if _CGrouper is None:
-        yield from parse(base.open_lines(raw), file=file, stats=st, window=window)
+        yield from parse(base.open_lines(path), file=name, stats=st, window=window)
         return
-    yield from _iterate(make_grouper(raw=raw, file=file, stats=st, window=window), file, st)
+    with open_binary(path) as raw:  # gzip or plain, a file or "-" (stdin)
+        yield from _iterate(make_grouper(raw=raw, file=name, stats=st, window=window), name, st)
 
 
 def _parse_accelerated(lines: Iterable[str], file: str, st: ParseStats, window: int) -> Iterator[Record]:

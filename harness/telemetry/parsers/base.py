@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import codecs
-import gzip
 import json
-import sys
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from harness.errors import TelemetryError
+from harness.telemetry.inputs import open_binary
 
 #: How many unparseable-line examples a :class:`ParseStats` keeps (the count is always exact).
 MAX_EXAMPLES = 5
@@ -146,8 +143,8 @@ def parse_iso(text: str) -> float | None:
     return dt.timestamp()
 
 
-def open_lines(path: str | Path | BinaryIO, block: int = 1 << 20) -> Iterator[str]:
-    """Stream a text file's (or an open binary file's) lines without their line ends (``\\n`` separated: auditd's
+def open_lines(path: str | Path, block: int = 1 << 20) -> Iterator[str]:
+    """Stream a text file's lines without their line ends (``\\n`` separated: auditd's
     ``\\x1d`` and other control characters stay inside lines); undecodable bytes are
     replaced; a line longer than :data:`MAX_LINE_CHARS` is cut there (the rest of it is
     skipped), so memory stays bounded whatever the file holds. Trailing ``\\r`` are removed
@@ -158,9 +155,9 @@ def open_lines(path: str | Path | BinaryIO, block: int = 1 << 20) -> Iterator[st
     return chain.from_iterable(_line_blocks(path, block))
 
 
-def _line_blocks(path: str | Path | BinaryIO, block: int) -> Iterator[list[str]]:
+def _line_blocks(path: str | Path, block: int) -> Iterator[list[str]]:
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    with open(path, "rb") if isinstance(path, str | Path) else nullcontext(path) as raw:
+    with open_binary(path) as raw:  # gzip or plain, a file or "-" (stdin)
         tail = ""
         skipping = False
         while True:
@@ -187,20 +184,6 @@ def _line_blocks(path: str | Path | BinaryIO, block: int) -> Iterator[list[str]]
                 tail = ""
         if tail and not skipping:
             yield [tail.rstrip("\r")]
-
-
-@contextmanager
-def open_input(name: str | Path) -> Iterator[BinaryIO]:
-    """An input file opened for binary reading: ``-`` is standard input, a ``.gz`` name is
-    decompressed as it is read. Raises :class:`~harness.errors.TelemetryError` when it is missing."""
-    if str(name) == "-":
-        yield sys.stdin.buffer
-        return
-    path = Path(name)
-    if not path.is_file():
-        raise TelemetryError(f"{path}: no such file")
-    with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as fh:
-        yield fh  # type: ignore[misc]
 
 
 def numbered(lines: Iterable[str], start: int = 1) -> Iterator[tuple[int, str]]:
