@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_RULES = ROOT.parent / "shared" / "data" / "sigmahq" / "rules" / "linux"
+DEFAULT_RULES = ROOT / "tests" / "data" / "sigmahq" / "rules" / "linux"  # SigmaHQ's 210 Linux rules
 TARGET_WALL_S, TARGET_RSS_MB = 13.0, 150.0
 
 

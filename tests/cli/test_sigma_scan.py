@@ -16,7 +16,7 @@ from harness.cli._progress import Progress
 ROOT = Path(__file__).resolve().parents[2]
 RUN = next((ROOT / "tests" / "data" / "recordings" / "embedded-lab").glob("2*"))  # the one recorded run
 DETECTIONS = ROOT / "detections" / "sigma"
-SIGMAHQ_LINUX = ROOT.parent / "shared" / "data" / "sigmahq" / "rules" / "linux"
+SIGMAHQ_LINUX = ROOT / "tests" / "data" / "sigmahq" / "rules" / "linux"  # SigmaHQ's 210 Linux rules
 FORMATS = ("auditd", "dnsmasq", "squid", "nflog", "inet")
 
 
@@ -68,7 +68,6 @@ def test_no_auditd_raw_gives_the_semantic_events_only(capsys: pytest.CaptureFixt
     assert raw_ids - {json.loads(x)["rule_id"] for x in got.splitlines()}
 
 
-@pytest.mark.skipif(not SIGMAHQ_LINUX.is_dir(), reason="shared SigmaHQ corpus not present")
 def test_scan_with_sigmahq_linux_rules(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     expected = _pipeline(capsys, tmp_path, str(SIGMAHQ_LINUX), "auditd", raw=True)
     rc, got = _run(capsys, ["sigma", "scan", str(SIGMAHQ_LINUX), "--format", "auditd", *_inputs("auditd")])
