@@ -25,7 +25,8 @@ import duckdb
 from harness.errors import RuleError, SourceLocation, UnsupportedError
 from harness.rules.kql import syntax
 from harness.rules.kql.schema import Flavour, table_columns
-from harness.rules.kql.translate import SQL_TYPES, py_has, q, translate
+from harness.rules.kql.sqlbase import SQL_TYPES, py_has, q
+from harness.rules.kql.translate import translate
 
 _MACROS = [
     # tostring() of a dynamic value: strings unquoted, null as '', anything else as JSON text

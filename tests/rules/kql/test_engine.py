@@ -11,7 +11,7 @@ import pytest
 
 from harness.errors import RuleError
 from harness.rules.kql import KqlEngine, table_columns, table_names
-from harness.rules.kql.translate import any_term_regex, py_has, term_regex
+from harness.rules.kql.sqlbase import any_term_regex, py_has, term_regex
 
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 

@@ -1,0 +1,183 @@
+"""``join``/``lookup``, ``mv-expand`` and ``parse``."""
+
+from __future__ import annotations
+
+import re
+
+from harness.rules.kql import syntax as ast
+from harness.rules.kql.sqlbase import (
+    SQL_TYPES,
+    Binding,
+    Rel,
+    q,
+    s,
+)
+from harness.rules.kql.summarize import Summarize
+
+
+class JoinsAndExpansions(Summarize):
+    """Operators that combine or reshape rows."""
+
+    # join / lookup
+    def join(self, left: Rel, op: ast.Op, env: dict[str, Binding]) -> Rel:
+        p = op.params
+        kind = p["kind"]
+        right = self.query(p["right"], env)
+        la, ra = self.alias(), self.alias()
+        lcols, rcols = dict(left.cols), dict(right.cols)
+        pairs: list[tuple[str, str]] = []
+        for cond in p["on"]:
+            if isinstance(cond, ast.Name) and not cond.name.startswith("$"):
+                if cond.name not in lcols or cond.name not in rcols:
+                    raise self.err(cond, f"Failed to resolve scalar expression named '{cond.name}'")
+                pairs.append((cond.name, cond.name))
+            elif isinstance(cond, ast.Bin) and cond.op == "==" and all(
+                isinstance(x, ast.Name) and x.name.startswith("$") for x in (cond.left, cond.right)
+            ):
+                assert isinstance(cond.left, ast.Name) and isinstance(cond.right, ast.Name)
+                sides = {}
+                for x in (cond.left, cond.right):
+                    side, col = x.name[1:].split(".", 1)
+                    side_cols = lcols if side == "left" else rcols
+                    if side not in ("left", "right") or col not in side_cols:
+                        raise self.err(x, f"Failed to resolve scalar expression named '{col}'")
+                    sides[side] = col
+                if len(sides) != 2:
+                    raise self.err(cond, "join condition must compare $left and $right")
+                pairs.append((sides["left"], sides["right"]))
+            else:
+                raise self.unsup(cond, "join conditions other than equality of columns are not supported")
+        on = " AND ".join(f"{la}.{q(lc)} = {ra}.{q(rc)}" for lc, rc in pairs)
+        lsql = left.sql
+        if op.name == "join" and kind == "innerunique":
+            part = ", ".join(q(lc) for lc, _ in pairs)
+            lsql = (f"SELECT * EXCLUDE (__rn) FROM (SELECT *, row_number() OVER (PARTITION BY {part}) AS __rn "
+                    f"FROM ({left.sql}) AS {self.alias()}) AS {self.alias()} WHERE __rn = 1")
+            kind = "inner"
+        if op.name == "lookup" and kind not in ("leftouter", "inner"):
+            raise self.unsup(op, f"lookup kind={kind} is not supported")
+        lsel = [f"{la}.{q(n)} AS {q(n)}" for n, _ in left.cols]
+        lnames = [n for n, _ in left.cols]
+        if kind in ("leftanti", "anti", "leftantisemi", "leftsemi"):
+            neg = "NOT " if "anti" in kind else ""
+            sql = (f"SELECT {', '.join(lsel)} FROM ({lsql}) AS {la} WHERE {neg}EXISTS "
+                   f"(SELECT 1 FROM ({right.sql}) AS {ra} WHERE {on})")
+            return Rel(sql, list(left.cols))
+        if kind in ("rightanti", "rightantisemi", "rightsemi"):
+            neg = "NOT " if "anti" in kind else ""
+            rsel = [f"{ra}.{q(n)} AS {q(n)}" for n, _ in right.cols]
+            sql = (f"SELECT {', '.join(rsel)} FROM ({right.sql}) AS {ra} WHERE {neg}EXISTS "
+                   f"(SELECT 1 FROM ({lsql}) AS {la} WHERE {on})")
+            return Rel(sql, list(right.cols))
+        jt = {"inner": "INNER", "leftouter": "LEFT OUTER", "rightouter": "RIGHT OUTER",
+              "fullouter": "FULL OUTER", "outer": "FULL OUTER"}.get(kind)
+        if jt is None:
+            raise self.unsup(op, f"join kind={kind} is not supported")
+        cols = list(left.cols)
+        rsel = []
+        used = set(lnames)
+        same_keys = {rc for lc, rc in pairs if lc == rc}
+        right_nullable = jt in ("LEFT OUTER", "FULL OUTER")
+        left_nullable = jt in ("RIGHT OUTER", "FULL OUTER")
+        if left_nullable:
+            lsel = [(f"coalesce({la}.{q(n)}, '')" if t == "string" else f"{la}.{q(n)}") + f" AS {q(n)}"
+                    for n, t in left.cols]
+        for n, t in right.cols:
+            if op.name == "lookup" and n in same_keys:
+                continue
+            out = n
+            if out in used:
+                k = 1
+                while f"{n}{k}" in used:
+                    k += 1
+                out = f"{n}{k}"
+            used.add(out)
+            ref = f"{ra}.{q(n)}"
+            rsel.append((f"coalesce({ref}, '')" if right_nullable and t == "string" else ref) + f" AS {q(out)}")
+            cols.append((out, t))
+
+        sql = f"SELECT {', '.join(lsel + rsel)} FROM ({lsql}) AS {la} {jt} JOIN ({right.sql}) AS {ra} ON {on}"
+        return Rel(sql, cols)
+
+    # mv-expand / parse
+    def mv_expand(self, rel: Rel, op: ast.Op, env: dict[str, Binding]) -> Rel:
+        p = op.params
+        if p.get("limit") is not None or p.get("with_itemindex"):
+            raise self.unsup(op, "mv-expand limit/with_itemindex is not supported")
+        if p.get("bagexpansion") not in (None, "bag"):
+            raise self.unsup(op, "mv-expand bagexpansion=array is not supported")
+        sc = self.scope(rel)
+        exp: dict[str, tuple[str, str]] = {}
+        for item, totype in p["items"]:
+            sql, typ = self.expr(item.expr, sc, env)
+            nm = item.names[0] if item.names else self.infer_name(item.expr, "Column1")
+            if typ != "dynamic":
+                raise self.err(item, f"mv-expand needs a dynamic value, not {typ}")
+            lst = (f"(CASE WHEN json_type({sql}) = 'ARRAY' THEN CAST({sql} AS JSON[]) "
+                   f"WHEN json_type({sql}) = 'OBJECT' THEN "
+                   f"[json_object(k, json_extract({sql}, '$.\"' || k || '\"')) for k in json_keys({sql})] "
+                   f"ELSE [{sql}] END)")
+            value = "unnest(" + lst + ")"
+            t = "dynamic"
+            if totype and totype != "dynamic":
+                value = self.convert(value, "dynamic", totype)
+                t = totype
+            exp[nm] = (value, t)
+        sels, cols = [], []
+        for n, t in rel.cols:
+            if n in exp:
+                sels.append(f"{exp[n][0]} AS {q(n)}")
+                cols.append((n, exp[n][1]))
+            else:
+                sels.append(q(n))
+                cols.append((n, t))
+        for n, (v, t) in exp.items():
+            if rel.col_type(n) is None:
+                sels.append(f"{v} AS {q(n)}")
+                cols.append((n, t))
+        return self.wrap(rel, sels, cols)
+
+    def parse_op(self, rel: Rel, op: ast.Op, env: dict[str, Binding]) -> Rel:
+        p = op.params
+        kind = p["kind"]
+        if kind not in ("simple", "regex", "relaxed"):
+            raise self.unsup(op, f"parse kind={kind} is not supported")
+        src, st = self.expr(p["src"], self.scope(rel), env)
+        src = self.to_string(src, st)
+        parts = p["parts"]
+        flags = p.get("flags", "")
+        regex = "(?s)^" if kind != "regex" else f"(?s{flags})"
+        caps: list[tuple[str, str]] = []
+        for k, (pk, pv) in enumerate(parts):
+            last = k == len(parts) - 1
+            if pk == "lit":
+                regex += pv if kind == "regex" else re.escape(pv)
+            elif pk == "star":
+                regex += "(?:.*?)" if not last else "(?:.*)"
+            else:
+                name, ctype, _ = pv
+                nxt_lit = k + 1 < len(parts)
+                if ctype in ("long", "int") and kind != "regex":
+                    grp = r"(-?\d+)"
+                elif ctype == "real" and kind != "regex":
+                    grp = r"(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)"
+                else:
+                    grp = "(.*?)" if nxt_lit else "(.*)"
+                regex += grp
+                caps.append((name, ctype))
+        if kind != "regex" and parts and parts[-1][0] == "lit":
+            regex += ""
+        sels, cols = [], []
+        newcols: dict[str, str] = {}
+        for gi, (name, ctype) in enumerate(caps):
+            ext = f"regexp_extract({src}, {s(regex)}, {gi + 1})"
+            newcols[name] = ext if ctype == "string" else f"TRY_CAST(nullif({ext}, '') AS {SQL_TYPES[ctype]})"
+        for n, t in rel.cols:
+            if n in newcols:
+                continue
+            sels.append(q(n))
+            cols.append((n, t))
+        for name, ctype in caps:
+            sels.append(f"{newcols[name]} AS {q(name)}")
+            cols.append((name, ctype))
+        return self.wrap(rel, sels, cols)
