@@ -85,7 +85,9 @@ def _strlen(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> t
 def _substring(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
     a = t.args(e, sc, env, 2, 3)
     x = t.to_string(*a[0])
-    start = f"greatest({a[1][0]}, 0) + 1"
+    # a negative start counts from the end (substring page, "Parameters": substring("123456", -2, 2) is "56")
+    st = a[1][0]
+    start = f"greatest(CASE WHEN {st} < 0 THEN length({x}) + {st} ELSE {st} END, 0) + 1"
     if len(a) == 3:
         return f"coalesce(substring({x}, {start}, greatest({a[2][0]}, 0)), '')", "string"
     return f"coalesce(substring({x}, {start}), '')", "string"

@@ -32,14 +32,39 @@ _MACROS = [
     # tostring() of a dynamic value: strings unquoted, null as '', anything else as JSON text
     "CREATE MACRO kql_dstr(j) AS CASE WHEN j IS NULL THEN '' WHEN json_type(j) = 'NULL' THEN '' "
     "WHEN json_type(j) = 'VARCHAR' THEN json_extract_string(j, '$') ELSE CAST(j AS VARCHAR) END",
-    # parse_json(): invalid JSON stays a string value, as in Kusto
-    "CREATE MACRO kql_parse_json(x) AS CASE WHEN x IS NULL OR x = '' THEN CAST(NULL AS JSON) "
-    "WHEN json_valid(x) THEN CAST(x AS JSON) ELSE to_json(x) END",
+    # parse_json(): Kusto's compact JSON text (kql_json_text)
+    "CREATE MACRO kql_parse_json(x) AS CAST(kql_json_text(x) AS JSON)",
     # ISO 8601 in UTC ('...Z', what the views write) takes the fast path; other offsets go through TIMESTAMPTZ
     "CREATE MACRO kql_todt(x) AS CASE WHEN x IS NULL OR x = '' THEN NULL "
     "WHEN ends_with(x, 'Z') THEN TRY_CAST(x[1:-2] AS TIMESTAMP) "
     "ELSE TRY_CAST(TRY_CAST(x AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP) END",
 ]
+
+
+def _kusto_number(v: Any) -> Any:
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+        return int(v)
+    if isinstance(v, list):
+        return [_kusto_number(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _kusto_number(x) for k, x in v.items()}
+    return v
+
+
+def _json_text(x: str | None) -> str | None:
+    """parse_json()'s value as compact JSON text, numbers printed as Kusto prints them.
+
+    The parse_json page's example: ``{"value":118.0,"min":100.0}`` reads back as
+    ``{"value":118,"min":100}``, so ``tostring(d.value)`` is ``118``. Invalid JSON stays a
+    string value, as in Kusto.
+    """
+    if x is None or x == "":
+        return None
+    try:
+        v = json.loads(x)
+    except ValueError:
+        return json.dumps(x, ensure_ascii=False)
+    return json.dumps(_kusto_number(v), separators=(",", ":"), ensure_ascii=False)
 
 
 def _ipv4_is_private(ip: str | None) -> bool | None:
@@ -233,8 +258,8 @@ def to_json_value(value: Any, ktype: str) -> Any:
         return format_timespan(value)
     if ktype == "dynamic":
         return json.loads(value) if isinstance(value, str) else value
-    if isinstance(value, float) and value != value:
-        return "NaN"
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")  # not JSON numbers
     return value
 
 
@@ -258,9 +283,9 @@ class KqlEngine:
         self.flavour = flavour
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
+        self._register_udfs()
         for m in _MACROS:
             self.con.execute(m)
-        self._register_udfs()
         self.tables: dict[str, list[tuple[str, str]]] = {}
         self.load_stats: dict[str, int] = {}
 
@@ -269,6 +294,7 @@ class KqlEngine:
 
         # typed loosely: duckdb's stubs do not accept null_handling as a plain string
         f: Any = self.con.create_function
+        f("kql_json_text", _json_text, [VARCHAR], VARCHAR, null_handling="special")
         f("kql_has", py_has, [VARCHAR, VARCHAR, BOOLEAN, BOOLEAN, BOOLEAN], BOOLEAN, null_handling="special")
         f("kql_ipv4_is_private", _ipv4_is_private, [VARCHAR], BOOLEAN, null_handling="special")
         f("kql_ipv4_in_range", _ipv4_in_range, [VARCHAR, VARCHAR], BOOLEAN, null_handling="special")

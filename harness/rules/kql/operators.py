@@ -159,9 +159,8 @@ class Operators(TabularSources):
             sc = self.scope(rel)
             parts = []
             for k in inner.params.get("keys", []):
-                ksql, _ = self.expr(k.expr, sc, env)
-                nulls_first = (not k.desc) if k.nulls_first is None else k.nulls_first
-                parts.append(f"{ksql} {'DESC' if k.desc else 'ASC'} NULLS {'FIRST' if nulls_first else 'LAST'}")
+                ksql, ktyp = self.expr(k.expr, sc, env)
+                parts.extend(self.sort_key(ksql, ktyp, k.desc, k.nulls_first))
             order = f" ORDER BY {', '.join(parts)}" if parts else ""
             sels = [q(n) for n, _ in rel.cols]
             rn = f"row_number() OVER (PARTITION BY {q(col)}{order}) AS __prn"
@@ -241,13 +240,27 @@ class Operators(TabularSources):
             raise self.err(e, "expected an integer constant")
         return sql
 
+    @staticmethod
+    def sort_key(sql: str, typ: str, desc: bool, nulls_first: bool | None) -> list[str]:
+        """ORDER BY terms for one key, as the sort operator page's special-values table orders them.
+
+        Nulls come first for ``asc`` and last for ``desc`` unless stated. A real's NaN goes with the
+        nulls (null, NaN when first; NaN, null when last), where DuckDB would rank it above +inf.
+        """
+        first = (not desc) if nulls_first is None else nulls_first
+        term = f"{sql} {'DESC' if desc else 'ASC'} NULLS {'FIRST' if first else 'LAST'}"
+        if typ != "real":
+            return [term]
+        rank = (f"(CASE WHEN {sql} IS NULL THEN 0 WHEN isnan({sql}) THEN 1 ELSE 2 END)" if first else
+                f"(CASE WHEN {sql} IS NULL THEN 2 WHEN isnan({sql}) THEN 1 ELSE 0 END)")
+        return [rank, term]
+
     def sort(self, rel: Rel, keys: list[ast.SortKey], env: dict[str, Binding]) -> Rel:
         sc = self.scope(rel)
         parts = []
         for k in keys:
-            sql, _ = self.expr(k.expr, sc, env)
-            nulls_first = (not k.desc) if k.nulls_first is None else k.nulls_first
-            parts.append(f"{sql} {'DESC' if k.desc else 'ASC'} NULLS {'FIRST' if nulls_first else 'LAST'}")
+            sql, typ = self.expr(k.expr, sc, env)
+            parts.extend(self.sort_key(sql, typ, k.desc, k.nulls_first))
         if rel.ordered:  # a stable sort keeps the previous order among ties
             parts.append(q(ORD))
         sels = [q(n) for n, _ in rel.cols] + [f"row_number() OVER (ORDER BY {', '.join(parts)}) AS {q(ORD)}"]

@@ -102,7 +102,10 @@ class ScalarExprs(TranslatorBase):
         if t in ("long", "int"):
             return f"CAST({int(v)} AS {SQL_TYPES[t]})", t
         if t == "real":
-            return f"CAST({float(v)!r} AS DOUBLE)", t
+            f = float(v)
+            if f != f or f in (float("inf"), float("-inf")):  # real(nan), real(+inf), real(-inf)
+                return f"CAST('{'nan' if f != f else ('inf' if f > 0 else '-inf')}' AS DOUBLE)", t
+            return f"CAST({f!r} AS DOUBLE)", t
         if t == "datetime":
             try:
                 return ts_sql(parse_datetime_text(str(v), self.now)), t
@@ -159,9 +162,8 @@ class ScalarExprs(TranslatorBase):
         if op in ("==", "!=", "<", "<=", ">", ">="):
             a, b = self.coerce_pair(e, a, at, b, bt)
             sqlop = {"==": "=", "!=": "<>"}.get(op, op)
-            if op == "!=" and "string" in (at, bt):
-                # strings are never null: '' != 'x' is true
-                return f"({a} <> {b})", "bool"
+            if op in ("==", "!=") and not (at in ("string", "guid") and bt in ("string", "guid")):
+                return self.null_aware_equality(e, op, a, b), "bool"
             return f"({a} {sqlop} {b})", "bool"
         if op in ("=~", "!~"):
             a, b = self.to_string(a, at), self.to_string(b, bt)
@@ -170,6 +172,21 @@ class ScalarExprs(TranslatorBase):
         if op in ("+", "-", "*", "/", "%"):
             return self.arith(e, op, a, at, b, bt)
         raise self.unsup(e, f"operator '{op}' is not supported")
+
+    @staticmethod
+    def null_aware_equality(e: ast.Bin, op: str, a: str, b: str) -> str:
+        """Kusto's ``==``/``!=`` (null-values page, "Equality and inequality of null values").
+
+        One null side gives false (``==``) or true (``!=``); two null sides give null. SQL's
+        ``=`` would give null for both. Strings never reach here: they are never null.
+        """
+        sqlop = "=" if op == "==" else "<>"
+        one_null = "FALSE" if op == "==" else "TRUE"
+        known = [x for x in (e.left, e.right) if isinstance(x, ast.Lit) and x.value is not None
+                 and x.type != "null"]
+        if known:  # a constant side is never null: the both-null case cannot happen
+            return f"coalesce({a} {sqlop} {b}, {one_null})"
+        return f"(CASE WHEN {a} IS NULL AND {b} IS NULL THEN NULL ELSE coalesce({a} {sqlop} {b}, {one_null}) END)"
 
     def merge_term_tests(self, e: ast.Bin, sc: Scope, env: dict[str, Binding]) -> str | None:
         """``x has a or x has_any (b, c) or ...`` on one column as a single ``has_any`` regex.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from harness.rules.kql import syntax as ast
 from harness.rules.kql.operators import Operators
 from harness.rules.kql.sqlbase import (
+    ORD,
     SQL_TYPES,
     Binding,
     Rel,
@@ -114,7 +115,9 @@ class Summarize(Operators):
                 wanted.append((self.infer_name(e, f"Column{len(wanted)}"), esql, et))
             agg = "arg_max" if fn == "arg_max" else "arg_min"
             struct = "{" + ", ".join(f"{s('f' + str(k))}: {w[1]}" for k, w in enumerate(wanted)) + "}"
-            inner = f"{agg}({struct}, {key_sql}) FILTER (WHERE {key_sql} IS NOT NULL)"
+            # a group whose keys are all null still yields one of its rows (the arg_max page's example)
+            first = f"first({struct} ORDER BY {q(ORD)})" if rel.ordered else f"first({struct})"
+            inner = f"coalesce({agg}({struct}, {key_sql}) FILTER (WHERE {key_sql} IS NOT NULL), {first})"
             outs = []
             for k, (n, _, t) in enumerate(wanted):
                 acc = f"({{s}}).f{k}"
@@ -129,10 +132,11 @@ class Summarize(Operators):
             return [(item.names[0] if item.names else "count_", "count(*)", one, "long")]
         if fn == "countif":
             x, _ = a(0)
-            return [(item.names[0] if item.names else "countif_", f"count_if({x})", one, "long")]
+            # count_if() over no rows is NULL in DuckDB; Kusto's countif() is 0
+            return [(item.names[0] if item.names else "countif_", f"coalesce(count_if({x}), 0)", one, "long")]
         if fn in ("dcount", "count_distinct"):
             x, _ = a(0)
-            return [(nm("dcount"), f"count(DISTINCT {x})", one, "long")]
+            return [(nm(fn), f"count(DISTINCT {x})", one, "long")]
         if fn in ("dcountif", "count_distinctif"):
             x, _ = a(0)
             p, _ = a(1)
@@ -156,19 +160,27 @@ class Summarize(Operators):
         if fn in ("make_set", "make_list", "make_set_if", "make_list_if"):
             x, t = a(0)
             base = "set" if "set" in fn else "list"
-            distinct = "DISTINCT " if base == "set" else ""
             is_if = fn.endswith("_if")
-            cond = f" AND ({a(1)[0]})" if is_if else ""
+            filt = f"{x} IS NOT NULL" + (f" AND ({a(1)[0]})" if is_if else "")
             limit_idx = 2 if is_if else 1
-            if t == "dynamic":
-                # whether Kusto flattens array inputs here is not settled by its documentation
-                raise self.unsup(call, f"{call.name}() over dynamic values is not supported")
             val = self.to_dynamic(x, t)
-            sql = f"to_json(coalesce(list({distinct}{val}) FILTER (WHERE {x} IS NOT NULL{cond}), []))"
+            if t == "dynamic":
+                filt = f"{x} IS NOT NULL AND json_type({x}) <> 'NULL'"  + (f" AND ({a(1)[0]})" if is_if else "")
+            # on sorted input make_list keeps the input order (make_list page, "Returns")
+            order = f" ORDER BY {q(ORD)}" if rel.ordered and base == "list" else ""
+            if base == "set":
+                if t == "dynamic":
+                    # make_set of arrays is the set of their elements (make_set page, "Set from array column")
+                    flat = (f"flatten(list(CASE WHEN json_type({x}) = 'ARRAY' THEN CAST({x} AS JSON[]) "
+                            f"ELSE [{x}] END) FILTER (WHERE {filt}))")
+                    lst = f"list_distinct({flat})"
+                else:
+                    lst = f"list(DISTINCT {val}) FILTER (WHERE {filt})"
+            else:
+                lst = f"list({val}{order}) FILTER (WHERE {filt})"
             if len(args) > limit_idx:
-                lim = self.const_int(args[limit_idx], env)
-                sql = f"to_json(coalesce((list({distinct}{val}) FILTER (WHERE {x} IS NOT NULL{cond}))[1:{lim}], []))"
-            return [(nm(base), sql, one, "dynamic")]
+                lst = f"({lst})[1:{self.const_int(args[limit_idx], env)}]"
+            return [(nm(base), f"to_json(coalesce({lst}, []))", one, "dynamic")]
         if fn in ("any", "take_anyif"):
             if args and isinstance(args[0], ast.Star):
                 raise self.unsup(call, "take_any(*) is not supported")

@@ -95,7 +95,9 @@ class TabularSources(ScalarOps):
                 r: Rel = b.value
                 return Rel(r.sql, list(r.cols), r.ordered, ref.name)
             if b.kind == "func":
-                return self.call_tabular_function(ref, ref.name, [], env, None)
+                rel = self.call_tabular_function(ref, ref.name, [], env, None)
+                rel.source_name = ref.name  # union withsource= names a view by its name
+                return rel
             raise self.err(ref, f"'{ref.name}' is a scalar, not a table")
         cols = self.tables.get(ref.name) or table_columns(ref.name, self.flavour)
         if cols is None:
@@ -199,6 +201,9 @@ class TabularSources(ScalarOps):
                 if t not in types[n] and t != "null":
                     types[n].append(t)
         outcols: list[tuple[str, str, str]] = []  # (output name, source name, type)
+        # a name with several types splits into name_type columns, de-duplicated against the other
+        # columns with a number (union page, "Source columns types mismatch": x_long1)
+        taken = {n for n in order if len(types[n]) <= 1}
         for n in order:
             ts = types[n] or ["string"]
             if u.kind == "inner" and not all(r.col_type(n) is not None for r in rels):
@@ -207,7 +212,12 @@ class TabularSources(ScalarOps):
                 outcols.append((n, n, ts[0]))
             else:
                 for t in ts:
-                    outcols.append((f"{n}_{t}", n, t))
+                    out, k = f"{n}_{t}", 0
+                    while out in taken:
+                        k += 1
+                        out = f"{n}_{t}{k}"
+                    taken.add(out)
+                    outcols.append((out, n, t))
         parts = []
         for r in rels:
             sels = []
