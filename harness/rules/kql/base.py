@@ -20,6 +20,9 @@ class TranslatorBase:
         self.flavour = flavour
         self.tables = tables
         self.used_tables: set[str] = set()
+        # externaldata sources: (temp table name, node); the engine fills them before running
+        self.external: list[tuple[str, ast.ExternalData]] = []
+        self.case_sensitive_search = False
         self._n = 0
 
     # helpers
@@ -78,6 +81,27 @@ class TranslatorBase:
         raise NotImplementedError
 
     def to_string(self, sql: str, t: str) -> str:
+        raise NotImplementedError
+
+    def string_test(self, base: str, hay: str, needle: str, const: str | None) -> str:
+        raise NotImplementedError
+
+    def source(self, src: object, env: dict[str, Binding]) -> Rel:
+        raise NotImplementedError
+
+    def search_source(self, node: ast.Search, env: dict[str, Binding]) -> Rel:
+        raise NotImplementedError
+
+    def find_source(self, node: ast.Find, env: dict[str, Binding]) -> Rel:
+        raise NotImplementedError
+
+    def external_data(self, node: ast.ExternalData) -> Rel:
+        raise NotImplementedError
+
+    def search_op(self, rel: Rel, op: ast.Op, env: dict[str, Binding]) -> Rel:
+        raise NotImplementedError
+
+    def mv_apply(self, rel: Rel, op: ast.Op, env: dict[str, Binding]) -> Rel:
         raise NotImplementedError
 
     def const_string(self, e: ast.Expr, env: dict[str, Binding]) -> str | None:

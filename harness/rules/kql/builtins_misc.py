@@ -204,15 +204,6 @@ def _range_fn(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) ->
     return f"to_json(generate_series({a[0][0]}, {a[1][0]}, {step}))", "dynamic"
 
 
-@fn("countof")
-def _countof(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
-    a = t.args(e, sc, env, 2, 3)
-    if len(a) == 3:
-        raise t.unsup(e, "countof() with a regex kind is not supported")
-    x, n = t.to_string(*a[0]), t.to_string(*a[1])
-    return f"CAST((length({x}) - length(replace({x}, {n}, ''))) // nullif(length({n}), 0) AS BIGINT)", "long"
-
-
 @fn("reverse")
 def _reverse(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
     (x, xt), = t.args(e, sc, env, 1, 1)
@@ -243,19 +234,6 @@ def _hashes(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> t
     (x, xt), = t.args(e, sc, env, 1, 1)
     f = {"hash_sha256": "sha256", "hash_md5": "md5", "hash_sha1": "sha1"}[e.name]
     return f"{f}({t.to_string(x, xt)})", "string"
-
-
-@fn("hash")
-def _hash(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
-    a = t.args(e, sc, env, 1, 2)
-    x, xt = a[0]
-    if xt not in ("string", "long", "int"):
-        raise t.unsup(e, f"hash() of {xt} is not supported")
-    arg = f"CAST({x} AS VARCHAR)" if xt != "string" else x
-    h = f"kql_xxh64({arg}, {'TRUE' if xt == 'string' else 'FALSE'})"
-    if len(a) == 2:
-        return f"(({h} % {a[1][0]}) + {a[1][0]}) % {a[1][0]}", "long"
-    return h, "long"
 
 
 @fn("ipv4_is_private", "ipv4_is_in_range", "ipv4_compare", "parse_ipv4", "ipv4_is_match")

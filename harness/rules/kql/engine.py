@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import csv
+import io
 import ipaddress
 import json
 import re
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,6 +67,70 @@ def _json_text(x: str | None) -> str | None:
     except ValueError:
         return json.dumps(x, ensure_ascii=False)
     return json.dumps(_kusto_number(v), separators=(",", ":"), ensure_ascii=False)
+
+
+def _codepoints(codes: list[int | None] | None) -> str | None:
+    """unicode_codepoints_to_string(): null when a value is not a code point."""
+    if codes is None or any(c is None or not 0 <= c <= 0x10FFFF or 0xD800 <= c <= 0xDFFF for c in codes):
+        return None
+    return "".join(chr(c) for c in codes if c is not None)
+
+
+def _argv(cmd: str | None) -> str:
+    """CommandLineToArgvW's split, as a JSON array (parse_command_line's "windows" parser).
+
+    The program name ends at whitespace or its closing quote, with no escapes; later arguments
+    follow the backslash rules: 2n backslashes and a quote are n backslashes and a quote toggle,
+    2n+1 backslashes and a quote are n backslashes and a literal quote, and ``""`` inside quotes
+    is a literal quote.
+    """
+    s = cmd or ""
+    out: list[str] = []
+    i, n = 0, len(s)
+    if n and s[0] == '"':
+        j = s.find('"', 1)
+        j = n if j < 0 else j
+        out.append(s[1:j])
+        i = j + 1
+    else:
+        j = i
+        while j < n and s[j] not in " \t":
+            j += 1
+        out.append(s[i:j])
+        i = j
+    while True:
+        while i < n and s[i] in " \t":
+            i += 1
+        if i >= n:
+            break
+        arg, quoted = [], False
+        while i < n and (quoted or s[i] not in " \t"):
+            if s[i] == "\\":
+                k = i
+                while k < n and s[k] == "\\":
+                    k += 1
+                nb = k - i
+                if k < n and s[k] == '"':
+                    arg.append("\\" * (nb // 2))
+                    if nb % 2:  # an escaped quote; an even run leaves the quote to toggle quoting
+                        arg.append('"')
+                        k += 1
+                else:
+                    arg.append("\\" * nb)
+                i = k
+                continue
+            if s[i] == '"':
+                if quoted and i + 1 < n and s[i + 1] == '"':
+                    arg.append('"')
+                    i += 2
+                    continue
+                quoted = not quoted
+                i += 1
+                continue
+            arg.append(s[i])
+            i += 1
+        out.append("".join(arg))
+    return json.dumps(out, ensure_ascii=False)
 
 
 def _ipv4_is_private(ip: str | None) -> bool | None:
@@ -279,8 +345,11 @@ class KqlResult:
 class KqlEngine:
     """A DuckDB-backed KQL engine over Defender-schema tables."""
 
-    def __init__(self, flavour: Flavour | None = None) -> None:
+    def __init__(self, flavour: Flavour | None = None,
+                 external_data: Callable[[str], str | Path | None] | None = None) -> None:
         self.flavour = flavour
+        # where externaldata's URLs have local copies (the engine itself never goes to the network)
+        self.external_data: Callable[[str], str | Path | None] = external_data or (lambda url: None)
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
         self._register_udfs()
@@ -295,6 +364,8 @@ class KqlEngine:
         # typed loosely: duckdb's stubs do not accept null_handling as a plain string
         f: Any = self.con.create_function
         f("kql_json_text", _json_text, [VARCHAR], VARCHAR, null_handling="special")
+        f("kql_codepoints", _codepoints, [duckdb.list_type(BIGINT)], VARCHAR, null_handling="special")
+        f("kql_argv", _argv, [VARCHAR], VARCHAR, null_handling="special")
         f("kql_has", py_has, [VARCHAR, VARCHAR, BOOLEAN, BOOLEAN, BOOLEAN], BOOLEAN, null_handling="special")
         f("kql_ipv4_is_private", _ipv4_is_private, [VARCHAR], BOOLEAN, null_handling="special")
         f("kql_ipv4_in_range", _ipv4_in_range, [VARCHAR, VARCHAR], BOOLEAN, null_handling="special")
@@ -436,7 +507,7 @@ class KqlEngine:
             ref = ref.astimezone(UTC).replace(tzinfo=None)
         known = {n: c for n, c in self.tables.items()}
         # loaded tables keep the columns of the flavour they were loaded with; others come from the schema
-        sql, cols, used = translate(script, path, ref, flavour, {
+        sql, cols, used, external = translate(script, path, ref, flavour, {
             n: c for n, c in known.items() if table_columns(n, flavour) is None or c == table_columns(n, flavour)
         })
         for t in used:
@@ -446,7 +517,54 @@ class KqlEngine:
                     self._reshape(t, want)
                 else:
                     self._create(t, want, None)
+        for name, node in external:
+            self._load_external(name, node, path)
         return sql, cols
+
+    def _load_external(self, name: str, node: syntax.ExternalData, path: str) -> None:
+        """Fill an externaldata table from the local copy of one of its URLs.
+
+        The engine never fetches: a URL with no local copy (``external_data``) is an
+        UnsupportedError at the externaldata's line:column, counted like any other.
+        """
+        local = next((p for p in (self.external_data(u) for u in node.urls) if p is not None), None)
+        if local is None:
+            raise UnsupportedError(
+                f"externaldata needs network access to {node.urls[0] if node.urls else 'its URL'}; "
+                "give the engine a local copy (external_data)", SourceLocation(path, node.line, node.col))
+        fmt = node.props.get("format", "csv").lower()
+        skip = node.props.get("ignorefirstrecord", "false").lower() == "true"
+        text = Path(local).read_text(encoding="utf-8", errors="replace")
+        ncol = len(node.columns)
+        rows: list[list[str | None]]
+        if fmt in ("txt", "raw"):
+            rows = [[line] for line in text.splitlines()]
+        elif fmt in ("json", "multijson"):
+            rows = []
+            for line in text.splitlines():
+                if line.strip():
+                    obj = json.loads(line)
+                    rows.append([None if obj.get(c) is None else (v if isinstance(v := obj.get(c), str)
+                                                                  else json.dumps(v)) for c, _ in node.columns])
+        else:
+            delim = "\t" if fmt in ("tsv", "tsve", "tab") else ("|" if fmt == "psv" else ",")
+            rows = [list[str | None](r) for r in csv.reader(io.StringIO(text), delimiter=delim) if r]
+        if skip:
+            rows = rows[1:]
+        rows = [(r + [None] * ncol)[:ncol] for r in rows]
+        self.con.execute(f"DROP TABLE IF EXISTS {q(name)}")
+        raw = ", ".join(f"c{i} VARCHAR" for i in range(ncol))
+        self.con.execute(f"CREATE TEMP TABLE {q(name + '_raw')} ({raw})")
+        if rows:
+            self.con.executemany(f"INSERT INTO {q(name + '_raw')} VALUES ({', '.join('?' * ncol)})", rows)
+        sels = []
+        for i, (cname, typ) in enumerate(node.columns):
+            v = f"c{i}"
+            expr = {"string": f"coalesce({v}, '')", "dynamic": f"kql_parse_json({v})", "datetime": f"kql_todt({v})",
+                    "timespan": f"kql_totimespan({v})"}.get(typ, f"TRY_CAST(trim({v}) AS {SQL_TYPES[typ]})")
+            sels.append(f"{expr} AS {q(cname)}")
+        self.con.execute(f"CREATE TEMP TABLE {q(name)} AS SELECT {', '.join(sels)} FROM {q(name + '_raw')}")
+        self.con.execute(f"DROP TABLE {q(name + '_raw')}")
 
     def _reshape(self, table: str, want: list[tuple[str, str]]) -> None:
         """Give a loaded table the other flavour's columns (added columns are null)."""

@@ -6,6 +6,7 @@ import re
 
 from harness.rules.kql import syntax as ast
 from harness.rules.kql.sqlbase import (
+    ORD,
     SQL_TYPES,
     Binding,
     Rel,
@@ -101,13 +102,17 @@ class JoinsAndExpansions(Summarize):
 
     # mv-expand / parse
     def mv_expand(self, rel: Rel, op: ast.Op, env: dict[str, Binding]) -> Rel:
+        """mv-expand: arrays zipped row by row (shorter ones padded with null), bags as one-key bags.
+
+        ``with_itemindex=I`` adds the 0-based index; ``limit N`` keeps the first N of each row's
+        expansions (mv-expand page, "Parameters").
+        """
         p = op.params
-        if p.get("limit") is not None or p.get("with_itemindex"):
-            raise self.unsup(op, "mv-expand limit/with_itemindex is not supported")
         if p.get("bagexpansion") not in (None, "bag"):
             raise self.unsup(op, "mv-expand bagexpansion=array is not supported")
         sc = self.scope(rel)
         exp: dict[str, tuple[str, str]] = {}
+        lists: list[str] = []
         for item, totype in p["items"]:
             sql, typ = self.expr(item.expr, sc, env)
             nm = item.names[0] if item.names else self.infer_name(item.expr, "Column1")
@@ -117,12 +122,15 @@ class JoinsAndExpansions(Summarize):
                    f"WHEN json_type({sql}) = 'OBJECT' THEN "
                    f"[json_object(k, json_extract({sql}, '$.\"' || k || '\"')) for k in json_keys({sql})] "
                    f"ELSE [{sql}] END)")
+            lists.append(lst)
             value = "unnest(" + lst + ")"
             t = "dynamic"
             if totype and totype != "dynamic":
                 value = self.convert(value, "dynamic", totype)
                 t = totype
             exp[nm] = (value, t)
+        index_name: str | None = p.get("with_itemindex")
+        limit = p.get("limit")
         sels, cols = [], []
         for n, t in rel.cols:
             if n in exp:
@@ -135,7 +143,75 @@ class JoinsAndExpansions(Summarize):
             if rel.col_type(n) is None:
                 sels.append(f"{v} AS {q(n)}")
                 cols.append((n, t))
-        return self.wrap(rel, sels, cols)
+        if index_name is None and limit is None and not rel.ordered:
+            return self.wrap(rel, sels, cols)
+        longest = f"greatest({', '.join(f'len({x})' for x in lists)})" if len(lists) > 1 else f"len({lists[0]})"
+        sels.append(f"unnest(range({longest})) AS __mvi")
+        if rel.ordered:
+            sels.append(q(ORD))
+        inner = f"SELECT {', '.join(sels)} FROM ({rel.sql}) AS {self.alias()}"
+        outer = [q(n) for n, _ in cols]
+        if index_name is not None:
+            outer.append(f"CAST(__mvi AS BIGINT) AS {q(index_name)}")
+            cols = [*cols, (index_name, "long")]
+        if rel.ordered:  # expanded rows follow their row's place, then the array's order
+            outer.append(f"row_number() OVER (ORDER BY {q(ORD)}, __mvi) AS {q(ORD)}")
+        where = f" WHERE __mvi < {self.const_int(limit, env)}" if limit is not None else ""
+        return Rel(f"SELECT {', '.join(outer)} FROM ({inner}) AS {self.alias()}{where}", cols, rel.ordered)
+
+    def mv_apply(self, rel: Rel, op: ast.Op, env: dict[str, Binding]) -> Rel:
+        """mv-apply: the subquery runs on each row's expansion; its rows join that row's columns.
+
+        Each row gets an id; the subquery's operators are applied per id (summarize by it, top/take
+        partitioned by it), then its output columns join the row's own (mv-apply page, "Examples").
+        """
+        rid = "__rid"
+        tok = ast.Name(op.line, op.col, rid)
+        base = self.wrap(rel, [q(n) for n, _ in rel.cols] + [f"row_number() OVER () AS {q(rid)}"],
+                         [*rel.cols, (rid, "long")])
+        expand_items = []
+        for item, totype in op.params["items"]:
+            nm = item.names[0] if item.names else self.infer_name(item.expr, "Column1")
+            expand_items.append((ast.Assign(item.line, item.col, (nm,), item.expr), totype))
+        expanded = self.mv_expand(base, ast.Op(op.line, op.col, "mv-expand", {**op.params, "items": expand_items}),
+                                  env)
+        keep = {rid, *(a.names[0] for a, _ in expand_items)}
+        if op.params.get("with_itemindex"):
+            keep.add(op.params["with_itemindex"])
+        sub = Rel(f"SELECT {', '.join(q(n) for n, _ in expanded.cols if n in keep)}"
+                  f"{', ' + q(ORD) if expanded.ordered else ''} FROM ({expanded.sql}) AS {self.alias()}",
+                  [(n, t) for n, t in expanded.cols if n in keep], expanded.ordered)
+        for sop in op.params["subquery"]:
+            sub = self.operator(self.per_row(sop, tok), sub, env)
+            if sub.col_type(rid) is None:
+                raise self.unsup(sop, f"'{sop.name}' inside mv-apply is not supported")
+        own = [(n, t) for n, t in rel.cols if sub.col_type(n) is None]
+        added = [(n, t) for n, t in sub.cols if n != rid]
+        la, ra = self.alias(), self.alias()
+        sels = [f"{la}.{q(n)} AS {q(n)}" for n, _ in own] + [f"{ra}.{q(n)} AS {q(n)}" for n, _ in added]
+        if base.ordered:  # rows keep their input order, each row's results in the subquery's order
+            inner_ord = f", {ra}.{q(ORD)}" if sub.ordered else ""
+            sels.append(f"row_number() OVER (ORDER BY {la}.{q(ORD)}{inner_ord}) AS {q(ORD)}")
+        sql = (f"SELECT {', '.join(sels)} FROM ({base.sql}) AS {la} JOIN ({sub.sql}) AS {ra} "
+               f"ON {la}.{q(rid)} = {ra}.{q(rid)}")
+        return Rel(sql, own + added, base.ordered)
+
+    @staticmethod
+    def per_row(sop: ast.Op, rid: ast.Name) -> ast.Op:
+        """The subquery operator applied to each row id separately."""
+        p = dict(sop.params)
+        if sop.name == "summarize":
+            p["by"] = [*p["by"], ast.Assign(rid.line, rid.col, (rid.name,), rid)]
+            return ast.Op(sop.line, sop.col, "summarize", p)
+        if sop.name in ("top", "take"):
+            return ast.Op(sop.line, sop.col, "partition", {"column": (rid.name, rid), "inner": sop})
+        if sop.name == "project":
+            p["items"] = [*p["items"], ast.Assign(rid.line, rid.col, (), rid)]
+        if sop.name == "distinct" and p.get("items") is not None:
+            p["items"] = [*p["items"], ast.Assign(rid.line, rid.col, (), rid)]
+        if sop.name == "project-away":
+            p["names"] = [x for x in p["names"] if x[0] != rid.name]
+        return ast.Op(sop.line, sop.col, sop.name, p)
 
     def parse_op(self, rel: Rel, op: ast.Op, env: dict[str, Binding]) -> Rel:
         p = op.params

@@ -165,10 +165,16 @@ class Operators(TabularSources):
             sels = [q(n) for n, _ in rel.cols]
             rn = f"row_number() OVER (PARTITION BY {q(col)}{order}) AS __prn"
             a = self.alias()
-            return Rel(f"SELECT {', '.join(sels)} FROM (SELECT *, {rn} FROM ({rel.sql}) AS {a}) AS {self.alias()} "
-                       f"WHERE __prn <= {n_sql}", list(rel.cols))
+            # each partition keeps its top/take order (mv-apply's "top 2 by x | make_list(x)" needs it)
+            ordsel = f"row_number() OVER (ORDER BY {q(col)}, __prn) AS {q(ORD)}"
+            return Rel(f"SELECT {', '.join(sels)}, {ordsel} FROM (SELECT *, {rn} FROM ({rel.sql}) AS {a}) "
+                       f"AS {self.alias()} WHERE __prn <= {n_sql}", list(rel.cols), True)
         if name in ("as", "render"):
             return rel
+        if name == "search":
+            return self.search_op(rel, op, env)
+        if name == "mv-apply":
+            return self.mv_apply(rel, op, env)
         if name == "invoke":
             return self.call_tabular_function(p["tok"], p["name"], p["args"], env, rel)
         raise self.unsup(op, f"query operator '{name}' is not supported")

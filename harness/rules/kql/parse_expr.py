@@ -9,6 +9,7 @@ from harness.errors import RuleError, SourceLocation, UnsupportedError
 from harness.rules.kql.nodes import (
     _LIST_OPS,
     SCALAR_TYPES,
+    AnyColumn,
     Assign,
     Between,
     Bin,
@@ -103,6 +104,18 @@ class ParserBase:
 
 class ExprParser(ParserBase):
     """Scalar expressions, lowest precedence first."""
+
+    _search_terms = False  # inside a search/find predicate, where a bare string is a term
+
+    @staticmethod
+    def search_term(t: Token, text: str) -> Expr:
+        inner = text.strip("*")
+        if "*" in inner:
+            pattern = r"\b" + ".*".join(re.escape(p) for p in inner.split("*")) + r"\b"
+            return AnyColumn(t.line, t.col, "matches regex", pattern)
+        op = {(False, False): "has", (False, True): "hasprefix", (True, False): "hassuffix",
+              (True, True): "contains"}[(text.startswith("*"), text.endswith("*") and len(text) > 1)]
+        return AnyColumn(t.line, t.col, op, inner)
 
     # scalar expressions, lowest precedence first
     def parse_expr(self) -> Expr:
@@ -234,6 +247,19 @@ class ExprParser(ParserBase):
 
     def parse_primary(self) -> Expr:
         t = self.tok
+        if t.kind == "string" and self._search_terms:
+            # search "err" / "err*" / "*err" / "*err*" / "a*b" (search page, "Search predicate syntax")
+            self.next()
+            return self.search_term(t, str(t.value))
+        if t.kind == "ident" and self._search_terms and self.peek().text == ":" and self.peek(2).kind == "string":
+            self.next()
+            self.next()
+            needle = self.next()
+            return Bin(t.line, t.col, "has", Name(t.line, t.col, t.text), Lit(needle.line, needle.col,
+                                                                               needle.value, "string"))
+        if self.is_op("*") and self._search_terms and self.peek().kind != "ident":
+            self.next()
+            return Lit(t.line, t.col, True, "bool")
         if t.kind == "string":
             self.next()
             val = t.value

@@ -172,10 +172,20 @@ class OperatorParser(StatementParser):
             args = self.parse_args(")")
             return Op(ln, cl, "invoke", {"name": fname, "args": args, "tok": ft})
         if lname == "render":
-            # render only changes presentation: the rows are those of its input
-            while self.tok.kind != "eof" and not self.is_op("|", ";", ")"):
+            # render only changes presentation: the rows are those of its input. Its property list
+            # ``with (title="...", ...)`` has parentheses of its own (render page, "Syntax").
+            depth = 0
+            while self.tok.kind != "eof" and not (depth == 0 and self.is_op("|", ";", ")")):
+                if self.is_op("(", "["):
+                    depth += 1
+                elif self.is_op(")", "]"):
+                    depth -= 1
                 self.next()
             return Op(ln, cl, "render", {})
+        if lname == "mv-apply":
+            return self.parse_mv_apply(t)
+        if lname == "search":
+            return Op(ln, cl, "search", {"search": self.parse_search_body(t, piped=True)})
         if lname == "top-nested":
             return self.parse_top_nested(t)
         if lname == "partition":
@@ -288,6 +298,19 @@ class OperatorParser(StatementParser):
             break
         return Op(t.line, t.col, opname, {"kind": kind, "right": right, "on": conds})
 
+    def parse_mv_apply(self, t: Token) -> Op:
+        """``mv-apply [with_itemindex=I] [N =] arr [to typeof(T)], ... [limit L] on (subquery)``."""
+        params = self.parse_mv_expand(t).params
+        self.expect_word("on")
+        self.expect_op("(")
+        ops = [self.parse_operator()]
+        while self.is_op("|"):
+            self.next()
+            ops.append(self.parse_operator())
+        self.expect_op(")")
+        params["subquery"] = tuple(ops)
+        return Op(t.line, t.col, "mv-apply", params)
+
     def parse_mv_expand(self, t: Token) -> Op:
         params: dict[str, Any] = {"bagexpansion": "bag", "limit": None, "items": []}
         while self.tok.kind == "ident" and self.peek().text == "=" and self.tok.text in (
@@ -314,6 +337,10 @@ class OperatorParser(StatementParser):
         if self.is_word("limit"):
             self.next()
             params["limit"] = self.parse_expr()
+        if self.is_word("with_itemindex") and self.peek().text == "=":
+            self.next()
+            self.next()
+            params["with_itemindex"] = self.ident()
         params["items"] = items
         return Op(t.line, t.col, "mv-expand", params)
 

@@ -8,6 +8,8 @@ from harness.rules.kql.nodes import (
     SCALAR_TYPES,
     Datatable,
     Expr,
+    ExternalData,
+    Find,
     FuncSource,
     FunctionDef,
     Let,
@@ -17,6 +19,7 @@ from harness.rules.kql.nodes import (
     Query,
     Range,
     Script,
+    Search,
     TableRef,
     Union,
 )
@@ -129,7 +132,9 @@ class StatementParser(ExprParser):
                 self.peek().kind == "ident"
             )):
                 return True
-            if w == "materialize":
+            if w == "materialize" or (w == "externaldata" and self.peek().text == "("):
+                return True
+            if w in ("search", "find") and self.peek().kind in ("string", "ident"):
                 return True
             nxt = self.peek()
             if nxt.text == "|":
@@ -210,7 +215,15 @@ class StatementParser(ExprParser):
             q = self.parse_query()
             self.expect_op(")")
             return q
-        if self.is_word("externaldata", "search", "find", "evaluate"):
+        if self.is_word("externaldata") and self.peek().text == "(":
+            return self.parse_externaldata(t)
+        if self.is_word("search"):
+            self.next()
+            return self.parse_search_body(t, piped=False)
+        if self.is_word("find"):
+            self.next()
+            return self.parse_find(t)
+        if self.is_word("evaluate"):
             raise self.unsupported(f"'{t.text}' is not supported as a query source")
         if self.tok.kind == "ident" or self.is_op("["):
             name = self.ident()
@@ -220,6 +233,115 @@ class StatementParser(ExprParser):
                 return FuncSource(t.line, t.col, name, tuple(args))
             return TableRef(t.line, t.col, name)
         raise self.error(f"expected a table, found {t.text or 'end of query'!r}")
+
+    def parse_table_list(self) -> tuple[Query, ...]:
+        """``(T1, (T2 | where ...), ...)`` of search/find."""
+        self.expect_op("(")
+        out: list[Query] = []
+        while not self.is_op(")"):
+            st = self.tok
+            if self.is_op("("):
+                self.next()
+                out.append(self.parse_query())
+                self.expect_op(")")
+            else:
+                name = self.ident()
+                if self.is_op("*"):
+                    raise self.unsupported("wildcard table names are not supported", st)
+                out.append(Query(st.line, st.col, TableRef(st.line, st.col, name), ()))
+            if self.is_op(","):
+                self.next()
+        self.next()
+        return tuple(out)
+
+    def parse_externaldata(self, t: Token) -> ExternalData:
+        """``externaldata (col:type, ...) [url, ...] [with (format=..., ...)]`` (externaldata page)."""
+        self.next()
+        self.expect_op("(")
+        cols: list[tuple[str, str]] = []
+        while not self.is_op(")"):
+            cname = self.ident()
+            self.expect_op(":")
+            cols.append((cname, SCALAR_TYPES.get(self.ident().lower(), "string")))
+            if self.is_op(","):
+                self.next()
+        self.next()
+        self.expect_op("[")
+        urls: list[str] = []
+        while not self.is_op("]"):
+            if self.tok.kind != "string":
+                raise self.error(f"expected a URL string, found {self.tok.text or 'end of query'!r}")
+            urls.append(self.next().value)
+            if self.is_op(","):
+                self.next()
+        self.next()
+        props: dict[str, str] = {}
+        if self.is_word("with") and self.peek().text == "(":
+            self.next()
+            self.next()
+            while not self.is_op(")"):
+                key = self.ident()
+                self.expect_op("=")
+                v = self.next()
+                props[key.lower()] = str(v.value if v.kind == "string" else v.text)
+                if self.is_op(","):
+                    self.next()
+            self.next()
+        return ExternalData(t.line, t.col, tuple(cols), tuple(urls), props)
+
+    def parse_search_body(self, t: Token, piped: bool) -> Search:
+        case_sensitive = False
+        if self.is_word("kind") and self.peek().text == "=":
+            self.next()
+            self.next()
+            case_sensitive = self.ident().lower() == "case_sensitive"
+        sources = None
+        if not piped and self.is_word("in") and self.peek().text == "(":
+            self.next()
+            sources = self.parse_table_list()
+        return Search(t.line, t.col, case_sensitive, sources, self.parse_search_pred())
+
+    def parse_search_pred(self) -> Expr:
+        """A where-predicate in which a bare string is a term over every column and ``Col:"x"`` is has."""
+        self._search_terms = True
+        try:
+            return self.parse_expr()
+        finally:
+            self._search_terms = False
+
+    def parse_find(self, t: Token) -> Find:
+        withsource = "source_"
+        if self.is_word("withsource") and self.peek().text == "=":
+            self.next()
+            self.next()
+            withsource = self.ident()
+        sources = None
+        if self.is_word("in") and self.peek().text == "(":
+            self.next()
+            sources = self.parse_table_list()
+        if self.is_word("where"):
+            self.next()
+        pred = self.parse_search_pred()
+        project: tuple[tuple[str, str | None], ...] | None = None
+        if self.is_word("project-smart"):
+            self.next()
+        elif self.is_word("project"):
+            self.next()
+            cols: list[tuple[str, str | None]] = []
+            while True:
+                if self.is_word("pack_all") and self.peek().text == "(":
+                    raise self.unsupported("find ... project pack_all() is not supported")
+                name = self.ident()
+                typ = None
+                if self.is_op(":"):
+                    self.next()
+                    typ = SCALAR_TYPES.get(self.ident().lower(), "string")
+                cols.append((name, typ))
+                if not self.is_op(","):
+                    break
+                self.next()
+            project = tuple(cols)
+        return Find(t.line, t.col, withsource, sources, pred, project)
 
     def parse_union_body(self, t: Token) -> Union:
         kind = "outer"

@@ -75,6 +75,8 @@ class ScalarExprs(TranslatorBase):
             order = f" ORDER BY {q(ORD)}" if rel.ordered else ""
             val = f"(SELECT {q(first_col)} FROM ({rel.sql}) AS {self.alias()}{order} LIMIT 1)"
             return (f"coalesce({val}, '')" if first_type == "string" else val), first_type
+        if isinstance(e, ast.AnyColumn):
+            return self.any_column(e, e.op, e.needle, sc), "bool"
         if isinstance(e, ast.Star):
             raise self.unsup(e, "'*' is not supported here")
         if isinstance(e, ast.TabularArg):
@@ -155,6 +157,13 @@ class ScalarExprs(TranslatorBase):
             a = a if at != "dynamic" else f"TRY_CAST(kql_dstr({a}) AS BOOLEAN)"
             b = b if bt != "dynamic" else f"TRY_CAST(kql_dstr({b}) AS BOOLEAN)"
             return f"({a} {op.upper()} {b})", "bool"
+        if isinstance(e.left, ast.Star) and op.lstrip("!") in STRING_OPS:
+            # where * has "x": the test on any column (where page; search page, predicate table)
+            needle = self.const_string(e.right, env)
+            if needle is None:
+                raise self.unsup(e, f"'* {op}' needs a constant string")
+            test = self.any_column(e, op.lstrip("!"), needle, sc)
+            return (f"(NOT {test})" if op.startswith("!") else test), "bool"
         a, at = self.expr(e.left, sc, env)
         if op in STRING_OPS:
             return self.string_op(e, a, at, sc, env)
@@ -172,6 +181,17 @@ class ScalarExprs(TranslatorBase):
         if op in ("+", "-", "*", "/", "%"):
             return self.arith(e, op, a, at, b, bt)
         raise self.unsup(e, f"operator '{op}' is not supported")
+
+    def any_column(self, node: ast.Node, op: str, needle: str, sc: Scope) -> str:
+        """``op`` against every column of the input, as text (search/find's term over all columns)."""
+        cs = getattr(self, "case_sensitive_search", False)
+        if op == "matches regex":
+            tests = [f"regexp_matches({self.to_string(q(n), t)}, {s(('' if cs else '(?i)') + needle)})"
+                     for n, t in sc.cols.items()]
+        else:
+            base = op if not cs or op.endswith("_cs") or op == "matches regex" else f"{op}_cs"
+            tests = [self.string_test(base, self.to_string(q(n), t), s(needle), needle) for n, t in sc.cols.items()]
+        return "(" + (" OR ".join(tests) or "FALSE") + ")"
 
     @staticmethod
     def null_aware_equality(e: ast.Bin, op: str, a: str, b: str) -> str:

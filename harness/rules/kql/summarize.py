@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from harness.rules.kql import syntax as ast
+from harness.rules.kql.functions import AGGREGATES
 from harness.rules.kql.operators import Operators
 from harness.rules.kql.sqlbase import (
     ORD,
@@ -21,6 +25,8 @@ class Summarize(Operators):
     # summarize
     def summarize(self, rel: Rel, aggs: list[ast.Assign], by: list[ast.Assign], env: dict[str, Binding],
                   op: ast.Op) -> Rel:
+        if any(not self.is_aggregate_call(item.expr) for item in aggs):
+            return self.summarize_wrapped(rel, aggs, by, env, op)
         sc = self.scope(rel)
         by_sels: list[str] = []
         by_cols: list[tuple[str, str]] = []
@@ -59,6 +65,65 @@ class Summarize(Operators):
         a = self.alias()
         inner_sql = f"SELECT {', '.join(inner)} FROM ({rel.sql}) AS {a}{group}"
         return Rel(f"SELECT {', '.join(outer)} FROM ({inner_sql}) AS {self.alias()}", cols)
+
+    @staticmethod
+    def is_aggregate_call(e: ast.Expr) -> bool:
+        return isinstance(e, ast.Call) and e.name.lower() in AGGREGATES
+
+    def summarize_wrapped(self, rel: Rel, aggs: list[ast.Assign], by: list[ast.Assign],
+                          env: dict[str, Binding], op: ast.Op) -> Rel:
+        """Aggregates inside scalar expressions (``tostring(make_set(x))``, ``iff(count() > 1, ...)``).
+
+        Each aggregate call becomes a hidden summarize column; the expressions are then computed
+        over the grouped rows, the by-columns first as summarize puts them.
+        """
+        hidden: list[ast.Assign] = []
+
+        def lift(e: Any) -> Any:
+            if self.is_aggregate_call(e):
+                name = f"__agg{len(hidden)}"
+                hidden.append(ast.Assign(e.line, e.col, (name,), e))
+                return ast.Name(e.line, e.col, name)
+            if isinstance(e, ast.Node) and dataclasses.is_dataclass(e):
+                changes: dict[str, Any] = {}
+                for f in dataclasses.fields(e):
+                    v = getattr(e, f.name)
+                    if isinstance(v, ast.Node):
+                        changes[f.name] = lift(v)
+                    elif isinstance(v, tuple) and any(isinstance(x, ast.Node) for x in v):
+                        changes[f.name] = tuple(lift(x) if isinstance(x, ast.Node) else x for x in v)
+                return dataclasses.replace(e, **changes) if changes else e
+            return e
+
+        plain: list[ast.Assign] = []
+        outputs: list[tuple[ast.Assign, ast.Expr | None]] = []
+        for item in aggs:
+            if self.is_aggregate_call(item.expr):
+                plain.append(item)
+                outputs.append((item, None))
+            else:
+                outputs.append((item, lift(item.expr)))
+        if not hidden:
+            raise self.err(aggs[0], "summarize needs an aggregation function")
+        summ = self.summarize(rel, plain + hidden, by, env, op)
+        by_names = [n for n, _ in summ.cols[:len(by)]]
+        plain_cols = [(n, t) for n, t in summ.cols[len(by):] if not n.startswith("__agg")]
+        sc = self.scope(summ)
+        sels = [q(n) for n in by_names]
+        cols = list(summ.cols[:len(by)])
+        taken = {n for n, _ in summ.cols}
+        for item, expr in outputs:
+            if expr is None:  # the plain aggregates' columns, where the first of them stands
+                sels.extend(q(n) for n, _ in plain_cols)
+                cols.extend(plain_cols)
+                plain_cols = []
+                continue
+            sql, typ = self.expr(expr, sc, env)
+            name = item.names[0] if item.names else self.next_column(taken)
+            taken.add(name)
+            sels.append(f"{self.cast_null(sql, typ)} AS {q(name)}")
+            cols.append((name, self.real_type(typ)))
+        return self.wrap(summ, sels, cols)
 
     def aggregate(self, item: ast.Assign, sc: Scope, env: dict[str, Binding], rel: Rel, taken: set[str],
                   i: int) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:

@@ -18,6 +18,10 @@ from harness.rules.kql.sqlbase import (
     s,
 )
 
+# Defender functions answered from Microsoft's cloud data, which a replay does not have
+_CLOUD_FUNCTIONS = {"FileProfile": "Microsoft's file profile data",
+                    "SeenBy": "Microsoft's device discovery data"}
+
 
 class TabularSources(ScalarOps):
     """Query sources to SQL relations."""
@@ -66,6 +70,12 @@ class TabularSources(ScalarOps):
             return self.union(src, [], env)
         if isinstance(src, ast.Datatable):
             return self.datatable(src, env)
+        if isinstance(src, ast.Search):
+            return self.search_source(src, env)
+        if isinstance(src, ast.Find):
+            return self.find_source(src, env)
+        if isinstance(src, ast.ExternalData):
+            return self.external_data(src)
         if isinstance(src, ast.Print):
             sc = Scope()
             sels, cols = [], []
@@ -110,6 +120,8 @@ class TabularSources(ScalarOps):
                               env: dict[str, Binding], piped: Rel | None) -> Rel:
         b = env.get(name)
         if b is None or b.kind != "func":
+            if b is None and name in _CLOUD_FUNCTIONS:
+                raise self.unsup(node, f"unsupported: needs {_CLOUD_FUNCTIONS[name]} ({name})")
             raise self.unsup(node, f"tabular function '{name}' is not supported") if b is None else self.err(
                 node, f"'{name}' is not a function")
         fd: ast.FunctionDef = b.value

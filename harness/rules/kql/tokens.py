@@ -39,6 +39,12 @@ _OPS = [
 ]
 
 
+# Kusto's whitespace: Kusto.Language's TextFacts.IsWhitespace (microsoft/Kusto-Query-Language),
+# which includes the no-break and zero-width spaces that pasted queries often carry
+_WHITESPACE = frozenset(" \t\r\f\u00a0\u1680\u180e\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+                        "\u2008\u2009\u200a\u200b\u202f\u205f\u3000\ufeff")
+
+
 def _err(msg: str, line: int, col: int, path: str) -> RuleError:
     return RuleError(msg, SourceLocation(path, line, col))
 
@@ -56,7 +62,7 @@ def tokenize(text: str, path: str = "<query>") -> list[Token]:
             line += 1
             lstart = i
             continue
-        if c in " \t\r\f\ufeff":
+        if c in _WHITESPACE:
             i += 1
             continue
         if text.startswith("//", i):

@@ -20,19 +20,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from harness.rules.kql import builtins_misc, builtins_text  # noqa: F401  (register the functions)
+from harness.rules.kql import builtins_extra, builtins_misc, builtins_text  # noqa: F401  (registration)
 from harness.rules.kql import syntax as ast
-from harness.rules.kql.joins import JoinsAndExpansions
 from harness.rules.kql.schema import Flavour
+from harness.rules.kql.search import SearchSources
 
 
-class Translator(JoinsAndExpansions):
+class Translator(SearchSources):
     """Translate one parsed script: the operator and expression layers, assembled."""
 
 
 def translate(script: ast.Script, path: str, now: datetime, flavour: Flavour,
-              tables: dict[str, list[tuple[str, str]]]) -> tuple[str, list[tuple[str, str]], set[str]]:
-    """Translate ``script``: returns the SQL, the output columns and the tables it reads."""
+              tables: dict[str, list[tuple[str, str]]]
+              ) -> tuple[str, list[tuple[str, str]], set[str], list[tuple[str, ast.ExternalData]]]:
+    """Translate ``script``: the SQL, the output columns, the tables it reads and its externaldata."""
     tr = Translator(path, now, flavour, tables)
     rel = tr.translate_script(script)
-    return rel.sql, rel.cols, tr.used_tables
+    return rel.sql, rel.cols, tr.used_tables, tr.external
