@@ -108,7 +108,7 @@ def _countof(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> 
     if kind != "normal":
         raise t.err(e, f"countof(): kind must be 'normal' or 'regex', not {kind!r}")
     return (f"CAST(len(list_filter(range(1, length({x}) - length({n}) + 2), "
-            f"i -> substring({x}, i, length({n})) = {n})) AS BIGINT)"), "long"
+            f"lambda i: substring({x}, i, length({n})) = {n})) AS BIGINT)"), "long"
 
 
 def _binary(sqlop: str, nargs: int) -> None:

@@ -323,7 +323,7 @@ def _strrep(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> t
     a = t.args(e, sc, env, 2, 3)
     x = t.to_string(*a[0])
     if len(a) == 3:
-        return f"array_to_string(list_transform(range({a[1][0]}), i -> {x}), {t.to_string(*a[2])})", "string"
+        return f"array_to_string(list_transform(range({a[1][0]}), lambda i: {x}), {t.to_string(*a[2])})", "string"
     return f"repeat({x}, CAST({a[1][0]} AS BIGINT))", "string"
 
 
