@@ -27,7 +27,18 @@ class JoinsAndExpansions(Summarize):
         la, ra = self.alias(), self.alias()
         lcols, rcols = dict(left.cols), dict(right.cols)
         pairs: list[tuple[str, str]] = []
-        for cond in p["on"]:
+        conds: list[ast.Expr] = []
+
+        def flat(c: ast.Expr) -> None:  # on $left.a == $right.b and $left.c == $right.d
+            if isinstance(c, ast.Bin) and c.op == "and":
+                flat(c.left)
+                flat(c.right)
+            else:
+                conds.append(c)
+
+        for c in p["on"]:
+            flat(c)
+        for cond in conds:
             if isinstance(cond, ast.Name) and not cond.name.startswith("$"):
                 if cond.name not in lcols or cond.name not in rcols:
                     raise self.err(cond, f"Failed to resolve scalar expression named '{cond.name}'")

@@ -39,6 +39,9 @@ class Operators(TabularSources):
                 raise self.err(p["pred"], f"where predicate must be bool, not {typ}")
             if typ == "dynamic":
                 sql = f"TRY_CAST(kql_dstr({sql}) AS BOOLEAN)"
+            if " OVER (" in sql:  # row_number()/prev() in a predicate: SQL evaluates windows after WHERE
+                kept = self.wrap(rel, [q(n) for n, _ in rel.cols] + [f"{sql} AS __keep"], list(rel.cols))
+                return self.wrap(kept, [q(n) for n, _ in rel.cols], list(rel.cols), " WHERE __keep")
             return self.wrap(rel, [q(n) for n, _ in rel.cols], list(rel.cols), f" WHERE {sql}")
         if name == "extend":
             for i, item in enumerate(p["items"]):

@@ -15,6 +15,7 @@ from harness.rules.kql.nodes import (
     Bin,
     Call,
     Expr,
+    FuncSource,
     Index,
     InList,
     Lit,
@@ -83,6 +84,9 @@ class ParserBase:
             return name
         if self.tok.kind == "ident":
             return self.next().text
+        if self.is_op("$") and self.peek().kind == "ident":  # $table, search's source column
+            self.next()
+            return "$" + self.next().text
         raise self.error(f"expected a name, found {self.tok.text or 'end of query'!r}")
 
     # implemented by the statement and operator layers (a call's arguments may be tabular)
@@ -314,6 +318,15 @@ class ExprParser(ParserBase):
                 if lw == "toscalar":
                     self.next()
                     self.next()
+                    if not self._starts_tabular():
+                        # toscalar(F(x)): F may be a tabular function (the translator decides),
+                        # and toscalar() of a scalar expression is that value
+                        e = self.parse_expr()
+                        self.expect_op(")")
+                        if isinstance(e, Call):
+                            src = FuncSource(e.line, e.col, e.name, e.args)
+                            return ToScalar(t.line, t.col, Query(e.line, e.col, src, ()))
+                        return e
                     q = self.parse_query()
                     self.expect_op(")")
                     return ToScalar(t.line, t.col, q)

@@ -159,7 +159,7 @@ class StatementParser(ExprParser):
                 return after.text == "|"
             return False
         if t.text == "(":
-            # (T | where ...) or (union ...)
+            # (T | where ...) or (union ...), or (T) | where ...
             j = self.pos + 1
             depth = 1
             while j < len(self.toks) and depth:
@@ -171,7 +171,7 @@ class StatementParser(ExprParser):
                 elif tt.text == "|" and depth == 1:
                     return True
                 j += 1
-            return False
+            return j < len(self.toks) and self.toks[j].text == "|" and self.toks[j].kind == "op"
         return False
 
     # tabular

@@ -68,6 +68,11 @@ class ScalarExprs(TranslatorBase):
             neg = "NOT " if e.negated else ""
             return f"({x} {neg}BETWEEN {lo} AND {hi})", "bool"
         if isinstance(e, ast.ToScalar):
+            src = e.query.source
+            if isinstance(src, ast.FuncSource) and not e.query.ops and (
+                    env.get(src.name) is None or env[src.name].kind != "func"
+                    or not isinstance(env[src.name].value.result, ast.Query)):
+                return self.expr(ast.Call(src.line, src.col, src.name, src.args), sc, env)
             rel = self.query(e.query, env)
             if not rel.cols:
                 raise self.err(e, "toscalar() needs a column")

@@ -18,6 +18,9 @@ from harness.rules.kql.sqlbase import (
     s,
 )
 
+_NAME_KEEPING = {"tostring", "todynamic", "tolong", "toint", "todouble", "toreal", "array_sort_asc",
+                 "array_sort_desc", "strcat_array"}
+
 
 class Summarize(Operators):
     """summarize: grouping and aggregates."""
@@ -101,8 +104,13 @@ class Summarize(Operators):
             if self.is_aggregate_call(item.expr):
                 plain.append(item)
                 outputs.append((item, None))
-            else:
-                outputs.append((item, lift(item.expr)))
+                continue
+            e = item.expr
+            if (not item.names and isinstance(e, ast.Call) and e.name in _NAME_KEEPING and e.args
+                    and self.is_aggregate_call(e.args[0])):
+                # tostring(make_set(x)) is named as make_set(x) is: set_x
+                item = ast.Assign(item.line, item.col, (self.aggregate_name(e.args[0]),), e)
+            outputs.append((item, lift(item.expr)))
         if not hidden:
             raise self.err(aggs[0], "summarize needs an aggregation function")
         summ = self.summarize(rel, plain + hidden, by, env, op)
@@ -124,6 +132,17 @@ class Summarize(Operators):
             sels.append(f"{self.cast_null(sql, typ)} AS {q(name)}")
             cols.append((name, self.real_type(typ)))
         return self.wrap(summ, sels, cols)
+
+    def aggregate_name(self, call: ast.Expr) -> str:
+        """The column name summarize gives an unnamed one-column aggregate."""
+        assert isinstance(call, ast.Call)
+        fn = call.name.lower()
+        if (fn in ("count", "countif") and not call.args) or fn == "countif":
+            return f"{fn}_"
+        prefix = {"makeset": "set", "make_set": "set", "makelist": "list", "make_list": "list",
+                  "make_set_if": "set", "make_list_if": "list", "take_any": "any"}.get(fn, fn)
+        base = self.infer_name(call.args[0], "") if call.args else ""
+        return f"{prefix}_{base}" if base else f"{prefix}_"
 
     def aggregate(self, item: ast.Assign, sc: Scope, env: dict[str, Binding], rel: Rel, taken: set[str],
                   i: int) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
@@ -189,6 +208,8 @@ class Summarize(Operators):
                 if t == "string":
                     acc = f"coalesce({acc}, '')"
                 outs.append((n, acc, self.real_type(t)))
+            if len(item.names) > 1:  # (a, b) = arg_max(x, y): the names go to the columns in order
+                outs = [(item.names[k] if k < len(item.names) else n, acc, t) for k, (n, acc, t) in enumerate(outs)]
             return [("s", inner)], outs
         if fn == "count":
             if args:

@@ -42,6 +42,11 @@ class TabularSources(ScalarOps):
             env[let.name] = Binding("func", v, dict(env))
         elif isinstance(v, ast.Query):
             env[let.name] = Binding("query", v, dict(env))
+        elif (isinstance(v, ast.Call) and (fb := env.get(v.name)) is not None and fb.kind == "func"
+              and isinstance(fb.value.result, ast.Query)):
+            # let T = F(x); with F a tabular function: T is a table
+            src = ast.FuncSource(v.line, v.col, v.name, v.args)
+            env[let.name] = Binding("query", ast.Query(v.line, v.col, src, ()), dict(env))
         else:
             env[let.name] = Binding("expr", v, dict(env))
         return env

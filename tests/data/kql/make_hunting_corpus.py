@@ -26,6 +26,9 @@ OUT = Path(__file__).resolve().parent / "hunting"
 # Defender's Device* tables (columns such as DeviceName or DeviceId do not count)
 DEVICE_TABLE = re.compile(r"\bDevice(?:[A-Za-z]*Events|Info|NetworkInfo|FileCertificateInfo|Tvm[A-Za-z]+"
                           r"|Baseline[A-Za-z]+)\b")
+# a line that begins a tabular expression, and one that begins a new statement
+TABULAR_START = re.compile(r"\||[A-Z]\w*\b|(?:print|union|datatable|range|search|find)\b|\(")
+STATEMENT_START = re.compile(r"(?:let|print|union|datatable|search|find)\b|[A-Z]\w*\s*(?:$|\||\(|;)")
 OTHER_LANGS = {"json", "powershell", "make", "yaml", "python", "bash", "ps", "ps1", "xml", "c", "cs"}
 
 
@@ -68,8 +71,8 @@ def split_queries(block: str) -> list[str]:
             continue
         if cut is not None:
             complete = not prev_code[-1].endswith((";", ",", "(", "|", "=", " and", " or"))
-            has_tabular = any(DEVICE_TABLE.search(x) or x.startswith("|") for x in prev_code)
-            starts_new = not code.startswith(("|", ")", ",", "and ", "or ", "{", "}", "]"))
+            has_tabular = any(TABULAR_START.match(x) for x in prev_code)
+            starts_new = bool(STATEMENT_START.match(code))
             if complete and has_tabular and starts_new:
                 starts.append(cut)
                 prev_code = []
