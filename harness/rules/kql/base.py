@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from harness.errors import RuleError, SourceLocation, UnsupportedError
 from harness.rules.kql import syntax as ast
@@ -23,6 +25,8 @@ class TranslatorBase:
         # externaldata sources: (temp table name, node); the engine fills them before running
         self.external: list[tuple[str, ast.ExternalData]] = []
         self.case_sensitive_search = False
+        # runs SQL over the loaded tables during translation: bag_unpack's columns depend on the data
+        self.probe: Callable[[str, set[str]], list[tuple[Any, ...]]] | None = None
         self._n = 0
 
     # helpers
@@ -102,6 +106,9 @@ class TranslatorBase:
         raise NotImplementedError
 
     def mv_apply(self, rel: Rel, op: ast.Op, env: dict[str, Binding]) -> Rel:
+        raise NotImplementedError
+
+    def bag_unpack(self, rel: Rel, op: ast.Op, env: dict[str, Binding]) -> Rel:
         raise NotImplementedError
 
     def const_string(self, e: ast.Expr, env: dict[str, Binding]) -> str | None:

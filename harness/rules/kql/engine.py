@@ -507,16 +507,23 @@ class KqlEngine:
             ref = ref.astimezone(UTC).replace(tzinfo=None)
         known = {n: c for n, c in self.tables.items()}
         # loaded tables keep the columns of the flavour they were loaded with; others come from the schema
+        def ensure(used: set[str]) -> None:
+            for t in used:
+                want = table_columns(t, flavour)
+                if want is not None and self.tables.get(t) != want:
+                    if t in self.tables:
+                        self._reshape(t, want)
+                    else:
+                        self._create(t, want, None)
+
+        def probe(sql: str, used: set[str]) -> list[tuple[Any, ...]]:
+            ensure(used)
+            return self.con.execute(sql).fetchall()
+
         sql, cols, used, external = translate(script, path, ref, flavour, {
             n: c for n, c in known.items() if table_columns(n, flavour) is None or c == table_columns(n, flavour)
-        })
-        for t in used:
-            want = table_columns(t, flavour)
-            if want is not None and self.tables.get(t) != want:
-                if t in self.tables:
-                    self._reshape(t, want)
-                else:
-                    self._create(t, want, None)
+        }, probe)
+        ensure(used)
         for name, node in external:
             self._load_external(name, node, path)
         return sql, cols

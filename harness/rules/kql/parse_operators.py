@@ -10,6 +10,7 @@ from harness.rules.kql.nodes import (
     SCALAR_TYPES,
     Assign,
     Expr,
+    Lit,
     Op,
     Query,
     SortKey,
@@ -182,6 +183,44 @@ class OperatorParser(StatementParser):
                     depth -= 1
                 self.next()
             return Op(ln, cl, "render", {})
+        if lname == "evaluate" and self.is_word("bag_unpack") and self.peek().text == "(":
+            op_t = self.tok
+            self.next()
+            self.next()
+            pargs: list[Expr] = []
+            named: dict[str, Expr] = {}
+            while not self.is_op(")"):
+                if self.tok.kind == "ident" and self.peek().text == "=" and self.peek().kind == "op":
+                    key = self.ident()
+                    self.next()
+                    named[key.lower()] = self.parse_expr()
+                else:
+                    pargs.append(self.parse_expr())
+                if self.is_op(","):
+                    self.next()
+            self.next()
+            for k, key in ((1, "outputcolumnprefix"), (2, "columnsconflict"), (3, "ignoredproperties")):
+                if key in named:
+                    while len(pargs) <= k:
+                        pargs.append(Lit(op_t.line, op_t.col, "", "string"))
+                    pargs[k] = named[key]
+            schema: list[tuple[str, str]] | None = None
+            if self.is_op(":") and self.peek().text == "(":
+                self.next()
+                self.next()
+                schema = []
+                while not self.is_op(")"):
+                    if self.is_op("*"):
+                        self.next()
+                        schema.append(("*", "*"))
+                    else:
+                        cname = self.ident()
+                        self.expect_op(":")
+                        schema.append((cname, SCALAR_TYPES.get(self.ident().lower(), "dynamic")))
+                    if self.is_op(","):
+                        self.next()
+                self.next()
+            return Op(ln, cl, "bag_unpack", {"args": pargs, "schema": schema})
         if lname == "mv-apply":
             return self.parse_mv_apply(t)
         if lname == "search":

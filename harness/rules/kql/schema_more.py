@@ -143,6 +143,18 @@ _SPEC = {
         "RawEventData:dynamic AdditionalFields:dynamic LastSeenForUser:dynamic UncommonForUser:dynamic "
         "AuditSource:string SessionData:dynamic OAuthAppId:string"
     ),
+    # advanced-hunting-devicetvmsecureconfigurationassessmentkb-table.md
+    "DeviceTvmSecureConfigurationAssessmentKB": (
+        "ConfigurationId:string ConfigurationImpact:real ConfigurationName:string ConfigurationDescription:string "
+        "RiskDescription:string ConfigurationCategory:string ConfigurationSubcategory:string "
+        "ConfigurationBenchmarks:dynamic Tags:dynamic RemediationOptions:string"
+    ),
+    # advanced-hunting-devicetvmbrowserextensionskb-table.md
+    "DeviceTvmBrowserExtensionsKB": (
+        "BrowserName:string ExtensionId:string ExtensionName:string ExtensionDescription:string "
+        "ExtensionVersion:dynamic ExtensionRisk:string PermissionId:string PermissionName:string "
+        "PermissionDescription:string PermissionRisk:string IsPermissionRequired:string"
+    ),
 }
 
 

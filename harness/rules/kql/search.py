@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 from harness.errors import RuleError
 from harness.rules.kql import syntax as ast
 from harness.rules.kql.joins import JoinsAndExpansions
 from harness.rules.kql.schema import table_names
-from harness.rules.kql.sqlbase import SQL_TYPES, Binding, Rel, q
+from harness.rules.kql.sqlbase import SQL_TYPES, Binding, Rel, q, s
 
 
 class SearchSources(JoinsAndExpansions):
@@ -91,6 +92,74 @@ class SearchSources(JoinsAndExpansions):
             sels.append(f"CAST(json_object({pairs}) AS JSON) AS {q('pack_')}")
             cols.append(("pack_", "dynamic"))
         return self.wrap(un, sels, cols)
+
+    def bag_unpack(self, rel: Rel, op: ast.Op, env: dict[str, Binding]) -> Rel:
+        """evaluate bag_unpack(Col[, prefix[, columnsConflict[, ignoredProperties]]]) [: (schema)].
+
+        Without an output schema the new columns are the data's top-level slots, each typed as its
+        values are when they agree and dynamic otherwise (bag_unpack page, "Returns"): the engine
+        reads the slots from the loaded rows while translating.
+        """
+        args = op.params["args"]
+        if not args or not isinstance(args[0], ast.Name) or rel.col_type(args[0].name) is None:
+            raise self.err(op, "bag_unpack() needs a column of its input")
+        col = args[0].name
+        prefix = self.const_string(args[1], env) if len(args) > 1 else ""
+        conflict = (self.const_string(args[2], env) if len(args) > 2 else None) or "error"
+        if conflict not in ("error", "replace_source", "keep_source"):
+            raise self.err(op, "bag_unpack: columnsConflict must be error, replace_source or keep_source")
+        ignored: set[str] = set()
+        if len(args) > 3:
+            items = self.const_list((args[3],), env) or []
+            ignored = {self.const_string(i, env) or "" for i in items}
+        bag = self.as_dynamic(q(col), rel.col_type(col) or "dynamic", op)
+        keep = [(n, t) for n, t in rel.cols if n != col]
+        schema = op.params.get("schema")
+        if schema is not None:
+            slots = [(n, t) for n, t in schema if n != "*"]
+            if not any(n == "*" for n, _ in schema):
+                keep = []
+        else:
+            slots = self.bag_slots(rel, bag, op)
+        sels = [q(n) for n, _ in keep]
+        cols = list(keep)
+        taken = {n for n, _ in keep}
+        for key, typ in slots:
+            if key in ignored:
+                continue
+            name = (prefix or "") + key
+            if name in taken:
+                if conflict == "keep_source":
+                    continue
+                if conflict != "replace_source":
+                    raise self.err(op, f"bag_unpack: the slot '{key}' conflicts with column '{name}'")
+            path = "$." + json.dumps(key)
+            value = f"{self.convert(f'json_extract({bag}, {s(path)})', 'dynamic', typ)} AS {q(name)}"
+            if name in taken:  # replace_source: the slot takes the column's place
+                idx = [n for n, _ in cols].index(name)
+                sels[idx], cols[idx] = value, (name, typ)
+                continue
+            sels.append(value)
+            cols.append((name, typ))
+            taken.add(name)
+        return self.wrap(rel, sels, cols)
+
+    def bag_slots(self, rel: Rel, bag: str, node: ast.Node) -> list[tuple[str, str]]:
+        """The distinct top-level slots of the bags, by name as the page's examples order them, typed."""
+        if self.probe is None:
+            raise self.unsup(node, "bag_unpack without an output schema needs the loaded rows")
+        rows = self.probe(
+            f"SELECT k, list(DISTINCT t) FROM (SELECT k, json_type(j, '$.' || to_json(k)::VARCHAR) AS t "
+            f"FROM (SELECT unnest(json_keys(b)) AS k, b AS j FROM "
+            f"(SELECT {bag} AS b FROM ({rel.sql}) AS {self.alias()}) AS {self.alias()} "
+            f"WHERE json_type(b) = 'OBJECT') AS {self.alias()}) AS {self.alias()} GROUP BY k ORDER BY k",
+            set(self.used_tables))
+        kinds = {"VARCHAR": "string", "BIGINT": "long", "UBIGINT": "long", "DOUBLE": "real", "BOOLEAN": "bool"}
+        out = []
+        for key, types in rows:
+            ts = {kinds.get(t, "dynamic") for t in types if t != "NULL"}
+            out.append((str(key), ts.pop() if len(ts) == 1 else "dynamic"))
+        return out
 
     def external_data(self, node: ast.ExternalData) -> Rel:
         """externaldata: a table the engine fills from a local copy of the URL before running."""

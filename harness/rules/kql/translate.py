@@ -18,7 +18,9 @@ Kusto's strings are; string predicates rely on it and carry no NULL guard.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from harness.rules.kql import builtins_extra, builtins_misc, builtins_text  # noqa: F401  (registration)
 from harness.rules.kql import syntax as ast
@@ -31,9 +33,15 @@ class Translator(SearchSources):
 
 
 def translate(script: ast.Script, path: str, now: datetime, flavour: Flavour,
-              tables: dict[str, list[tuple[str, str]]]
+              tables: dict[str, list[tuple[str, str]]],
+              probe: Callable[[str, set[str]], list[tuple[Any, ...]]] | None = None,
               ) -> tuple[str, list[tuple[str, str]], set[str], list[tuple[str, ast.ExternalData]]]:
-    """Translate ``script``: the SQL, the output columns, the tables it reads and its externaldata."""
+    """Translate ``script``: the SQL, the output columns, the tables it reads and its externaldata.
+
+    ``probe(sql, tables)`` runs SQL over the data (after making sure ``tables`` exist) for the
+    operators whose output columns depend on it.
+    """
     tr = Translator(path, now, flavour, tables)
+    tr.probe = probe
     rel = tr.translate_script(script)
     return rel.sql, rel.cols, tr.used_tables, tr.external
