@@ -151,3 +151,15 @@ def _geo_info(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) ->
     # Kusto answers country, state, city and coordinates from its GeoIP data; no PyPI package ships
     # a current city-level database, and a partial answer would be a wrong one.
     raise t.unsup(e, "unsupported: needs GeoIP data (geo_info_from_ip_address)")
+
+
+@fn("parse_csv")
+def _parse_csv(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
+    (x, xt), = t.args(e, sc, env, 1, 1)
+    return f"CAST(kql_parse_csv({t.to_string(x, xt)}) AS JSON)", "dynamic"
+
+
+@fn("base64_decode_toarray")
+def _b64_array(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
+    (x, xt), = t.args(e, sc, env, 1, 1)
+    return f"CAST(kql_b64_bytes({t.to_string(x, xt)}) AS JSON)", "dynamic"

@@ -133,6 +133,31 @@ def _argv(cmd: str | None) -> str:
     return json.dumps(out, ensure_ascii=False)
 
 
+def _merge_bags(bags: list[str | None] | None) -> str:
+    """make_bag(): the property bags of a group merged (a key seen twice keeps one of its values)."""
+    out: dict[str, Any] = {}
+    for b in bags or []:
+        v = json.loads(b) if b else None
+        if isinstance(v, dict):
+            for k, x in v.items():
+                out.setdefault(k, x)
+    return json.dumps(out, separators=(",", ":"), ensure_ascii=False)
+
+
+def _parse_csv(x: str | None) -> str:
+    """parse_csv(): the fields of the first CSV record, as a JSON array of strings."""
+    rows = list(csv.reader(io.StringIO(x or "")))
+    return json.dumps(rows[0] if rows else [], ensure_ascii=False)
+
+
+def _b64_bytes(x: str | None) -> str | None:
+    """base64_decode_toarray(): the decoded bytes as a JSON array of numbers (null if not base64)."""
+    try:
+        return json.dumps(list(base64.b64decode(x or "", validate=True)))
+    except (binascii.Error, ValueError):
+        return None
+
+
 def _ipv4_is_private(ip: str | None) -> bool | None:
     if not ip:
         return None
@@ -366,6 +391,9 @@ class KqlEngine:
         f("kql_json_text", _json_text, [VARCHAR], VARCHAR, null_handling="special")
         f("kql_codepoints", _codepoints, [duckdb.list_type(BIGINT)], VARCHAR, null_handling="special")
         f("kql_argv", _argv, [VARCHAR], VARCHAR, null_handling="special")
+        f("kql_merge_bags", _merge_bags, [duckdb.list_type(VARCHAR)], VARCHAR, null_handling="special")
+        f("kql_parse_csv", _parse_csv, [VARCHAR], VARCHAR, null_handling="special")
+        f("kql_b64_bytes", _b64_bytes, [VARCHAR], VARCHAR, null_handling="special")
         f("kql_has", py_has, [VARCHAR, VARCHAR, BOOLEAN, BOOLEAN, BOOLEAN], BOOLEAN, null_handling="special")
         f("kql_ipv4_is_private", _ipv4_is_private, [VARCHAR], BOOLEAN, null_handling="special")
         f("kql_ipv4_in_range", _ipv4_in_range, [VARCHAR, VARCHAR], BOOLEAN, null_handling="special")

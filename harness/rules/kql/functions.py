@@ -15,7 +15,7 @@ AGGREGATES = {
     "count", "countif", "dcount", "dcountif", "sum", "sumif", "min", "max", "minif", "maxif", "avg", "avgif",
     "make_set", "make_list", "makeset", "makelist", "arg_max", "arg_min", "any", "take_any", "percentile",
     "stdev", "variance", "make_bag", "make_set_if", "make_list_if", "percentiles", "take_anyif", "anyif",
-    "argmax", "argmin", "count_distinct", "count_distinctif", "stdevp", "variancep", "makelist_if",
+    "argmax", "argmin", "make_bag_if", "count_distinct", "count_distinctif", "stdevp", "variancep", "makelist_if",
 }
 
 Fn = Callable[["Translator", ast.Call, Scope, dict[str, Binding]], tuple[str, str]]

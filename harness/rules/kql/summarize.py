@@ -267,6 +267,11 @@ class Summarize(Operators):
             if len(args) > limit_idx:
                 lst = f"({lst})[1:{self.const_int(args[limit_idx], env)}]"
             return [(nm(base), f"to_json(coalesce({lst}, []))", one, "dynamic")]
+        if fn in ("make_bag", "make_bag_if"):
+            x, t = a(0)
+            filt = f" FILTER (WHERE {a(1)[0]})" if fn == "make_bag_if" else ""
+            bag = self.to_dynamic(x, t)
+            return [(nm("bag"), f"CAST(kql_merge_bags(list(CAST({bag} AS VARCHAR)){filt}) AS JSON)", one, "dynamic")]
         if fn in ("any", "take_anyif"):
             if args and isinstance(args[0], ast.Star):
                 raise self.unsup(call, "take_any(*) is not supported")
