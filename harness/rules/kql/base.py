@@ -111,6 +111,9 @@ class TranslatorBase:
     def bag_unpack(self, rel: Rel, op: ast.Op, env: dict[str, Binding]) -> Rel:
         raise NotImplementedError
 
+    def ipv4_lookup(self, rel: Rel, op: ast.Op, env: dict[str, Binding]) -> Rel:
+        raise NotImplementedError
+
     def const_string(self, e: ast.Expr, env: dict[str, Binding]) -> str | None:
         raise NotImplementedError
 

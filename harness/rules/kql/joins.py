@@ -207,6 +207,47 @@ class JoinsAndExpansions(Summarize):
                f"ON {la}.{q(rid)} = {ra}.{q(rid)}")
         return Rel(sql, own + added, base.ordered)
 
+    def ipv4_lookup(self, rel: Rel, op: ast.Op, env: dict[str, Binding]) -> Rel:
+        """evaluate ipv4_lookup(Lookup, SourceKey, LookupKey [, ExtraKey...] [, return_unmatched]).
+
+        Rows whose IPv4 falls in a lookup row's (prefix) address, and equal extra keys, get that
+        row's columns, as lookup does; unmatched rows are kept only with return_unmatched=true
+        (ipv4_lookup page, "Returns").
+        """
+        args = list(op.params["args"])
+        unmatched = op.params["named"].get("return_unmatched")
+        if unmatched is None and args and isinstance(args[-1], ast.Lit) and args[-1].type == "bool":
+            unmatched = args.pop()
+        keep_all = isinstance(unmatched, ast.Lit) and bool(unmatched.value)
+        if len(args) < 3 or not all(isinstance(a, ast.Name) for a in args):
+            raise self.err(op, "ipv4_lookup() needs a lookup table, a source key and a lookup key")
+        names = [a.name for a in args if isinstance(a, ast.Name)]
+        lookup = self.table(ast.TableRef(args[0].line, args[0].col, names[0]), env)
+        src_key, lk_key, extra = names[1], names[2], names[3:]
+        for n, r in [(src_key, rel), (lk_key, lookup)] + [(x, rel) for x in extra] + [(x, lookup) for x in extra]:
+            if r.col_type(n) is None:
+                raise self.err(op, f"Failed to resolve scalar expression named '{n}'")
+        la, ra = self.alias(), self.alias()
+        on = [f"kql_ipv4_in_range({self.to_string(f'{la}.{q(src_key)}', rel.col_type(src_key) or 'string')}, "
+              f"{self.to_string(f'{ra}.{q(lk_key)}', lookup.col_type(lk_key) or 'string')})"]
+        on += [f"{la}.{q(x)} = {ra}.{q(x)}" for x in extra]
+        sels = [f"{la}.{q(n)} AS {q(n)}" for n, _ in rel.cols]
+        cols = list(rel.cols)
+        for n, t in lookup.cols:
+            if n in extra or rel.col_type(n) is not None:
+                continue
+            ref = f"{ra}.{q(n)}"
+            sels.append((f"coalesce({ref}, '')" if keep_all and t == "string" else ref) + f" AS {q(n)}")
+            cols.append((n, t))
+        order = ""
+        if rel.ordered:  # the input's order survives the lookup
+            sels.append(f"{la}.{q(ORD)} AS {q(ORD)}")
+            order = q(ORD)
+        jt = "LEFT OUTER" if keep_all else "INNER"
+        sql = (f"SELECT {', '.join(sels)} FROM ({rel.sql}) AS {la} {jt} JOIN ({lookup.sql}) AS {ra} "
+               f"ON {' AND '.join(on)}")
+        return Rel(sql, cols, bool(order))
+
     @staticmethod
     def per_row(sop: ast.Op, rid: ast.Name) -> ast.Op:
         """The subquery operator applied to each row id separately."""

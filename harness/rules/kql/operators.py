@@ -180,6 +180,8 @@ class Operators(TabularSources):
             return self.mv_apply(rel, op, env)
         if name == "bag_unpack":
             return self.bag_unpack(rel, op, env)
+        if name == "ipv4_lookup":
+            return self.ipv4_lookup(rel, op, env)
         if name == "invoke":
             return self.call_tabular_function(p["tok"], p["name"], p["args"], env, rel)
         raise self.unsup(op, f"query operator '{name}' is not supported")

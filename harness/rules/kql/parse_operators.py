@@ -183,8 +183,9 @@ class OperatorParser(StatementParser):
                     depth -= 1
                 self.next()
             return Op(ln, cl, "render", {})
-        if lname == "evaluate" and self.is_word("bag_unpack") and self.peek().text == "(":
+        if lname == "evaluate" and self.is_word("bag_unpack", "ipv4_lookup") and self.peek().text == "(":
             op_t = self.tok
+            plugin = self.tok.text.lower()
             self.next()
             self.next()
             pargs: list[Expr] = []
@@ -200,7 +201,7 @@ class OperatorParser(StatementParser):
                     self.next()
             self.next()
             for k, key in ((1, "outputcolumnprefix"), (2, "columnsconflict"), (3, "ignoredproperties")):
-                if key in named:
+                if key in named and plugin == "bag_unpack":
                     while len(pargs) <= k:
                         pargs.append(Lit(op_t.line, op_t.col, "", "string"))
                     pargs[k] = named[key]
@@ -220,7 +221,7 @@ class OperatorParser(StatementParser):
                     if self.is_op(","):
                         self.next()
                 self.next()
-            return Op(ln, cl, "bag_unpack", {"args": pargs, "schema": schema})
+            return Op(ln, cl, plugin, {"args": pargs, "named": named, "schema": schema})
         if lname == "mv-apply":
             return self.parse_mv_apply(t)
         if lname == "search":
