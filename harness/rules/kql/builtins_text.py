@@ -239,10 +239,11 @@ def _array_length(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]
 
 @fn("array_index_of")
 def _array_index_of(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
-    (x, xt), (v, vt) = t.args(e, sc, env, 2, 2)
-    x = t.as_dynamic(x, xt, e)
-    return (f"CAST(CASE WHEN json_type({x}) = 'ARRAY' THEN coalesce(list_position(CAST({x} AS JSON[]), "
-            f"{t.to_dynamic(v, vt)}) - 1, -1) END AS BIGINT)"), "long"
+    a = t.args(e, sc, env, 2, 5)
+    x = t.as_dynamic(a[0][0], a[0][1], e)
+    rest = [f"CAST({v} AS BIGINT)" for v, _ in a[2:]] + ["NULL"] * (5 - len(a))
+    return (f"kql_array_index_of(CAST({x} AS VARCHAR), CAST({t.to_dynamic(*a[1])} AS VARCHAR), "
+            f"{', '.join(rest)})"), "long"
 
 
 @fn("set_has_element")

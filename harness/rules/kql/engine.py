@@ -158,6 +158,34 @@ def _b64_bytes(x: str | None) -> str | None:
         return None
 
 
+def _array_index_of(arr: str | None, value: str | None, start: int | None, length: int | None,
+                    occurrence: int | None) -> int | None:
+    """array_index_of(arr, value[, start[, length[, occurrence]]]) (array-index-of page).
+
+    A negative start counts from the end, length -1 searches to the end, and the index returned
+    is the occurrence-th match's, in the whole array; -1 when there is none.
+    """
+    try:
+        items = json.loads(arr) if arr else None
+        want = json.loads(value) if value is not None else None
+    except ValueError:
+        return None
+    if not isinstance(items, list):
+        return None
+    n = len(items)
+    s = 0 if start is None else (start if start >= 0 else max(n + start, 0))
+    end = n if length is None or length < 0 else min(n, s + length)
+    k = 1 if occurrence is None else occurrence
+    if k < 1:
+        return None
+    for i in range(s, end):
+        if items[i] == want and isinstance(items[i], bool) == isinstance(want, bool):
+            k -= 1
+            if k == 0:
+                return i
+    return -1
+
+
 def _ipv4_is_private(ip: str | None) -> bool | None:
     if not ip:
         return None
@@ -391,6 +419,8 @@ class KqlEngine:
         f("kql_json_text", _json_text, [VARCHAR], VARCHAR, null_handling="special")
         f("kql_codepoints", _codepoints, [duckdb.list_type(BIGINT)], VARCHAR, null_handling="special")
         f("kql_argv", _argv, [VARCHAR], VARCHAR, null_handling="special")
+        f("kql_array_index_of", _array_index_of, [VARCHAR, VARCHAR, BIGINT, BIGINT, BIGINT], BIGINT,
+          null_handling="special")
         f("kql_merge_bags", _merge_bags, [duckdb.list_type(VARCHAR)], VARCHAR, null_handling="special")
         f("kql_parse_csv", _parse_csv, [VARCHAR], VARCHAR, null_handling="special")
         f("kql_b64_bytes", _b64_bytes, [VARCHAR], VARCHAR, null_handling="special")
