@@ -146,29 +146,44 @@ class ExprParser(ParserBase):
             if t.kind == "op" and t.text in ("==", "!=", "<>", "=~", "!~", "<", "<=", ">", ">="):
                 self.next()
                 op = "!=" if t.text == "<>" else t.text
-                left = Bin(t.line, t.col, op, left, self.parse_add())
+                left = Bin(t.line, t.col, op, left, self._operand())
                 continue
             word = self._string_op_word()
             if word is None:
                 return left
             if word in ("between", "!between"):
                 self.expect_op("(")
-                low = self.parse_add()
+                low = self._operand()
                 self.expect_op("..")
-                high = self.parse_add()
+                high = self._operand()
                 self.expect_op(")")
                 left = Between(t.line, t.col, word == "!between", left, low, high)
                 continue
             if word in _LIST_OPS:
                 self.expect_op("(")
-                items = self.parse_args(")")
+                items = self._operands()
                 left = InList(t.line, t.col, word, left, tuple(items))
                 continue
             if word == "matches":
                 self.expect_word("regex")
-                left = Bin(t.line, t.col, "matches regex", left, self.parse_add())
+                left = Bin(t.line, t.col, "matches regex", left, self._operand())
                 continue
-            left = Bin(t.line, t.col, word, left, self.parse_add())
+            left = Bin(t.line, t.col, word, left, self._operand())
+
+    def _operand(self) -> Expr:
+        """A comparison's right side: a string there is a value, not a search term."""
+        saved, self._search_terms = self._search_terms, False
+        try:
+            return self.parse_add()
+        finally:
+            self._search_terms = saved
+
+    def _operands(self) -> list[Expr]:
+        saved, self._search_terms = self._search_terms, False
+        try:
+            return self.parse_args(")")
+        finally:
+            self._search_terms = saved
 
     _WORD_OPS = (
         "has", "has_cs", "contains", "contains_cs", "startswith", "startswith_cs", "endswith",

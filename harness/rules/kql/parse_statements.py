@@ -159,7 +159,11 @@ class StatementParser(ExprParser):
                 return after.text == "|"
             return False
         if t.text == "(":
-            # (T | where ...) or (union ...), or (T) | where ...
+            # (T | where ...) or (union ...), or (T) | where ..., or (range x from ...)
+            inner = self.peek()
+            if inner.kind == "ident" and (inner.text in ("datatable", "print", "union", "externaldata")
+                                          or (inner.text == "range" and self.peek(2).kind == "ident")):
+                return True
             j = self.pos + 1
             depth = 1
             while j < len(self.toks) and depth:
