@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             name, sep, file = spec.partition("=")
             if not sep or not name or not file:
                 raise ConfigError(f"--table expects NAME=FILE, got {spec!r}")
-            if not Path(file).is_file():
+            if not Path(file).exists() or Path(file).is_dir():  # FIFOs, /dev/stdin, <(...) are fine
                 raise ConfigError(f"--table {name}: no such file {file}")
             by_file.setdefault(file, []).append(name)
         for file, names in by_file.items():

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import csv
 import io
 import ipaddress
 import json
 import re
+import shutil
+import tempfile
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -450,13 +453,34 @@ class KqlEngine:
             raise RuleError(f"unknown table '{table}' (not in the Defender advanced-hunting schema)")
         return cols
 
+    @contextlib.contextmanager
+    def _readable(self, path: str | Path) -> Iterator[str]:
+        """A regular file with ``path``'s content.
+
+        A FIFO, /dev/stdin or a process substitution (``<(zcat x.gz)``) can be read once only and
+        reports size 0, so its content is copied to a temporary file first; /dev/null is an empty
+        input, which gives an empty table of the schema.
+        """
+        p = Path(path)
+        if p.is_file():
+            yield str(p)
+            return
+        with tempfile.TemporaryDirectory(prefix="kql-table-") as d:
+            copy = Path(d) / "table"
+            with p.open("rb") as src, copy.open("wb") as dst:
+                shutil.copyfileobj(src, dst)
+            yield str(copy)
+
     def load_jsonl(self, table: str, path: str | Path, flavour: Flavour = "defender") -> int:
         """Load ``table`` from JSONL: bare rows, or ``{"table", "row"}`` lines (other tables skipped).
 
         Values are converted to the schema's types; a cell that does not convert becomes null.
         Returns the number of rows loaded.
         """
-        p = str(path)
+        with self._readable(path) as p:
+            return self._load_jsonl(table, p, flavour)
+
+    def _load_jsonl(self, table: str, p: str, flavour: Flavour) -> int:
         cols = self._columns(table, flavour)
         if Path(p).stat().st_size == 0:
             return self._create(table, cols, None)
@@ -472,9 +496,12 @@ class KqlEngine:
 
     def load_view(self, path: str | Path, tables: list[str], flavour: Flavour = "defender") -> dict[str, int]:
         """Load several tables from one Defender-view JSONL file, reading the file once."""
-        p = str(path)
         for t in tables:
             self._columns(t, flavour)  # unknown table names fail before any work
+        with self._readable(path) as p:
+            return self._load_view(p, tables, flavour)
+
+    def _load_view(self, p: str, tables: list[str], flavour: Flavour) -> dict[str, int]:
         if Path(p).stat().st_size == 0:
             return {t: self._create(t, self._columns(t, flavour), None) for t in tables}
         self.con.execute("DROP TABLE IF EXISTS __kql_view")
@@ -527,7 +554,13 @@ class KqlEngine:
 
     def load_parquet(self, table: str, path: str | Path, flavour: Flavour = "defender") -> int:
         """Load ``table`` from a Parquet file whose columns carry the schema's names."""
+        with self._readable(path) as p:
+            return self._load_parquet(table, p, flavour)
+
+    def _load_parquet(self, table: str, path: str, flavour: Flavour) -> int:
         cols = self._columns(table, flavour)
+        if Path(path).stat().st_size == 0:
+            return self._create(table, cols, None)
         have = {r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM read_parquet({_lit(str(path))})").fetchall()}
         sels = [
             (f"CAST({q(n)} AS {SQL_TYPES[t]})" if n in have else f"CAST(NULL AS {SQL_TYPES[t]})")

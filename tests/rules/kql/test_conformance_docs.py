@@ -123,7 +123,8 @@ CASES: list[tuple[str, str, str, list[dict[str, Any]], bool]] = [
     # --- parse_json numbers
     ("parse-json-function.md", "Duration metrics parsing",
      "datatable(context_custom_metrics:string) ['{\"duration\":{\"value\":118.0,\"count\":5.0,\"min\":100.0,"
-     "\"max\":150.0,\"stdDev\":0.0,\"sampledValue\":118.0,\"sum\":118.0}}'] | extend d = parse_json(context_custom_metrics) "
+     "\"max\":150.0,\"stdDev\":0.0,\"sampledValue\":118.0,\"sum\":118.0}}'] "
+     "| extend d = parse_json(context_custom_metrics) "
      "| extend duration_value = d.duration.value, duration_min = d.duration.min "
      "| project d = tostring(d), duration_value = tostring(duration_value), duration_min",
      [{"d": '{"duration":{"value":118,"count":5,"min":100,"max":150,"stdDev":0,"sampledValue":118,"sum":118}}',
