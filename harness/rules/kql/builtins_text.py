@@ -198,7 +198,7 @@ def _case_sql(self: Translator, conds: list[tuple[str, str]], vals: list[tuple[s
 
 
 
-@fn("isempty", "isnotempty")
+@fn("isempty", "isnotempty", "notempty")
 def _isempty(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
     (x, xt), = t.args(e, sc, env, 1, 1)
     if xt in ("string", "guid"):
@@ -210,7 +210,7 @@ def _isempty(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> 
     return (test if e.name == "isempty" else f"NOT ({test})"), "bool"
 
 
-@fn("isnull", "isnotnull")
+@fn("isnull", "isnotnull", "notnull")
 def _isnull(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
     (x, xt), = t.args(e, sc, env, 1, 1)
     test = "FALSE" if xt == "string" else (
