@@ -12,6 +12,7 @@ import base64
 import binascii
 import contextlib
 import csv
+import functools
 import io
 import ipaddress
 import json
@@ -439,6 +440,13 @@ class KqlEngine:
         f("kql_xxh64", _kql_xxh64, [VARCHAR, BOOLEAN], BIGINT, null_handling="special")
         f("kql_totimespan", _totimespan, [VARCHAR], INTERVAL, null_handling="special")
 
+    def reset(self) -> None:
+        """Drop every loaded table, so the connection can serve another run's rows."""
+        for table in list(self.tables):
+            self.con.execute(f"DROP TABLE IF EXISTS {q(table)}")
+        self.tables.clear()
+        self.load_stats.clear()
+
     # loading
     def _flavour_for(self, query: str | None) -> Flavour:
         if self.flavour is not None:
@@ -592,7 +600,7 @@ class KqlEngine:
                 now: datetime | None = None) -> tuple[str, list[tuple[str, str]]]:
         """Parse, check and translate ``query``; returns the SQL and output columns."""
         flavour = self._flavour_for(query)
-        script = syntax.parse(query, path)
+        script = _parse(query, path)
         ref = now or datetime.now(UTC)
         if ref.tzinfo is not None:
             ref = ref.astimezone(UTC).replace(tzinfo=None)
@@ -699,6 +707,12 @@ class KqlEngine:
                                        SourceLocation(path, 1, 1)) from exc
             raise RuleError(f"query failed while running: {msg}", SourceLocation(path, 1, 1)) from exc
         return KqlResult(tuple(cols), tuple(tuple(r) for r in rows))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(query: str, path: str) -> syntax.Script:
+    """Parse once per text: the AST is immutable, and detections run the same text per detonation."""
+    return syntax.parse(query, path)
 
 
 def _lit(v: str) -> str:
