@@ -89,7 +89,7 @@ def _hash(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tup
     elif xt == "datetime":
         h = f"kql_xxh64(CAST(epoch_us({x}) * 10 + 621355968000000000 AS VARCHAR), FALSE)"
     elif xt == "timespan":
-        h = f"kql_xxh64(CAST(to_microseconds(0) + epoch_us(TIMESTAMP '1970-01-01' + {x}) * 10 AS VARCHAR), FALSE)"
+        h = f"kql_xxh64(CAST(epoch_us(TIMESTAMP '1970-01-01' + {x}) * 10 AS VARCHAR), FALSE)"
     else:
         raise t.unsup(e, f"hash() of {xt} is not supported")
     if len(a) == 2:

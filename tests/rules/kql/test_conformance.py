@@ -17,11 +17,6 @@ from harness.rules.kql import KqlEngine
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def engine() -> KqlEngine:
-    return KqlEngine("defender")
-
-
 def rows(engine: KqlEngine, query: str) -> list[dict[str, Any]]:
     return list(engine.run(query, "<test>", NOW).records())
 
