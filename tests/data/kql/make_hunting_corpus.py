@@ -13,6 +13,7 @@ with a comment naming the repository, commit, path and licence.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import subprocess
 import sys
@@ -79,7 +80,7 @@ def split_queries(block: str) -> list[str]:
             cut = None
         prev_code.append(code)
     bounds = [*starts, len(lines)]
-    out = ["\n".join(lines[a:b]).strip() + "\n" for a, b in zip(bounds, bounds[1:])]
+    out = ["\n".join(lines[a:b]).strip() + "\n" for a, b in itertools.pairwise(bounds)]
     return [q for q in out if any(_code(x) for x in q.splitlines())]
 
 
