@@ -58,6 +58,11 @@ def _datetime_part(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding
     if part is None:
         raise t.unsup(e, "datetime_part() needs a constant part")
     p = {"weekofyear": "week", "week_of_year": "week", "dayofyear": "doy"}.get(part.lower(), part.lower())
+    # DuckDB's microsecond part counts the seconds too; Kusto's sub-second parts are the fraction only
+    frac = f"(date_part('microsecond', {a[1][0]}) % 1000000)"
+    sub = {"millisecond": f"{frac} // 1000", "microsecond": frac, "nanosecond": f"{frac} * 1000"}
+    if p in sub:
+        return f"CAST({sub[p]} AS INTEGER)", "int"
     return f"CAST(date_part({s(p)}, {a[1][0]}) AS INTEGER)", "int"
 
 

@@ -214,6 +214,16 @@ CASES: list[tuple[str, str, str, list[dict[str, Any]], bool]] = [
      [{"a": 3, "b": 3, "c": 2, "d": 2, "e": 1, "f": 2}], True),
     ("parse-command-line-function.md", "Example",
      'print parse_command_line("echo \\"hello world!\\"", "windows")', [{"print_0": ["echo", "hello world!"]}], True),
+    # nanosecond is left out: datetimes are kept to the microsecond here (Kusto keeps 100 ns ticks)
+    ("datetime-part-function.md", "Example",
+     'let dt = datetime(2017-10-30 01:02:03.7654321); print year = datetime_part("year", dt), '
+     'quarter = datetime_part("quarter", dt), month = datetime_part("month", dt), '
+     'weekOfYear = datetime_part("week_of_year", dt), day = datetime_part("day", dt), '
+     'dayOfYear = datetime_part("dayOfYear", dt), hour = datetime_part("hour", dt), '
+     'minute = datetime_part("minute", dt), second = datetime_part("second", dt), '
+     'millisecond = datetime_part("millisecond", dt), microsecond = datetime_part("microsecond", dt)',
+     [{"year": 2017, "quarter": 4, "month": 10, "weekOfYear": 44, "day": 30, "dayOfYear": 303, "hour": 1,
+       "minute": 2, "second": 3, "millisecond": 765, "microsecond": 765432}], True),
     # --- aggregates inside scalar functions in summarize ("The aggregation ... can be any expression")
     ("summarize-operator.md", "Parameters (Aggregation: an aggregation function call, possibly within an expression)",
      'datatable(k:string, x:long)["a", 1, "a", 2, "b", 3] | summarize s = tostring(make_list(x)), '
