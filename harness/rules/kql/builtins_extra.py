@@ -163,3 +163,15 @@ def _parse_csv(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -
 def _b64_array(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
     (x, xt), = t.args(e, sc, env, 1, 1)
     return f"CAST(kql_b64_bytes({t.to_string(x, xt)}) AS JSON)", "dynamic"
+
+
+@fn("ipv4_is_in_any_range")
+def _ipv4_any_range(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
+    """The address against ranges given as strings or as one dynamic array (ipv4-is-in-any-range page)."""
+    a = t.args(e, sc, env, 2, 64)
+    ip = t.to_string(*a[0])
+    if len(a) == 2 and a[1][1] == "dynamic":
+        ranges = f"[kql_dstr(r) for r in CAST({a[1][0]} AS JSON[])]"
+    else:
+        ranges = "[" + ", ".join(t.to_string(x, xt) for x, xt in a[1:]) + "]"
+    return f"kql_ipv4_any_range({ip}, {ranges})", "bool"

@@ -253,6 +253,12 @@ def _ipv4(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tup
         return f"kql_ipv4_in_range({xs[0]}, {xs[1]})", "bool"
     if e.name == "parse_ipv4":
         return f"kql_parse_ipv4({xs[0]})", "long"
+    prefix = f"CAST({a[2][0]} AS BIGINT)" if len(a) == 3 else "NULL"
+    cmp = f"kql_ipv4_compare({xs[0]}, {xs[1]}, {prefix})"
+    if e.name == "ipv4_compare":
+        return cmp, "long"
+    if e.name == "ipv4_is_match":
+        return f"({cmp} = 0)", "bool"
     raise t.unsup(e, f"function '{e.name}' is not supported")
 
 

@@ -190,6 +190,39 @@ def _array_index_of(arr: str | None, value: str | None, start: int | None, lengt
     return -1
 
 
+def _ipv4_masked(a: str | None, b: str | None, prefix: int | None) -> tuple[int, int] | None:
+    """Two IPv4 addresses (either may carry /prefix) masked to the smallest prefix of the three."""
+    def parse(s: str | None) -> tuple[int, int] | None:
+        if not s:
+            return None
+        addr, _, bits = s.strip().partition("/")
+        try:
+            n = int(bits) if bits else 32
+            return (int(ipaddress.IPv4Address(addr)), n) if 0 <= n <= 32 else None
+        except ValueError:
+            return None
+    pa, pb = parse(a), parse(b)
+    if pa is None or pb is None or (prefix is not None and not 0 <= prefix <= 32):
+        return None
+    bits = min(pa[1], pb[1], 32 if prefix is None else prefix)
+    mask = ((1 << bits) - 1) << (32 - bits)
+    return pa[0] & mask, pb[0] & mask
+
+
+def _ipv4_compare(a: str | None, b: str | None, prefix: int | None) -> int | None:
+    """ipv4_compare(): -1, 0 or 1 on the masked addresses (ipv4-compare page); null if one is invalid."""
+    m = _ipv4_masked(a, b, prefix)
+    return None if m is None else (m[0] > m[1]) - (m[0] < m[1])
+
+
+def _ipv4_any_range(ip: str | None, ranges: list[str | None] | None) -> bool | None:
+    """ipv4_is_in_any_range(): whether the address is in one of the prefix ranges."""
+    results = [_ipv4_in_range(ip, r) for r in ranges or []]
+    if any(results):
+        return True
+    return None if any(r is None for r in results) and not ip else False
+
+
 def _ipv4_is_private(ip: str | None) -> bool | None:
     if not ip:
         return None
@@ -423,6 +456,9 @@ class KqlEngine:
         f("kql_json_text", _json_text, [VARCHAR], VARCHAR, null_handling="special")
         f("kql_codepoints", _codepoints, [duckdb.list_type(BIGINT)], VARCHAR, null_handling="special")
         f("kql_argv", _argv, [VARCHAR], VARCHAR, null_handling="special")
+        f("kql_ipv4_compare", _ipv4_compare, [VARCHAR, VARCHAR, BIGINT], BIGINT, null_handling="special")
+        f("kql_ipv4_any_range", _ipv4_any_range, [VARCHAR, duckdb.list_type(VARCHAR)], BOOLEAN,
+          null_handling="special")
         f("kql_array_index_of", _array_index_of, [VARCHAR, VARCHAR, BIGINT, BIGINT, BIGINT], BIGINT,
           null_handling="special")
         f("kql_merge_bags", _merge_bags, [duckdb.list_type(VARCHAR)], VARCHAR, null_handling="special")

@@ -247,6 +247,26 @@ CASES: list[tuple[str, str, str, list[dict[str, Any]], bool]] = [
        "country_iso_code": "RU", "country_name": "Russia"},
       {"ip": "192.165.12.17", "network": "", "continent_code": "", "continent_name": "", "country_iso_code": "",
        "country_name": ""}], False),
+    ("ipv4-is-match-function.md", "IP-prefix notation inside the strings and as an argument",
+     "datatable(ip1_string:string, ip2_string:string, prefix:long) ['192.168.1.1', '192.168.1.0', 31, "
+     "'192.168.1.1/24', '192.168.1.255', 31, '192.168.1.1', '192.168.1.255', 24] "
+     "| extend result = ipv4_is_match(ip1_string, ip2_string, prefix) | project result",
+     [{"result": True}, {"result": True}, {"result": True}], True),
+    ("ipv4-compare-function.md", "Compare IPs using the IP-prefix notation specified inside the IPv4 strings",
+     "datatable(ip1_string:string, ip2_string:string) ['192.168.1.0', '192.168.1.0', '192.168.1.1/24', "
+     "'192.168.1.255', '192.168.1.1', '192.168.1.255/24', '192.168.1.1/30', '192.168.1.255/24'] "
+     "| extend result = ipv4_compare(ip1_string, ip2_string) | project result",
+     [{"result": 0}, {"result": 0}, {"result": 0}, {"result": 0}], True),
+    ("ipv4-is-in-any-range-function.md", "Examples",
+     "print a = ipv4_is_in_any_range('192.168.1.6', '192.168.1.1/24', '10.0.0.1/8', '127.1.0.1/16'), "
+     'b = ipv4_is_in_any_range("127.0.0.1", dynamic(["127.0.0.1", "192.168.1.1"]))',
+     [{"a": True, "b": True}], True),
+    ("ipv4-is-in-any-range-function.md", "Extend table with IPv4 range check",
+     'let LocalNetworks=dynamic(["192.168.1.1/16", "127.0.0.1/8", "10.0.0.1/8"]); '
+     'let IPs=datatable(IP:string) ["10.1.2.3", "192.168.1.5", "123.1.11.21", "1.1.1.1"]; '
+     "IPs | extend IsLocal=ipv4_is_in_any_range(IP, LocalNetworks)",
+     [{"IP": "10.1.2.3", "IsLocal": True}, {"IP": "192.168.1.5", "IsLocal": True},
+      {"IP": "123.1.11.21", "IsLocal": False}, {"IP": "1.1.1.1", "IsLocal": False}], True),
     # --- special reals and the sort table
     ("sort-operator.md", "Using special floating-point values (asc, nulls first)",
      f"{SPECIALS} | sort by x asc nulls first",
