@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING
 
@@ -175,3 +176,16 @@ def _ipv4_any_range(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Bindin
     else:
         ranges = "[" + ", ".join(t.to_string(x, xt) for x, xt in a[1:]) + "]"
     return f"kql_ipv4_any_range({ip}, {ranges})", "bool"
+
+
+@fn("bag_has_key")
+def _bag_has_key(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
+    """Whether the bag has the key, or the JSONPath ``$.a.b`` (bag-has-key page)."""
+    (x, xt), (k, kt) = t.args(e, sc, env, 2, 2)
+    bag = t.as_dynamic(x, xt, e)
+    key = t.const_string(e.args[1], env)
+    if key is not None:
+        path = s(json_path(key) if key.startswith("$") else "$." + json.dumps(key))
+    else:
+        path = f"'$.' || to_json({t.to_string(k, kt)})::VARCHAR"
+    return f"coalesce(json_type({bag}) = 'OBJECT' AND json_exists({bag}, {path}), FALSE)", "bool"

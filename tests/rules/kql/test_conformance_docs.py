@@ -267,6 +267,12 @@ CASES: list[tuple[str, str, str, list[dict[str, Any]], bool]] = [
      "IPs | extend IsLocal=ipv4_is_in_any_range(IP, LocalNetworks)",
      [{"IP": "10.1.2.3", "IsLocal": True}, {"IP": "192.168.1.5", "IsLocal": True},
       {"IP": "123.1.11.21", "IsLocal": False}, {"IP": "1.1.1.1", "IsLocal": False}], True),
+    ("bag-has-key-function.md", "Examples",
+     "datatable(input: dynamic) [dynamic({'key1' : 123, 'key2': 'abc'}), dynamic({'key1' : 123, 'key3': 'abc'})] "
+     "| project result = bag_has_key(input, 'key2')", [{"result": True}, {"result": False}], True),
+    ("bag-has-key-function.md", "Examples (JSONPath key)",
+     "datatable(input: dynamic) [dynamic({'key1': 123, 'key2': {'prop1' : 'abc', 'prop2': 'xyz'}, "
+     "'key3': [100, 200]})] | project result = bag_has_key(input, '$.key2.prop1')", [{"result": True}], True),
     # --- special reals and the sort table
     ("sort-operator.md", "Using special floating-point values (asc, nulls first)",
      f"{SPECIALS} | sort by x asc nulls first",
