@@ -18,6 +18,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
+from harness.errors import ConfigError
+from harness.execution.fleet import REAL_HOST_SCHEMES
 from harness.execution.scope import Scope
 from harness.lab.config import LabConfig, load_lab_config
 from harness.lab.embedded import EmbeddedLab
@@ -64,11 +66,17 @@ def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
 
 @contextmanager
 def open_session(target_url: str | None = None, lab_config: str | None = None,
-                 keep_lab: bool = False, proxy_mode: str | None = None) -> Iterator[Session]:
-    """Yield a ready Session; undo whatever it set up when the block ends, however it ends."""
+                 keep_lab: bool = False, proxy_mode: str | None = None,
+                 scope: Scope | None = None) -> Iterator[Session]:
+    """Yield a ready Session; undo whatever it set up when the block ends, however it ends.
+
+    ``scope`` is the declared scope of a real host (``--scope FILE``); it replaces the lab's, and a
+    real host (``ssh://``) without one is refused before anything is opened."""
     url = target_url or DEFAULT_TARGET
     cfg = load_lab_config(lab_config)
     parsed = parse_target_url(url)
+    if scope is None and parsed.scheme in REAL_HOST_SCHEMES:
+        raise ConfigError(f"{url} is a real host, not a lab: a run against it needs a declared scope (--scope FILE)")
     lab: LabHandle | None = None
     embedded: EmbeddedLab | None = None  # the lab this session may own (and then removes)
     owns = False
@@ -109,7 +117,7 @@ def open_session(target_url: str | None = None, lab_config: str | None = None,
                     env[name] = url
                 secret_values.append(password)
             inspector = TargetInspector(target)
-            session = Session(target=target, lab_config=cfg, scope=Scope.from_lab(cfg), lab=lab, env=env,
+            session = Session(target=target, lab_config=cfg, scope=scope or Scope.from_lab(cfg), lab=lab, env=env,
                               secrets=secret_values, owns_lab=owns, proxy_mode=mode, inspector=inspector)
             try:
                 yield session

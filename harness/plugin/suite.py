@@ -15,7 +15,7 @@ import json
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,13 +103,20 @@ class ValidationRun:
         proxy_mode: str | None = None,
         progress: Callable[[str], None] | None = None,
         lab_config: str | None = None,
+        atomic_args: Mapping[str, str] | None = None,
+        scope: Any = None,
+        label: str | None = None,
     ) -> None:
         root = repo_root()
         self.atomics_path = atomics_path or root / "atomics" / "T1590.005" / "T1590.005.yaml"
         self.technique: Technique
         self.signals: TechniqueSignals
         self.technique, self.signals = load(self.atomics_path)
+        #: per atomic id, the overrides it declares (this target's inventory vars, then the command line's)
+        self.atomic_args = _per_test(self.technique.atomic_tests, atomic_args or {})
         self.target_url = target
+        self.label = label or target  # ssh://<inventory host> for an inventory host, else the URL
+        self.scope = scope  # harness.execution.scope.Scope declared for a real host; None: the lab's
         self.detections_dir = Path(detections)
         self.suite = DetectionSuite(self.detections_dir)
         self.replay_dir = Path(replay) if replay is not None else None
@@ -153,7 +160,7 @@ class ValidationRun:
 
     @property
     def target_label(self) -> str:
-        return f"replay:{self.target_url}" if self.mode == "replay" else self.target_url
+        return f"replay:{self.target_url}" if self.mode == "replay" else self.label
 
     def expected_atomics(self) -> list[str]:
         return [t.id for t in self.technique.atomic_tests]
@@ -169,7 +176,7 @@ class ValidationRun:
         self.progress(f"[harness] opening target {self.target_url} (building the lab if it is down) ...")
         try:
             session = self._stack.enter_context(open_session(self.target_url, self.lab_config,
-                                                             proxy_mode=self.proxy_mode))
+                                                             proxy_mode=self.proxy_mode, scope=self.scope))
         except (HarnessError, OSError) as exc:
             self.infra_error = f"could not open target {self.target_url}: {exc}"
             raise HarnessError(self.infra_error) from exc
@@ -259,7 +266,7 @@ class ValidationRun:
             return det.run, det.sigma, det.defender, det.sensors or self.sensors, summary, 0.0
         pipeline = self._open()
         t0 = time.monotonic()
-        done = pipeline.detonate(test)
+        done = pipeline.detonate(test, self.atomic_args.get(test.id))
         secs = time.monotonic() - t0
         tel = done.telemetry
         summary = {"directory": str(done.directory) if done.directory else None}
@@ -282,7 +289,7 @@ class ValidationRun:
 
     def _atomic(self, test: AtomicTest) -> AtomicOutcome:
         signals = self.signals_for(test)
-        args = test.arguments()
+        args = test.arguments(self.atomic_args.get(test.id))
         try:
             run, sigma, defender, sensors, summary, secs = self._material(test)
         except HarnessError as exc:
@@ -355,6 +362,15 @@ class ValidationRun:
         from harness.evidence.runjson import build_document
 
         return build_document(self)
+
+
+def _per_test(tests: tuple[AtomicTest, ...], overrides: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """The overrides each test declares, by test id; a name no atomic declares is an error."""
+    declared = {name for t in tests for name in t.input_arguments}
+    unknown = sorted(set(overrides) - declared)
+    if unknown:
+        raise HarnessError(f"unknown atomic argument(s) {', '.join(unknown)}; known: {', '.join(sorted(declared))}")
+    return {t.id: {k: v for k, v in overrides.items() if k in t.input_arguments} for t in tests}
 
 
 def _latest(run: dict[str, Any], sigma: list[dict[str, Any]]) -> dt.datetime | None:
