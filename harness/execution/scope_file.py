@@ -28,6 +28,13 @@ class _Locator:
         self.path = path
         self.lines = text.splitlines()
 
+    def key(self, key: str) -> SourceLocation:
+        for i, line in enumerate(self.lines):
+            m = re.match(rf"(\s*){re.escape(key)}\s*=", line)
+            if m:
+                return SourceLocation(self.path, i + 1, len(m.group(1)) + 1)
+        return SourceLocation(self.path)
+
     def find(self, needle: str, key: str | None = None) -> SourceLocation:
         start = 0
         if key is not None:
@@ -51,9 +58,12 @@ def load_scope_file(path: str | Path) -> Scope:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
+        # Python 3.11's TOMLDecodeError has no position attributes: read it from the message.
         m = re.search(r"at line (\d+), column (\d+)", str(exc))
         line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        if m is None and "end of document" in str(exc):
+            line, col = text.count("\n") + 1, len(text.rpartition("\n")[2]) + 1
+        msg = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
         raise ConfigError(f"invalid TOML: {msg}", SourceLocation(where, line, col)) from exc
     loc = _Locator(where, text)
     table = doc.get("scope")
@@ -62,7 +72,7 @@ def load_scope_file(path: str | Path) -> Scope:
                           SourceLocation(where, 1, 1))
     for key in table:
         if key not in ("ranges", "domains", "asns"):
-            raise ConfigError(f"scope: unknown key {key!r} (allowed: ranges, domains, asns)", loc.find(key))
+            raise ConfigError(f"scope: unknown key {key!r} (allowed: ranges, domains, asns)", loc.key(key))
     ranges = tuple(_range(v, loc) for v in _list(table, "ranges", loc, required=True))
     domains = tuple(_domain(v, loc) for v in _list(table, "domains", loc))
     asns = tuple(_asn(v, loc) for v in _list(table, "asns", loc))
@@ -76,9 +86,9 @@ def _list(table: Mapping[str, Any], key: str, loc: _Locator, required: bool = Fa
         return []
     value = table[key]
     if not isinstance(value, list):
-        raise ConfigError(f"scope.{key} must be a list", loc.find(key))
+        raise ConfigError(f"scope.{key} must be a list", loc.key(key))
     if required and not value:
-        raise ConfigError(f"scope.{key} must not be empty", loc.find(key))
+        raise ConfigError(f"scope.{key} must not be empty", loc.key(key))
     return value
 
 
