@@ -94,6 +94,10 @@ def _run_target(args: argparse.Namespace, spec: TargetSpec, tests: list[Any],
     results: list[AtomicRun] = []
     with open_session(spec.url, args.lab_config, keep_lab=args.keep_lab, proxy_mode=args.proxy_mode,
                       scope=spec.scope) as session:
+        if session.clock is not None:
+            c = session.clock
+            print(f"{spec.label}: clock offset {c.offset_s:+.3f} s ± {c.uncertainty_s:.3f} s "
+                  "(log windows shifted by it)", file=sys.stderr, flush=True)
         if args.telemetry and session.lab is None:
             raise ConfigError("--telemetry is implemented for the embedded lab (netns://) only so far")
         pipeline = DetonationPipeline(

@@ -28,6 +28,8 @@ from harness.targets.base import Target, get_target, parse_target_url
 from harness.targets.inspect import TargetInspector
 
 DEFAULT_TARGET = "netns://rah"
+#: Targets on another machine's clock (measured at session start); netns:// and local:// share the controller's.
+CLOCKED_SCHEMES = ("ssh", "vagrant")
 
 
 class LabHandle(Protocol):
@@ -53,6 +55,7 @@ class Session:
     facts: dict[str, Any] = field(default_factory=dict)
     proxy_mode: str = "transparent"
     inspector: Any = None  # harness.targets.inspect.TargetInspector (testinfra)
+    clock: Any = None  # harness.targets.clock.ClockOffset of an SSH host (None: the controller's own clock)
 
     @property
     def scratch_dir(self) -> str:
@@ -120,6 +123,10 @@ def open_session(target_url: str | None = None, lab_config: str | None = None,
             session = Session(target=target, lab_config=cfg, scope=scope or Scope.from_lab(cfg), lab=lab, env=env,
                               secrets=secret_values, owns_lab=owns, proxy_mode=mode, inspector=inspector)
             try:
+                if parsed.scheme in CLOCKED_SCHEMES:
+                    from harness.targets.clock import measure_clock_offset
+
+                    session.clock = measure_clock_offset(target)
                 yield session
             finally:
                 inspector.close()

@@ -218,6 +218,8 @@ class ValidationRun:
             else:
                 tools[name] = value
         facts["tools"] = tools
+        if session.clock is not None:
+            facts["clock"] = session.clock.to_dict()
         return facts
 
     def close(self) -> None:
