@@ -10,7 +10,7 @@ import pytest
 
 from harness.errors import TargetError
 from harness.targets.base import CommandResult, Target, get_target
-from harness.targets.clock import ClockOffset, best_of, measure_clock_offset, offset_from_sample
+from harness.targets.clock import best_of, measure_clock_offset, offset_from_sample
 from harness.telemetry.attribution import Detonation
 
 
