@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, ScopeError, SourceLocation
 from harness.execution.scope import Scope
+from harness.lab.config import parse_toml
 
 _DOMAIN = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -55,16 +55,7 @@ def load_scope_file(path: str | Path) -> Scope:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read scope file: {exc}", SourceLocation(where)) from exc
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        # Python 3.11's TOMLDecodeError has no position attributes: read it from the message.
-        m = re.search(r"at line (\d+), column (\d+)", str(exc))
-        line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
-        if m is None and "end of document" in str(exc):
-            line, col = text.count("\n") + 1, len(text.rpartition("\n")[2]) + 1
-        msg = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
-        raise ConfigError(f"invalid TOML: {msg}", SourceLocation(where, line, col)) from exc
+    doc = parse_toml(text, where)
     loc = _Locator(where, text)
     table = doc.get("scope")
     if not isinstance(table, dict):

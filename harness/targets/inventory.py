@@ -46,7 +46,8 @@ class InventoryHost:
         return str(self.vars.get("ansible_host") or self.name)
 
     def target_url(self) -> str:
-        """``ssh://user@host:port?identity_file=...`` for this host."""
+        """``ssh://user@host:port?identity_file=...`` for this host (``ansible_host_key_checking=false``
+        becomes ``accept_unknown_host_key=true``)."""
         user = self.vars.get("ansible_user")
         port = self.vars.get("ansible_port")
         address = self.address
@@ -56,10 +57,15 @@ class InventoryHost:
         if port not in (None, ""):
             netloc += f":{_port(port, self)}"
         url = f"ssh://{netloc}"
+        options: list[str] = []
         key = self.vars.get("ansible_ssh_private_key_file") or self.vars.get("ansible_private_key_file")
         if key:
-            url += "?identity_file=" + quote(str(key), safe="/~.-_")
-        return url
+            options.append("identity_file=" + quote(str(key), safe="/~.-_"))
+        checking = self.vars.get("ansible_ssh_host_key_checking", self.vars.get("ansible_host_key_checking"))
+        if checking is not None and str(checking).strip().lower() in ("false", "no", "0", "off"):
+            # Ansible's way to skip host key checking; here it is trust on first use, recorded in the facts.
+            options.append("accept_unknown_host_key=true")
+        return url + ("?" + "&".join(options) if options else "")
 
     def atomic_args(self) -> dict[str, str]:
         """Atomic arguments set for this host by ``atomic_arg_<NAME>`` vars."""
