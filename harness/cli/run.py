@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.atomics.arguments import arguments_per_test, parse_assignments
 from harness.atomics.loader import default_technique_path, load_technique
 from harness.errors import ConfigError, TargetError
 from harness.execution.fleet import TargetSpec, resolve_targets
@@ -34,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="run get_prereq commands when a prerequisite is missing (always on for the embedded "
                         "lab, which is offline: a prerequisite that needs the internet then fails with its reason)")
     p.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE",
-                   help="override an input argument of the selected atomics (repeatable)")
+                   help="override an input argument of the selected atomics (repeatable); each atomic gets the "
+                        "names it declares; a name no selected atomic declares, or a value of the wrong type, "
+                        "is an error before anything runs")
     p.add_argument("--timeout", type=float, default=180.0, help="seconds per detonation (default 180)")
     p.add_argument("--proxy-mode", choices=["transparent", "explicit"], default=None,
                    help="embedded lab proxy: transparent TLS interception (default) or explicit with basic auth")
@@ -64,20 +67,22 @@ def _line(run: AtomicRun) -> str:
 def _main(args: argparse.Namespace) -> int:
     technique = _load(args.atomics)
     tests = [technique.find(i) for i in args.ids] if args.ids else list(technique.atomic_tests)
-    overrides: dict[str, str] = {}
-    for item in args.arg:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise ConfigError(f"--arg expects NAME=VALUE, got {item!r}")
-        overrides[name] = value
-    results: list[AtomicRun] = []
+    # Checked before the session opens: a misspelt or ill-typed argument never reaches a lab.
+    overrides = parse_assignments(args.arg, "--arg")
+    arguments_per_test(tests, overrides)
     specs = resolve_targets(args.target or [], inventory=args.inventory, groups=args.target_group,
                             scope_file=args.scope, cli_args=overrides, lab_config=args.lab_config)
+    # Per target: its inventory vars (those the selected atomics declare), then --arg; all checked
+    # (names, types, scope) before any target is opened.
+    declared = {name for test in tests for name in test.input_arguments}
+    per_target = {spec.label: arguments_per_test(
+        tests, {k: v for k, v in spec.arguments(overrides).items() if k in declared}) for spec in specs}
+    results: list[AtomicRun] = []
     for spec in specs:
         if len(specs) > 1:
             print(f"== {spec.label}", flush=True)
         try:
-            results += _run_target(args, spec, tests, spec.arguments(overrides))
+            results += _run_target(args, spec, tests, per_target[spec.label])
         except TargetError as exc:
             # An unreachable host, an auth failure or a changed host key: this target's atomics are
             # ERROR with the reason, and the other targets run on.
@@ -90,7 +95,7 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def _run_target(args: argparse.Namespace, spec: TargetSpec, tests: list[Any],
-                overrides: dict[str, str]) -> list[AtomicRun]:
+                per_test: dict[str, dict[str, str]]) -> list[AtomicRun]:
     results: list[AtomicRun] = []
     with open_session(spec.url, args.lab_config, keep_lab=args.keep_lab, proxy_mode=args.proxy_mode,
                       scope=spec.scope) as session:
@@ -106,7 +111,7 @@ def _run_target(args: argparse.Namespace, spec: TargetSpec, tests: list[Any],
             progress=None if args.json else _progress,
         )
         for test in tests:
-            done = pipeline.detonate(test, {k: v for k, v in overrides.items() if k in test.input_arguments})
+            done = pipeline.detonate(test, per_test[test.id])
             run = done.run
             results.append(run)
             if done.telemetry is not None:

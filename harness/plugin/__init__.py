@@ -2,8 +2,8 @@
 
 Options: ``--target URL`` (repeatable; default the embedded lab), ``--inventory FILE``,
 ``--target-group NAME``, ``--scope FILE`` (see :mod:`harness.plugin.targets`), ``--detections DIR``,
-``--evidence-dir DIR``,
-``--record DIR``, ``--replay DIR``, ``--now ISO8601``. Markers: ``atomic(ID)``, ``lab``,
+``--evidence-dir DIR``, ``--record DIR``, ``--replay DIR``, ``--now ISO8601``,
+``--atomic-arg NAME=VALUE``. Markers: ``atomic(ID)``, ``lab``,
 ``destructive``, ``online``. A test marked ``atomic("T1590.005-1")`` asks the ``atomic`` fixture
 for its judged outcome and calls ``assert_alerted()``; the negative control calls
 ``assert_clean()``. Tests are parametrized per target, so their ids show atomic and target.
@@ -55,7 +55,7 @@ class ValidationRunHolder:
         return next(iter(self.runs.values()), None)
 
     def get(self, label: str | None = None) -> Any:
-        from harness.plugin.targets import cli_atomic_args, spec_for, target_labels
+        from harness.plugin.targets import spec_for, target_labels
 
         label = label or target_labels(self.config)[0]
         if label not in self.runs:
@@ -68,7 +68,8 @@ class ValidationRunHolder:
             self.runs[label] = ValidationRun(
                 target=spec.url if spec is not None else _default_target(),
                 label=spec.label if spec is not None else None,
-                atomic_args=spec.arguments(cli_atomic_args(self.config)) if spec is not None else None,
+                atomic_args=spec.arguments(_atomic_args(self.config)) if spec is not None
+                else _atomic_args(self.config),
                 scope=spec.scope if spec is not None else None,
                 detections=Path(detections),
                 replay=Path(opt("harness_replay")) if opt("harness_replay") else None,
@@ -85,6 +86,31 @@ def _parse_now(text: str) -> dt.datetime:
     except ValueError as exc:
         raise pytest.UsageError(f"--now expects an ISO 8601 time such as 2026-11-28T06:00:00Z, got {text!r}") from exc
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def _atomic_args(config: pytest.Config) -> dict[str, str]:
+    """``--atomic-arg`` overrides, checked against the technique's atomics (``harness run --arg``'s rules)."""
+    from harness.atomics.arguments import arguments_per_test, parse_assignments
+    from harness.atomics.loader import default_technique_path, load_technique
+    from harness.errors import HarnessError
+
+    try:
+        overrides = parse_assignments(config.getoption("harness_atomic_args") or [], "--atomic-arg")
+        if overrides:
+            arguments_per_test(load_technique(default_technique_path()).atomic_tests, overrides)
+    except HarnessError as exc:
+        raise pytest.UsageError(f"--atomic-arg: {exc}") from exc
+    return overrides
+
+
+def _check_target(url: str) -> None:
+    from harness.errors import HarnessError
+    from harness.targets.base import check_target_url
+
+    try:
+        check_target_url(url)
+    except HarnessError as exc:
+        raise pytest.UsageError(f"--target: {exc}") from exc
 
 
 def _progress_writer(config: pytest.Config) -> Any:
@@ -119,6 +145,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="rerun only the detection half on a recording (no root, no lab)")
     group.addoption("--now", dest="harness_now", default=None, metavar="ISO8601",
                     help="reference time for KQL now()/ago() (default: now; replays: the recording's end)")
+    group.addoption("--atomic-arg", dest="harness_atomic_args", action="append", default=[], metavar="NAME=VALUE",
+                    help="override an input argument of the atomics (repeatable); each atomic gets the names it "
+                         "declares; a name no atomic declares, or a value of the wrong type, is a usage error")
     from harness.plugin.targets import add_options
 
     add_options(group)
@@ -135,6 +164,11 @@ def pytest_configure(config: pytest.Config) -> None:
     now = config.getoption("harness_now", None)
     if now:
         _parse_now(now)  # a bad --now is a usage error before anything runs
+    if config.getoption("harness_atomic_args", None):
+        _atomic_args(config)  # so are misspelt or ill-typed atomic arguments
+    if not config.getoption("harness_replay", None):
+        for target in config.getoption("harness_target", None) or []:
+            _check_target(target)  # and a target URL that cannot parse (one line, not one failure per test)
     _check_fleet(config)
     config.stash[_RUN_KEY] = ValidationRunHolder(config)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.atomics.arguments import arguments_per_test
 from harness.atomics.loader import load
 from harness.atomics.model import AtomicTest, Signal, Technique, TechniqueSignals
 from harness.errors import HarnessError
@@ -112,8 +113,9 @@ class ValidationRun:
         self.technique: Technique
         self.signals: TechniqueSignals
         self.technique, self.signals = load(self.atomics_path)
-        #: per atomic id, the overrides it declares (this target's inventory vars, then the command line's)
-        self.atomic_args = _per_test(self.technique.atomic_tests, atomic_args or {})
+        #: per atomic id, the overrides it declares (this target's inventory vars, then ``--atomic-arg``),
+        #: checked here, before anything runs
+        self.atomic_args = arguments_per_test(self.technique.atomic_tests, atomic_args or {})
         self.target_url = target
         self.label = label or target  # ssh://<inventory host> for an inventory host, else the URL
         self.scope = scope  # harness.execution.scope.Scope declared for a real host; None: the lab's
@@ -364,15 +366,6 @@ class ValidationRun:
         from harness.evidence.runjson import build_document
 
         return build_document(self)
-
-
-def _per_test(tests: tuple[AtomicTest, ...], overrides: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    """The overrides each test declares, by test id; a name no atomic declares is an error."""
-    declared = {name for t in tests for name in t.input_arguments}
-    unknown = sorted(set(overrides) - declared)
-    if unknown:
-        raise HarnessError(f"unknown atomic argument(s) {', '.join(unknown)}; known: {', '.join(sorted(declared))}")
-    return {t.id: {k: v for k, v in overrides.items() if k in t.input_arguments} for t in tests}
 
 
 def _latest(run: dict[str, Any], sigma: list[dict[str, Any]]) -> dt.datetime | None:

@@ -41,14 +41,24 @@ def target_specs(config: pytest.Config) -> list[Any]:
     from harness.execution.fleet import resolve_targets
 
     opt = config.getoption
+    from harness.atomics.arguments import arguments_per_test
+    from harness.atomics.loader import default_technique_path, load_technique
+
+    cli = cli_atomic_args(config)
     try:
         specs = resolve_targets(
             list(opt("harness_target", None) or []),
             inventory=opt("harness_inventory", None),
             groups=list(opt("harness_target_groups", None) or []),
             scope_file=opt("harness_scope", None),
-            cli_args=cli_atomic_args(config),
+            cli_args=cli,
         )
+        tests = load_technique(default_technique_path()).atomic_tests
+        for spec in specs:  # each target's arguments: names and types, as --atomic-arg's
+            try:
+                arguments_per_test(tests, spec.arguments(cli))
+            except HarnessError as exc:
+                raise HarnessError(f"{spec.label}: {exc}") from exc
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from exc
     config.stash[_SPECS_KEY] = specs
@@ -74,11 +84,7 @@ def spec_for(config: pytest.Config, label: str) -> Any:
 
 
 def cli_atomic_args(config: pytest.Config) -> dict[str, str]:
-    """``--atomic-arg NAME=VALUE`` (when the option exists): applies to every target, over inventory vars."""
-    out: dict[str, str] = {}
-    for item in config.getoption("harness_atomic_args", None) or []:
-        name, sep, value = str(item).partition("=")
-        if not sep or not name.strip():
-            raise pytest.UsageError(f"--atomic-arg expects NAME=VALUE, got {item!r}")
-        out[name.strip()] = value
-    return out
+    """``--atomic-arg NAME=VALUE`` (checked): applies to every target, over inventory vars."""
+    from harness.plugin import _atomic_args
+
+    return _atomic_args(config)

@@ -27,13 +27,16 @@ def test_same_as_ansible_inventory_list(name: str) -> None:
     assert load_inventory(DATA / name).to_ansible_list() == expected
 
 
-def test_hosts_become_ssh_urls() -> None:
+def test_hosts_become_ssh_urls(tmp_path: Path) -> None:
     inv = load_inventory(DATA / "fleet.ini")
     canary = inv.hosts["web-canary.lab.example"]
     assert canary.target_url() == "ssh://webops@127.0.0.2:2222?identity_file=/keys/canary"
     db = parse_target_url(inv.hosts["db-a.lab.example"].target_url())
     assert (db.user, db.host, db.port, db.options) == ("root", "db-a.lab.example", 22,
                                                        {"identity_file": "/keys/db key"})
+    tofu = tmp_path / "tofu.ini"
+    tofu.write_text("h ansible_host_key_checking=False ansible_ssh_private_key_file=/k\n")
+    assert load_inventory(tofu).hosts["h"].target_url() == "ssh://h?identity_file=/k&accept_unknown_host_key=true"
     ipv6 = load_inventory(DATA / "order.ini").hosts["edge01"]
     assert parse_target_url(ipv6.target_url()).host == "::1"
 
