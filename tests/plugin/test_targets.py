@@ -61,3 +61,15 @@ def test_fleet_options_are_documented() -> None:
     helptext = _pytest("--help").stdout
     for opt in ("--inventory=FILE", "--target-group=NAME", "--scope=FILE"):
         assert opt in helptext
+
+
+def test_inventory_arguments_are_checked_per_target(tmp_path: Path) -> None:
+    inv = tmp_path / "typo.ini"
+    inv.write_text("h ansible_host=127.0.0.1 atomic_arg_target_rnge=198.51.100.0/28\n")
+    res = _pytest("atomics/", "--co", "-q", "--inventory", str(inv), "--scope", SCOPE)
+    assert res.returncode == 4 and "ssh://h: unknown atomic argument 'target_rnge'" in res.stderr
+    # --atomic-arg applies to every target and is checked against each one's scope.
+    res = _pytest("atomics/", "--co", "-q", "--inventory", INVENTORY, "--target-group", "db", "--scope", SCOPE,
+                  "--atomic-arg", "domain=evil.example")
+    assert res.returncode == 4
+    assert "atomic arguments for ssh://db-a.lab.example leave its scope: argument domain=evil.example" in res.stderr
