@@ -9,6 +9,7 @@ that need a real file (DuckDB, the EVTX library) get one from :func:`local_path`
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import shutil
@@ -88,12 +89,13 @@ def local_path(path: str | Path, *, decompress: bool, suffix: str = "") -> Itera
     standard input or of the decompressed file, removed afterwards. A gzip copy of standard
     input that is kept compressed is named ``….gz`` so that readers which decompress by
     extension (DuckDB) do."""
-    if not is_stdin(path):
+    if not is_stdin(path) and Path(path).is_file():
         with open(path, "rb") as fh:
             compressed = fh.read(2) == GZIP_MAGIC
         if not (decompress and compressed):
             yield Path(path)
             return
+    # standard input and the other one-pass inputs (a FIFO, a shell's <(...)) are spooled
     fd, name = tempfile.mkstemp(prefix="recon-harness-input-", suffix=suffix)
     tmp = Path(name)
     try:
@@ -102,9 +104,11 @@ def local_path(path: str | Path, *, decompress: bool, suffix: str = "") -> Itera
                 with open_binary(path) as src:
                     shutil.copyfileobj(src, out, 1 << 20)
             else:
-                head = sys.stdin.buffer.read(2)
-                out.write(head)
-                shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+                with contextlib.ExitStack() as stack:
+                    src = sys.stdin.buffer if is_stdin(path) else stack.enter_context(open(path, "rb"))
+                    head = src.read(2)
+                    out.write(head)
+                    shutil.copyfileobj(src, out, 1 << 20)
                 if head == GZIP_MAGIC:
                     gz = tmp.with_name(tmp.name + ".gz")
                     tmp.rename(gz)
