@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
+from harness.cli import sigma_scan
 from harness.errors import ConfigError, SourceLocation
+from harness.telemetry.inputs import check_input, open_binary
 
 
 def register(subparsers: Any) -> None:
@@ -19,32 +21,30 @@ def register(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="sigma_command", metavar="ACTION")
 
     check = sub.add_parser("check", help="compile rules and report what does not compile, and why")
-    check.add_argument("rules", nargs="+", help="rule files or directories")
-    check.add_argument("--pipeline", action="append", default=[], help="processing pipeline YAML")
-    check.add_argument(
-        "--placeholder",
-        action="append",
-        default=[],
-        metavar="NAME=V1,V2",
-        help="values of an %%NAME%% placeholder (expand modifier)",
-    )
+    add_rule_options(check)
     check.add_argument("--quiet", action="store_true", help="print only the summary")
     check.set_defaults(func=_check)
 
     match = sub.add_parser("match", help="match rules on events (Sigma view JSONL); one JSON line per match")
-    match.add_argument("rules", nargs="+", help="rule files or directories")
-    match.add_argument("--events", required=True, help="Sigma-view JSONL file ('-' for stdin)")
-    match.add_argument("--pipeline", action="append", default=[], help="processing pipeline YAML")
-    match.add_argument(
+    add_rule_options(match)
+    match.add_argument("--events", required=True, help="Sigma-view JSONL file, gzip or plain ('-' for stdin)")
+    match.add_argument("--stats", action="store_true", help="print throughput counters on stderr")
+    match.set_defaults(func=_match)
+    sigma_scan.add_parser(sub)
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+
+def add_rule_options(p: Any) -> None:
+    """The rules and how they are loaded (``check``, ``match``, ``scan``)."""
+    p.add_argument("rules", nargs="+", help="rule files or directories")
+    p.add_argument("--pipeline", action="append", default=[], help="processing pipeline YAML")
+    p.add_argument(
         "--placeholder",
         action="append",
         default=[],
         metavar="NAME=V1,V2",
         help="values of an %%NAME%% placeholder (expand modifier)",
     )
-    match.add_argument("--stats", action="store_true", help="print throughput counters on stderr")
-    match.set_defaults(func=_match)
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
 def _placeholders(items: list[str]) -> dict[str, list[str]]:
@@ -74,24 +74,27 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _read_events(path: str) -> Iterator[dict[str, Any]]:
-    stream = sys.stdin if path == "-" else Path(path).open(encoding="utf-8")  # noqa: SIM115
-    try:
-        for lineno, line in enumerate(stream, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                loc = SourceLocation(path, lineno, exc.colno)
-                raise ConfigError(f"invalid JSON: {exc.msg}", loc) from exc
-            if not isinstance(record, dict):
-                raise ConfigError("event line is not a JSON object", SourceLocation(path, lineno, 1))
-            if not isinstance(record.get("event"), dict):
-                raise ConfigError('line has no "event" object (Sigma view expected)', SourceLocation(path, lineno, 1))
-            yield record
-    finally:
-        if stream is not sys.stdin:
-            stream.close()
+    """Sigma-view events from a JSONL file, gzip or plain, or ``-`` (standard input)."""
+    check_input(path)
+    with open_binary(path) as raw:
+        stream = io.TextIOWrapper(raw, encoding="utf-8")
+        try:
+            for lineno, line in enumerate(stream, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    loc = SourceLocation(path, lineno, exc.colno)
+                    raise ConfigError(f"invalid JSON: {exc.msg}", loc) from exc
+                if not isinstance(record, dict):
+                    raise ConfigError("event line is not a JSON object", SourceLocation(path, lineno, 1))
+                if not isinstance(record.get("event"), dict):
+                    raise ConfigError('line has no "event" object (Sigma view expected)',
+                                      SourceLocation(path, lineno, 1))
+                yield record
+        finally:
+            stream.detach()  # open_binary closes what it opened (never standard input)
 
 
 def _match(args: argparse.Namespace) -> int:
