@@ -28,7 +28,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.packages.cache import PackageUnavailable, cache_dir, check_pinned, find_pinned
+from harness.packages.cache import PackageUnavailable, PinError, cache_dir, check_pinned, find_pinned
 
 VERSION = "4.6.0"
 TAG = "4.6.0"
@@ -158,10 +158,23 @@ def untrust_ca(venv: Path) -> bool:
     return True
 
 
+def cached_release(cache: Path | None = None) -> Path:
+    """The pinned release already in the cache, never downloaded: what a lab built from this cache
+    gets (vagrant/build-box.sh bakes it into the box; CI derives T1590.005-4's verdict from it).
+
+    Raises ``PackageUnavailable`` when it is absent and ``PinError`` when the file matches no pin."""
+    directory = cache if cache is not None else cache_dir()
+    found = find_pinned(ARCHIVE, directory)
+    if found is None:
+        raise PackageUnavailable(f"theHarvester {VERSION} is not in the offline package cache ({directory / ARCHIVE})")
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m harness.packages.theharvester fetch [--wheels]``: fill a cache on a connected machine."""
+    """``python -m harness.packages.theharvester fetch [--wheels]``: fill a cache on a connected machine;
+    ``cached``: print the pinned release's path in the cache (exit 1 with the reason when there is none)."""
     p = argparse.ArgumentParser(prog="python -m harness.packages.theharvester", description=main.__doc__)
-    p.add_argument("action", choices=["fetch"])
+    p.add_argument("action", choices=["fetch", "cached"])
     p.add_argument("--cache", type=Path, help="cache directory (default: RECON_HARNESS_PACKAGE_CACHE or "
                    "/var/cache/recon-harness/packages)")
     p.add_argument("--wheels", action="store_true",
@@ -169,13 +182,16 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cache = args.cache or cache_dir()
     try:
+        if args.action == "cached":
+            print(cached_release(cache))
+            return 0
         archive = obtain(cache)
         print(archive)
         if args.wheels:
             _pip_step([sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
                        "--wheel-dir", str(cache / WHEELS), str(archive)], "pip wheel", timeout=1800)
             print(cache / WHEELS)
-    except (PackageUnavailable, OSError) as exc:
+    except (PackageUnavailable, PinError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -111,6 +111,26 @@ def test_tampered_cache_file_is_refused_not_replaced(tmp_path: Path, remote: _Re
     assert remote.requests == []
 
 
+def test_cached_release_never_downloads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(PackageUnavailable, match="not in the offline package cache") as info:
+        theharvester.cached_release(tmp_path)
+    assert "download" not in str(info.value)  # obtain()'s message would name the failed download
+    assert theharvester.main(["cached", "--cache", str(tmp_path)]) == 1
+    assert str(tmp_path / theharvester.ARCHIVE) in capsys.readouterr().err
+    (tmp_path / theharvester.ARCHIVE).write_bytes(b"not the release")
+    with pytest.raises(PinError, match="matches no pin"):
+        theharvester.cached_release(tmp_path)
+    assert theharvester.main(["cached", "--cache", str(tmp_path)]) == 1
+    assert "matches no pin" in capsys.readouterr().err
+    raw, gz = _release()
+    _pin(tmp_path, "theHarvester-4.6.0.tar", raw)
+    (tmp_path / theharvester.ARCHIVE).write_bytes(gz)
+    assert theharvester.cached_release(tmp_path) == tmp_path / theharvester.ARCHIVE
+    assert theharvester.main(["cached", "--cache", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / theharvester.ARCHIVE)
+    assert not (tmp_path / theharvester.WHEELS).exists()
+
+
 def test_wheels_select_no_index(tmp_path: Path) -> None:
     assert theharvester.wheel_dir(tmp_path) is None
     (tmp_path / "wheels").mkdir()
