@@ -65,18 +65,14 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 step packages "$t"
 
-# theHarvester 4.6.0 is baked into the box only when the package cache holds the pinned release
-# (build-box.sh checks the same pin): then the atomic must run, else it must be PREREQ_MISSING.
-HARVESTER_WANT="$("$PY" - <<'EOF'
-from harness.packages.cache import PinError, find_pinned
-from harness.packages.theharvester import ARCHIVE
-try:
-    print("EXECUTED" if find_pinned(ARCHIVE) else "PREREQ_MISSING")
-except PinError:
-    print("PREREQ_MISSING")
-EOF
-)"
-log "theHarvester in the package cache: T1590.005-4 must be $HARVESTER_WANT"
+# theHarvester 4.6.0 is baked into the box exactly when the package cache holds the pinned release
+# (build-box.sh asks the same check): then the atomic must run, else it must be PREREQ_MISSING.
+if why="$("$PY" -m harness.packages.theharvester cached 2>&1)"; then
+  HARVESTER_WANT=EXECUTED
+else
+  HARVESTER_WANT=PREREQ_MISSING
+fi
+log "theHarvester: ${why#error: }: T1590.005-4 must be $HARVESTER_WANT"
 
 t=$(date +%s)
 bash vagrant/build-box.sh >/dev/null
