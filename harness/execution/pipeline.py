@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.atomics.model import AtomicTest, Executor
+from harness.crashpoint import crash_point
 from harness.execution.runner import AtomicRun, Runner
 from harness.execution.session import Session
 
@@ -73,7 +74,8 @@ class DetonationPipeline:
         inspector = self.session.inspector
         runner = Runner(self.session.target, self.session.scope, env=self.session.env, secrets=self.session.secrets,
                         get_prereqs=self.get_prereqs, timeout_s=self.timeout_s, scratch_dir=self.session.scratch_dir,
-                        verify_cleanup=inspector.existing_paths if inspector is not None else None)
+                        verify_cleanup=inspector.existing_paths if inspector is not None else None,
+                        ledger=self.session.ledger)
         marks = self.telemetry.begin() if self.telemetry is not None else {}
         atomic: Any = test  # AtomicTest satisfies the runner's AtomicLike (read-only attributes)
         run = runner.run(atomic, dict(args or {}), on_phase=self._phase)
@@ -82,6 +84,7 @@ class DetonationPipeline:
         if self.telemetry is not None:
             if run.detonation_commands():
                 self._phase(test, "telemetry")
+                crash_point("telemetry")
                 tel = self.telemetry.finish(run, marks, out)
             elif out is not None:
                 write_manifest_only(out, run, self.telemetry.sensors)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -27,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.crashpoint import crash_point
 from harness.errors import HarnessError, LabError
+from harness.lab import teardown
 from harness.lab.config import LabConfig, load_lab_config
 from harness.lab.lock import lab_lock
 from harness.lab.safety import check_no_overlap
@@ -269,6 +270,7 @@ table inet {self.guard_table} {{
         self._start_dns(state)
         self._start_inet(state)
         self._start_proxy(state)
+        crash_point("lab_up")  # bench/crash_cycles.py: killed with half the lab's daemons running
         self._start_firewall_log(state)
         self._start_audit(state)
         self._start_sshd(state)
@@ -579,6 +581,7 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
             + ([str(self.cfg.dns_server)] if proxy_mode == "explicit" else []),
             audit_sync=lambda m: auditd.sync_marker(m),
             proxy_addresses=[self.cfg.telemetry.proxy_ip],
+            tempdirs=LabState.open(self.state_dir, self.cfg.name),
         )
 
     # Status ------------------------------------------------------------------------------------
@@ -652,17 +655,26 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
                     pids[pid] = res.name
         for pid in _pids_in_netns(set(inodes.values())):
             pids.setdefault(pid, "process in lab namespace")
-        _terminate(pids, removed)
+        _terminate(pids, removed, errors)
         # A process forked while we were ending the others (a shell starting its next command) was
         # not in the scan: rescan until the namespaces are empty.
         for _ in range(5):
             late = {pid: "process in lab namespace" for pid in _pids_in_netns(set(inodes.values()))}
             if not late:
                 break
-            _terminate(late, removed)
+            _terminate(late, removed, errors)
+
+        # Atomics that detonated but were never cleaned up (the run was killed): their cleanup runs
+        # now, on the lab host, once nothing of theirs still runs there.
+        if state is not None:
+            done, failed = teardown.undo_target_entries(state, self._lab_shell)
+            removed += done
+            errors += failed
 
         # 2. Everything else in reverse order of creation.
         for res in reversed(resources):
+            if res.kind in teardown.TARGET_KINDS:
+                continue
             try:
                 msg = self._undo(res)
             except (LabError, OSError) as exc:
@@ -738,7 +750,16 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
                 _run(["auditctl", "-e", prior])
                 done.append(f"enabled {prior}")
             return f"audit settings restored ({', '.join(done)})" if done else None
-        return None
+        return teardown.undo(res)  # kinds other modules record (temp dirs, installs, sensors)
+
+    def _lab_shell(self, command: str, shell: str) -> tuple[int, str]:
+        """Run ``command`` as the lab user on the lab host (its namespace, or the host's files if gone)."""
+        user = [] if self.cfg.lab_user == "root" else ["runuser", "-u", self.cfg.lab_user, "--"]
+        args = [*user, shell if shell in ("sh", "bash") else "sh", "-c", command]
+        if (NETNS_RUN / self.cfg.lab_ns).exists():
+            args = _ns(self.cfg.lab_ns, *args)
+        proc = _run(args, check=False, timeout=60)
+        return proc.returncode, proc.stdout + proc.stderr
 
 
 def _res(kind: str, name: str, **data: Any) -> Any:
@@ -782,22 +803,8 @@ def _pids_in_netns(inodes: set[int]) -> list[int]:
     return pids
 
 
-def _terminate(pids: dict[int, str], removed: list[str]) -> None:
-    starts = {pid: proc_start_time(pid) for pid in pids}
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and any(
-        proc_start_time(p) is not None and proc_start_time(p) == starts[p] for p in pids
-    ):
-        time.sleep(0.05)
-    for pid, name in pids.items():
-        if proc_start_time(pid) is not None and proc_start_time(pid) == starts[pid]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        removed.append(f"process {name} (pid {pid})")
-    # Reap our own children so they do not linger as zombies.
-    for pid in pids:
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, os.WNOHANG)
+def _terminate(pids: dict[int, str], removed: list[str], errors: list[str]) -> None:
+    """End ``pids`` and return only once each has exited (Squid takes its time after SIGTERM)."""
+    result = teardown.terminate(pids)
+    removed += result.ended
+    errors += result.survivors

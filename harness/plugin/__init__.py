@@ -98,6 +98,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="detections directory with sigma/ and kql/ (default: detections/)")
     group.addoption("--evidence-dir", dest="harness_evidence", default=None, metavar="DIR",
                     help="write the run's evidence into DIR/<run-id>/ (default: evidence/)")
+    group.addoption("--sign-key", dest="harness_sign_key", default=None, metavar="KEY",
+                    help="sign the evidence with this OpenSSH private key as the run ends "
+                         "(check with `harness evidence verify DIR --key KEY.pub`)")
     group.addoption("--record", dest="harness_record", default=None, metavar="DIR",
                     help="save raw and normalised telemetry per detonation under DIR/<run-id>/<atomic-id>/")
     group.addoption("--replay", dest="harness_replay", default=None, metavar="DIR",
@@ -237,6 +240,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     base = session.config.getoption("harness_evidence") or str(repo_root() / "evidence")
     out = Path(base) / run.run_id
     write_evidence(run.document(), out, run.secrets)
+    key = session.config.getoption("harness_sign_key")
+    if key:
+        from harness.evidence.signing import sign
+
+        sign(out, Path(key))
     holder.evidence_written = out
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from harness import __version__
 from harness.atomics.loader import load
 from harness.atomics.model import AtomicTest, Signal, Technique, TechniqueSignals
+from harness.crashpoint import crash_point
 from harness.errors import HarnessError
 from harness.execution.pipeline import NEGATIVE_CONTROL_ID, DetonationPipeline, negative_control_test
 from harness.verdicts import (
@@ -175,6 +176,7 @@ class ValidationRun:
             self.infra_error = f"could not open target {self.target_url}: {exc}"
             raise HarnessError(self.infra_error) from exc
         self.secrets = list(session.secrets)
+        crash_point("preflight")
         pipeline = DetonationPipeline(session, telemetry_dir=self.record_dir, run_id=self.run_id,
                                       progress=lambda aid, phase: self.progress(f"[harness] {aid}: {phase}"))
         self._pipeline = pipeline
@@ -291,6 +293,7 @@ class ValidationRun:
                    "status": "ERROR", "reason": str(exc), "commands": []}
             sigma, defender, sensors, summary, secs = [], [], self.sensors, {}, 0.0
         t0 = time.monotonic()
+        crash_point("judging")
         queries = {k.query for s in signals for k in s.detections.kql}
         latest = _latest(run, sigma)
         now = self.now_for(latest)

@@ -85,8 +85,12 @@ class TelemetrySession:
         client_addresses: Iterable[str] = (),
         audit_sync: Callable[[str], None] | None = None,
         proxy_addresses: Iterable[str] = (),
+        tempdirs: Any = None,
     ) -> None:
         self.proxy_addresses = frozenset(proxy_addresses)
+        # harness.lab.state.LabState (tempdir/remove_tempdir): scratch dirs recorded in the state
+        # file before they exist, so a killed run's are removed by `lab down`.
+        self.tempdirs = tempdirs
         self.taps = list(taps)
         self.sensors = list(sensors)
         self.ctx = view_context
@@ -108,7 +112,8 @@ class TelemetrySession:
         """Slice every tap, redact, parse, attribute and normalise; save under ``out_dir`` if given."""
         tmp: Path | None = None
         if out_dir is None:
-            tmp = Path(tempfile.mkdtemp(prefix="recon-harness-telemetry-"))
+            prefix = "recon-harness-telemetry-"
+            tmp = self.tempdirs.tempdir(prefix) if self.tempdirs is not None else Path(tempfile.mkdtemp(prefix=prefix))
             base = tmp
         else:
             base = out_dir
@@ -158,7 +163,9 @@ class TelemetrySession:
                 write_layout(out_dir, tel)
             return tel
         finally:
-            if tmp is not None:
+            if tmp is not None and self.tempdirs is not None:
+                self.tempdirs.remove_tempdir(tmp)
+            elif tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
 
     def _detonation(self, run: AtomicRun) -> Detonation:
