@@ -83,7 +83,7 @@ def _tree(root: str, depth: int, stat: bool = False) -> list[str]:
 
 
 def _processes() -> list[str]:
-    init_net = os.stat("/proc/1/ns/net").st_ino
+    init_net = os.stat("/proc/self/ns/net").st_ino  # ours: the host namespace (pid 1 may be unreadable)
     out = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -164,8 +164,9 @@ def run_cycle(phase: str, python: str, pytest_args: list[str], work: Path, timeo
         env[DELAY_ENV] = str(PHASE_DELAY[phase])
     evidence = work / "evidence"
     record = work / "record"
-    args = [python, "-m", "pytest", "atomics/", "-q", "-p", "no:cacheprovider", "--evidence-dir",
-            str(evidence), "--record", str(record), *pytest_args]
+    # pytest's own basetemp goes to the cycle's work dir: /tmp/pytest-of-root then belongs to others.
+    args = [python, "-m", "pytest", "atomics/", "-q", "-p", "no:cacheprovider", "--basetemp", str(work / "basetemp"),
+            "--evidence-dir", str(evidence), "--record", str(record), *pytest_args]
     t0 = time.monotonic()
     with open(work / f"pytest-{phase}.log", "wb") as log:
         proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -654,12 +654,12 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
                 if proc_start_time(pid) is not None and proc_start_time(pid) == res.data.get("start_time"):
                     pids[pid] = res.name
         for pid in _pids_in_netns(set(inodes.values())):
-            pids.setdefault(pid, "process in lab namespace")
+            pids.setdefault(pid, "in lab namespace")
         _terminate(pids, removed, errors)
         # A process forked while we were ending the others (a shell starting its next command) was
         # not in the scan: rescan until the namespaces are empty.
         for _ in range(5):
-            late = {pid: "process in lab namespace" for pid in _pids_in_netns(set(inodes.values()))}
+            late = {pid: "in lab namespace" for pid in _pids_in_netns(set(inodes.values()))}
             if not late:
                 break
             _terminate(late, removed, errors)

@@ -2,7 +2,7 @@
 
 Compared before ``lab up`` and after ``lab down``: network namespaces, links, addresses, routes
 (all tables), the nft ruleset, audit rules and settings, /etc/netns, PAM services, mounts, the
-lab's state, cache-independent paths and output files, and lab processes.
+lab's state, cache-independent paths and output files, the harness's temp dirs, and lab processes.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +75,8 @@ def snapshot(cfg: LabConfig) -> HostState:
     )
     tmp_outputs = " ".join(sorted(p.name for p in Path("/tmp").glob("atomic-*")))
     tmp_harness = " ".join(sorted(p.name for p in Path("/tmp").glob(".harness-*")))
+    # Temp dirs the harness records in its state file (telemetry slices, testinfra's ssh_config).
+    tmp_dirs = " ".join(sorted(p.name for p in Path(tempfile.gettempdir()).glob("recon-harness-*")))
     items = {
         "netns": _cmd("ip", "netns", "list"),
         "links": _cmd("ip", "-o", "link", "show"),
@@ -91,6 +94,7 @@ def snapshot(cfg: LabConfig) -> HostState:
         "state_dir": _ls(cfg.state_dir),
         "tmp_atomic_outputs": tmp_outputs,
         "tmp_harness_files": tmp_harness,
+        "tmp_harness_dirs": tmp_dirs,
         "lab_processes": lab_processes(cfg),
     }
     return HostState(tuple(sorted(items.items())))

@@ -114,7 +114,7 @@ def terminate(pids: dict[int, str], grace_s: float = 3.0, kill_wait_s: float = 5
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(pid, os.WNOHANG)
     ended = tuple(f"process {pids[p]} (pid {p})" for p in live if p not in stuck)
-    survivors = tuple(f"process {pids[p]} (pid {p}) still running {kill_wait_s:.0f}s after SIGKILL" for p in stuck)
+    survivors = tuple(f"process {pids[p]} (pid {p}) still running {kill_wait_s:g}s after SIGKILL" for p in stuck)
     return Ended(ended, survivors)
 
 
