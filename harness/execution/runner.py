@@ -310,8 +310,12 @@ class Runner:
             return []
         out = [self.ledger.record("target_path", curl_home, target=self.target.url)]
         if cleanup:
-            out.append(self.ledger.record("atomic_cleanup", atomic_id, command=cleanup, shell=shell,
-                                          target=self.target.url, outputs=removed_paths(cleanup)))
+            # The state file never holds a secret: a cleanup that contains one is kept redacted, and
+            # teardown reports it instead of running it.
+            redacted = self._redact(cleanup)
+            out.append(self.ledger.record("atomic_cleanup", atomic_id, command=redacted, shell=shell,
+                                          target=self.target.url, outputs=removed_paths(redacted),
+                                          redacted=redacted != cleanup))
         return out
 
     def _cleanup(self, cleanup: str, curl_home: str, env: Mapping[str, str], shell: str,

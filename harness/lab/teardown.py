@@ -122,6 +122,9 @@ def terminate(pids: dict[int, str], grace_s: float = 3.0, kill_wait_s: float = 5
 def undo_on_target(res: Resource, run: RunFn) -> str | None:
     """Undo one target-side entry with ``run`` (the target's shell). Raises OSError on failure."""
     if res.kind == "atomic_cleanup":
+        if res.data.get("redacted"):
+            raise OSError(f"pending cleanup of {res.name} held a secret, so the state file has it redacted; "
+                          f"run it by hand: {res.data['command']}")
         rc, out = run(str(res.data["command"]), str(res.data.get("shell") or "sh"))
         if rc != 0:
             raise OSError(f"pending cleanup of {res.name} exited {rc}: {out.strip()[:200]}")

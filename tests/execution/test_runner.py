@@ -246,3 +246,18 @@ def test_killed_at_a_phase_leaves_the_pending_cleanup_to_teardown(tmp_path):
     done, errors = teardown.undo_target_entries(state, sh)
     assert errors == [] and not out.exists() and LabState.load(tmp_path / "state").resources == []
     assert any("pending cleanup" in d for d in done)
+
+
+def test_a_cleanup_holding_a_secret_is_recorded_redacted(tmp_path):
+    from harness.lab import teardown
+
+    ledger = _Ledger(tmp_path / "state")
+    secret = "s3cr3t-value-0123456789"
+    runner = Runner(get_target("local://"), None, scratch_dir=str(tmp_path / "scratch"), ledger=ledger,
+                    secrets=[secret])
+    runner.run(_atomic(tmp_path, "true", f"echo {secret} >/dev/null; exit 5"))
+    assert secret not in ledger.state.path.read_text()
+    pending = [r for r in ledger.state.resources if r.kind == "atomic_cleanup"]
+    assert pending and pending[0].data["redacted"] is True
+    _done, errors = teardown.undo_target_entries(ledger.state, lambda c, s: (0, ""))
+    assert len(errors) == 1 and "held a secret" in errors[0]
