@@ -40,19 +40,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from harness.crashpoint import DELAY_ENV, ENV, PHASES  # noqa: E402
+from harness.lab.hoststate import cmd_output  # noqa: E402
 
 #: Delay after entering a phase before the kill, where killing at the very start would test less.
 PHASE_DELAY = {"detonate": 1.0}
 WATCHED_PROCESSES = ("dnsmasq", "squid", "ulogd", "sshd", "rah-sshd", "auditd", "nmap", "curl", "shodan",
                      "theHarvester", "security_file_", "log_file_daemon", "pinger", "ssh", "ping")
 VOLATILE_AUDIT = re.compile(r"^(lost|backlog|pid|backlog_wait_time_actual)\b")
-
-
-def _cmd(*args: str) -> str:
-    if shutil.which(args[0]) is None:
-        return f"<{args[0]} not installed>"
-    proc = subprocess.run(list(args), capture_output=True, text=True, timeout=60)
-    return (proc.stdout + proc.stderr).strip()
 
 
 def _tree(root: str, depth: int, stat: bool = False) -> list[str]:
@@ -101,17 +95,17 @@ def _processes() -> list[str]:
 
 
 def snapshot() -> dict[str, list[str]]:
-    audit_status = [x for x in _cmd("auditctl", "-s").splitlines() if not VOLATILE_AUDIT.match(x)]
-    bpf = _cmd("bpftool", "prog", "show") if shutil.which("bpftool") else "<bpftool not installed>"
+    audit_status = [x for x in cmd_output("auditctl", "-s").splitlines() if not VOLATILE_AUDIT.match(x)]
+    bpf = cmd_output("bpftool", "prog", "show") if shutil.which("bpftool") else "<bpftool not installed>"
     bpf_lines = [re.sub(r"run_time_ns \d+ run_cnt \d+", "", x) for x in bpf.splitlines()]
     return {
-        "netns": _cmd("ip", "netns", "list").splitlines(),
-        "links": [re.sub(r"\s+", " ", x) for x in _cmd("ip", "-o", "link", "show").splitlines()],
-        "addresses": _cmd("ip", "-o", "addr", "show").splitlines(),
-        "routes": _cmd("ip", "route", "show", "table", "all").splitlines(),
-        "routes6": _cmd("ip", "-6", "route", "show", "table", "all").splitlines(),
-        "nft": _cmd("nft", "-s", "list", "ruleset").splitlines(),
-        "audit_rules": _cmd("auditctl", "-l").splitlines(),
+        "netns": cmd_output("ip", "netns", "list").splitlines(),
+        "links": [re.sub(r"\s+", " ", x) for x in cmd_output("ip", "-o", "link", "show").splitlines()],
+        "addresses": cmd_output("ip", "-o", "addr", "show").splitlines(),
+        "routes": cmd_output("ip", "route", "show", "table", "all").splitlines(),
+        "routes6": cmd_output("ip", "-6", "route", "show", "table", "all").splitlines(),
+        "nft": cmd_output("nft", "-s", "list", "ruleset").splitlines(),
+        "audit_rules": cmd_output("auditctl", "-l").splitlines(),
         "audit_status": audit_status,
         "mounts": sorted(x.split()[1] + " " + x.split()[2] for x in Path("/proc/mounts").read_text().splitlines()),
         "processes": _processes(),
@@ -123,7 +117,7 @@ def snapshot() -> dict[str, list[str]]:
         "var_lib_recon_harness": _tree("/var/lib/recon-harness", 4),
         "etc": _tree("/etc", 6, stat=True),
         "root_dotfiles": [x for x in _tree("/root", 1) if Path(x).name.startswith(".")] + _tree("/root/.ssh", 1, True),
-        "dpkg": _cmd("dpkg-query", "-W", "-f", "${Package} ${Version} ${Status}\n").splitlines(),
+        "dpkg": cmd_output("dpkg-query", "-W", "-f", "${Package} ${Version} ${Status}\n").splitlines(),
         "bpf": bpf_lines,
     }
 

@@ -59,6 +59,9 @@ class DetonationPipeline:
         self.telemetry = None
         if collect and session.lab is not None:
             self.telemetry = session.lab.telemetry_session(session.secrets, session.proxy_mode)
+            if getattr(self.telemetry, "tempdirs", None) is None:
+                # Labs without a state file of their own (the Vagrant VM): the target's ledger.
+                self.telemetry.tempdirs = session.ledger
 
     @property
     def sensors(self) -> list[Any]:

@@ -19,7 +19,8 @@ from harness.lab.config import LabConfig
 _VOLATILE_AUDIT = re.compile(r"^(lost|backlog|pid|backlog_wait_time_actual)\b")
 
 
-def _cmd(*args: str) -> str:
+def cmd_output(*args: str) -> str:
+    """stdout and stderr of a command, or a note that it is not installed (snapshots compare text)."""
     if shutil.which(args[0]) is None:
         return f"<{args[0]} not installed>"
     proc = subprocess.run(list(args), capture_output=True, text=True, timeout=30)
@@ -68,7 +69,7 @@ def lab_processes(cfg: LabConfig) -> str:
 
 def snapshot(cfg: LabConfig) -> HostState:
     audit_status = "\n".join(
-        line for line in _cmd("auditctl", "-s").splitlines() if not _VOLATILE_AUDIT.match(line)
+        line for line in cmd_output("auditctl", "-s").splitlines() if not _VOLATILE_AUDIT.match(line)
     )
     mounts = "\n".join(
         line for line in Path("/proc/mounts").read_text().splitlines() if "netns" in line or cfg.name in line
@@ -78,13 +79,13 @@ def snapshot(cfg: LabConfig) -> HostState:
     # Temp dirs the harness records in its state file (telemetry slices, testinfra's ssh_config).
     tmp_dirs = " ".join(sorted(p.name for p in Path(tempfile.gettempdir()).glob("recon-harness-*")))
     items = {
-        "netns": _cmd("ip", "netns", "list"),
-        "links": _cmd("ip", "-o", "link", "show"),
-        "addresses": _cmd("ip", "-o", "addr", "show"),
-        "routes": _cmd("ip", "route", "show", "table", "all"),
-        "routes6": _cmd("ip", "-6", "route", "show", "table", "all"),
-        "nft": _cmd("nft", "-s", "list", "ruleset"),  # stateless: counters change on any busy host
-        "audit_rules": _cmd("auditctl", "-l"),
+        "netns": cmd_output("ip", "netns", "list"),
+        "links": cmd_output("ip", "-o", "link", "show"),
+        "addresses": cmd_output("ip", "-o", "addr", "show"),
+        "routes": cmd_output("ip", "route", "show", "table", "all"),
+        "routes6": cmd_output("ip", "-6", "route", "show", "table", "all"),
+        "nft": cmd_output("nft", "-s", "list", "ruleset"),  # stateless: counters change on any busy host
+        "audit_rules": cmd_output("auditctl", "-l"),
         "audit_status": audit_status,
         "etc_netns": _ls("/etc/netns"),
         "run_netns": _ls("/run/netns"),
