@@ -33,19 +33,6 @@ class Status(enum.StrEnum):
     ERROR = "ERROR"
 
 
-class _Executor(Protocol):
-    name: str
-    command: str
-    cleanup_command: str | None
-    elevation_required: bool
-
-
-class _Dependency(Protocol):
-    description: str
-    prereq_command: str
-    get_prereq_command: str
-
-
 class AtomicLike(Protocol):
     """What the runner needs of an atomic test (harness.atomics.model.AtomicTest)."""
 

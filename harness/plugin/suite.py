@@ -12,7 +12,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import os
 import platform
 import sys
 import time
@@ -393,10 +392,6 @@ def _excerpts(sigma: list[dict[str, Any]], per_source: int = 3) -> list[dict[str
         out.append({"source": key[0], "logsource": key[1], "line": meta.get("line"), "time": meta.get("time"),
                     "event": e.get("event")})
     return out
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")
 
 
 __all__ = ["AtomicOutcome", "ValidationRun", "Verdict", "__version__", "iso", "repo_root", "sha256_text"]

@@ -91,7 +91,7 @@ def host_key_from_serial_log(path: Path) -> str | None:
         data = path.read_bytes()
     except OSError:
         return None
-    found = re.findall(rb"RECON-HARNESS-HOSTKEY (ssh-[a-z0-9-]+) ([A-Za-z0-9+/=]{40,})", data)
+    found = re.findall(HOSTKEY_MARKER.encode() + rb" (ssh-[a-z0-9-]+) ([A-Za-z0-9+/=]{40,})", data)
     if not found:
         return None
     kind, b64 = found[-1]

@@ -112,13 +112,6 @@ class _BadLine(Exception):
     pass
 
 
-def _decode_hex_text(value: str) -> str:
-    try:
-        return bytes.fromhex(value).decode("utf-8", "backslashreplace")
-    except ValueError:
-        return value
-
-
 _HEX_CACHE: dict[str, str] = {}
 _SOCK_CACHE: dict[str, dict[str, Any]] = {}
 _CACHE_MAX = 8192  # the same proctitles, paths and peers recur: decode each once (bounded)
