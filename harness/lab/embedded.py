@@ -32,7 +32,7 @@ from harness.lab import teardown
 from harness.lab.config import LabConfig, load_lab_config
 from harness.lab.lock import lab_lock
 from harness.lab.safety import check_no_overlap
-from harness.lab.state import LabState, proc_start_time
+from harness.lab.state import LabState, boot_ticks, proc_start_time
 
 SHODAN_CLI_VERSION = "1.31.0"
 PAM_DIR = Path("/etc/pam.d")
@@ -402,6 +402,10 @@ table inet {self.guard_table} {{
         st = auditd.status()
         state.record("audit_settings", "audit", backlog_limit=st.get("backlog_limit"), enabled=st.get("enabled"))
         if st.get("pid", "0") == "0":
+            # auditd runs in the host's namespace and its pid is known only once it has started: record
+            # the intent first, so a crash in between still lets `lab down` find it by its pid file.
+            state.record("process_starting", "auditd", pidfiles=["/run/auditd.pid", "/var/run/auditd.pid"],
+                         not_before=boot_ticks())
             _run(["auditd"])  # daemonizes once it is ready
             pid = _read_pid(Path("/run/auditd.pid")) or _read_pid(Path("/var/run/auditd.pid"))
             if pid is None:
@@ -653,6 +657,12 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
                 pid = int(res.data["pid"])
                 if proc_start_time(pid) is not None and proc_start_time(pid) == res.data.get("start_time"):
                     pids[pid] = res.name
+            elif res.kind == "process_starting":  # started by us if it started after the intent
+                for pidfile in res.data.get("pidfiles", []):
+                    pid = _read_pid(Path(pidfile)) or 0
+                    started = proc_start_time(pid) if pid else None
+                    if started is not None and started >= int(res.data.get("not_before", 0)):
+                        pids[pid] = res.name
         for pid in _pids_in_netns(set(inodes.values())):
             pids.setdefault(pid, "in lab namespace")
         _terminate(pids, removed, errors)

@@ -51,6 +51,12 @@ def proc_start_time(pid: int) -> int | None:
         return None
 
 
+def boot_ticks() -> int:
+    """Now, in the unit of :func:`proc_start_time` (clock ticks since boot)."""
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    return int(uptime * os.sysconf("SC_CLK_TCK"))
+
+
 @dataclass
 class Resource:
     """One thing a run or lab created or changed. ``kind`` decides how it is undone."""
