@@ -8,7 +8,9 @@ Run as root, alone on the lab (``flock /tmp/recon-lab.flock``)::
 Each cycle: snapshot the host; run ``pytest atomics/`` in its own process group with
 ``RECON_HARNESS_CRASH_AT=<phase>`` (harness.crashpoint: the harness SIGKILLs its own process group
 when it reaches that phase; detonate is killed 1 s into the command) and a canary Shodan key;
-check the run really died by SIGKILL; ``harness lab down``; snapshot again. Residue is every
+check the run really died by SIGKILL; ``lab down`` (EmbeddedLab.down, what ``harness lab down`` runs,
+in-process so that the lab's own lock is held from the teardown to the snapshot: a harness run of
+someone else on the same machine cannot build a lab in between); snapshot again. Residue is every
 difference between the two snapshots, and every file under the places the harness writes that
 still holds the canary key (the host's audit log included: the key must never be on a command
 line). Prints the residue per cycle and per phase, a JSON summary, and exits 1 on any.
@@ -35,12 +37,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from harness.crashpoint import DELAY_ENV, ENV, PHASES  # noqa: E402
+from harness.errors import LabError  # noqa: E402
+from harness.lab.config import load_lab_config  # noqa: E402
+from harness.lab.embedded import EmbeddedLab  # noqa: E402
 from harness.lab.hoststate import cmd_output  # noqa: E402
+from harness.lab.lock import lab_lock  # noqa: E402
 
 #: Delay after entering a phase before the kill, where killing at the very start would test less.
 PHASE_DELAY = {"detonate": 1.0}
@@ -150,7 +157,7 @@ def canary_files(canary: str, roots: list[str]) -> list[str]:
     return found
 
 
-def run_cycle(phase: str, python: str, pytest_args: list[str], work: Path, timeout: float) -> dict[str, object]:
+def run_cycle(phase: str, python: str, pytest_args: list[str], work: Path, timeout: float) -> dict[str, Any]:
     canary = "CANARY" + secrets.token_hex(12)
     env = {**os.environ, ENV: phase, "SHODAN_API_KEY": canary}
     env.pop(DELAY_ENV, None)
@@ -174,17 +181,27 @@ def run_cycle(phase: str, python: str, pytest_args: list[str], work: Path, timeo
     if rc != -signal.SIGKILL:
         tail = (work / f"pytest-{phase}.log").read_text(errors="replace")[-600:]
         problems.append(f"the run was not killed at {phase} (exit {rc}): phase not reached? {tail!r}")
-    # Whatever survived of the killed group (ssh clients...) is the lab's to end, not ours: wait briefly.
+    return {"phase": phase, "rc": rc, "run_s": round(run_s, 1), "problems": problems, "canary": canary,
+            "evidence": str(evidence), "record": str(record)}
+
+
+def lab_down_and_check(res: dict[str, Any], lab: EmbeddedLab) -> dict[str, list[str]]:
+    """`lab down` (what `harness lab down` runs), then the snapshot and canary search, all under the lab's
+    own lock: no other harness session can be live on this lab meanwhile."""
+    problems = list(res["problems"])
     t1 = time.monotonic()
-    down = subprocess.run([python, "-m", "harness.cli", "lab", "down"], cwd=REPO, capture_output=True, text=True,
-                          timeout=300)
-    down_s = time.monotonic() - t1
-    if down.returncode != 0:
-        problems.append(f"lab down exited {down.returncode}: {(down.stdout + down.stderr).strip()[-800:]}")
-    leaks = canary_files(canary, ["/tmp", "/run", "/var/lib/recon-harness", "/var/tmp", str(evidence), str(record),
-                                  "/var/log/audit", "/var/log/syslog", str(REPO / "evidence")])
-    return {"phase": phase, "rc": rc, "run_s": round(run_s, 1), "down_s": round(down_s, 2),
-            "down_output": down.stdout.strip().splitlines(), "problems": problems, "canary_in": leaks}
+    try:
+        removed = lab.down()
+    except LabError as exc:
+        removed = []
+        problems.append(f"lab down failed: {exc}")
+    res["down_s"] = round(time.monotonic() - t1, 2)
+    res["down_output"] = removed
+    res["problems"] = problems
+    res["canary_in"] = canary_files(str(res["canary"]), [
+        "/tmp", "/run", "/var/lib/recon-harness", "/var/tmp", str(res["evidence"]), str(res["record"]),
+        "/var/log/audit", "/var/log/syslog", str(REPO / "evidence")])
+    return snapshot()
 
 
 def main() -> int:
@@ -208,17 +225,20 @@ def main() -> int:
     foreign = [re.compile(r) for r in args.foreign]
     python = sys.executable
     work = Path(tempfile.mkdtemp(prefix="crash-cycles-", dir="/var/tmp"))
-    subprocess.run([python, "-m", "harness.cli", "lab", "down"], cwd=REPO, capture_output=True, timeout=300)
-    results = []
+    lab = EmbeddedLab(load_lab_config())
+    lab.down()
+    results: list[dict[str, Any]] = []
     started = time.monotonic()
     try:
         for i in range(args.cycles):
             phase = phases[i % len(phases)]
             cycle_dir = work / f"cycle-{i}"
             cycle_dir.mkdir()
-            before = snapshot()
+            with lab_lock(lab.cfg.name, timeout=args.timeout):
+                before = snapshot()
             res = run_cycle(phase, python, args.pytest_args, cycle_dir, args.timeout)
-            after = snapshot()
+            with lab_lock(lab.cfg.name, timeout=args.timeout):
+                after = lab_down_and_check(res, lab)
             changes = diff(before, after)
             res["residue"] = [c for c in changes if not any(f.search(c) for f in foreign)]
             res["foreign"] = [c for c in changes if any(f.search(c) for f in foreign)]
