@@ -60,10 +60,6 @@ def cleanup_target(url: str) -> tuple[list[str], list[str]]:
         state.discard(res)
         if msg:
             done.append(msg)
-    if not state.resources and state.path.exists():
-        state.path.unlink()
-        state.path.with_suffix(".tmp").unlink(missing_ok=True)
-        state.path.parent.rmdir()
     return done, errors
 
 

@@ -21,6 +21,7 @@ one process or, under the lab lock, across processes: each write merges with wha
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -82,6 +83,8 @@ class LabState:
     # True when read from disk: a file that has vanished since was removed by a teardown, so its
     # entries must not be written back.
     from_disk: bool = False
+    # A target's ledger disappears once nothing is pending: a normal run leaves no file behind.
+    remove_when_empty: bool = False
 
     @classmethod
     def load(cls, state_dir: Path) -> LabState | None:
@@ -111,6 +114,11 @@ class LabState:
         self.info = {**doc.get("info", {}), **self.info}
 
     def save(self) -> None:
+        if self.remove_when_empty and not self.resources:
+            self.path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.path.parent.rmdir()
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -189,4 +197,6 @@ def target_key(url: str) -> str:
 
 def target_state(url: str) -> LabState:
     """The ledger of a target the harness did not build (ssh://, local://, vagrant://)."""
-    return LabState.open(ledger_root() / "targets" / target_key(url), f"target {url.split('?', 1)[0]}")
+    state = LabState.open(ledger_root() / "targets" / target_key(url), f"target {url.split('?', 1)[0]}")
+    state.remove_when_empty = True
+    return state

@@ -65,3 +65,13 @@ def test_target_ledger_is_keyed_by_url_without_options(tmp_path: Path, monkeypat
     assert [r.name for r in b.resources] == ["/tmp/.harness-x"]
     assert target_key("ssh://root@10.0.0.5:22") != target_key("ssh://root@10.0.0.6:22")
     assert b.path.parent.parent == tmp_path / "targets"
+
+
+def test_a_target_ledger_leaves_no_file_once_nothing_is_pending(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECON_HARNESS_STATE_DIR", str(tmp_path))
+    ledger = target_state("ssh://root@10.0.0.5:22")
+    res = ledger.record("target_path", "/tmp/.harness-x")
+    assert ledger.path.exists()
+    ledger.discard(res)
+    assert not ledger.path.exists() and not ledger.path.parent.exists()
