@@ -79,3 +79,36 @@ def test_killed_run_leaves_no_canary_and_no_residue(tmp_path: Path) -> None:
             appended = fh.read()
         assert canary.encode() not in appended and canary.encode().hex().upper().encode() not in appended
         assert b"shodan" in appended  # the detonation really was audited
+
+
+def test_killed_run_on_an_ssh_target_is_undone_by_target_cleanup(tmp_path: Path) -> None:
+    """ssh:// (a host the harness did not build): the ledger has the pending cleanup, the scratch
+    dir and the testinfra temp dir; `harness target cleanup URL` undoes them over SSH."""
+    from harness.lab.lock import lab_lock
+
+    lab = EmbeddedLab(CFG)
+    output = Path("/tmp/atomic-nmap-sweep.xml")
+    env = {**os.environ, "RECON_HARNESS_STATE_DIR": str(tmp_path / "state")}
+    with lab_lock(CFG.name):  # the lab stands in for someone's own lab host; nobody may take it down
+        lab.down()
+        lab.up()
+        try:
+            url = lab.ssh_url()
+            crash = {**env, "RECON_HARNESS_CRASH_AT": "cleanup"}
+            crash.pop("RECON_HARNESS_CRASH_DELAY", None)
+            proc = subprocess.run([sys.executable, "-m", "harness.cli", "run", "T1590.005-3", "--target", url],
+                                  cwd=REPO, env=crash, capture_output=True, text=True, timeout=300,
+                                  start_new_session=True)
+            assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
+            assert output.exists()  # detonated, never cleaned up
+            status = harness("target", "status", url, env=env).stdout
+            assert "atomic_cleanup T1590.005-3" in status and "target_path " in status
+            temp = [line.split(" ", 1)[1] for line in status.splitlines() if line.startswith("tempdir ")]
+            assert temp and Path(temp[0]).is_dir()  # testinfra's ssh_config dir on this host
+            out = harness("target", "cleanup", url, env=env).stdout
+            assert "pending cleanup of T1590.005-3 ran on the target" in out
+            assert not output.exists() and not Path(temp[0]).exists()
+            assert harness("target", "status", url, env=env).stdout.strip() == "nothing pending"
+            assert not any((tmp_path / "state").rglob("state.json"))
+        finally:
+            lab.down()
