@@ -1,12 +1,13 @@
 """The pytest plugin (entry point ``pytest11: recon_harness``): ``pytest atomics/``.
 
 Options: ``--target URL`` (default the embedded lab), ``--detections DIR``, ``--evidence-dir DIR``,
-``--record DIR``, ``--replay DIR``, ``--now ISO8601``. Markers: ``atomic(ID)``, ``lab``,
+``--record DIR``, ``--replay DIR``, ``--now ISO8601``, ``--sign-key KEY``. Markers: ``atomic(ID)``, ``lab``,
 ``destructive``, ``online``. A test marked ``atomic("T1590.005-1")`` asks the ``atomic`` fixture
 for its judged outcome and calls ``assert_alerted()``; the negative control calls
 ``assert_clean()``. Tests are parametrized per target, so their ids show atomic and target.
 At the end of the session the evidence is written (run.json, report.html, junit.xml, Navigator
-layer, ATTiRe log, MANIFEST.sha256) and a lab the run built is brought down.
+layer, ATTiRe log, MANIFEST.sha256; signed with ``--sign-key``) and a lab the run built is
+brought down.
 """
 
 from __future__ import annotations
