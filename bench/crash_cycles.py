@@ -51,6 +51,9 @@ from harness.lab.lock import lab_lock  # noqa: E402
 
 #: Delay after entering a phase before the kill, where killing at the very start would test less.
 PHASE_DELAY = {"detonate": 1.0}
+#: Phases the suite reaches once per atomic: successive rounds kill at the 1st, 2nd ... occurrence
+#: (shodan, ARIN, nmap, then bgp.he.net: theHarvester stops at its prerequisite in the offline lab).
+OCCURRENCES = {"prereq": 4, "detonate": 4, "cleanup": 4, "telemetry": 4, "judging": 4}
 WATCHED_PROCESSES = ("dnsmasq", "squid", "ulogd", "sshd", "rah-sshd", "auditd", "nmap", "curl", "shodan",
                      "theHarvester", "security_file_", "log_file_daemon", "pinger", "ssh", "ping")
 VOLATILE_AUDIT = re.compile(r"^(lost|backlog|pid|backlog_wait_time_actual)\b")
@@ -97,7 +100,12 @@ def _processes() -> list[str]:
         if net != init_net:
             out.append(f"in netns {net}: {comm}")
         elif any(comm.startswith(w) for w in WATCHED_PROCESSES):
-            out.append(f"watched: {comm}")
+            # pid and command line: on a shared machine they tell whose process it is.
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                cmdline = ""
+            out.append(f"watched: {comm} (pid {entry.name}: {cmdline.strip()[:160]})")
     return sorted(out)
 
 
@@ -157,9 +165,10 @@ def canary_files(canary: str, roots: list[str]) -> list[str]:
     return found
 
 
-def run_cycle(phase: str, python: str, pytest_args: list[str], work: Path, timeout: float) -> dict[str, Any]:
+def run_cycle(phase: str, nth: int, python: str, pytest_args: list[str], work: Path,
+              timeout: float) -> dict[str, Any]:
     canary = "CANARY" + secrets.token_hex(12)
-    env = {**os.environ, ENV: phase, "SHODAN_API_KEY": canary}
+    env = {**os.environ, ENV: f"{phase}#{nth}", "SHODAN_API_KEY": canary}
     env.pop(DELAY_ENV, None)
     if phase in PHASE_DELAY:
         env[DELAY_ENV] = str(PHASE_DELAY[phase])
@@ -181,8 +190,8 @@ def run_cycle(phase: str, python: str, pytest_args: list[str], work: Path, timeo
     if rc != -signal.SIGKILL:
         tail = (work / f"pytest-{phase}.log").read_text(errors="replace")[-600:]
         problems.append(f"the run was not killed at {phase} (exit {rc}): phase not reached? {tail!r}")
-    return {"phase": phase, "rc": rc, "run_s": round(run_s, 1), "problems": problems, "canary": canary,
-            "evidence": str(evidence), "record": str(record)}
+    return {"phase": phase, "occurrence": nth, "rc": rc, "run_s": round(run_s, 1), "problems": problems,
+            "canary": canary, "evidence": str(evidence), "record": str(record)}
 
 
 def lab_down_and_check(res: dict[str, Any], lab: EmbeddedLab) -> dict[str, list[str]]:
@@ -207,6 +216,8 @@ def lab_down_and_check(res: dict[str, Any], lab: EmbeddedLab) -> dict[str, list[
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cycles", type=int, default=len(PHASES), help=f"cycles (phases in turn; default {len(PHASES)})")
+    ap.add_argument("--start", type=int, default=0, metavar="I",
+                    help="number the cycles from I (a run split into chunks keeps the phase and occurrence order)")
     ap.add_argument("--phases", default=",".join(PHASES), help="comma-separated phases to cycle through")
     ap.add_argument("--foreign", action="append", default=[], metavar="REGEX",
                     help="differences matching REGEX belong to other users of a shared machine (shown, not counted)")
@@ -230,13 +241,14 @@ def main() -> int:
     results: list[dict[str, Any]] = []
     started = time.monotonic()
     try:
-        for i in range(args.cycles):
+        for i in range(args.start, args.start + args.cycles):
             phase = phases[i % len(phases)]
+            nth = (i // len(phases)) % OCCURRENCES.get(phase, 1) + 1
             cycle_dir = work / f"cycle-{i}"
             cycle_dir.mkdir()
             with lab_lock(lab.cfg.name, timeout=args.timeout):
                 before = snapshot()
-            res = run_cycle(phase, python, args.pytest_args, cycle_dir, args.timeout)
+            res = run_cycle(phase, nth, python, args.pytest_args, cycle_dir, args.timeout)
             with lab_lock(lab.cfg.name, timeout=args.timeout):
                 after = lab_down_and_check(res, lab)
             changes = diff(before, after)
@@ -245,7 +257,7 @@ def main() -> int:
             res["cycle"] = i
             results.append(res)
             bad = bool(res["residue"] or res["problems"] or res["canary_in"])
-            print(f"cycle {i:3d} {phase:<10} {'RESIDUE' if bad else 'clean':<8} run {res['run_s']}s "
+            print(f"cycle {i:3d} {phase + '#' + str(nth):<12} {'RESIDUE' if bad else 'clean':<8} run {res['run_s']}s "
                   f"down {res['down_s']}s foreign {len(res['foreign'])}", flush=True)
             for line in [*res["problems"], *(f"canary key in {p}" for p in res["canary_in"]), *res["residue"]]:
                 print(f"    {line}", flush=True)

@@ -21,6 +21,8 @@ helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"],
 print(helper.pid, flush=True)
 crash_point("prereq")
 crash_point("judging")
+print("judged once", flush=True)
+crash_point("judging")
 time.sleep(1)
 print("survived", flush=True)
 """
@@ -49,6 +51,11 @@ def test_named_phase_kills_the_whole_process_group(delay: str) -> None:
     while proc_start_time(helper) is not None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc_start_time(helper) is None
+
+
+def test_nth_occurrence() -> None:
+    proc = _run({"RECON_HARNESS_CRASH_AT": "judging#2"})
+    assert proc.returncode == -signal.SIGKILL and "judged once" in proc.stdout and "survived" not in proc.stdout
 
 
 def test_phases_are_the_issue_list() -> None:
