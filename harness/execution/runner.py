@@ -47,6 +47,8 @@ class AtomicLike(Protocol):
 
     def arguments(self, args: Mapping[str, str] | None = None) -> dict[str, str]: ...
 
+    def not_applicable(self) -> str | None: ...
+
 
 @dataclass(frozen=True)
 class CommandRecord:
@@ -212,10 +214,14 @@ class Runner:
                 on_phase(test, name)
             crash_point(name)
 
+        # A test for another platform or executor (upstream files mix them) never reaches a shell.
+        inapplicable = test.not_applicable()
+        if inapplicable:
+            return finish(Status.ERROR, f"not run: {inapplicable}", None)
         executor = test.executor
         command = test.render(executor.command, args)
         cleanup = test.render(executor.cleanup_command, args) if executor.cleanup_command else ""
-        shell = executor.name if executor.name in ("sh", "bash") else "sh"
+        shell = executor.name
 
         # Scope first: nothing runs when the detonation would leave the lab.
         if self.scope is not None:
@@ -226,7 +232,7 @@ class Runner:
 
         # Warmup: prerequisites.
         phase("prereq")
-        dep_shell = test.dependency_executor_name if test.dependency_executor_name in ("sh", "bash") else "sh"
+        dep_shell = test.dependency_executor_name or shell
         try:
             for dep in test.dependencies:
                 res = self.target.run(test.render(dep.prereq_command, args), timeout=60, env=env, shell=dep_shell)

@@ -1,5 +1,6 @@
 """The lifecycle on the local target, with atomics loaded through the real loader."""
 
+import dataclasses
 import uuid
 
 import pytest
@@ -261,3 +262,13 @@ def test_a_cleanup_holding_a_secret_is_recorded_redacted(tmp_path):
     assert pending and pending[0].data["redacted"] is True
     _done, errors = teardown.undo_target_entries(ledger.state, lambda c, s: (0, ""))
     assert len(errors) == 1 and "held a secret" in errors[0]
+
+
+def test_a_test_for_another_executor_is_never_run(tmp_path, runner):
+    out = tmp_path / "out"
+    test = _atomic(tmp_path, f"echo ran > {out}")
+    powershell = dataclasses.replace(test, executor=dataclasses.replace(test.executor, name="powershell"))
+    run = runner.run(powershell)
+    assert run.status is Status.ERROR and run.commands == ()
+    assert run.reason == "not run: executor powershell: the harness runs only sh or bash on linux targets"
+    assert not out.exists()
