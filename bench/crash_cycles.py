@@ -152,7 +152,10 @@ def canary_files(canary: str, roots: list[str]) -> list[str]:
     found = []
     for root in roots:
         base = Path(root)
-        paths = [base] if base.is_file() else (base.rglob("*") if base.is_dir() else [])
+        if base.is_file():
+            paths = [base]
+        else:  # os.walk, not rglob: other users' temp dirs vanish while we walk
+            paths = [Path(d) / f for d, _, files in os.walk(base, onerror=lambda e: None) for f in files]
         for p in paths:
             try:
                 if not p.is_file() or p.is_symlink() or p.stat().st_size > 256 * 1024 * 1024:

@@ -70,7 +70,7 @@ def test_killed_run_leaves_no_canary_and_no_residue(tmp_path: Path) -> None:
     leftover = before.diff(snapshot(CFG))
     assert not leftover, "\n".join(leftover)
     tmp = Path("/tmp")
-    roots = [out, CFG.state_dir, ledger_root(), *tmp.glob("atomic-*"), *tmp.glob("recon-harness-*"),
+    roots = [tmp_path, CFG.state_dir, ledger_root(), *tmp.glob("atomic-*"), *tmp.glob("recon-harness-*"),
              *tmp.glob(".harness-*")]
     assert _holding(canary, roots) == []
     if audit.exists():  # the host's own log: only what was appended during this test
