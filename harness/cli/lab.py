@@ -50,7 +50,8 @@ def _main(args: argparse.Namespace) -> int:
         if args.action == "purge":
             if args.lab == "embedded":
                 require_root("harness lab purge")
-            if cache.exists():
+                removed += lab.purge_cache()  # the offline package cache stays
+            elif cache.exists():
                 shutil.rmtree(cache)
                 removed.append(f"dir {cache}{cached}")
         print(json.dumps({"removed": removed}) if args.json else

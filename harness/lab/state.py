@@ -62,8 +62,9 @@ def boot_ticks() -> int:
 class Resource:
     """One thing a run or lab created or changed. ``kind`` decides how it is undone."""
 
-    # netns | link | route | nft_table | file | dir | process | audit_rule | audit_settings | tempdir |
-    # atomic_cleanup | target_path | (kinds registered by other modules, e.g. install)
+    # netns | link | route | nft_table | file | dir | process | process_starting | audit_rule |
+    # audit_settings | tool_venv | venv_ca | tempdir | atomic_cleanup | target_path | (kinds other
+    # modules register with harness.lab.teardown.undo_handler)
     kind: str
     name: str
     data: dict[str, Any] = field(default_factory=dict)

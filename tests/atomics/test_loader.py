@@ -62,7 +62,9 @@ def test_shipped_commands_render_with_lab_defaults(technique_path: Path) -> None
     nmap = t["T1590.005-3"].render(t["T1590.005-3"].executor.command)
     assert nmap.strip() == "nmap -sn 198.51.100.128/28 -oX /tmp/atomic-nmap-sweep.xml"
     harvester = t["T1590.005-4"].render(t["T1590.005-4"].executor.command)
-    assert harvester.strip() == "theHarvester -d example.test -b dnsdumpster,bing -f /tmp/atomic-harvester"
+    assert harvester.strip().splitlines()[-2] == (
+        "HOME=/tmp/atomic-harvester-home /var/cache/recon-harness/theHarvester-4.6.0/bin/theHarvester "
+        "-d example.test -b dnsdumpster,bing -f /tmp/atomic-harvester")
     bgp = t["T1590.005-5"].render(t["T1590.005-5"].executor.command)
     assert "https://bgp.he.net/AS64500 -o /tmp/atomic-bgp.html" in bgp
 
@@ -77,16 +79,48 @@ def test_cleanups_remove_what_the_commands_write(technique_path: Path) -> None:
     # theHarvester -f STEM writes STEM.xml and STEM.json (upstream rsplit('.', 1)[0] + ext).
     assert "/tmp/atomic-harvester.xml" in cleanup["T1590.005-4"]
     assert "/tmp/atomic-harvester.json" in cleanup["T1590.005-4"]
+    assert "rm -rf /tmp/atomic-harvester-home" in cleanup["T1590.005-4"]  # its config and stash database
     assert "/tmp/atomic-bgp.html" in cleanup["T1590.005-5"]
 
 
-def test_theharvester_prereq_installs_from_upstream_and_says_why_it_fails(technique_path: Path) -> None:
+def _get_prereq(technique_path: Path, tmp_path: Path) -> tuple[int, str]:
+    """Run T1590.005-4's real get_prereq shell here, against a private cache and venv path."""
+    import subprocess
+
     test = load_technique(technique_path).find("4")
     (dep,) = test.dependencies
-    assert dep.prereq_command.strip() == "command -v theHarvester >/dev/null 2>&1"
+    args = {"package_cache": str(tmp_path / "cache"), "harvester_venv": str(tmp_path / "venv")}
+    proc = subprocess.run(["sh", "-c", test.render(dep.get_prereq_command or "", args)], capture_output=True,
+                          text=True, timeout=60)
+    return proc.returncode, proc.stderr
+
+
+def test_theharvester_prereq_without_the_release_names_cache_and_tag(technique_path: Path, tmp_path: Path) -> None:
+    rc, err = _get_prereq(technique_path, tmp_path)
+    assert rc == 1 and err.startswith("prerequisite missing: theHarvester 4.6.0 is not in the offline package cache")
+    assert f"{tmp_path}/cache/theHarvester-4.6.0.tar.gz" in err
+    assert "https://github.com/laramies/theHarvester/archive/refs/tags/4.6.0.tar.gz" in err
+    assert not (tmp_path / "venv").exists()
+
+
+def test_theharvester_prereq_refuses_an_archive_that_is_not_the_tag(technique_path: Path, tmp_path: Path) -> None:
+    import gzip
+
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "theHarvester-4.6.0.tar.gz").write_bytes(gzip.compress(b"something else"))
+    rc, err = _get_prereq(technique_path, tmp_path)
+    assert rc == 1 and "is not tag 4.6.0 of https://github.com/laramies/theHarvester" in err
+    assert not (tmp_path / "venv").exists()
+
+
+def test_theharvester_prereq_checks_the_pinned_release_only(technique_path: Path) -> None:
+    test = load_technique(technique_path).find("4")
+    (dep,) = test.dependencies
+    check = test.render(dep.prereq_command)
+    assert "/var/cache/recon-harness/theHarvester-4.6.0/bin/python" in check and '= "4.6.0"' in check
     get = test.render(dep.get_prereq_command or "")
-    assert "git clone" in get and "https://github.com/laramies/theHarvester" in get
-    assert "Python >= 3.12" in get and "no internet access" in get
+    assert "--no-index --find-links /var/cache/recon-harness/packages/wheels" in get
+    assert "/opt" not in get and "/usr/local" not in get and "git clone" not in get
     assert "pip install theharvester" not in get.lower()  # the PyPI name is an unrelated upload
 
 
