@@ -240,7 +240,12 @@ def main() -> int:
     python = sys.executable
     work = Path(tempfile.mkdtemp(prefix="crash-cycles-", dir="/var/tmp"))
     lab = EmbeddedLab(load_lab_config())
-    lab.down()
+    with lab_lock(lab.cfg.name, timeout=args.timeout):
+        # Warm-up: an earlier crash is cleaned, and the provisioned tools (kept in the cache on
+        # purpose) exist before the first snapshot.
+        lab.down()
+        lab.up()
+        lab.down()
     results: list[dict[str, Any]] = []
     started = time.monotonic()
     try:

@@ -62,6 +62,7 @@ class DetonationPipeline:
         self.telemetry = None
         if collect and session.lab is not None:
             self.telemetry = session.lab.telemetry_session(session.secrets, session.proxy_mode)
+            self.telemetry.clock = session.clock  # log windows on the target's clock
             if getattr(self.telemetry, "tempdirs", None) is None:
                 # Labs without a state file of their own (the Vagrant VM): the target's ledger.
                 self.telemetry.tempdirs = session.ledger

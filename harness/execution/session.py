@@ -18,6 +18,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
+from harness.errors import ConfigError
+from harness.execution.fleet import REAL_HOST_SCHEMES
 from harness.execution.scope import Scope
 from harness.lab.config import LabConfig, load_lab_config
 from harness.lab.embedded import EmbeddedLab
@@ -27,6 +29,8 @@ from harness.targets.base import Target, get_target, parse_target_url
 from harness.targets.inspect import TargetInspector
 
 DEFAULT_TARGET = "netns://rah"
+#: Targets on another machine's clock (measured at session start); netns:// and local:// share the controller's.
+CLOCKED_SCHEMES = ("ssh", "vagrant")
 
 
 class LabHandle(Protocol):
@@ -52,6 +56,7 @@ class Session:
     facts: dict[str, Any] = field(default_factory=dict)
     proxy_mode: str = "transparent"
     inspector: Any = None  # harness.targets.inspect.TargetInspector (testinfra)
+    clock: Any = None  # harness.targets.clock.ClockOffset of an SSH host (None: the controller's own clock)
     # The state file of everything this run leaves on the host and target: the embedded lab's own
     # (undone by `lab down`), else the target's ledger (undone by `harness target cleanup URL`).
     ledger: LabState | None = None
@@ -68,11 +73,17 @@ def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
 
 @contextmanager
 def open_session(target_url: str | None = None, lab_config: str | None = None,
-                 keep_lab: bool = False, proxy_mode: str | None = None) -> Iterator[Session]:
-    """Yield a ready Session; undo whatever it set up when the block ends, however it ends."""
+                 keep_lab: bool = False, proxy_mode: str | None = None,
+                 scope: Scope | None = None) -> Iterator[Session]:
+    """Yield a ready Session; undo whatever it set up when the block ends, however it ends.
+
+    ``scope`` is the declared scope of a real host (``--scope FILE``); it replaces the lab's, and a
+    real host (``ssh://``) without one is refused before anything is opened."""
     url = target_url or DEFAULT_TARGET
     cfg = load_lab_config(lab_config)
     parsed = parse_target_url(url)
+    if scope is None and parsed.scheme in REAL_HOST_SCHEMES:
+        raise ConfigError(f"{url} is a real host, not a lab: a run against it needs a declared scope (--scope FILE)")
     lab: LabHandle | None = None
     embedded: EmbeddedLab | None = None  # the lab this session may own (and then removes)
     owns = False
@@ -87,41 +98,52 @@ def open_session(target_url: str | None = None, lab_config: str | None = None,
                 if not embedded.status().up:
                     embedded.up()
                     owns = not keep_lab
-            target = get_target(url, lab_config=lab_config)
-            if parsed.scheme == "vagrant":
-                # The Vagrant lab VM (`harness lab up --lab vagrant`): its telemetry is read over SSH.
-                from harness.lab.vagrant import VagrantLab
-                from harness.targets.vagrant import VagrantTarget
-
-                assert isinstance(target, VagrantTarget)
-                lab = VagrantLab(cfg, machine=target.machine, cwd=target.cwd, target=target)
-            env: dict[str, str] = {}
-            secret_values: list[str] = []
-            key = os.environ.get("SHODAN_API_KEY")
-            if not key and parsed.scheme in ("netns", "vagrant"):
-                # The simulated Shodan API accepts any key: a fresh random one per run, still a secret.
-                key = pysecrets.token_hex(16)
-            if key:
-                env["SHODAN_API_KEY"] = key
-                secret_values.append(key)
-            mode = proxy_mode or cfg.telemetry.proxy_mode
-            if mode == "explicit" and lab is not None:
-                # The clients go to the proxy (CONNECT), authenticating: the log gains cs-username.
-                user, password = lab.proxy_credentials()
-                url = f"http://{user}:{password}@{cfg.telemetry.proxy_ip}:{cfg.telemetry.proxy_port}"
-                for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-                    env[name] = url
-                secret_values.append(password)
-            ledger = LabState.open(embedded.state_dir, cfg.name) if embedded is not None else target_state(target.url)
-            inspector = TargetInspector(target, tempdirs=ledger)
-            session = Session(target=target, lab_config=cfg, scope=Scope.from_lab(cfg), lab=lab, env=env,
-                              secrets=secret_values, owns_lab=owns, proxy_mode=mode, inspector=inspector,
-                              ledger=ledger)
+            target: Target | None = None
+            inspector: TargetInspector | None = None
             try:
+                target = get_target(url, lab_config=lab_config)
+                if parsed.scheme == "vagrant":
+                    # The Vagrant lab VM (`harness lab up --lab vagrant`): its telemetry is read over SSH.
+                    from harness.lab.vagrant import VagrantLab
+                    from harness.targets.vagrant import VagrantTarget
+
+                    assert isinstance(target, VagrantTarget)
+                    lab = VagrantLab(cfg, machine=target.machine, cwd=target.cwd, target=target)
+                env: dict[str, str] = {}
+                secret_values: list[str] = []
+                key = os.environ.get("SHODAN_API_KEY")
+                if not key and parsed.scheme in ("netns", "vagrant"):
+                    # The simulated Shodan API accepts any key: a fresh random one per run, still a secret.
+                    key = pysecrets.token_hex(16)
+                if key:
+                    env["SHODAN_API_KEY"] = key
+                    secret_values.append(key)
+                mode = proxy_mode or cfg.telemetry.proxy_mode
+                if mode == "explicit" and lab is not None:
+                    # The clients go to the proxy (CONNECT), authenticating: the log gains cs-username.
+                    user, password = lab.proxy_credentials()
+                    url = f"http://{user}:{password}@{cfg.telemetry.proxy_ip}:{cfg.telemetry.proxy_port}"
+                    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+                        env[name] = url
+                    secret_values.append(password)
+                ledger = (LabState.open(embedded.state_dir, cfg.name) if embedded is not None
+                          else target_state(target.url))
+                inspector = TargetInspector(target, tempdirs=ledger)
+                session = Session(target=target, lab_config=cfg, scope=scope or Scope.from_lab(cfg), lab=lab, env=env,
+                                  secrets=secret_values, owns_lab=owns, proxy_mode=mode, inspector=inspector,
+                                  ledger=ledger)
+                if parsed.scheme in CLOCKED_SCHEMES:
+                    from harness.targets.clock import measure_clock_offset
+
+                    session.clock = measure_clock_offset(target)
                 yield session
             finally:
-                inspector.close()
-                target.close()
+                # Also when building the session failed half-way (the inspector could not connect):
+                # a lab this session brought up comes down, and no inspector files stay behind.
+                if inspector is not None:
+                    inspector.close()
+                if target is not None:
+                    target.close()
                 if embedded is not None and owns:
                     embedded.down()
     finally:

@@ -716,12 +716,12 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
                     if started is not None and started >= int(res.data.get("not_before", 0)):
                         pids[pid] = res.name
         for pid in _pids_in_netns(set(inodes.values())):
-            pids.setdefault(pid, "in lab namespace")
+            pids.setdefault(pid, leftover_label(pid))
         _terminate(pids, removed, errors)
         # A process forked while we were ending the others (a shell starting its next command) was
         # not in the scan: rescan until the namespaces are empty.
         for _ in range(5):
-            late = {pid: "in lab namespace" for pid in _pids_in_netns(set(inodes.values()))}
+            late = {pid: leftover_label(pid) for pid in _pids_in_netns(set(inodes.values()))}
             if not late:
                 break
             _terminate(late, removed, errors)
@@ -872,6 +872,15 @@ def _pids_in_netns(inodes: set[int]) -> list[int]:
         except OSError:
             continue
     return pids
+
+
+def leftover_label(pid: int) -> str:
+    """How `lab down` names a process it found in a lab namespace (``process <label> (pid N)``)."""
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        comm = "?"
+    return f"{comm} left in a lab namespace"
 
 
 def _terminate(pids: dict[int, str], removed: list[str], errors: list[str]) -> None:

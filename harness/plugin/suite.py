@@ -15,12 +15,13 @@ import json
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.atomics.arguments import arguments_per_test
 from harness.atomics.loader import load
 from harness.atomics.model import AtomicTest, Signal, Technique, TechniqueSignals
 from harness.crashpoint import crash_point
@@ -104,13 +105,21 @@ class ValidationRun:
         proxy_mode: str | None = None,
         progress: Callable[[str], None] | None = None,
         lab_config: str | None = None,
+        atomic_args: Mapping[str, str] | None = None,
+        scope: Any = None,
+        label: str | None = None,
     ) -> None:
         root = repo_root()
         self.atomics_path = atomics_path or root / "atomics" / "T1590.005" / "T1590.005.yaml"
         self.technique: Technique
         self.signals: TechniqueSignals
         self.technique, self.signals = load(self.atomics_path)
+        #: per atomic id, the overrides it declares (this target's inventory vars, then ``--atomic-arg``),
+        #: checked here, before anything runs
+        self.atomic_args = arguments_per_test(self.technique.atomic_tests, atomic_args or {})
         self.target_url = target
+        self.label = label or target  # ssh://<inventory host> for an inventory host, else the URL
+        self.scope = scope  # harness.execution.scope.Scope declared for a real host; None: the lab's
         self.detections_dir = Path(detections)
         self.suite = DetectionSuite(self.detections_dir)
         self.replay_dir = Path(replay) if replay is not None else None
@@ -154,7 +163,7 @@ class ValidationRun:
 
     @property
     def target_label(self) -> str:
-        return f"replay:{self.target_url}" if self.mode == "replay" else self.target_url
+        return f"replay:{self.target_url}" if self.mode == "replay" else self.label
 
     def expected_atomics(self) -> list[str]:
         return [t.id for t in self.technique.atomic_tests]
@@ -170,7 +179,7 @@ class ValidationRun:
         self.progress(f"[harness] opening target {self.target_url} (building the lab if it is down) ...")
         try:
             session = self._stack.enter_context(open_session(self.target_url, self.lab_config,
-                                                             proxy_mode=self.proxy_mode))
+                                                             proxy_mode=self.proxy_mode, scope=self.scope))
         except (HarnessError, OSError) as exc:
             self.infra_error = f"could not open target {self.target_url}: {exc}"
             raise HarnessError(self.infra_error) from exc
@@ -213,6 +222,8 @@ class ValidationRun:
             else:
                 tools[name] = value
         facts["tools"] = tools
+        if session.clock is not None:
+            facts["clock"] = session.clock.to_dict()
         return facts
 
     def close(self) -> None:
@@ -261,7 +272,7 @@ class ValidationRun:
             return det.run, det.sigma, det.defender, det.sensors or self.sensors, summary, 0.0
         pipeline = self._open()
         t0 = time.monotonic()
-        done = pipeline.detonate(test)
+        done = pipeline.detonate(test, self.atomic_args.get(test.id))
         secs = time.monotonic() - t0
         tel = done.telemetry
         summary = {"directory": str(done.directory) if done.directory else None}
@@ -284,7 +295,7 @@ class ValidationRun:
 
     def _atomic(self, test: AtomicTest) -> AtomicOutcome:
         signals = self.signals_for(test)
-        args = test.arguments()
+        args = test.arguments(self.atomic_args.get(test.id))
         try:
             run, sigma, defender, sensors, summary, secs = self._material(test)
         except HarnessError as exc:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import TargetError
-from harness.targets.base import TargetURL
+from harness.targets.base import TargetURL, check_options
 from harness.targets.ssh import TRUE, SSHTarget
 
 HOSTKEY_MARKER = "RECON-HARNESS-HOSTKEY"
@@ -128,6 +128,11 @@ def vagrant_ssh_config(machine: str, cwd: Path, timeout: float = 120) -> SSHConf
 class VagrantTarget(SSHTarget):
     machine: str
     cwd: Path
+    URL_OPTIONS = frozenset({"cwd", "user", "host_key", "accept_unknown_host_key"})
+
+    @classmethod
+    def check_url(cls, url: TargetURL) -> None:
+        check_options(url, cls.URL_OPTIONS)  # the machine is the host part (default: "default")
 
     @classmethod
     def from_url(cls, url: TargetURL, **kwargs: Any) -> VagrantTarget:

@@ -6,6 +6,7 @@ is refused, and the host is left exactly as it was, also after an interrupted or
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ CFG = load_lab_config()
 
 
 @pytest.fixture
-def baseline():
+def baseline(private_tmp):
     EmbeddedLab(CFG).down()  # a previous test's crash must not poison this one
     before = snapshot(CFG)
     yield before
@@ -95,11 +96,29 @@ def test_out_of_scope_target_is_refused_before_anything_runs(baseline):
 
 def _write_long_atomic(tmp_path: Path, marker: Path) -> Path:
     p = tmp_path / "long.yaml"
+    guid = uuid.uuid4()
+    # A sidecar makes it the user's own curated atomic: without one it would count as an upstream
+    # Atomic Red Team test, which the embedded lab refuses (harness.execution.art_guard).
+    (tmp_path / "long.signals.yaml").write_text(f"""attack_technique: T1590.005
+tests:
+  {guid}:
+    atomic_id: T1590.005-1
+    signals:
+    - id: sleep-process
+      description: The detonation's sleep, seen by auditd.
+      source: auditd
+      sensor: auditd
+      match:
+        logsource: {{product: linux, category: process_creation}}
+        fields:
+          Image|endswith: /sleep
+      detections: {{}}
+""")
     p.write_text(f"""attack_technique: T1590.005
 display_name: 'Interrupt test'
 atomic_tests:
 - name: Long detonation
-  auto_generated_guid: {uuid.uuid4()}
+  auto_generated_guid: {guid}
   description: Creates a marker then sleeps, so the run can be interrupted mid-detonation.
   supported_platforms:
   - linux
@@ -156,7 +175,7 @@ def test_sigterm_during_detonation_cleans_up_too(baseline, tmp_path):
     assert not diff, "\n".join(diff)
 
 
-def test_lab_down_cleans_up_after_a_crashed_run(baseline, tmp_path):
+def test_lab_down_cleans_up_after_a_crashed_run(baseline, tmp_path, private_tmp):
     marker = Path("/tmp") / f"atomic-crash-{uuid.uuid4().hex[:8]}"
     proc = _start_run(_write_long_atomic(tmp_path, marker))
     _wait_for(marker, proc)
@@ -165,6 +184,10 @@ def test_lab_down_cleans_up_after_a_crashed_run(baseline, tmp_path):
     assert baseline.diff(snapshot(CFG)), "expected leftovers after SIGKILL"
     harness("lab", "down")
     marker.unlink(missing_ok=True)  # the atomic's own output: its cleanup never ran
+    # The killed run's testinfra files (ssh_config, known_hosts) stayed in its TMPDIR, this test's
+    # own folder rather than /tmp: a killed run's files are the crash-safety work's to reclaim.
+    for left in private_tmp.glob("recon-harness-testinfra-*"):
+        shutil.rmtree(left)
     diff = baseline.diff(snapshot(CFG))
     assert not diff, "\n".join(diff)
     _assert_no_survivor()

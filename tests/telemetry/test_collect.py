@@ -55,3 +55,16 @@ def test_a_lost_slice_makes_its_sensor_unavailable_for_the_detonation(tmp_path: 
     assert "incomplete log slice" in state["auditd"].reason and "earlier records are missing" in state["auditd"].reason
     assert state["dns"].available  # only the sensor whose slice is incomplete
     assert all(s.available for s in session.sensors)  # the session's own states are untouched
+
+
+def test_the_detonation_window_follows_the_measured_target_clock(tmp_path: Path) -> None:
+    from harness.targets.clock import ClockOffset
+
+    session, _, _ = _session(tmp_path)
+    plain = session._detonation(_run())
+    assert plain.clock_offset_s == 0.0 and plain.slack_s == 1.5
+    session.clock = ClockOffset(offset_s=30.0, uncertainty_s=0.25, samples=3)
+    shifted = session._detonation(_run())
+    assert shifted.clock_offset_s == 30.0 and shifted.slack_s == 1.75  # widened by the uncertainty
+    assert shifted.start is not None and shifted.in_window(shifted.start + 30.0)
+    assert plain.in_window(shifted.start) and not shifted.in_window(shifted.start)  # 30 s early on the host

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from harness.telemetry.inputs import open_binary
 from harness.telemetry.parsers import base
 from harness.telemetry.parsers.base import ParseStats, Record
 
@@ -491,7 +492,7 @@ def parse_path(
     if _CGrouper is None:
         yield from parse(base.open_lines(path), file=name, stats=st, window=window)
         return
-    with open(path, "rb") as raw:
+    with open_binary(path) as raw:  # gzip or plain, a file or "-" (stdin)
         yield from _iterate(make_grouper(raw=raw, file=name, stats=st, window=window), name, st)
 
 

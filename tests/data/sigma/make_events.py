@@ -1,4 +1,4 @@
-"""Turn the shared Sysmon-for-Linux lab recording into Sigma-view JSONL for the Sigma tests.
+"""Turn the Sysmon-for-Linux lab recording (tests/data/recordings) into Sigma-view JSONL for the Sigma tests.
 
 Run from the repository root:  python tests/data/sigma/make_events.py
 It rewrites tests/data/sigma/recording.jsonl deterministically.
@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-REC = ROOT.parent / "shared" / "data" / "recordings" / "sysmon-linux-lab-2026-11-28"
+REC = ROOT / "tests" / "data" / "recordings" / "sysmon-linux-lab-2026-11-28"
 OUT = Path(__file__).resolve().parent
 YEAR = 2026
 
