@@ -883,8 +883,12 @@ def leftover_label(pid: int) -> str:
     return f"{comm} left in a lab namespace"
 
 
-def _terminate(pids: dict[int, str], removed: list[str], errors: list[str]) -> None:
-    """End ``pids`` and return only once each has exited (Squid takes its time after SIGTERM)."""
+def _terminate(pids: dict[int, str], removed: list[str], errors: list[str] | None = None) -> None:
+    """End ``pids`` and return only once each has exited (Squid takes its time after SIGTERM); a process
+    still there after the bounded wait past SIGKILL goes to ``errors`` (raised when none is given)."""
     result = teardown.terminate(pids)
     removed += result.ended
-    errors += result.survivors
+    if errors is not None:
+        errors += result.survivors
+    elif result.survivors:
+        raise LabError("; ".join(result.survivors))
