@@ -96,7 +96,9 @@ def test_killed_run_on_an_ssh_target_is_undone_by_target_cleanup(tmp_path: Path)
             url = lab.ssh_url()
             crash = {**env, "RECON_HARNESS_CRASH_AT": "cleanup"}
             crash.pop("RECON_HARNESS_CRASH_DELAY", None)
-            proc = subprocess.run([sys.executable, "-m", "harness.cli", "run", "T1590.005-3", "--target", url],
+            scope = REPO / "harness" / "lab" / "default-lab.toml"  # the lab's [scope]: a real host needs one
+            proc = subprocess.run([sys.executable, "-m", "harness.cli", "run", "T1590.005-3", "--target", url,
+                                   "--scope", str(scope)],
                                   cwd=REPO, env=crash, capture_output=True, text=True, timeout=300,
                                   start_new_session=True)
             assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
