@@ -1,8 +1,9 @@
 """Phase hook for crash testing: SIGKILL the harness's own process group when a named phase is reached.
 
 ``RECON_HARNESS_CRASH_AT=PHASE`` (one of :data:`PHASES`) kills at the first time the run reaches
-PHASE, ``PHASE#N`` at the N-th time (the N-th atomic's detonation, say); ``RECON_HARNESS_CRASH_DELAY=SECONDS`` kills that long after it instead, from a timer, so a
-detonation is killed while its command runs. Unset (always, outside ``bench/crash_cycles.py``),
+PHASE, ``PHASE#N`` at the N-th time (the N-th atomic's detonation, say);
+``RECON_HARNESS_CRASH_DELAY=SECONDS`` kills that long after it instead, from a timer, so a detonation
+is killed while its command runs. Unset (always, outside ``bench/crash_cycles.py``),
 :func:`crash_point` does nothing. A phase hook rather than a random sleep: a 0.9 s lab up is
 rarely hit by chance.
 """
