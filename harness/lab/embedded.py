@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, LabError
+from harness.lab import sysmon as lab_sysmon
 from harness.lab.config import LabConfig, load_lab_config
 from harness.lab.lock import lab_lock
 from harness.lab.safety import check_no_overlap
@@ -271,6 +272,7 @@ table inet {self.guard_table} {{
         self._start_proxy(state)
         self._start_firewall_log(state)
         self._start_audit(state)
+        lab_sysmon.setup(state, self.log_dir)
         self._start_sshd(state)
         self._wait_ready()
 
@@ -512,17 +514,13 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
                 raise LabError(f"lab process {res.name} (pid {res.data['pid']}) exited during start-up: {tail}")
 
     # Sensors and telemetry ---------------------------------------------------------------------
-    SYSMON_UNAVAILABLE = (
-        "Sysmon for Linux is not installed in the embedded lab: it is distributed only through Microsoft's "
-        "package repository, which this machine cannot reach (use the Vagrant lab with internet, or a lab host "
-        "that has it)"
-    )
-
     def sensors(self) -> list[Any]:
-        """Ask the lab which sensors are really live now (not what the config says)."""
+        """Ask the lab which sensors are really live now (not what the config says); Sysmon only
+        counts when a probe command's event arrives, and is mandatory where the lab installed it."""
         from harness.telemetry.collect import SensorStatus
 
-        return [*self._core_sensors("lab"), SensorStatus("sysmon", False, self.SYSMON_UNAVAILABLE, mandatory=False)]
+        ok, why, mandatory = lab_sysmon.status(LabState.load(self.state_dir), self.log_dir / "sysmon.log")
+        return [*self._core_sensors("lab"), SensorStatus("sysmon", ok, why, mandatory=mandatory)]
 
     def _core_sensors(self, where: str) -> list[Any]:
         """auditd (daemon, enabled, every harness rule live) and the lab's logging daemons, checked now."""
@@ -570,11 +568,14 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
             LogTap("nflog", str(self.log_dir / "nflog.jsonl"), "firewall"),
             LogTap("inet", str(self.log_dir / "inet.jsonl"), "inet"),
         ]
+        sensors = self.sensors()
+        if any(s.name == "sysmon" and s.available for s in sensors):
+            taps.append(LogTap("sysmon", str(self.log_dir / "sysmon.log"), "sysmon"))
         all_secrets = list(secrets)
         if self.proxy_credentials_file.exists():
             all_secrets.append(self.proxy_credentials()[1])
         return TelemetrySession(
-            taps, self.sensors(), ViewContext.from_lab_config(self.cfg), all_secrets,  # type: ignore[arg-type]
+            taps, sensors, ViewContext.from_lab_config(self.cfg), all_secrets,  # type: ignore[arg-type]
             client_addresses=[str(self.cfg.lab_uplink_ip)]
             + ([str(self.cfg.dns_server)] if proxy_mode == "explicit" else []),
             audit_sync=lambda m: auditd.sync_marker(m),
@@ -720,6 +721,9 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
                 return f"dir {name}"
         elif kind == "process":
             return None  # handled above
+        elif kind == "sysmon_install":
+            done = lab_sysmon.undo(res.data)
+            return f"sysmon: {', '.join(done)}" if done else None
         elif kind == "audit_rule":
             from harness.telemetry.collectors import auditd
 

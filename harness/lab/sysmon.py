@@ -1,0 +1,256 @@
+"""Sysmon for Linux on the embedded lab's host: installed from the offline package cache at ``lab up``,
+removed completely at ``lab down``.
+
+Three cases, decided at ``up`` and kept in the state file (``info["sysmon"]["case"]``):
+
+* ``installed``: the cache has the packages of this project's build inputs and the host has no
+  Sysmon. The lab mounts tracefs if needed, starts its own /dev/log listener (there is no syslog
+  daemon), installs both packages with dpkg, configures Sysmon with ``sysmon-config.xml`` and starts
+  its daemon directly (no systemd), the way upstream's unit does. One ``sysmon_install`` resource,
+  recorded before any of it, undoes all of it (see :func:`undo`). Sysmon is then mandatory.
+* ``host``: the host already has Sysmon (package, /opt/sysmon or a running daemon). The lab neither
+  reinstalls nor removes it and leaves its config alone; the sensor is unavailable, because that
+  config is not the lab's and its output goes to the host's syslog.
+* ``unavailable``: the cache lacks the packages (as on a fresh clone), or /dev/log is taken. The
+  sensor is unavailable with the reason; ``lab up`` never starts the build.
+
+Availability is proven, not assumed: :func:`probe` runs a command with a fresh nonce and waits for
+Sysmon's ProcessCreate event carrying it in the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import LabError
+from harness.lab.state import LabState, proc_start_time
+from harness.packages import sysmon as packages
+
+CONFIG = Path(__file__).with_name("sysmon-config.xml")
+DEV_LOG = Path("/dev/log")
+SYSMON_BIN = Path("/opt/sysmon/sysmon")
+EBPF_INSTALLER = Path("/usr/bin/libsysinternalsEBPFinstaller")
+PACKAGES = ("sysmonforlinux", "sysinternalsebpf")  # removal order: sysmon's prerm needs the library
+#: Everything the packages, ``sysmon -i`` and the library installer put on the host (globs).
+FOOTPRINT = (
+    "/opt/sysmon",
+    "/opt/sysinternalsEBPF",
+    "/usr/lib/libsysinternalsEBPF.so",
+    "/usr/include/libsysinternalsEBPF.h",
+    "/etc/systemd/system/sysmon.service",
+    "/etc/systemd/system/*.wants/sysmon.service",
+    "/etc/init.d/sysmon",
+    "/etc/rc?.d/[SK]99sysmon",
+    "/tmp/sysmon_config.xml",
+)
+#: tracefs is where the eBPF loader finds tracepoint ids; debugfs is its older place.
+MOUNTS = (("tracefs", "/sys/kernel/tracing"), ("debugfs", "/sys/kernel/debug"))
+READY_TIMEOUT = 30.0
+PROBE_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class SysmonSetup:
+    case: str  # installed | host | unavailable
+    reason: str = ""
+
+
+def _run(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _dpkg_installed(name: str) -> bool:
+    res = _run(["dpkg-query", "-W", "-f=${Status}", name], timeout=30)
+    return res.returncode == 0 and "install ok installed" in res.stdout
+
+
+def _exe(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return ""
+
+
+def sysmon_pids() -> list[int]:
+    """Processes running /opt/sysmon/sysmon (also after its file was deleted)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _exe(int(entry.name)).split(" (deleted)")[0] == str(SYSMON_BIN):
+            out.append(int(entry.name))
+    return out
+
+
+def host_sysmon() -> str:
+    """What shows the host has its own Sysmon, or '' when it has none."""
+    for name in PACKAGES:
+        if _dpkg_installed(name):
+            return f"package {name} is installed"
+    if SYSMON_BIN.exists():
+        return f"{SYSMON_BIN} exists"
+    pids = sysmon_pids()
+    return f"a Sysmon daemon runs (pid {pids[0]})" if pids else ""
+
+
+def _footprint() -> list[str]:
+    return sorted({p for pattern in FOOTPRINT for p in glob.glob(pattern)})
+
+
+def _mounted(target: str) -> bool:
+    with contextlib.suppress(OSError):
+        return any(line.split()[1] == target for line in Path("/proc/self/mounts").read_text().splitlines())
+    return False
+
+
+def setup(state: LabState, log_dir: Path) -> SysmonSetup:
+    """Install and start Sysmon when the cache has it and the host has none; record the case."""
+    found = host_sysmon()
+    if found:
+        result = SysmonSetup("host", f"the host runs its own Sysmon for Linux ({found}): the lab neither "
+                                     "reinstalls nor removes it, and its config is not the lab's")
+    else:
+        debs = packages.find_packages()
+        if debs is None:
+            result = SysmonSetup("unavailable", packages.missing_reason())
+        elif DEV_LOG.exists() or DEV_LOG.is_symlink():
+            result = SysmonSetup("unavailable", f"{DEV_LOG} already exists (a syslog daemon?): the lab's "
+                                                "listener cannot take it, so Sysmon's events could not be read")
+        else:
+            _install(state, log_dir, debs)
+            result = SysmonSetup("installed")
+    state.info["sysmon"] = {"case": result.case, "reason": result.reason}
+    state.save()
+    return result
+
+
+def _install(state: LabState, log_dir: Path, debs: packages.SysmonPackages) -> None:
+    mounts = [(fs, target) for fs, target in MOUNTS if not _mounted(target)]
+    # Recorded before anything changes: the undo removes only what was not there before.
+    state.record("sysmon_install", "sysmon", preexisting=_footprint(), mounts=[t for _, t in mounts],
+                 packages=list(PACKAGES))
+    for fs, target in mounts:
+        res = _run(["mount", "-t", fs, fs, target], timeout=30)
+        if res.returncode != 0:
+            raise LabError(f"cannot mount {fs} on {target} for Sysmon's eBPF loader: {res.stderr.strip()}")
+    state.record("file", str(DEV_LOG))
+    log = log_dir / "sysmon.log"
+    listener = subprocess.Popen(
+        [sys.executable, "-m", "harness.lab.devlog", str(DEV_LOG), str(log), str(log_dir / "syslog-other.log")],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=(log_dir / "devlog.stderr").open("wb"),
+        start_new_session=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    state.record_process("sysmon-devlog", listener.pid)
+    deadline = time.monotonic() + 10
+    while not DEV_LOG.exists():
+        if listener.poll() is not None or time.monotonic() > deadline:
+            raise LabError(f"the /dev/log listener did not start: {(log_dir / 'devlog.stderr').read_text()[-500:]}")
+        time.sleep(0.05)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    res = subprocess.run(["dpkg", "-i", str(debs.sysinternalsebpf), str(debs.sysmonforlinux)],
+                         capture_output=True, text=True, timeout=180, check=False, env=env)
+    if res.returncode != 0:
+        raise LabError(f"dpkg -i of the Sysmon packages failed: {(res.stdout + res.stderr).strip()[-800:]}")
+    # `sysmon -i` installs /opt/sysmon and the service files, then tries to start the service,
+    # which fails without systemd; the daemon is started below as the unit's ExecStart would.
+    res = _run(["sysmon", "-accepteula", "-i", str(CONFIG)], timeout=120)
+    if not SYSMON_BIN.exists():
+        raise LabError(f"sysmon -i did not install {SYSMON_BIN}: {(res.stdout + res.stderr).strip()[-800:]}")
+    before = set(sysmon_pids())
+    # Type=forking: the command returns once its daemon child runs.
+    res = _run([str(SYSMON_BIN), "-i", str(SYSMON_BIN.parent / "config.xml"), "-service"], timeout=60)
+    daemons = [p for p in sysmon_pids() if p not in before]
+    for pid in daemons:
+        state.record_process("sysmon", pid)
+    if not daemons:
+        raise LabError(f"the Sysmon daemon did not start: {(res.stdout + res.stderr).strip()[-800:]}")
+    probe(log, READY_TIMEOUT)
+
+
+def probe(log: Path, timeout: float = PROBE_TIMEOUT) -> str:
+    """Run a command carrying a fresh nonce; '' once Sysmon logged its ProcessCreate, else why not."""
+    nonce = f"recon-sysmon-probe-{secrets.token_hex(6)}"
+    start = log.stat().st_size if log.exists() else 0
+    subprocess.run(["/bin/sh", "-c", f": {nonce}"], check=False, timeout=10)
+    deadline = time.monotonic() + timeout
+    needle = nonce.encode()
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), log.open("rb") as fh:
+            fh.seek(start)
+            if needle in fh.read():
+                return ""
+        time.sleep(0.1)
+    return f"no Sysmon event for a probe command arrived in {log} within {timeout:.0f} s"
+
+
+def status(state: LabState | None, log: Path) -> tuple[bool, str, bool]:
+    """(available, reason, mandatory) of the Sysmon sensor now."""
+    info: dict[str, Any] = state.info.get("sysmon", {}) if state is not None else {}
+    if info.get("case") != "installed":
+        return False, str(info.get("reason") or "the lab is not up"), False
+    assert state is not None
+    for res in state.resources:
+        if (res.kind == "process" and res.name in ("sysmon", "sysmon-devlog")
+                and proc_start_time(int(res.data["pid"])) != res.data.get("start_time")):
+            return False, f"process {res.name} (pid {res.data['pid']}) is not running", True
+    why = probe(log)
+    return not why, why, True
+
+
+def undo(data: dict[str, Any]) -> list[str]:
+    """Remove everything :func:`_install` may have made that was not there before."""
+    done: list[str] = []
+    # Sysmon's own uninstall: stops output and removes /opt/sysmon and the service files.
+    if SYSMON_BIN.exists():
+        _run([str(SYSMON_BIN), "-u", "force"], timeout=60)
+        done.append("sysmon -u force")
+    for pid in sysmon_pids():  # a daemon left by a crashed `up` before its pid was recorded
+        start = proc_start_time(pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        for _ in range(60):
+            if proc_start_time(pid) != start:
+                break
+            time.sleep(0.05)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        done.append(f"sysmon daemon pid {pid}")
+    installed = [name for name in data.get("packages", PACKAGES) if _dpkg_installed(name)]
+    if "sysinternalsebpf" in installed and EBPF_INSTALLER.exists():
+        # Its Debian prerm tests an RPM-style `$1 = 0` and so never removes what the installer dropped.
+        _run([str(EBPF_INSTALLER), "-u"], timeout=60)
+    for name in installed:
+        res = _run(["dpkg", "--purge", name], timeout=180)
+        if res.returncode != 0:
+            # sysmonforlinux's prerm runs `sysmon -u`, which fails once /opt/sysmon is gone.
+            res = _run(["dpkg", "--purge", "--force-remove-reinstreq", "--force-depends", name], timeout=180)
+        if res.returncode != 0:
+            raise LabError(f"dpkg --purge {name} failed: {(res.stdout + res.stderr).strip()[-500:]}")
+        done.append(f"package {name}")
+    keep = set(data.get("preexisting", []))
+    for path in _footprint():
+        if path not in keep:
+            p = Path(path)
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+            done.append(f"file {path}")
+    _run(["ldconfig"], timeout=60)
+    for target in reversed(data.get("mounts", [])):
+        if _mounted(target):
+            res = _run(["umount", target], timeout=30)
+            if res.returncode != 0:
+                raise LabError(f"umount {target} failed: {res.stderr.strip()}")
+            done.append(f"mount {target}")
+    return done
