@@ -28,6 +28,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,8 +67,19 @@ class SysmonSetup:
     reason: str = ""
 
 
-def _run(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+def _run(args: list[str], timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command, its output in a temporary file rather than a pipe: Sysmon's ``-service``
+    forks a daemon that inherits stdout, and a pipe would then never reach end-of-file."""
+    with tempfile.TemporaryFile() as out:
+        try:
+            proc = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                  timeout=timeout, check=False, env=env)
+        except subprocess.TimeoutExpired:
+            raise LabError(f"{' '.join(args)} did not finish within {timeout:.0f} s") from None
+        except OSError as exc:
+            raise LabError(f"cannot run {args[0]}: {exc.strerror}") from None
+        out.seek(0)
+        return subprocess.CompletedProcess(args, proc.returncode, out.read().decode(errors="replace"), "")
 
 
 def _dpkg_installed(name: str) -> bool:
@@ -141,7 +153,7 @@ def _install(state: LabState, log_dir: Path, debs: packages.SysmonPackages) -> N
     for fs, target in mounts:
         res = _run(["mount", "-t", fs, fs, target], timeout=30)
         if res.returncode != 0:
-            raise LabError(f"cannot mount {fs} on {target} for Sysmon's eBPF loader: {res.stderr.strip()}")
+            raise LabError(f"cannot mount {fs} on {target} for Sysmon's eBPF loader: {res.stdout.strip()}")
     state.record("file", str(DEV_LOG))
     log = log_dir / "sysmon.log"
     listener = subprocess.Popen(
@@ -156,15 +168,14 @@ def _install(state: LabState, log_dir: Path, debs: packages.SysmonPackages) -> N
             raise LabError(f"the /dev/log listener did not start: {(log_dir / 'devlog.stderr').read_text()[-500:]}")
         time.sleep(0.05)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    res = subprocess.run(["dpkg", "-i", str(debs.sysinternalsebpf), str(debs.sysmonforlinux)],
-                         capture_output=True, text=True, timeout=180, check=False, env=env)
+    res = _run(["dpkg", "-i", str(debs.sysinternalsebpf), str(debs.sysmonforlinux)], timeout=180, env=env)
     if res.returncode != 0:
-        raise LabError(f"dpkg -i of the Sysmon packages failed: {(res.stdout + res.stderr).strip()[-800:]}")
+        raise LabError(f"dpkg -i of the Sysmon packages failed: {res.stdout.strip()[-800:]}")
     # `sysmon -i` installs /opt/sysmon and the service files, then tries to start the service,
     # which fails without systemd; the daemon is started below as the unit's ExecStart would.
     res = _run(["sysmon", "-accepteula", "-i", str(CONFIG)], timeout=120)
     if not SYSMON_BIN.exists():
-        raise LabError(f"sysmon -i did not install {SYSMON_BIN}: {(res.stdout + res.stderr).strip()[-800:]}")
+        raise LabError(f"sysmon -i did not install {SYSMON_BIN}: {res.stdout.strip()[-800:]}")
     before = set(sysmon_pids())
     # Type=forking: the command returns once its daemon child runs.
     res = _run([str(SYSMON_BIN), "-i", str(SYSMON_BIN.parent / "config.xml"), "-service"], timeout=60)
@@ -172,7 +183,7 @@ def _install(state: LabState, log_dir: Path, debs: packages.SysmonPackages) -> N
     for pid in daemons:
         state.record_process("sysmon", pid)
     if not daemons:
-        raise LabError(f"the Sysmon daemon did not start: {(res.stdout + res.stderr).strip()[-800:]}")
+        raise LabError(f"the Sysmon daemon did not start: {res.stdout.strip()[-800:]}")
     probe(log, READY_TIMEOUT)
 
 
@@ -207,50 +218,74 @@ def status(state: LabState | None, log: Path) -> tuple[bool, str, bool]:
 
 
 def undo(data: dict[str, Any]) -> list[str]:
-    """Remove everything :func:`_install` may have made that was not there before."""
+    """Remove everything :func:`_install` may have made that was not there before.
+
+    Every step runs even when an earlier one failed; the failures are raised together at the end.
+    """
     done: list[str] = []
-    # Sysmon's own uninstall: stops output and removes /opt/sysmon and the service files.
+    errors: list[str] = []
+
+    def step(what: str, action: Any) -> None:
+        try:
+            if action() is not False:
+                done.append(what)
+        except (LabError, OSError) as exc:
+            errors.append(f"{what}: {exc}")
+
+    # Sysmon's own uninstall: stops its output, disables the service, removes /opt/sysmon.
     if SYSMON_BIN.exists():
-        _run([str(SYSMON_BIN), "-u", "force"], timeout=60)
-        done.append("sysmon -u force")
+        step("sysmon -u force", lambda: _run([str(SYSMON_BIN), "-u", "force"], timeout=60))
     for pid in sysmon_pids():  # a daemon left by a crashed `up` before its pid was recorded
-        start = proc_start_time(pid)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        for _ in range(60):
-            if proc_start_time(pid) != start:
-                break
-            time.sleep(0.05)
-        else:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        done.append(f"sysmon daemon pid {pid}")
+        step(f"sysmon daemon pid {pid}", lambda pid=pid: _end(pid))
     installed = [name for name in data.get("packages", PACKAGES) if _dpkg_installed(name)]
     if "sysinternalsebpf" in installed and EBPF_INSTALLER.exists():
         # Its Debian prerm tests an RPM-style `$1 = 0` and so never removes what the installer dropped.
-        _run([str(EBPF_INSTALLER), "-u"], timeout=60)
+        step("libsysinternalsEBPFinstaller -u", lambda: _run([str(EBPF_INSTALLER), "-u"], timeout=60))
     for name in installed:
-        res = _run(["dpkg", "--purge", name], timeout=180)
-        if res.returncode != 0:
-            # sysmonforlinux's prerm runs `sysmon -u`, which fails once /opt/sysmon is gone.
-            res = _run(["dpkg", "--purge", "--force-remove-reinstreq", "--force-depends", name], timeout=180)
-        if res.returncode != 0:
-            raise LabError(f"dpkg --purge {name} failed: {(res.stdout + res.stderr).strip()[-500:]}")
-        done.append(f"package {name}")
+        step(f"package {name}", lambda name=name: _purge(name))
     keep = set(data.get("preexisting", []))
     for path in _footprint():
         if path not in keep:
-            p = Path(path)
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p)
-            else:
-                p.unlink()
-            done.append(f"file {path}")
-    _run(["ldconfig"], timeout=60)
+            step(f"file {path}", lambda path=path: _remove(Path(path)))
+    step("ldconfig", lambda: _run(["ldconfig"], timeout=60))
     for target in reversed(data.get("mounts", [])):
         if _mounted(target):
-            res = _run(["umount", target], timeout=30)
-            if res.returncode != 0:
-                raise LabError(f"umount {target} failed: {res.stderr.strip()}")
-            done.append(f"mount {target}")
+            step(f"mount {target}", lambda target=target: _umount(target))
+    if errors:
+        raise LabError("Sysmon removal incomplete: " + "; ".join(errors))
     return done
+
+
+def _end(pid: int) -> None:
+    start = proc_start_time(pid)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    for _ in range(60):
+        if proc_start_time(pid) != start:
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _purge(name: str) -> None:
+    res = _run(["dpkg", "--purge", name], timeout=180)
+    if res.returncode != 0:
+        # sysmonforlinux's prerm runs `sysmon -u`, which fails once /opt/sysmon is gone.
+        res = _run(["dpkg", "--purge", "--force-remove-reinstreq", "--force-depends", name], timeout=180)
+    if res.returncode != 0:
+        raise LabError(f"dpkg --purge {name} failed: {res.stdout.strip()[-500:]}")
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p)
+    else:
+        p.unlink()
+
+
+def _umount(target: str) -> None:
+    # debugfs carries an automount of tracefs at debug/tracing: unmount the whole tree.
+    res = _run(["umount", "-R", target], timeout=30)
+    if res.returncode != 0:
+        raise LabError(f"umount {target} failed: {res.stdout.strip()}")
