@@ -522,6 +522,14 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
         ok, why, mandatory = lab_sysmon.status(LabState.load(self.state_dir), self.log_dir / "sysmon.log")
         return [*self._core_sensors("lab"), SensorStatus("sysmon", ok, why, mandatory=mandatory)]
 
+    def _sysmon_recheck(self) -> list[Any]:
+        """Sysmon asked again after each detonation (it is mandatory where installed: one that died
+        mid-run makes its signals ERROR); auditd's rules are judged per record, as before."""
+        from harness.telemetry.collect import SensorStatus
+
+        ok, why, mandatory = lab_sysmon.status(LabState.load(self.state_dir), self.log_dir / "sysmon.log")
+        return [SensorStatus("sysmon", ok, why, mandatory=mandatory)]
+
     def _core_sensors(self, where: str) -> list[Any]:
         """auditd (daemon, enabled, every harness rule live) and the lab's logging daemons, checked now."""
         from harness.telemetry.collect import SensorStatus
@@ -580,6 +588,7 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
             + ([str(self.cfg.dns_server)] if proxy_mode == "explicit" else []),
             audit_sync=lambda m: auditd.sync_marker(m),
             proxy_addresses=[self.cfg.telemetry.proxy_ip],
+            recheck=self._sysmon_recheck,
         )
 
     # Status ------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ FOOTPRINT = (
     "/opt/sysmon",
     "/opt/sysinternalsEBPF",
     "/usr/lib/libsysinternalsEBPF.so",
+    "/usr/lib/*-linux-gnu/libsysinternalsEBPF.so",
     "/usr/include/libsysinternalsEBPF.h",
     "/etc/systemd/system/sysmon.service",
     "/etc/systemd/system/*.wants/sysmon.service",
@@ -238,11 +239,14 @@ def undo(data: dict[str, Any]) -> list[str]:
     for pid in sysmon_pids():  # a daemon left by a crashed `up` before its pid was recorded
         step(f"sysmon daemon pid {pid}", lambda pid=pid: _end(pid))
     installed = [name for name in data.get("packages", PACKAGES) if _dpkg_installed(name)]
+    # sysmonforlinux first: its prerm runs `sysmon`, which needs the library still in place.
+    if "sysmonforlinux" in installed:
+        step("package sysmonforlinux", lambda: _purge("sysmonforlinux"))
     if "sysinternalsebpf" in installed and EBPF_INSTALLER.exists():
         # Its Debian prerm tests an RPM-style `$1 = 0` and so never removes what the installer dropped.
         step("libsysinternalsEBPFinstaller -u", lambda: _run([str(EBPF_INSTALLER), "-u"], timeout=60))
-    for name in installed:
-        step(f"package {name}", lambda name=name: _purge(name))
+    if "sysinternalsebpf" in installed:
+        step("package sysinternalsebpf", lambda: _purge("sysinternalsebpf"))
     keep = set(data.get("preexisting", []))
     for path in _footprint():
         if path not in keep:
@@ -270,9 +274,12 @@ def _end(pid: int) -> None:
 
 def _purge(name: str) -> None:
     res = _run(["dpkg", "--purge", name], timeout=180)
-    if res.returncode != 0:
-        # sysmonforlinux's prerm runs `sysmon -u`, which fails once /opt/sysmon is gone.
-        res = _run(["dpkg", "--purge", "--force-remove-reinstreq", "--force-depends", name], timeout=180)
+    prerm = Path(f"/var/lib/dpkg/info/{name}.prerm")
+    if res.returncode != 0 and prerm.exists():
+        # sysmonforlinux's prerm (`sysmon -u`) fails when Sysmon is already half gone (a crashed
+        # run): no dpkg --force flag skips a failing prerm, so this package's own prerm is dropped.
+        prerm.unlink()
+        res = _run(["dpkg", "--purge", name], timeout=180)
     if res.returncode != 0:
         raise LabError(f"dpkg --purge {name} failed: {res.stdout.strip()[-500:]}")
 

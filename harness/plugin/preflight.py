@@ -2,11 +2,12 @@
 
 The embedded lab answers for itself (``EmbeddedLab.sensors()``: its audit rules live, its
 resolver, proxy, NFLOG and simulated-internet processes running). Any other target is asked over
-its own channel; only auditd is mandatory there.
+its own channel; only auditd is mandatory there, unless ``--require-sensor NAME`` says otherwise.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from harness.errors import HarnessError
@@ -46,4 +47,18 @@ def probe_sensors(target: Any) -> list[dict[str, Any]]:
     if not any(s["name"] == "auditd" for s in out):
         out.append({"name": "auditd", "available": False, "mandatory": True,
                     "reason": f"preflight probe gave no answer (rc {res.rc}): {res.stderr.strip()[:200]}"})
+    return out
+
+
+def require_sensors(sensors: list[Any], names: Sequence[str]) -> list[Any]:
+    """``sensors`` (dicts or objects with ``to_dict``) with each of ``names`` mandatory; a required
+    sensor the target did not report at all is added as unavailable, so its signals are ERROR too."""
+    if not names:
+        return sensors
+    rows = [s if isinstance(s, dict) else s.to_dict() for s in sensors]
+    out = [{**r, "mandatory": True} if r.get("name") in names else r for r in rows]
+    for name in names:
+        if not any(r.get("name") == name for r in out):
+            out.append({"name": name, "available": False, "mandatory": True,
+                        "reason": f"required sensor {name} (--require-sensor) was not reported by the target"})
     return out

@@ -16,7 +16,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from harness.atomics.loader import load
 from harness.atomics.model import AtomicTest, Signal, Technique, TechniqueSignals
 from harness.errors import HarnessError
 from harness.execution.pipeline import NEGATIVE_CONTROL_ID, DetonationPipeline, negative_control_test
+from harness.plugin.preflight import require_sensors
 from harness.verdicts import (
     AtomicVerdict,
     DetectionSuite,
@@ -104,8 +105,10 @@ class ValidationRun:
         proxy_mode: str | None = None,
         progress: Callable[[str], None] | None = None,
         lab_config: str | None = None,
+        required_sensors: Sequence[str] = (),
     ) -> None:
         root = repo_root()
+        self.required_sensors = tuple(required_sensors)
         self.atomics_path = atomics_path or root / "atomics" / "T1590.005" / "T1590.005.yaml"
         self.technique: Technique
         self.signals: TechniqueSignals
@@ -295,6 +298,7 @@ class ValidationRun:
         latest = _latest(run, sigma)
         now = self.now_for(latest)
         result = self.suite.evaluate(sigma, defender, now, queries)
+        sensors = require_sensors(sensors, self.required_sensors)
         verdict = judge_atomic(test.id, test.name, self.target_label, signals, args, sigma, defender, sensors,
                                str(run.get("status")), str(run.get("reason") or ""), result)
         if not self.sensors and sensors:
