@@ -12,14 +12,23 @@ from typing import Any
 
 from harness.errors import HarnessError
 
-#: One line per sensor: ``<name> <0|1> <reason>``. POSIX sh, read-only, no side effects.
+#: One line per sensor: ``<name> <0|1> <reason>``. POSIX sh, read-only apart from one probe command
+#: (``: <nonce>``) whose Sysmon event must arrive: a running binary alone does not make Sysmon available.
 PROBE = r"""
 if command -v auditctl >/dev/null 2>&1 && auditctl -s 2>/dev/null | grep -q '^enabled [12]'; then
   n=$(auditctl -l 2>/dev/null | grep -c 'execve')
   if [ "$n" -gt 0 ]; then echo "auditd 1 $n execve rule(s) live"
   else echo "auditd 0 auditd runs but no execve rule is live"; fi
 else echo "auditd 0 auditd is not running or not enabled (auditctl -s)"; fi
-if pgrep -x sysmon >/dev/null 2>&1; then echo "sysmon 1 sysmon running"
+if pgrep -x sysmon >/dev/null 2>&1; then
+  n="recon-sysmon-probe-$$-$(date +%s%N)"; sh -c ": $n"; i=0; found=0
+  while [ $i -lt 20 ] && [ $found = 0 ]; do
+    if { journalctl -t sysmon --since -2min -o cat 2>/dev/null
+         tail -n 20000 /var/log/syslog /var/log/messages 2>/dev/null; } | grep -q "$n"
+    then found=1; else sleep 0.5; i=$((i + 1)); fi
+  done
+  if [ $found = 1 ]; then echo "sysmon 1 a probe command's event arrived in the syslog"
+  else echo "sysmon 0 sysmon runs but no event for a probe command reached the syslog within 10 s"; fi
 else echo "sysmon 0 Sysmon for Linux is not running"; fi
 if pgrep -x dnsmasq >/dev/null 2>&1 && grep -rqs '^log-queries' /etc/dnsmasq.conf /etc/dnsmasq.d; then
   echo "dns 1 dnsmasq logs queries"; else echo "dns 0 no resolver with query logging (dnsmasq log-queries)"; fi
