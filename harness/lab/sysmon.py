@@ -60,6 +60,7 @@ FOOTPRINT = (
 MOUNTS = (("tracefs", "/sys/kernel/tracing"), ("debugfs", "/sys/kernel/debug"))
 READY_TIMEOUT = 30.0
 PROBE_TIMEOUT = 10.0
+DPKG_LOCK_WAIT = 300.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,17 @@ def _run(args: list[str], timeout: float = 120, env: dict[str, str] | None = Non
             raise LabError(f"cannot run {args[0]}: {exc.strerror}") from None
         out.seek(0)
         return subprocess.CompletedProcess(args, proc.returncode, out.read().decode(errors="replace"), "")
+
+
+def _dpkg(args: list[str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """dpkg, waiting while another dpkg or apt holds its lock (dpkg itself fails at once)."""
+    deadline = time.monotonic() + DPKG_LOCK_WAIT
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    while True:
+        res = _run(["dpkg", *args], timeout=timeout, env=env)
+        if res.returncode == 0 or "lock" not in res.stdout or time.monotonic() > deadline:
+            return res
+        time.sleep(2)
 
 
 def _dpkg_installed(name: str) -> bool:
@@ -168,8 +180,7 @@ def _install(state: LabState, log_dir: Path, debs: packages.SysmonPackages) -> N
         if listener.poll() is not None or time.monotonic() > deadline:
             raise LabError(f"the /dev/log listener did not start: {(log_dir / 'devlog.stderr').read_text()[-500:]}")
         time.sleep(0.05)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    res = _run(["dpkg", "-i", str(debs.sysinternalsebpf), str(debs.sysmonforlinux)], timeout=180, env=env)
+    res = _dpkg(["-i", str(debs.sysinternalsebpf), str(debs.sysmonforlinux)])
     if res.returncode != 0:
         raise LabError(f"dpkg -i of the Sysmon packages failed: {res.stdout.strip()[-800:]}")
     # `sysmon -i` installs /opt/sysmon and the service files, then tries to start the service,
@@ -273,13 +284,13 @@ def _end(pid: int) -> None:
 
 
 def _purge(name: str) -> None:
-    res = _run(["dpkg", "--purge", name], timeout=180)
+    res = _dpkg(["--purge", name])
     prerm = Path(f"/var/lib/dpkg/info/{name}.prerm")
     if res.returncode != 0 and prerm.exists():
         # sysmonforlinux's prerm (`sysmon -u`) fails when Sysmon is already half gone (a crashed
         # run): no dpkg --force flag skips a failing prerm, so this package's own prerm is dropped.
         prerm.unlink()
-        res = _run(["dpkg", "--purge", name], timeout=180)
+        res = _dpkg(["--purge", name])
     if res.returncode != 0:
         raise LabError(f"dpkg --purge {name} failed: {res.stdout.strip()[-500:]}")
 
