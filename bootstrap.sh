@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The two commands of the README, on a fresh Debian 12 machine, as root:
-#   sudo ./bootstrap.sh run    set up, then `pytest atomics/` on the embedded lab (the main job)
-#   sudo ./bootstrap.sh test   set up, then run the test suite (unit, replay and embedded-lab tests)
-#   sudo ./bootstrap.sh setup  only set up (everything the two above need)
+# The two commands of the README, on a fresh Debian 12 machine, as root (prefix sudo if you are not
+# root; sudo itself is never needed, so minimal images and containers without it work):
+#   ./bootstrap.sh run    set up, then `pytest atomics/` on the embedded lab (the main job)
+#   ./bootstrap.sh test   set up, then run the test suite (unit, replay and embedded-lab tests)
+#   ./bootstrap.sh setup  only set up (everything the two above need)
 # Setup is idempotent: Debian packages (without starting any of their services), then a virtualenv
 # in .venv with the harness installed.
 set -euo pipefail
@@ -23,7 +24,7 @@ log() { printf '==> %s\n' "$*" >&2; }
 
 setup() {
   if [ "$(id -u)" -ne 0 ]; then
-    echo "bootstrap.sh: run as root (sudo): the embedded lab needs network namespaces and auditd" >&2
+    echo "bootstrap.sh: run as root (sudo ./bootstrap.sh if you are not root): the embedded lab needs network namespaces and auditd" >&2
     exit 2
   fi
   local missing=()
@@ -81,7 +82,7 @@ case "${1:-}" in
     exec .venv/bin/pytest tests/ "$@"
     ;;
   *)
-    echo "usage: sudo ./bootstrap.sh run|test|setup" >&2
+    echo "usage: ./bootstrap.sh run|test|setup (as root)" >&2
     exit 2
     ;;
 esac

@@ -23,6 +23,10 @@ BOX_NAME="${RECON_HARNESS_BOX_NAME:-recon-harness/debian12-lab}"
 SUITE=bookworm
 MIRROR="${RECON_HARNESS_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 SHODAN_VERSION=1.31.0
+# theHarvester comes from the offline package cache (harness/packages): the pinned upstream release.
+PACKAGE_CACHE="${RECON_HARNESS_PACKAGE_CACHE:-/var/cache/recon-harness/packages}"
+HARVESTER_VERSION=4.6.0
+HARVESTER_ARCHIVE="$PACKAGE_CACHE/theHarvester-$HARVESTER_VERSION.tar.gz"
 DISK_SIZE=6G
 PACKAGES=(
   linux-image-cloud-amd64 grub-pc-bin initramfs-tools systemd-sysv udev
@@ -60,7 +64,21 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-KEY="$( { cat "${BASH_SOURCE[0]}"; cat "$HERE"/guest/*; printf '%s\n' "${PACKAGES[@]}" "$SHODAN_VERSION"; } \
+# The release is baked in only when the cache has it and it matches the project's pin of the tag's
+# tar stream (any gzip of the same tag is accepted, as harness.packages does).
+HARVESTER=""
+if [ -f "$HARVESTER_ARCHIVE" ]; then
+  pin="$(awk -v n="theHarvester-$HARVESTER_VERSION.tar" '$2 == n {print $1}' "$HERE/../harness/packages/pins.sha256")"
+  if [ -n "$pin" ] && [ "$(gzip -dc "$HARVESTER_ARCHIVE" | sha256sum | cut -d' ' -f1)" = "$pin" ]; then
+    HARVESTER="$pin"
+  else
+    log "WARNING: $HARVESTER_ARCHIVE does not match its pin: not baked in (the VM's theHarvester atomic reports PREREQ_MISSING)"
+  fi
+else
+  log "theHarvester $HARVESTER_VERSION is not in the package cache ($HARVESTER_ARCHIVE): the VM's theHarvester atomic reports PREREQ_MISSING"
+fi
+
+KEY="$( { cat "${BASH_SOURCE[0]}"; cat "$HERE"/guest/*; printf '%s\n' "${PACKAGES[@]}" "$SHODAN_VERSION" "$HARVESTER"; } \
         | sha256sum | cut -c1-16)"
 BOX_FILE="$CACHE/recon-lab-$KEY.box"
 mkdir -p "$CACHE" "$VAGRANT_HOME"
@@ -93,6 +111,14 @@ if [ ! -f "$BOX_FILE" ]; then
   # Shodan CLI wheels, built on the host with the same Python minor version as the guest (3.11).
   log "fetching shodan==$SHODAN_VERSION wheels from PyPI (host pip)"
   python3 -m pip wheel --quiet --disable-pip-version-check --wheel-dir "$WORK/wheels" "shodan==$SHODAN_VERSION"
+  if [ -n "$HARVESTER" ]; then
+    # theHarvester and its pinned dependencies as wheels: from the cache's wheels/ when it has them
+    # (air-gapped host), else from PyPI. The guest installs them offline.
+    src=()
+    ls "$PACKAGE_CACHE"/wheels/*.whl >/dev/null 2>&1 && src=(--no-index --find-links "$PACKAGE_CACHE/wheels")
+    log "building theHarvester $HARVESTER_VERSION wheels from $HARVESTER_ARCHIVE (dependencies: ${src[*]:-PyPI})"
+    python3 -m pip wheel --quiet --disable-pip-version-check "${src[@]}" --wheel-dir "$WORK/wheels" "$HARVESTER_ARCHIVE"
+  fi
 
   # Disk: one MBR partition at 1 MiB, mounted through a loop device at its offset.
   log "creating disk ($DISK_SIZE) and root filesystem"

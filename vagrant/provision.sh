@@ -6,8 +6,9 @@
 #   * the simulated internet of the embedded lab, inside the VM (harness.lab.vm_internet): lab DNS,
 #     HTTPS services with the lab CA, Squid (transparent TLS bumping + explicit basic-auth port),
 #     ulogd2 NFLOG, auditd with the harness's keyed rules;
-#   * Sysmon for Linux and theHarvester ONLY when RECON_HARNESS_ONLINE=1 and the VM really reaches
-#     the internet; otherwise their absence is recorded with the reason (never pretended).
+#   * Sysmon for Linux ONLY when RECON_HARNESS_ONLINE=1 and the VM really reaches the internet;
+#     otherwise its absence is recorded with the reason (never pretended). theHarvester 4.6.0 is in
+#     the box when the host's offline package cache had it (vagrant/build-box.sh).
 set -euo pipefail
 SRC=/opt/recon-harness/src
 STATE=/var/lib/recon-harness
@@ -57,13 +58,13 @@ else
 fi
 log "sysmon: $(cat "$STATE/sysmon-status")"
 
-# theHarvester: from its upstream only (the PyPI name is an unrelated upload). The atomic's own
-# get_prereq installs it (harness run --get-prereqs) when the VM reaches GitHub and PyPI and has
-# Python >= 3.12; Debian 12 has 3.11, so even online it reports PREREQ_MISSING with that reason.
-if command -v theHarvester >/dev/null; then
-  log "theHarvester: $(command -v theHarvester)"
+# theHarvester 4.6.0: installed offline into its cached venv when the box was built (from the host's
+# offline package cache); the simulated internet's lab CA is added to that venv's certifi bundle by
+# harness.lab.vm_internet. Without it the atomic reports PREREQ_MISSING with the reason.
+if [ -x /var/cache/recon-harness/theHarvester-4.6.0/bin/theHarvester ]; then
+  log "theHarvester: /var/cache/recon-harness/theHarvester-4.6.0"
 else
-  log "theHarvester: not installed: the atomic reports PREREQ_MISSING with the reason"
+  log "theHarvester: not in the box (the host's package cache lacked it): the atomic reports PREREQ_MISSING"
 fi
 
 # The simulated internet and the sensors (again from scratch on re-provisioning).

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import yaml
 
-from harness.errors import AtomicDefinitionError, SourceLocation
+from harness.atomics.model import PLACEHOLDER_RE
+from harness.errors import AtomicDefinitionError, ErrorCollection, HarnessError, SourceLocation
 
 _CONSTRUCTOR = yaml.SafeLoader("")
 # libyaml's composer is ~15x faster than the pure-Python one and keeps line and column marks.
@@ -152,3 +154,42 @@ def find_in_node(node: yaml.Node, needle: str, problems: Problems, after: int = 
     line = text.count("\n", 0, idx) + 1
     column = idx - (text.rfind("\n", 0, idx) + 1) + 1
     return line, column, idx
+
+
+def read(path: str | Path, problems: Problems) -> yaml.Node | None:
+    """Read and compose one file; an unreadable, unparseable or empty file is recorded, located."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.errors.append(AtomicDefinitionError(f"cannot read file: {exc}", SourceLocation(str(path))))
+        return None
+    root = compose(str(path), text, problems)
+    if root is None and not problems.errors:
+        problems.add(None, "file is empty")
+    return root
+
+
+def raise_problems(problems: Problems) -> None:
+    """Raise one ErrorCollection listing every problem recorded, if there is any."""
+    if problems.errors:
+        errors: list[HarnessError] = list(problems.errors)
+        raise ErrorCollection(errors)
+
+
+def placeholders(node: yaml.Node, problems: Problems) -> list[tuple[str, SourceLocation]]:
+    """``#{name}`` uses in a scalar node, each located exactly in the file when the text allows."""
+    text = value(node)
+    if not isinstance(text, str):
+        return []
+    names = [m.group(1) for m in PLACEHOLDER_RE.finditer(text)]
+    out: list[tuple[str, SourceLocation]] = []
+    after = 0
+    for name in names:
+        where = problems.at(node)
+        found = find_in_node(node, "#{" + name + "}", problems, after)
+        if found is not None:
+            line, column, after = found
+            after += 1
+            where = SourceLocation(problems.path, line, column)
+        out.append((name, where))
+    return out

@@ -12,6 +12,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Final
 
 from harness.errors import ConfigError, SourceLocation
@@ -20,6 +21,8 @@ from harness.errors import ConfigError, SourceLocation
 
 #: Executor names ART accepts (``ExecutorType``).
 EXECUTOR_NAMES: Final = ("manual", "powershell", "sh", "bash", "command_prompt")
+#: Command executors the harness can run (it runs tests on Linux targets over SSH).
+RUNNABLE_EXECUTORS: Final = ("sh", "bash")
 #: Platforms ART accepts (``Platform``).
 PLATFORMS: Final = (
     "windows",
@@ -51,6 +54,11 @@ INPUT_ARGUMENT_TYPES: Final = (
 )
 #: ``#{name}`` placeholders, exactly as ART extracts them (non-greedy, any characters).
 PLACEHOLDER_RE: Final = re.compile(r"#\{(.*?)\}")
+#: ART's atomics-folder token, replaced after the arguments as Invoke-AtomicRedTeam does
+#: (``$PathToAtomicsFolder`` first, then the bare word; PowerShell's ``-replace`` ignores case).
+ATOMICS_FOLDER_RE: Final = re.compile(r"\$?PathToAtomicsFolder", re.IGNORECASE)
+#: The platform the harness runs tests on.
+TARGET_PLATFORM: Final = "linux"
 
 # --- Vocabulary of the signals sidecar ----------------------------------------------------------
 
@@ -99,12 +107,16 @@ class Dependency:
 
 @dataclass(frozen=True)
 class Executor:
-    """How the test runs: ``command`` then ``cleanup_command`` under shell ``name``."""
+    """How the test runs: ``command`` then ``cleanup_command`` under shell ``name``.
+
+    A ``manual`` executor has ``steps`` for a person instead (and an empty ``command``).
+    """
 
     name: str
     command: str
     cleanup_command: str | None = None
     elevation_required: bool = False
+    steps: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,8 +161,9 @@ class AtomicTest:
             values[name] = value
         return values
 
-    def render(self, command: str, args: Mapping[str, str] | None = None) -> str:
-        """Substitute every ``#{name}`` in ``command`` with its value (defaults overridden by args).
+    def render(self, command: str, args: Mapping[str, str] | None = None, atomics_folder: str | None = None) -> str:
+        """Substitute every ``#{name}`` in ``command`` with its value (defaults overridden by args),
+        then ART's ``PathToAtomicsFolder`` with ``atomics_folder`` when one is given.
 
         Like ART, values are inserted verbatim: the command text is responsible for its quoting.
         """
@@ -162,7 +175,28 @@ class AtomicTest:
                 raise ConfigError(f"{self.id}: command uses undeclared input argument #{{{name}}}")
             return values[name]
 
-        return PLACEHOLDER_RE.sub(substitute, command)
+        text = PLACEHOLDER_RE.sub(substitute, command)
+        if atomics_folder is not None:
+            text = ATOMICS_FOLDER_RE.sub(lambda _: atomics_folder, text)
+        return text
+
+    def not_applicable(self, platform: str = TARGET_PLATFORM) -> str | None:
+        """Why the harness cannot run this test on a ``platform`` target, or ``None`` if it can.
+
+        Upstream files mix platforms and executors; such tests load and are listed with this
+        reason instead of being rejected.
+        """
+        if platform not in self.supported_platforms:
+            return f"for {', '.join(self.supported_platforms)}, not {platform}"
+        name = self.executor.name
+        if name == "manual":
+            return "manual executor: steps for a person to follow, no command to run"
+        if name not in RUNNABLE_EXECUTORS:
+            return f"executor {name}: the harness runs only {' or '.join(RUNNABLE_EXECUTORS)} on {platform} targets"
+        dep = self.dependency_executor_name
+        if self.dependencies and dep is not None and dep not in RUNNABLE_EXECUTORS:
+            return f"prerequisites use the {dep} executor: the harness runs only {' or '.join(RUNNABLE_EXECUTORS)}"
+        return None
 
 
 @dataclass(frozen=True)
@@ -173,6 +207,13 @@ class Technique:
     display_name: str
     atomic_tests: tuple[AtomicTest, ...]
     path: str = ""
+
+    @property
+    def atomics_folder(self) -> str | None:
+        """The ``atomics/`` folder this file sits in (``<folder>/<T>/<T>.yaml``), for ``PathToAtomicsFolder``."""
+        if not self.path:
+            return None
+        return str(PurePath(self.path).parent.parent)
 
     def find(self, id_or_guid: str) -> AtomicTest:
         """The test whose id (``T1590.005-3``), position (``3``) or GUID is given; ConfigError if none."""
@@ -321,6 +362,11 @@ class TechniqueSignals:
     def for_test(self, test: AtomicTest) -> Expectation:
         """The expectation of ``test``; a test without one expects no signal and has no secrets."""
         return self.expectations.get(test.guid, Expectation(test.guid, test.id, (), ()))
+
+    @property
+    def declared(self) -> bool:
+        """Whether a sidecar declared these expectations (without one, a run is judged telemetry-first)."""
+        return bool(self.path)
 
     def secrets(self, test: AtomicTest) -> tuple[str, ...]:
         return self.for_test(test).secrets

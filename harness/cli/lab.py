@@ -11,9 +11,21 @@ from typing import Any
 from harness.lab.config import load_lab_config
 from harness.lab.embedded import EmbeddedLab, require_root
 
+#: Scripts test `harness lab status` (`harness lab status || harness lab up`): down is not an error
+#: of the command, but it must be told apart from up without parsing the text.
+EXIT_CODES = """\
+exit status:
+  status     0 the lab is up and healthy; 1 it is down, or up with problems (listed, and in --json);
+             2 an error (bad lab config, ...)
+  up, down, purge
+             0 done; 2 an error (the message says what failed)"""
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser("lab", help="create, inspect or destroy the embedded lab")
+    p = subparsers.add_parser(
+        "lab", help="create, inspect or destroy the embedded lab", epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("action", choices=["up", "down", "status", "purge"],
                    help="up: build (and provision once); down: remove everything; purge: also drop the tool cache")
     p.add_argument("--lab", default="embedded", choices=["embedded", "vagrant"],
@@ -50,7 +62,8 @@ def _main(args: argparse.Namespace) -> int:
         if args.action == "purge":
             if args.lab == "embedded":
                 require_root("harness lab purge")
-            if cache.exists():
+                removed += lab.purge_cache()  # the offline package cache stays
+            elif cache.exists():
                 shutil.rmtree(cache)
                 removed.append(f"dir {cache}{cached}")
         print(json.dumps({"removed": removed}) if args.json else

@@ -5,15 +5,20 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError, TelemetryError
+from harness.errors import ConfigError
+from harness.telemetry.inputs import check_input
 from harness.telemetry.parsers import FORMATS, ParseStats, Record, parse_file
 from harness.telemetry.redaction import Redactor
 from harness.views.context import ViewContext
+
+#: Values to redact, one a line (kept out of the process list, unlike --secret).
+SECRETS_ENV = "RECON_HARNESS_SECRETS"
 
 
 def register(subparsers: Any) -> None:
@@ -28,7 +33,8 @@ def register(subparsers: Any) -> None:
         ),
     )
     p.add_argument("--format", required=True, choices=FORMATS, help="input format")
-    p.add_argument("files", nargs="+", metavar="FILE", help="input files (read in order)")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="input files, read in order; gzip-compressed or plain; '-' reads standard input")
     p.add_argument("--view", choices=("sigma", "defender", "raw"), default="sigma", help="output view")
     p.add_argument(
         "--dns",
@@ -60,11 +66,21 @@ def register(subparsers: Any) -> None:
         help="the detonation host's own address (SourceIp/LocalIP when the source has none)",
     )
     p.add_argument(
+        "--secret-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="redact every value in FILE (one a line; plain, hex, URL-encoded) from every input line; repeatable. "
+        f"${SECRETS_ENV} does the same with one value a line",
+    )
+    p.add_argument(
         "--secret",
         action="append",
         default=[],
         metavar="VALUE",
-        help="redact this value (plain, hex, URL-encoded) from every input line; repeatable",
+        help="redact VALUE from every input line; repeatable. WARNING: a value on the command line is visible "
+        "to other users in the process list and stays in shell history: prefer --secret-file or "
+        f"${SECRETS_ENV}",
     )
     p.add_argument(
         "--auditd-raw",
@@ -86,6 +102,25 @@ def _context(args: argparse.Namespace) -> ViewContext:
     return ViewContext(device_name=args.device_name, public_ranges=ranges, local_addresses=tuple(args.local_ip))
 
 
+def _secrets(args: argparse.Namespace) -> list[str]:
+    """Values to redact: ``--secret-file`` files and ``$RECON_HARNESS_SECRETS`` (one a line), then
+    ``--secret`` (kept for compatibility; --help warns about it)."""
+    values: list[str] = []
+    for name in args.secret_file:
+        try:
+            text = Path(name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--secret-file {name}: cannot read: {getattr(exc, 'strerror', None) or exc}") from exc
+        values += _secret_lines(text)
+    values += _secret_lines(os.environ.get(SECRETS_ENV, ""))
+    values += [v for v in args.secret if v]
+    return values
+
+
+def _secret_lines(text: str) -> list[str]:
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+
+
 def _records(
     fmt: str, files: list[str], stats: ParseStats, redactor: Redactor | None, year: int | None
 ) -> Iterator[Record]:
@@ -97,10 +132,8 @@ def _records(
         from harness.telemetry.parsers import auditd, dnsmasq, inet, nflog, squid, sysmon
         from harness.telemetry.parsers.base import open_lines
 
-        path = Path(name)
-        if not path.is_file():
-            raise TelemetryError(f"{path}: no such file")
-        lines = redactor.redact_lines(open_lines(path))
+        check_input(name)
+        lines = redactor.redact_lines(open_lines(name))
         mods = {"auditd": auditd, "sysmon": sysmon, "squid": squid, "nflog": nflog, "inet": inet}
         if fmt == "dnsmasq":
             yield from dnsmasq.parse(lines, file=name, stats=stats, year=year)
@@ -111,10 +144,8 @@ def _records(
 def _lines(name: str, redactor: Redactor | None) -> Iterator[str]:
     from harness.telemetry.parsers.base import open_lines
 
-    path = Path(name)
-    if not path.is_file():
-        raise TelemetryError(f"{path}: no such file")
-    lines = open_lines(path)
+    check_input(name)
+    lines = open_lines(name)
     return redactor.redact_lines(lines) if redactor is not None else lines
 
 
@@ -139,7 +170,11 @@ def _run(args: argparse.Namespace) -> int:
     from harness.views.defender import DefenderView
     from harness.views.sigma import SigmaView
 
-    redactor = Redactor(args.secret) if args.secret else None
+    secrets = _secrets(args)
+    try:
+        redactor = Redactor(secrets) if secrets else None
+    except ValueError as exc:  # a too-short value (its text is never echoed)
+        raise ConfigError(f"cannot redact: {exc}") from None
     ctx = _context(args)
     stats = ParseStats(args.format)
     out = sys.stdout
@@ -162,15 +197,16 @@ def _run(args: argparse.Namespace) -> int:
         for name in args.inet:
             context.extend(_records("inet", [name], ctx_stats, redactor, args.year))
         if args.format in ("dnsmasq", "inet"):
-            # Small logs: one pass for context (answers, SNI), one to emit.
-            for name in args.files:
-                context.extend(_records(args.format, [name], ParseStats(args.format), redactor, args.year))
+            # Small logs, read once (standard input cannot be read twice): context (answers, SNI),
+            # then emitted from memory.
+            kept = list(records)
+            context.extend(kept)
+            records = iter(kept)
         view.extractor.prepare(context)
         if isinstance(view, SigmaView) and args.format == "auditd":
             # Raw audit lines go straight to the C grouping loop and view (when built).
             for name in args.files:
-                if not Path(name).is_file():
-                    raise TelemetryError(f"{name}: no such file")
+                check_input(name)
                 batches = (
                     view.auditd_file(name, stats=stats)
                     if redactor is None

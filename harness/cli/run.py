@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.atomics.arguments import arguments_per_test, parse_assignments
 from harness.atomics.loader import default_technique_path, load_technique
 from harness.errors import ConfigError
 from harness.execution.pipeline import DetonationPipeline
@@ -26,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="run get_prereq commands when a prerequisite is missing (always on for the embedded "
                         "lab, which is offline: a prerequisite that needs the internet then fails with its reason)")
     p.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE",
-                   help="override an input argument of the selected atomics (repeatable)")
+                   help="override an input argument of the selected atomics (repeatable); each atomic gets the "
+                        "names it declares; a name no selected atomic declares, or a value of the wrong type, "
+                        "is an error before anything runs")
     p.add_argument("--timeout", type=float, default=180.0, help="seconds per detonation (default 180)")
     p.add_argument("--proxy-mode", choices=["transparent", "explicit"], default=None,
                    help="embedded lab proxy: transparent TLS interception (default) or explicit with basic auth")
@@ -56,12 +59,8 @@ def _line(run: AtomicRun) -> str:
 def _main(args: argparse.Namespace) -> int:
     technique = _load(args.atomics)
     tests = [technique.find(i) for i in args.ids] if args.ids else list(technique.atomic_tests)
-    overrides: dict[str, str] = {}
-    for item in args.arg:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise ConfigError(f"--arg expects NAME=VALUE, got {item!r}")
-        overrides[name] = value
+    # Checked before the session opens: a misspelt or ill-typed argument never reaches a lab.
+    per_test = arguments_per_test(tests, parse_assignments(args.arg, "--arg"))
     results: list[AtomicRun] = []
     with open_session(args.target, args.lab_config, keep_lab=args.keep_lab, proxy_mode=args.proxy_mode) as session:
         if args.telemetry and session.lab is None:
@@ -72,7 +71,7 @@ def _main(args: argparse.Namespace) -> int:
             progress=None if args.json else _progress,
         )
         for test in tests:
-            done = pipeline.detonate(test, {k: v for k, v in overrides.items() if k in test.input_arguments})
+            done = pipeline.detonate(test, per_test[test.id])
             run = done.run
             results.append(run)
             if done.telemetry is not None:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, SourceLocation
+from harness.telemetry.inputs import check_input, open_binary
 
 
 def register(subparsers: Any) -> None:
@@ -33,7 +34,7 @@ def register(subparsers: Any) -> None:
 
     match = sub.add_parser("match", help="match rules on events (Sigma view JSONL); one JSON line per match")
     match.add_argument("rules", nargs="+", help="rule files or directories")
-    match.add_argument("--events", required=True, help="Sigma-view JSONL file ('-' for stdin)")
+    match.add_argument("--events", required=True, help="Sigma-view JSONL file, gzip or plain ('-' for stdin)")
     match.add_argument("--pipeline", action="append", default=[], help="processing pipeline YAML")
     match.add_argument(
         "--placeholder",
@@ -74,24 +75,27 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _read_events(path: str) -> Iterator[dict[str, Any]]:
-    stream = sys.stdin if path == "-" else Path(path).open(encoding="utf-8")  # noqa: SIM115
-    try:
-        for lineno, line in enumerate(stream, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                loc = SourceLocation(path, lineno, exc.colno)
-                raise ConfigError(f"invalid JSON: {exc.msg}", loc) from exc
-            if not isinstance(record, dict):
-                raise ConfigError("event line is not a JSON object", SourceLocation(path, lineno, 1))
-            if not isinstance(record.get("event"), dict):
-                raise ConfigError('line has no "event" object (Sigma view expected)', SourceLocation(path, lineno, 1))
-            yield record
-    finally:
-        if stream is not sys.stdin:
-            stream.close()
+    """Sigma-view events from a JSONL file, gzip or plain, or ``-`` (standard input)."""
+    check_input(path)
+    with open_binary(path) as raw:
+        stream = io.TextIOWrapper(raw, encoding="utf-8")
+        try:
+            for lineno, line in enumerate(stream, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    loc = SourceLocation(path, lineno, exc.colno)
+                    raise ConfigError(f"invalid JSON: {exc.msg}", loc) from exc
+                if not isinstance(record, dict):
+                    raise ConfigError("event line is not a JSON object", SourceLocation(path, lineno, 1))
+                if not isinstance(record.get("event"), dict):
+                    raise ConfigError('line has no "event" object (Sigma view expected)',
+                                      SourceLocation(path, lineno, 1))
+                yield record
+        finally:
+            stream.detach()  # open_binary closes what it opened (never standard input)
 
 
 def _match(args: argparse.Namespace) -> int:

@@ -5,13 +5,16 @@ produce the same evidence the same way.
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.atomics.model import AtomicTest, Executor
-from harness.execution.runner import AtomicRun, Runner
+from harness.execution import art_guard
+from harness.execution.runner import AtomicRun, Runner, Status
 from harness.execution.session import Session
 
 #: Id of the negative control in layouts and evidence.
@@ -74,6 +77,13 @@ class DetonationPipeline:
         runner = Runner(self.session.target, self.session.scope, env=self.session.env, secrets=self.session.secrets,
                         get_prereqs=self.get_prereqs, timeout_s=self.timeout_s, scratch_dir=self.session.scratch_dir,
                         verify_cleanup=inspector.existing_paths if inspector is not None else None)
+        # Upstream (destructive) atomics: only on a disposable target, only inside the scope.
+        refused = art_guard.refusal(test, self.session.target.url, self.session.scope, args)
+        if refused:
+            self._phase(test, "refused")
+            assert runner.redactor is not None
+            reason = runner.redactor.redact(refused)
+            return Detonated(test, refused_run(test, self.session.target.url, reason), None, None, self.sensors)
         marks = self.telemetry.begin() if self.telemetry is not None else {}
         atomic: Any = test  # AtomicTest satisfies the runner's AtomicLike (read-only attributes)
         run = runner.run(atomic, dict(args or {}), on_phase=self._phase)
@@ -88,6 +98,13 @@ class DetonationPipeline:
         # The detonation's own sensor states: a sensor whose log slice came back incomplete is not
         # available for this detonation, whatever the preflight found.
         return Detonated(test, run, tel, out, list(tel.sensors) if tel is not None else self.sensors)
+
+
+def refused_run(test: AtomicTest, target_url: str, reason: str) -> AtomicRun:
+    """The record of a test that was not run at all: ERROR with the reason, no command sent."""
+    now = time.time_ns()
+    return AtomicRun(id=test.id, guid=test.guid, name=test.name, target=target_url, correlation_id=uuid.uuid4().hex,
+                     status=Status.ERROR, reason=reason, started_ns=now, ended_ns=now, exit_code=None)
 
 
 def negative_control_test(gateway_ip: str, benign_url: str = "https://www.example.com/") -> AtomicTest:

@@ -32,19 +32,6 @@ class Status(enum.StrEnum):
     ERROR = "ERROR"
 
 
-class _Executor(Protocol):
-    name: str
-    command: str
-    cleanup_command: str | None
-    elevation_required: bool
-
-
-class _Dependency(Protocol):
-    description: str
-    prereq_command: str
-    get_prereq_command: str
-
-
 class AtomicLike(Protocol):
     """What the runner needs of an atomic test (harness.atomics.model.AtomicTest)."""
 
@@ -58,6 +45,8 @@ class AtomicLike(Protocol):
     def render(self, text: str, args: Mapping[str, str] | None = None) -> str: ...
 
     def arguments(self, args: Mapping[str, str] | None = None) -> dict[str, str]: ...
+
+    def not_applicable(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -212,10 +201,14 @@ class Runner:
             if on_phase is not None:
                 on_phase(test, name)
 
+        # A test for another platform or executor (upstream files mix them) never reaches a shell.
+        inapplicable = test.not_applicable()
+        if inapplicable:
+            return finish(Status.ERROR, f"not run: {inapplicable}", None)
         executor = test.executor
         command = test.render(executor.command, args)
         cleanup = test.render(executor.cleanup_command, args) if executor.cleanup_command else ""
-        shell = executor.name if executor.name in ("sh", "bash") else "sh"
+        shell = executor.name
 
         # Scope first: nothing runs when the detonation would leave the lab.
         if self.scope is not None:
@@ -226,7 +219,7 @@ class Runner:
 
         # Warmup: prerequisites.
         phase("prereq")
-        dep_shell = test.dependency_executor_name if test.dependency_executor_name in ("sh", "bash") else "sh"
+        dep_shell = test.dependency_executor_name or shell
         try:
             for dep in test.dependencies:
                 res = self.target.run(test.render(dep.prereq_command, args), timeout=60, env=env, shell=dep_shell)

@@ -83,39 +83,45 @@ def open_session(target_url: str | None = None, lab_config: str | None = None,
                 if not embedded.status().up:
                     embedded.up()
                     owns = not keep_lab
-            target = get_target(url, lab_config=lab_config)
-            if parsed.scheme == "vagrant":
-                # The Vagrant lab VM (`harness lab up --lab vagrant`): its telemetry is read over SSH.
-                from harness.lab.vagrant import VagrantLab
-                from harness.targets.vagrant import VagrantTarget
-
-                assert isinstance(target, VagrantTarget)
-                lab = VagrantLab(cfg, machine=target.machine, cwd=target.cwd, target=target)
-            env: dict[str, str] = {}
-            secret_values: list[str] = []
-            key = os.environ.get("SHODAN_API_KEY")
-            if not key and parsed.scheme in ("netns", "vagrant"):
-                # The simulated Shodan API accepts any key: a fresh random one per run, still a secret.
-                key = pysecrets.token_hex(16)
-            if key:
-                env["SHODAN_API_KEY"] = key
-                secret_values.append(key)
-            mode = proxy_mode or cfg.telemetry.proxy_mode
-            if mode == "explicit" and lab is not None:
-                # The clients go to the proxy (CONNECT), authenticating: the log gains cs-username.
-                user, password = lab.proxy_credentials()
-                url = f"http://{user}:{password}@{cfg.telemetry.proxy_ip}:{cfg.telemetry.proxy_port}"
-                for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-                    env[name] = url
-                secret_values.append(password)
-            inspector = TargetInspector(target)
-            session = Session(target=target, lab_config=cfg, scope=Scope.from_lab(cfg), lab=lab, env=env,
-                              secrets=secret_values, owns_lab=owns, proxy_mode=mode, inspector=inspector)
+            target: Target | None = None
+            inspector: TargetInspector | None = None
             try:
+                target = get_target(url, lab_config=lab_config)
+                if parsed.scheme == "vagrant":
+                    # The Vagrant lab VM (`harness lab up --lab vagrant`): its telemetry is read over SSH.
+                    from harness.lab.vagrant import VagrantLab
+                    from harness.targets.vagrant import VagrantTarget
+
+                    assert isinstance(target, VagrantTarget)
+                    lab = VagrantLab(cfg, machine=target.machine, cwd=target.cwd, target=target)
+                env: dict[str, str] = {}
+                secret_values: list[str] = []
+                key = os.environ.get("SHODAN_API_KEY")
+                if not key and parsed.scheme in ("netns", "vagrant"):
+                    # The simulated Shodan API accepts any key: a fresh random one per run, still a secret.
+                    key = pysecrets.token_hex(16)
+                if key:
+                    env["SHODAN_API_KEY"] = key
+                    secret_values.append(key)
+                mode = proxy_mode or cfg.telemetry.proxy_mode
+                if mode == "explicit" and lab is not None:
+                    # The clients go to the proxy (CONNECT), authenticating: the log gains cs-username.
+                    user, password = lab.proxy_credentials()
+                    url = f"http://{user}:{password}@{cfg.telemetry.proxy_ip}:{cfg.telemetry.proxy_port}"
+                    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+                        env[name] = url
+                    secret_values.append(password)
+                inspector = TargetInspector(target)
+                session = Session(target=target, lab_config=cfg, scope=Scope.from_lab(cfg), lab=lab, env=env,
+                                  secrets=secret_values, owns_lab=owns, proxy_mode=mode, inspector=inspector)
                 yield session
             finally:
-                inspector.close()
-                target.close()
+                # Also when building the session failed half-way (the inspector could not connect):
+                # a lab this session brought up comes down, and no inspector files stay behind.
+                if inspector is not None:
+                    inspector.close()
+                if target is not None:
+                    target.close()
                 if embedded is not None and owns:
                     embedded.down()
     finally:

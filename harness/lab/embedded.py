@@ -33,6 +33,7 @@ from harness.lab.config import LabConfig, load_lab_config
 from harness.lab.lock import lab_lock
 from harness.lab.safety import check_no_overlap
 from harness.lab.state import LabState, proc_start_time
+from harness.packages import PackageUnavailable, PinError, cache_dir, theharvester
 
 SHODAN_CLI_VERSION = "1.31.0"
 PAM_DIR = Path("/etc/pam.d")
@@ -129,6 +130,11 @@ class EmbeddedLab:
         return self.cfg.cache_dir / "venv"
 
     @property
+    def harvester_venv(self) -> Path:
+        """theHarvester's own venv: a cached tool location (never /opt or /usr/local), `lab purge` removes it."""
+        return self.cfg.cache_dir / f"theHarvester-{theharvester.VERSION}"
+
+    @property
     def client_key(self) -> Path:
         return self.ssh_dir / "client_ed25519"
 
@@ -168,6 +174,49 @@ class EmbeddedLab:
         if not self.provisioned():
             raise LabError(f"provisioning failed: {self.venv_dir}/bin/shodan is missing after pip install")
 
+    def _provision_harvester(self, state: LabState) -> None:
+        """theHarvester 4.6.0, installed here on the controller (the side with internet; the lab host has
+        none) from the offline package cache or the upstream tag. When neither works the lab still comes
+        up: the atomic's own prerequisite then reports PREREQ_MISSING with the reason."""
+        venv = self.harvester_venv
+        if theharvester.installed_version(venv) == theharvester.VERSION:
+            return
+        # Recorded first: an install cut short (error, Ctrl-C, kill -9) is removed by the next down.
+        state.record("tool_venv", str(venv), marker=theharvester.MARKER)
+        try:
+            theharvester.ensure(venv)
+        except (PackageUnavailable, PinError) as exc:
+            state.info["theharvester"] = f"unavailable: {exc}"
+            state.save()
+            shutil.rmtree(venv, ignore_errors=True)
+
+    def _trust_ca_in_tool_venv(self, state: LabState) -> None:
+        """theHarvester's bing source verifies with certifi's bundle, not SSL_CERT_FILE: the lab CA is
+        appended there, in its own venv only, and certifi's bundle is restored at down."""
+        if theharvester.certifi_bundle(self.harvester_venv) is None:
+            return
+        state.record("venv_ca", str(self.harvester_venv))
+        theharvester.trust_ca(self.harvester_venv, self.ca_bundle)
+
+    def purge_cache(self) -> list[str]:
+        """Remove the provisioned tools (the Shodan CLI's and theHarvester's venvs, the lab's other caches);
+        the offline package cache, which holds the user's downloads, stays."""
+        removed: list[str] = []
+        packages = cache_dir().resolve()
+        root = self.cfg.cache_dir
+        if not root.is_dir():
+            return removed
+        for child in sorted(root.iterdir()):
+            if child.resolve() == packages:
+                continue
+            is_dir = child.is_dir() and not child.is_symlink()
+            shutil.rmtree(child) if is_dir else child.unlink()
+            removed.append(f"{'dir' if is_dir else 'file'} {child}")
+        if not any(root.iterdir()):
+            root.rmdir()
+            removed.append(f"dir {root}")
+        return removed
+
     # Up ----------------------------------------------------------------------------------------
     def up(self, *, provision: bool = True) -> LabState:
         require_root("harness lab up")
@@ -193,6 +242,8 @@ class EmbeddedLab:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         state.record("dir", str(self.state_dir))
         try:
+            if provision:
+                self._provision_harvester(state)
             self._build(state)
         except BaseException:
             # Never leave half a lab behind, whatever stopped us (error, Ctrl-C).
@@ -269,6 +320,7 @@ table inet {self.guard_table} {{
 
         self._start_dns(state)
         self._start_inet(state)
+        self._trust_ca_in_tool_venv(state)
         self._start_proxy(state)
         self._start_firewall_log(state)
         self._start_audit(state)
@@ -661,12 +713,12 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
                 if proc_start_time(pid) is not None and proc_start_time(pid) == res.data.get("start_time"):
                     pids[pid] = res.name
         for pid in _pids_in_netns(set(inodes.values())):
-            pids.setdefault(pid, "process in lab namespace")
+            pids.setdefault(pid, leftover_label(pid))
         _terminate(pids, removed)
         # A process forked while we were ending the others (a shell starting its next command) was
         # not in the scan: rescan until the namespaces are empty.
         for _ in range(5):
-            late = {pid: "process in lab namespace" for pid in _pids_in_netns(set(inodes.values()))}
+            late = {pid: leftover_label(pid) for pid in _pids_in_netns(set(inodes.values()))}
             if not late:
                 break
             _terminate(late, removed)
@@ -733,6 +785,15 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
         elif kind == "sysmon_install":
             done = lab_sysmon.undo(res.data)
             return f"sysmon: {', '.join(done)}" if done else None
+        elif kind == "tool_venv":
+            # A cached tool stays (`lab purge` removes it) unless its install never finished.
+            p = Path(name)
+            if p.exists() and not (p / res.data["marker"]).exists():
+                shutil.rmtree(p)
+                return f"incomplete tool venv {name}"
+        elif kind == "venv_ca":
+            if theharvester.untrust_ca(Path(name)):
+                return f"certifi bundle of {name} restored (lab CA removed)"
         elif kind == "audit_rule":
             from harness.telemetry.collectors import auditd
 
@@ -793,6 +854,15 @@ def _pids_in_netns(inodes: set[int]) -> list[int]:
         except OSError:
             continue
     return pids
+
+
+def leftover_label(pid: int) -> str:
+    """How `lab down` names a process it found in a lab namespace (``process <label> (pid N)``)."""
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        comm = "?"
+    return f"{comm} left in a lab namespace"
 
 
 def _terminate(pids: dict[int, str], removed: list[str]) -> None:

@@ -33,7 +33,7 @@ def proc_start_time(pid: int) -> int | None:
 class Resource:
     """One thing the lab created. ``kind`` decides how it is undone."""
 
-    kind: str  # netns | link | route | nft_table | file | dir | process | audit_rule | sysctl
+    kind: str  # netns | link | route | nft_table | file | dir | process | audit_rule | sysctl | tool_venv | venv_ca
     name: str
     data: dict[str, Any] = field(default_factory=dict)
 

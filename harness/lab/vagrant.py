@@ -45,7 +45,6 @@ NET_NAME = os.environ.get("RECON_HARNESS_NET_NAME", "recon-harness")
 NET_ADDRESS = ipaddress.IPv4Network(os.environ.get("RECON_HARNESS_NET_ADDRESS", "198.19.10.0/24"))
 NET_BRIDGE = "rah-vbr0"
 POOL = "default"
-POOL_PATH = Path("/var/lib/libvirt/images")
 SERIAL_LOG = Path(os.environ.get("RECON_HARNESS_SERIAL_LOG", "/var/log/libvirt/qemu/recon-harness-serial.log"))
 STATE_DIR = Path("/run/recon-harness-vagrant")  # not under the embedded lab's state dir, which its down removes
 DEFAULT_NET_AUTOSTART = Path("/etc/libvirt/qemu/networks/autostart/default.xml")
@@ -53,7 +52,6 @@ LIBVIRT_URI = "qemu:///system"
 
 # Inside the VM (written by vagrant/provision.sh and harness.lab.vm_internet).
 GUEST_STATE_DIR = "/run/recon-harness"
-GUEST_SYSMON_STATUS = "/var/lib/recon-harness/sysmon-status"
 GUEST_SYSMON_LOG = "/var/log/sysmon.log"
 
 # The two daemons vagrant-libvirt needs; started with -d when not running (no systemd here).

@@ -78,6 +78,7 @@ class VMInternetLab(EmbeddedLab):
         self._start_dns(state)
         self._start_inet(state)
         self._trust_lab_ca()
+        self._trust_ca_in_tool_venv(state)
         self._start_proxy(state)
         self._start_firewall_log(state)
         self._start_audit(state)

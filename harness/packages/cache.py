@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import ConfigError, SourceLocation
+from harness.errors import ConfigError, HarnessError, SourceLocation
 
 ENV_VAR = "RECON_HARNESS_PACKAGE_CACHE"
 DEFAULT_CACHE = Path("/var/cache/recon-harness/packages")
@@ -19,6 +21,10 @@ LOCAL_PINS_NAME = "local-pins.sha256"
 
 class PinError(ConfigError):
     """A cache file matches no pin, or a pin file is malformed."""
+
+
+class PackageUnavailable(HarnessError):
+    """An artifact is neither in the cache nor obtainable from upstream (the message says where to get it)."""
 
 
 @dataclass(frozen=True)
@@ -83,10 +89,33 @@ def find_pinned(name: str, cache: Path | None = None) -> Path | None:
     path = directory / name
     if not path.is_file():
         return None
-    wanted = {p.sha256 for p in load_pins(directory) if p.name == name}
-    if not wanted:
+    check_pinned(path, name, directory)
+    return path
+
+
+def check_pinned(path: Path, name: str, cache: Path | None = None) -> None:
+    """Raise ``PinError`` unless ``path`` matches a pin for the artifact ``name`` (any location)."""
+    directory = cache if cache is not None else cache_dir()
+    pins = load_pins(directory)
+    wanted = {p.sha256 for p in pins if p.name == name}
+    # gzip output differs between compressors (GitHub's archive vs. a local `git archive`): a .gz
+    # whose decompressed content matches the pin of the name without .gz is the same artifact.
+    inner = {p.sha256 for p in pins if name.endswith(".gz") and p.name == name[:-3]}
+    if not wanted and not inner:
         raise PinError(f"{path}: no pin for this file name (add one to {directory / LOCAL_PINS_NAME})")
     actual = sha256_file(path)
-    if actual not in wanted:
-        raise PinError(f"{path}: SHA-256 {actual} matches no pin for {name}; refusing it")
-    return path
+    if actual in wanted or (inner and gunzip_sha256(path) in inner):
+        return
+    raise PinError(f"{path}: SHA-256 {actual} matches no pin for {name}; refusing it")
+
+
+def gunzip_sha256(path: Path) -> str | None:
+    """SHA-256 of a gzip file's decompressed content; None when it is not valid gzip."""
+    digest = hashlib.sha256()
+    try:
+        with gzip.open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except (OSError, EOFError, zlib.error):
+        return None
+    return digest.hexdigest()

@@ -1,7 +1,7 @@
 """The pytest plugin (entry point ``pytest11: recon_harness``): ``pytest atomics/``.
 
 Options: ``--target URL`` (default the embedded lab), ``--detections DIR``, ``--evidence-dir DIR``,
-``--record DIR``, ``--replay DIR``, ``--now ISO8601``. Markers: ``atomic(ID)``, ``lab``,
+``--record DIR``, ``--replay DIR``, ``--now ISO8601``, ``--atomic-arg NAME=VALUE``. Markers: ``atomic(ID)``, ``lab``,
 ``destructive``, ``online``. A test marked ``atomic("T1590.005-1")`` asks the ``atomic`` fixture
 for its judged outcome and calls ``assert_alerted()``; the negative control calls
 ``assert_clean()``. Tests are parametrized per target, so their ids show atomic and target.
@@ -55,6 +55,7 @@ class ValidationRunHolder:
             detections = opt("harness_detections") or str(repo_root() / "detections")
             self.run = ValidationRun(
                 target=opt("harness_target") or _default_target(),
+                atomic_args=_atomic_args(self.config),
                 detections=Path(detections),
                 replay=Path(opt("harness_replay")) if opt("harness_replay") else None,
                 record=Path(opt("harness_record")) if opt("harness_record") else None,
@@ -71,6 +72,31 @@ def _parse_now(text: str) -> dt.datetime:
     except ValueError as exc:
         raise pytest.UsageError(f"--now expects an ISO 8601 time such as 2026-11-28T06:00:00Z, got {text!r}") from exc
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def _atomic_args(config: pytest.Config) -> dict[str, str]:
+    """``--atomic-arg`` overrides, checked against the technique's atomics (``harness run --arg``'s rules)."""
+    from harness.atomics.arguments import arguments_per_test, parse_assignments
+    from harness.atomics.loader import default_technique_path, load_technique
+    from harness.errors import HarnessError
+
+    try:
+        overrides = parse_assignments(config.getoption("harness_atomic_args") or [], "--atomic-arg")
+        if overrides:
+            arguments_per_test(load_technique(default_technique_path()).atomic_tests, overrides)
+    except HarnessError as exc:
+        raise pytest.UsageError(f"--atomic-arg: {exc}") from exc
+    return overrides
+
+
+def _check_target(url: str) -> None:
+    from harness.errors import HarnessError
+    from harness.targets.base import check_target_url
+
+    try:
+        check_target_url(url)
+    except HarnessError as exc:
+        raise pytest.UsageError(f"--target: {exc}") from exc
 
 
 def _progress_writer(config: pytest.Config) -> Any:
@@ -108,6 +134,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--require-sensor", dest="harness_require_sensor", action="append", default=[], metavar="NAME",
                     help="make sensor NAME (auditd, sysmon, dns, proxy, firewall, inet) mandatory: if it is "
                          "missing or dies, the signals that need it are ERROR (repeatable)")
+    group.addoption("--atomic-arg", dest="harness_atomic_args", action="append", default=[], metavar="NAME=VALUE",
+                    help="override an input argument of the atomics (repeatable); each atomic gets the names it "
+                         "declares; a name no atomic declares, or a value of the wrong type, is a usage error")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -121,6 +150,11 @@ def pytest_configure(config: pytest.Config) -> None:
     now = config.getoption("harness_now", None)
     if now:
         _parse_now(now)  # a bad --now is a usage error before anything runs
+    if config.getoption("harness_atomic_args", None):
+        _atomic_args(config)  # so are misspelt or ill-typed atomic arguments
+    target = config.getoption("harness_target", None)
+    if target and not config.getoption("harness_replay", None):
+        _check_target(target)  # and a target URL that cannot parse (one line, not one failure per test)
     config.stash[_RUN_KEY] = ValidationRunHolder(config)
 
 

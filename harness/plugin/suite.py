@@ -12,16 +12,16 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.atomics.arguments import arguments_per_test
 from harness.atomics.loader import load
 from harness.atomics.model import AtomicTest, Signal, Technique, TechniqueSignals
 from harness.errors import HarnessError
@@ -106,6 +106,7 @@ class ValidationRun:
         progress: Callable[[str], None] | None = None,
         lab_config: str | None = None,
         required_sensors: Sequence[str] = (),
+        atomic_args: Mapping[str, str] | None = None,
     ) -> None:
         root = repo_root()
         self.required_sensors = tuple(required_sensors)
@@ -113,6 +114,8 @@ class ValidationRun:
         self.technique: Technique
         self.signals: TechniqueSignals
         self.technique, self.signals = load(self.atomics_path)
+        #: per atomic id, the ``--atomic-arg`` overrides it declares (checked here, before anything runs)
+        self.atomic_args = arguments_per_test(self.technique.atomic_tests, atomic_args or {})
         self.target_url = target
         self.detections_dir = Path(detections)
         self.suite = DetectionSuite(self.detections_dir)
@@ -263,7 +266,7 @@ class ValidationRun:
             return det.run, det.sigma, det.defender, det.sensors or self.sensors, summary, 0.0
         pipeline = self._open()
         t0 = time.monotonic()
-        done = pipeline.detonate(test)
+        done = pipeline.detonate(test, self.atomic_args.get(test.id))
         secs = time.monotonic() - t0
         tel = done.telemetry
         summary = {"directory": str(done.directory) if done.directory else None}
@@ -286,7 +289,7 @@ class ValidationRun:
 
     def _atomic(self, test: AtomicTest) -> AtomicOutcome:
         signals = self.signals_for(test)
-        args = test.arguments()
+        args = test.arguments(self.atomic_args.get(test.id))
         try:
             run, sigma, defender, sensors, summary, secs = self._material(test)
         except HarnessError as exc:
@@ -394,10 +397,6 @@ def _excerpts(sigma: list[dict[str, Any]], per_source: int = 3) -> list[dict[str
         out.append({"source": key[0], "logsource": key[1], "line": meta.get("line"), "time": meta.get("time"),
                     "event": e.get("event")})
     return out
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")
 
 
 __all__ = ["AtomicOutcome", "ValidationRun", "Verdict", "__version__", "iso", "repo_root", "sha256_text"]

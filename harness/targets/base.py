@@ -7,7 +7,7 @@ import shlex
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from harness.errors import TargetError
@@ -66,7 +66,9 @@ def parse_target_url(url: str) -> TargetURL:
     """Split ``scheme://user@host:port/path?k=v`` into its parts; options are single-valued."""
     parts = urlsplit(url)
     if not parts.scheme:
-        raise TargetError(f"target URL needs a scheme (one of {', '.join(sorted(BACKENDS))}): {url!r}")
+        raise TargetError(
+            f"target URL needs a scheme, as in scheme://user@host:port (one of {', '.join(sorted(BACKENDS))}): {url!r}"
+        )
     options: dict[str, str] = {}
     for key, values in parse_qs(parts.query, keep_blank_values=True).items():
         options[key] = values[-1]
@@ -83,6 +85,25 @@ def parse_target_url(url: str) -> TargetURL:
         options=options,
         raw=url,
     )
+
+
+def check_options(url: TargetURL, known: frozenset[str]) -> None:
+    """TargetError for a URL query option the scheme does not know (a typo would be ignored)."""
+    unknown = sorted(set(url.options) - known)
+    if unknown:
+        raise TargetError(
+            f"unknown option(s) {', '.join(unknown)} in target URL {url.raw!r}; "
+            f"{url.scheme}:// knows: {', '.join(sorted(known)) or 'none'}"
+        )
+
+
+def check_target_url(url: str) -> TargetURL:
+    """Parse ``url`` and check its syntax for its scheme, without connecting or touching a lab:
+    what ``pytest --target`` checks at configure time."""
+    parsed = parse_target_url(url)
+    cls = _backend(parsed)
+    cls.check_url(parsed)
+    return parsed
 
 
 def wrap_command(command: str, shell: str, env_names: list[str]) -> str:
@@ -135,6 +156,18 @@ class Target(ABC):
     """A host commands run on."""
 
     url: str
+    #: URL query options the backend understands; any other is an error (a typo, never ignored)
+    URL_OPTIONS: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def check_url(cls, url: TargetURL) -> None:
+        """Check ``url``'s syntax for this backend without connecting (TargetError if wrong)."""
+        check_options(url, cls.URL_OPTIONS)
+
+    @classmethod
+    def from_url(cls, url: TargetURL, **kwargs: Any) -> Target:
+        """The target ``url`` names (backends override this)."""
+        raise TargetError(f"{cls.__name__} cannot be built from a URL: {url.raw!r}")
 
     @abstractmethod
     def run(
@@ -176,14 +209,21 @@ class Target(ABC):
 def get_target(url: str, **kwargs: Any) -> Target:
     """Build the target for ``url`` through the lazy backend registry."""
     parsed = parse_target_url(url)
+    cls = _backend(parsed)
+    cls.check_url(parsed)
+    return cls.from_url(parsed, **kwargs)
+
+
+def _backend(parsed: TargetURL) -> type[Target]:
     spec = BACKENDS.get(parsed.scheme)
     if spec is None:
-        raise TargetError(f"unknown target scheme {parsed.scheme!r} in {url!r}; known: {', '.join(sorted(BACKENDS))}")
+        raise TargetError(
+            f"unknown target scheme {parsed.scheme!r} in {parsed.raw!r}; known: {', '.join(sorted(BACKENDS))}"
+        )
     module_name, _, class_name = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise TargetError(f"target backend {parsed.scheme!r} is not available: {exc}") from exc
-    cls = getattr(module, class_name)
-    target: Target = cls.from_url(parsed, **kwargs)
-    return target
+    cls: type[Target] = getattr(module, class_name)
+    return cls

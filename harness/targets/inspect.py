@@ -33,10 +33,18 @@ class TargetInspector:
             raise TargetError(f"no testinfra inspector for {target.url}")
         key = target.verified_host_key()
         self._tmp = Path(tempfile.mkdtemp(prefix="recon-harness-testinfra-"))
-        known = self._tmp / "known_hosts"
+        try:
+            self.host = self._ssh_host(target, key, self._tmp)
+        except BaseException:
+            self.close()  # no half-built inspector leaves its files behind
+            raise
+
+    @staticmethod
+    def _ssh_host(target: SSHTarget, key: Any, tmp: Path) -> Any:
+        known = tmp / "known_hosts"
         spec = target.host if target.port == 22 else f"[{target.host}]:{target.port}"
         known.write_text(f"{spec} {key.get_name()} {key.get_base64()}\n")
-        cfg = self._tmp / "ssh_config"
+        cfg = tmp / "ssh_config"
         lines = [
             "Host target",
             f"  HostName {target.host}",
@@ -51,7 +59,7 @@ class TargetInspector:
             lines.append(f"  IdentityFile {target.identity_file}")
             lines.append("  IdentitiesOnly yes")
         cfg.write_text("\n".join(lines) + "\n")
-        self.host = testinfra.get_host("ssh://target", ssh_config=str(cfg))
+        return testinfra.get_host("ssh://target", ssh_config=str(cfg))
 
     def missing_commands(self, names: Iterable[str]) -> list[str]:
         return [n for n in names if not self.host.exists(n)]

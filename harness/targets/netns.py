@@ -10,12 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 from harness.errors import TargetError
-from harness.targets.base import TargetURL
+from harness.targets.base import TargetURL, check_options
 from harness.targets.ssh import SSHTarget
 
 
 class NetnsTarget(SSHTarget):
     lab_name: str
+    URL_OPTIONS = frozenset({"config"})
+
+    @classmethod
+    def check_url(cls, url: TargetURL) -> None:
+        check_options(url, cls.URL_OPTIONS)  # the lab's name is the host part; none means the configured one
 
     @classmethod
     def from_url(cls, url: TargetURL, **kwargs: Any) -> NetnsTarget:

@@ -13,7 +13,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import logging
+import re
 import select
+import socket
 import stat
 import time
 from collections.abc import Mapping
@@ -23,9 +26,56 @@ from typing import Any
 import paramiko
 
 from harness.errors import TargetError
-from harness.targets.base import CommandResult, Target, TargetURL, env_payload, split_marker, wrap_command
+from harness.targets.base import (
+    CommandResult,
+    Target,
+    TargetURL,
+    check_options,
+    env_payload,
+    split_marker,
+    wrap_command,
+)
 
 TRUE = {"1", "true", "yes", "on"}
+
+# paramiko's transport thread logs a failed handshake (with its traceback) at ERROR before the
+# caller gets the exception; with no logging configured Python's last-resort handler would print
+# it on stderr. The failure reaches the user once, as the TargetError below.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+
+
+def readable_file(path: str, what: str, where: str) -> None:
+    """TargetError unless ``path`` is a regular file this process can read (checked before any
+    connection, so a typo in a local path is not reported as a network failure)."""
+    try:
+        with open(path, "rb"):
+            pass
+    except FileNotFoundError:
+        raise TargetError(f"{where}: {what} {path}: no such file") from None
+    except IsADirectoryError:
+        raise TargetError(f"{where}: {what} {path}: is a directory, not a file") from None
+    except OSError as exc:
+        raise TargetError(f"{where}: {what} {path}: cannot read: {exc.strerror or exc}") from None
+
+
+def connect_failure(exc: BaseException) -> str:
+    """What failed, in one line (paramiko's messages may run words together or span lines)."""
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
+        # One socket error per address tried: refused everywhere is the common case.
+        reasons = sorted({connect_failure(e) for e in exc.errors.values()})
+        text = "; ".join(reasons) or "no address could be reached"
+    elif isinstance(exc, paramiko.AuthenticationException):
+        text = f"authentication failed ({exc})"
+    elif isinstance(exc, socket.timeout | TimeoutError):
+        text = "timed out"
+    elif isinstance(exc, ConnectionRefusedError):
+        text = "connection refused"
+    elif isinstance(exc, socket.gaierror):
+        text = f"cannot resolve host name ({exc.strerror or exc})"
+    else:
+        text = str(exc) or type(exc).__name__
+        text = re.sub(r"^Error reading SSH protocol banner(?=\S)", "Error reading SSH protocol banner: ", text)
+    return " ".join(text.split())
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -66,6 +116,8 @@ class _PinnedOrKnownPolicy(paramiko.MissingHostKeyPolicy):
 
 
 class SSHTarget(Target):
+    URL_OPTIONS = frozenset({"identity_file", "known_hosts", "host_key", "accept_unknown_host_key", "connect_timeout"})
+
     def __init__(
         self,
         host: str,
@@ -83,15 +135,38 @@ class SSHTarget(Target):
         self.identity_file = identity_file
         self.known_hosts = known_hosts
         self.url = url or f"ssh://{user}@{host}:{port}"
+        # Local inputs first: a missing key file is not a network problem.
+        if identity_file is not None:
+            readable_file(identity_file, "identity_file", self.where)
+        if known_hosts is not None:
+            readable_file(known_hosts, "known_hosts", self.where)
         self._policy = _PinnedOrKnownPolicy(host_key, accept_unknown_host_key)
         self._connect_timeout = connect_timeout
         self._client: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
 
+    @property
+    def where(self) -> str:
+        """``ssh user@host:port``: how errors name this target (no URL options)."""
+        return f"ssh {self.user}@{self.host}:{self.port}"
+
+    @classmethod
+    def check_url(cls, url: TargetURL) -> None:
+        """Syntax of an ``ssh://`` URL: a host, known options, a numeric timeout."""
+        if not url.host:
+            raise TargetError(f"ssh target needs a host (ssh://user@host:port): {url.raw!r}")
+        check_options(url, cls.URL_OPTIONS)
+        timeout = url.options.get("connect_timeout", "10")
+        try:
+            if float(timeout) <= 0:
+                raise ValueError(timeout)
+        except ValueError:
+            raise TargetError(f"connect_timeout must be a positive number of seconds, got {timeout!r}") from None
+
     @classmethod
     def from_url(cls, url: TargetURL, **kwargs: Any) -> SSHTarget:
-        if not url.host:
-            raise TargetError(f"ssh target needs a host: {url.raw!r}")
+        cls.check_url(url)
+        assert url.host is not None
         opts = url.options
         return cls(
             url.host,
@@ -113,11 +188,11 @@ class SSHTarget(Target):
                 return self._client
         client = paramiko.SSHClient()
         known = self.known_hosts or str(Path.home() / ".ssh" / "known_hosts")
-        if Path(known).exists():
+        if self.known_hosts is not None or Path(known).exists():
             try:
                 client.load_host_keys(known)
-            except OSError as exc:
-                raise TargetError(f"cannot read known_hosts {known}: {exc}") from exc
+            except (OSError, paramiko.SSHException) as exc:
+                raise TargetError(f"{self.where}: cannot read known_hosts {known}: {connect_failure(exc)}") from None
         client.set_missing_host_key_policy(self._policy)
         try:
             client.connect(
@@ -133,8 +208,8 @@ class SSHTarget(Target):
             )
         except TargetError:
             raise
-        except (paramiko.SSHException, OSError) as exc:
-            raise TargetError(f"{self.url}: cannot connect: {exc}") from exc
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise TargetError(f"{self.where}: cannot connect: {connect_failure(exc)}") from exc
         self._client = client
         return client
 

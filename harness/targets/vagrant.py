@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import TargetError
-from harness.targets.base import TargetURL
+from harness.targets.base import TargetURL, check_options
 from harness.targets.ssh import TRUE, SSHTarget
 
 HOSTKEY_MARKER = "RECON-HARNESS-HOSTKEY"
@@ -91,7 +91,7 @@ def host_key_from_serial_log(path: Path) -> str | None:
         data = path.read_bytes()
     except OSError:
         return None
-    found = re.findall(rb"RECON-HARNESS-HOSTKEY (ssh-[a-z0-9-]+) ([A-Za-z0-9+/=]{40,})", data)
+    found = re.findall(HOSTKEY_MARKER.encode() + rb" (ssh-[a-z0-9-]+) ([A-Za-z0-9+/=]{40,})", data)
     if not found:
         return None
     kind, b64 = found[-1]
@@ -128,6 +128,11 @@ def vagrant_ssh_config(machine: str, cwd: Path, timeout: float = 120) -> SSHConf
 class VagrantTarget(SSHTarget):
     machine: str
     cwd: Path
+    URL_OPTIONS = frozenset({"cwd", "user", "host_key", "accept_unknown_host_key"})
+
+    @classmethod
+    def check_url(cls, url: TargetURL) -> None:
+        check_options(url, cls.URL_OPTIONS)  # the machine is the host part (default: "default")
 
     @classmethod
     def from_url(cls, url: TargetURL, **kwargs: Any) -> VagrantTarget:

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from harness.telemetry.inputs import open_binary
 from harness.telemetry.parsers import auditd as _auditd
 from harness.telemetry.parsers.base import ParseStats, Record, iso_utc
 from harness.views.activity import Activity, ActivityExtractor, _int
@@ -355,7 +356,7 @@ class SigmaView:
             for rec in _auditd.parse_path(path, file=name, stats=st):
                 yield self.events(rec)
             return
-        with open(path, "rb") as raw:
+        with open_binary(path) as raw:  # gzip or plain, a file or "-" (stdin)
             yield from self._drain(_auditd.make_grouper(raw=raw, file=name, stats=st), name, st)
 
     def _drain(self, grouper: Any, file: str, st: ParseStats) -> Iterator[list[SigmaEvent]]:

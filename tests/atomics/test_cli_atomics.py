@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,3 +70,109 @@ def test_broken_definition_reports_location(tmp_path: Path, capsys: pytest.Captu
     bad.write_text("attack_technique: T1590.005\ndisplay_name: IP addresses\natomic_tests: {}\n", encoding="utf-8")
     assert main(["list", "--atomics", str(bad)]) == 2
     assert f"{bad}:3:15: atomic_tests must be a list" in capsys.readouterr().err
+
+
+# --- a whole upstream tree (tests/data/art: real Atomic Red Team files, unchanged) --------------
+
+ART = Path(__file__).resolve().parents[1] / "data" / "art" / "atomics"
+
+
+def test_list_a_tree_lists_linux_tests_and_says_why_some_are_not_run(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--atomics", str(ART)]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert len(lines) == 52
+    marked = [line for line in lines if "-- not applicable: " in line]
+    assert len(marked) == 4
+    assert any(
+        line.startswith("T1027.013-1 ") and line.endswith("executor powershell: the harness runs only sh or bash on "
+                                                           "linux targets")
+        for line in marked
+    )
+    assert any(line.split()[:3] == ["T1048.003-1", "1d1abbd6-a3d3-4b2e-bef5-c59293f46eff", "manual"] for line in marked)
+    assert "T1003.008-1   3723ab77-c546-403c-8fb4-bb577033b235  bash           Access /etc/shadow (Local)" in lines
+    assert not any(line.startswith("T1003-") for line in lines)  # Windows-only technique: not for linux
+    assert captured.err.strip() == (
+        "12 technique file(s): 12 loaded, 0 with errors; 90 test(s), 52 listed (for linux): 48 runnable, "
+        "4 not applicable (2 executor powershell, 2 manual executor)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "count", "check"),
+    [
+        (["--executor", "bash"], 11, lambda f: f[2] == "bash"),
+        (["--technique", "T1003"], 9, lambda f: f[0].startswith("T1003.")),
+        (["--platform", "all", "--technique", "T1003"], 16, lambda f: f[0].startswith("T1003")),
+        (["--platform", "windows", "--executor", "command_prompt"], 15, lambda f: f[2] == "command_prompt"),
+        (["--runnable"], 48, lambda f: f[2] in ("sh", "bash")),
+    ],
+)
+def test_list_filters(argv: list[str], count: int, check: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--atomics", str(ART), *argv]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == count and all(check(line.split()) for line in lines), lines
+
+
+def test_list_a_tree_with_a_broken_file_lists_the_rest_and_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = tmp_path / "atomics"
+    shutil.copytree(ART, tree)
+    bad = tree / "T1222.002" / "T1222.002.yaml"
+    bad.write_text(bad.read_text(encoding="utf-8") + "  - oops: [\n", encoding="utf-8")
+    assert main(["list", "--atomics", str(tree)]) == 1
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 52 - 14  # everything but the broken file's 14 Linux tests
+    (error_line,) = [line for line in captured.err.splitlines() if line.startswith("harness: error:")]
+    assert error_line.startswith(f"harness: error: {bad}:") and "invalid YAML" in error_line
+    assert "12 technique file(s): 11 loaded, 1 with errors" in captured.err
+
+
+def test_show_from_a_tree_renders_atomics_folder_and_says_no_sidecar(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", "T1014-1", "--atomics", str(ART)]) == 0
+    out = capsys.readouterr().out
+    assert "runnable: yes" in out
+    assert f"cp {ART}/T1014/src/Linux/* /tmp/T1014/" in out and "PathToAtomicsFolder" not in out
+    assert f"rootkit_source_path (path) = {ART}/T1014/src/Linux" in out
+    assert "signals: none declared (no .signals.yaml sidecar)" in out
+
+
+def test_show_by_guid_of_a_manual_test(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", "1d1abbd6-a3d3-4b2e-bef5-c59293f46eff", "--atomics", str(ART)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("T1048.003-1  Exfiltration Over Alternative Protocol - HTTP")
+    assert "runnable: no, not applicable: manual executor" in out and "steps (manual):" in out
+    assert "\ncommand:" not in out
+
+
+def test_show_an_unknown_id_in_a_tree(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", "T1014-9", "--atomics", str(ART)]) == 2
+    assert "no atomic test 'T1014-9'" in capsys.readouterr().err
+
+
+def test_list_with_a_target_says_what_would_be_refused_and_runs_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--atomics", str(ART), "--target", "netns://rah", "--technique", "T1003.008"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert len(lines) == 5 and all("-- refused on netns://rah: upstream atomic" in line for line in lines)
+    assert "the embedded lab shares this machine's filesystem" in lines[0]
+    assert "on netns://rah: 0 of 5 runnable test(s) would run, 5 refused (5 destructive)" in captured.err
+
+
+def test_list_on_the_vm_names_scope_and_atomics_folder_refusals(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--atomics", str(ART), "--target", "vagrant://default", "--runnable"]) == 0
+    captured = capsys.readouterr()
+    refused = [line for line in captured.out.splitlines() if "-- refused on vagrant://default: " in line]
+    assert any(line.startswith("T1003.007-4 ") and "get_prereq: URL host github.com" in line for line in refused)
+    assert any(line.startswith("T1014-1 ") and "uses PathToAtomicsFolder" in line for line in refused)
+    assert not any(line.startswith("T1003.008-1 ") for line in refused)
+    summary = captured.err.splitlines()[-1]
+    assert summary.startswith("on vagrant://default: ") and f"{48 - len(refused)} of 48 runnable" in summary
+
+
+def test_show_with_a_target(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", "T1003.008-1", "--atomics", str(ART), "--target", "ssh://root@lab?disposable=1"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("on ssh://root@lab?disposable=1: would run")
+    assert main(["show", "T1003.008-1", "--atomics", str(ART), "--target", "ssh://root@lab"]) == 0
+    assert "on ssh://root@lab: refused: upstream atomic T1003.008-1 is destructive" in capsys.readouterr().out

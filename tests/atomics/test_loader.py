@@ -62,7 +62,9 @@ def test_shipped_commands_render_with_lab_defaults(technique_path: Path) -> None
     nmap = t["T1590.005-3"].render(t["T1590.005-3"].executor.command)
     assert nmap.strip() == "nmap -sn 198.51.100.128/28 -oX /tmp/atomic-nmap-sweep.xml"
     harvester = t["T1590.005-4"].render(t["T1590.005-4"].executor.command)
-    assert harvester.strip() == "theHarvester -d example.test -b dnsdumpster,bing -f /tmp/atomic-harvester"
+    assert harvester.strip().splitlines()[-2] == (
+        "HOME=/tmp/atomic-harvester-home /var/cache/recon-harness/theHarvester-4.6.0/bin/theHarvester "
+        "-d example.test -b dnsdumpster,bing -f /tmp/atomic-harvester")
     bgp = t["T1590.005-5"].render(t["T1590.005-5"].executor.command)
     assert "https://bgp.he.net/AS64500 -o /tmp/atomic-bgp.html" in bgp
 
@@ -77,16 +79,48 @@ def test_cleanups_remove_what_the_commands_write(technique_path: Path) -> None:
     # theHarvester -f STEM writes STEM.xml and STEM.json (upstream rsplit('.', 1)[0] + ext).
     assert "/tmp/atomic-harvester.xml" in cleanup["T1590.005-4"]
     assert "/tmp/atomic-harvester.json" in cleanup["T1590.005-4"]
+    assert "rm -rf /tmp/atomic-harvester-home" in cleanup["T1590.005-4"]  # its config and stash database
     assert "/tmp/atomic-bgp.html" in cleanup["T1590.005-5"]
 
 
-def test_theharvester_prereq_installs_from_upstream_and_says_why_it_fails(technique_path: Path) -> None:
+def _get_prereq(technique_path: Path, tmp_path: Path) -> tuple[int, str]:
+    """Run T1590.005-4's real get_prereq shell here, against a private cache and venv path."""
+    import subprocess
+
     test = load_technique(technique_path).find("4")
     (dep,) = test.dependencies
-    assert dep.prereq_command.strip() == "command -v theHarvester >/dev/null 2>&1"
+    args = {"package_cache": str(tmp_path / "cache"), "harvester_venv": str(tmp_path / "venv")}
+    proc = subprocess.run(["sh", "-c", test.render(dep.get_prereq_command or "", args)], capture_output=True,
+                          text=True, timeout=60)
+    return proc.returncode, proc.stderr
+
+
+def test_theharvester_prereq_without_the_release_names_cache_and_tag(technique_path: Path, tmp_path: Path) -> None:
+    rc, err = _get_prereq(technique_path, tmp_path)
+    assert rc == 1 and err.startswith("prerequisite missing: theHarvester 4.6.0 is not in the offline package cache")
+    assert f"{tmp_path}/cache/theHarvester-4.6.0.tar.gz" in err
+    assert "https://github.com/laramies/theHarvester/archive/refs/tags/4.6.0.tar.gz" in err
+    assert not (tmp_path / "venv").exists()
+
+
+def test_theharvester_prereq_refuses_an_archive_that_is_not_the_tag(technique_path: Path, tmp_path: Path) -> None:
+    import gzip
+
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "theHarvester-4.6.0.tar.gz").write_bytes(gzip.compress(b"something else"))
+    rc, err = _get_prereq(technique_path, tmp_path)
+    assert rc == 1 and "is not tag 4.6.0 of https://github.com/laramies/theHarvester" in err
+    assert not (tmp_path / "venv").exists()
+
+
+def test_theharvester_prereq_checks_the_pinned_release_only(technique_path: Path) -> None:
+    test = load_technique(technique_path).find("4")
+    (dep,) = test.dependencies
+    check = test.render(dep.prereq_command)
+    assert "/var/cache/recon-harness/theHarvester-4.6.0/bin/python" in check and '= "4.6.0"' in check
     get = test.render(dep.get_prereq_command or "")
-    assert "git clone" in get and "https://github.com/laramies/theHarvester" in get
-    assert "Python >= 3.12" in get and "no internet access" in get
+    assert "--no-index --find-links /var/cache/recon-harness/packages/wheels" in get
+    assert "/opt" not in get and "/usr/local" not in get and "git clone" not in get
     assert "pip install theharvester" not in get.lower()  # the PyPI name is an unrelated upload
 
 
@@ -130,10 +164,6 @@ ART_RULES: dict[str, tuple[Mutation, str]] = {
     ),
     "guid garbage": (lambda d: d["atomic_tests"][0].update(auto_generated_guid="nope"), "UUIDv4"),
     "duplicate guid": (lambda d: d["atomic_tests"][1].update(auto_generated_guid=GUIDS[0]), "duplicate GUID"),
-    "duplicate name": (
-        lambda d: d["atomic_tests"][1].update(name=d["atomic_tests"][0]["name"].upper()),
-        "duplicate test name",
-    ),
     "platform unknown": (
         lambda d: d["atomic_tests"][0].update(supported_platforms=["linux", "plan9"]),
         "unknown platform 'plan9'",
@@ -211,13 +241,17 @@ ART_RULES: dict[str, tuple[Mutation, str]] = {
         lambda d: d["atomic_tests"][0]["executor"].update(name="zsh"),
         "'zsh' is not one of",
     ),
-    "executor not runnable": (
-        lambda d: d["atomic_tests"][0]["executor"].update(name="powershell"),
-        "runs only sh or bash",
+    "manual steps too short": (
+        lambda d: d["atomic_tests"][0].update(executor={"name": "manual", "steps": "by hand"}),
+        "at least 10",
     ),
-    "manual executor": (
-        lambda d: d["atomic_tests"][0].update(executor={"name": "manual", "steps": "do it by hand"}),
-        "manual tests cannot be run",
+    "manual executor with a command": (
+        lambda d: d["atomic_tests"][0].update(executor={"name": "manual", "steps": "do it by hand", "command": "x"}),
+        "unknown key 'command'",
+    ),
+    "powershell executor without command": (
+        lambda d: d["atomic_tests"][0].update(executor={"name": "powershell"}),
+        "missing required key 'command'",
     ),
     "command missing": (
         lambda d: d["atomic_tests"][2]["executor"].pop("command"),
@@ -296,6 +330,68 @@ def test_unmutated_dump_still_loads(technique_path: Path, tmp_path: Path) -> Non
     assert len(load_technique(_dump(tmp_path, data)).atomic_tests) == 5
 
 
+# --- what upstream allows loads: other executors and platforms, repeated names, quoted integers ----
+
+
+def test_other_executors_and_platforms_load_and_say_why_they_are_not_run(technique_path: Path, tmp_path: Path) -> None:
+    data = yaml.load(technique_path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    data["atomic_tests"][0]["executor"]["name"] = "powershell"
+    data["atomic_tests"][1]["supported_platforms"] = ["windows", "macos"]
+    steps = "Scan #{target_range} by hand, write #{output_file}."
+    data["atomic_tests"][2]["executor"] = {"name": "manual", "steps": steps}
+    data["atomic_tests"][3]["dependency_executor_name"] = "command_prompt"
+    tests = load_technique(_dump(tmp_path, data)).atomic_tests
+    assert [t.not_applicable() for t in tests] == [
+        "executor powershell: the harness runs only sh or bash on linux targets",
+        "for windows, macos, not linux",
+        "manual executor: steps for a person to follow, no command to run",
+        "prerequisites use the command_prompt executor: the harness runs only sh or bash",
+        None,
+    ]
+    assert tests[2].executor.steps is not None and tests[2].executor.command == ""
+    assert tests[1].not_applicable("macos") is None
+
+
+def test_repeated_names_and_quoted_integers_load_as_upstream_allows(technique_path: Path, tmp_path: Path) -> None:
+    data = yaml.load(technique_path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    data["atomic_tests"][1]["name"] = data["atomic_tests"][0]["name"]
+    data["atomic_tests"][4]["input_arguments"]["asn"]["default"] = "64501"
+    tests = load_technique(_dump(tmp_path, data)).atomic_tests
+    assert tests[0].name == tests[1].name and tests[0].id != tests[1].id
+    assert tests[4].input_arguments["asn"].default == 64501
+
+
+def test_path_to_atomics_folder_is_replaced_after_the_arguments(tmp_path: Path) -> None:
+    path = tmp_path / "T1000" / "T1000.yaml"
+    path.parent.mkdir()
+    path.write_text(
+        """attack_technique: T1000
+display_name: Atomics folder test
+atomic_tests:
+- name: uses the atomics folder
+  auto_generated_guid: 9c8f6f0e-3d4b-4a53-8a39-0c3f6d1f2b11
+  description: d
+  supported_platforms: [linux]
+  input_arguments:
+    script:
+      description: s
+      type: path
+      default: PathToAtomicsFolder/T1000/src/run.sh
+  executor:
+    name: sh
+    command: "sh #{script} && ls $PathToAtomicsFolder/T1000 pathtoatomicsfolder"
+""",
+        encoding="utf-8",
+    )
+    technique = load_technique(path)
+    (test,) = technique.atomic_tests
+    assert technique.atomics_folder == str(tmp_path)
+    rendered = test.render(test.executor.command, atomics_folder="/opt/art/atomics")
+    assert rendered == "sh /opt/art/atomics/T1000/src/run.sh && ls /opt/art/atomics/T1000 /opt/art/atomics"
+    # Without a folder the token stays, so nothing silently points at a wrong place.
+    assert "PathToAtomicsFolder/T1000/src/run.sh" in test.render(test.executor.command)
+
+
 # --- a broken copy reports every problem with its line and column -------------------------------
 
 BROKEN = """\
@@ -361,7 +457,6 @@ def test_broken_copy_reports_every_problem_with_line_and_column(tmp_path: Path, 
         at("unused_arg"): "'unused_arg' is not used",
         at("#{missing}"): "#{missing} is not declared",
         at("name: sh"): "uses sudo",  # reported on the executor mapping
-        at("first TEST"): "duplicate test name 'first TEST' (first used at line 5)",
         at("0f1b1f2e", 2): "duplicate GUID",
         at("sh", skip="dependency_executor_name: "): "not needed without dependencies",
         at("command: echo again"): "duplicate key 'command'",

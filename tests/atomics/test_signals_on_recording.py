@@ -1,6 +1,6 @@
 """The shipped match specs, evaluated on the real recorded lab run through the real parsers and view.
 
-../shared/data/recordings/sysmon-linux-lab-2026-11-28 holds four of the five atomics (no
+tests/data/recordings/sysmon-linux-lab-2026-11-28 holds four of the five atomics (no
 theHarvester), recorded with Sysmon for Linux, auditd, the lab resolver and the simulated internet
 (no proxy, no NFLOG). Each atomic's events are those timed inside its window in the manifest.
 """
@@ -20,7 +20,7 @@ from harness.telemetry.parsers import Record, parse_file
 from harness.views.sigma import sigma_events
 
 REPO = Path(__file__).resolve().parents[2]
-RECORDING = REPO.parent / "shared" / "data" / "recordings" / "sysmon-linux-lab-2026-11-28"
+RECORDING = REPO / "tests" / "data" / "recordings" / "sysmon-linux-lab-2026-11-28"
 KQL_QUERY = "detections/kql/T1590.005-ip-recon.kql"
 RECORDED_SOURCES = {"sysmon", "auditd", "dns", "inet"}
 ATOMICS = {
@@ -52,8 +52,6 @@ def _utc(text: str) -> datetime:
 
 @pytest.fixture(scope="module")
 def records() -> list[Record]:
-    if not RECORDING.is_dir():
-        pytest.skip(f"shared recording not found at {RECORDING}")
     return [
         *parse_file("sysmon", RECORDING / "sysmon.log"),
         *parse_file("auditd", RECORDING / "audit.log"),

@@ -18,7 +18,7 @@ def _offline_skipped() -> set[str]:
     return set(mod.OFFLINE_SKIPPED_VALIDATORS)
 
 
-@pytest.mark.skipif(not SIGMA.exists(), reason="run `sudo ./bootstrap.sh setup` to create .venv-sigma-cli")
+@pytest.mark.skipif(not SIGMA.exists(), reason="run `./bootstrap.sh setup` (as root) to create .venv-sigma-cli")
 def test_sigma_check_finds_no_error_and_no_issue():
     excluded = [a for v in sorted(_offline_skipped()) for a in ("-x", v)]
     proc = subprocess.run([str(SIGMA), "check", "--fail-on-error", "--fail-on-issues", *excluded,

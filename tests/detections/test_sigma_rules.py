@@ -57,7 +57,7 @@ FILENAME_PREFIX = {
 }
 
 #: Which rules each of the five atomics must trigger (ART test name -> rule ids), and where its
-#: telemetry is: the recording's atomic name or the synthetic theHarvester events.
+#: telemetry is: the recording's atomic name, or for theHarvester the real embedded-lab recording.
 EXPECTED: dict[str, tuple[str, set[str]]] = {
     "Shodan CLI IP range query": ("a_shodan_cli", {
         "e97b11ad-ec66-483b-9455-a6712bf5bccd",  # process creation
@@ -83,10 +83,12 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     }),
     "theHarvester IP and subdomain enumeration": ("theharvester", {
         "e14fffc9-a774-4ed0-aac8-57173ec18b53",
+        "96107731-e2ba-4073-a578-b1ba2afc2bb8",
         "457cf8ab-1a45-4b4c-90e5-651b463083c6",
         "7efe8710-8d79-4cb8-aefd-599de3c9d2c4",
-        "71c4d0ab-336f-40eb-a75f-0ee17de84084",
-        "323173c2-0657-4161-99f7-537d32150b33",
+        "71c4d0ab-336f-40eb-a75f-0ee17de84084",  # the POST of DNSDumpster's search form
+        "323173c2-0657-4161-99f7-537d32150b33",  # its config and stash files under ~/.theHarvester, ~/.local
+        "6b6ebd56-972d-497a-8378-2b8dc8659768",  # its -f report, correlated with its process
     }),
     "bgp.he.net ASN IP range discovery": ("d_bgp_he_asn", {
         "8b02d825-e160-4ff3-929f-5c103c82d93c",
@@ -98,7 +100,11 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     }),
 }
 #: Rules that only feed a correlation (generate: false) and never alert on their own.
-CORRELATION_INPUTS = {"c3b3a0a4-5d55-4d8e-9d7f-6a1f0c2e8b41"}
+CORRELATION_INPUTS = {
+    "c3b3a0a4-5d55-4d8e-9d7f-6a1f0c2e8b41",  # ICMP echo request (ping sweep)
+    "658c5f76-647d-45aa-bbdb-306528e6ba8c",  # python running the theHarvester script
+    "deb0c415-dbe5-40d0-8518-85001bda8e28",  # report file created by a python interpreter
+}
 #: SigmaHQ validators that need data downloaded from the internet (not reachable here).
 OFFLINE_SKIPPED_VALIDATORS = {
     "attacktag", "d3_fendtag", "sigmahq_tags_techniques_without_tactics", "sigmahq_invalid_fieldname",
@@ -224,13 +230,24 @@ def _load(name: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (DATA / name).read_text().splitlines() if line.strip()]
 
 
+def _harvester_events() -> list[dict[str, Any]]:
+    """theHarvester 4.6.0's real Sigma-view events from the committed embedded-lab recording."""
+    import gzip
+
+    (path,) = sorted((ROOT / "tests/data/recordings/embedded-lab").glob("*/T1590.005-4/sigma.jsonl.gz"))
+    with gzip.open(path, "rt") as fh:
+        events = [json.loads(line) for line in fh if line.strip()]
+    for e in events:
+        e.setdefault("meta", {})["atomic"] = "theharvester"
+    return events
+
+
 @pytest.fixture(scope="module")
 def fired() -> dict[str, set[str]]:
     """atomic -> ids of the rules whose matches include an event of that atomic."""
     engine = SigmaEngine.from_paths([RULES])
     out: dict[str, set[str]] = defaultdict(set)
-    for dataset in ("recording.jsonl", "synthetic-theharvester.jsonl"):
-        events = _load(dataset)
+    for events in (_load("recording.jsonl"), _harvester_events()):
         for m in engine.match(events):
             joined = m.event_indexes or (m.index,)
             for atomic in {events[i]["meta"]["atomic"] for i in joined}:
@@ -280,7 +297,7 @@ def test_ping_sweep_correlation_joins_distinct_destinations() -> None:
 
 # --- end to end through the product's own parsers and Sigma view ------------------------------
 
-REC = ROOT.parent / "shared" / "data" / "recordings" / "sysmon-linux-lab-2026-11-28"
+REC = ROOT / "tests" / "data" / "recordings" / "sysmon-linux-lab-2026-11-28"
 #: NETFILTER_PKT records do not become firewall events in the Sigma view yet: the ping-sweep
 #: correlation is proven on tests/data/sigma/recording.jsonl above, not here.
 NOT_YET_IN_VIEW = {"71dad9dc-56e7-4e78-b117-1e239759a067"}
@@ -289,8 +306,6 @@ NOT_YET_IN_VIEW = {"71dad9dc-56e7-4e78-b117-1e239759a067"}
 def test_rules_fire_through_the_product_parsers_and_view() -> None:
     parsers = pytest.importorskip("harness.telemetry.parsers")
     views = pytest.importorskip("harness.views.sigma")
-    if not REC.is_dir():
-        pytest.skip("shared recording not present")
     records = []
     for fmt, name in [("sysmon", "sysmon.log"), ("auditd", "audit.log"), ("auditd", "audit-context.log"),
                       ("dnsmasq", "dnsmasq.log"), ("inet", "fakeinet.jsonl")]:

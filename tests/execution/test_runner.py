@@ -1,5 +1,6 @@
 """The lifecycle on the local target, with atomics loaded through the real loader."""
 
+import dataclasses
 import uuid
 
 import pytest
@@ -161,3 +162,13 @@ def test_removed_paths_reads_rm_lines_only():
 
     assert removed_paths("rm -f /tmp/a /tmp/b.xml\nrm -rf /tmp/home # c\necho /tmp/x\nrm /tmp/*.log") == [
         "/tmp/a", "/tmp/b.xml", "/tmp/home"]
+
+
+def test_a_test_for_another_executor_is_never_run(tmp_path, runner):
+    out = tmp_path / "out"
+    test = _atomic(tmp_path, f"echo ran > {out}")
+    powershell = dataclasses.replace(test, executor=dataclasses.replace(test.executor, name="powershell"))
+    run = runner.run(powershell)
+    assert run.status is Status.ERROR and run.commands == ()
+    assert run.reason == "not run: executor powershell: the harness runs only sh or bash on linux targets"
+    assert not out.exists()

@@ -17,6 +17,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture
+def private_tmp(tmp_path, monkeypatch):
+    """TMPDIR of the harness processes a test starts: whatever they leave in it is a leak (the
+    testinfra inspector's ssh_config and known_hosts once were), so it is checked afterwards."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    yield tmp
+    left = sorted(p.name for p in tmp.iterdir() if p.name.startswith("recon-harness-"))
+    assert not left, f"the harness left temporary files behind: {left}"
+
+
 def harness(*args, check=True, **kw):
     """Run the real console script, as a user would."""
     proc = subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=REPO, capture_output=True,

@@ -51,3 +51,40 @@ def test_plugin_import_is_light_and_consistent() -> None:
     code = "import sys, harness.plugin; print(sorted(m for m in sys.modules if m.startswith(('sigma', 'duckdb', " \
            "'harness.lab', 'harness.rules', 'harness.targets', 'paramiko'))))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
+
+
+def test_malformed_target_is_one_usage_error_at_configure() -> None:
+    res = _pytest("atomics/", "--target", "ssh//root@lab-host")
+    assert res.returncode == 4, res.stdout + res.stderr
+    assert res.stderr.strip() == (
+        "ERROR: --target: target URL needs a scheme, as in scheme://user@host:port (one of local, netns, ssh, "
+        "vagrant): 'ssh//root@lab-host'"
+    )
+    assert "collected" not in res.stdout  # nothing was collected, let alone run
+    for bad, why in (("gopher://x", "unknown target scheme 'gopher'"), ("ssh://", "ssh target needs a host"),
+                     ("ssh://root@h?identity_fle=/k", "unknown option(s) identity_fle"),
+                     ("ssh://root@h:99999", "bad port")):
+        res = _pytest("atomics/", "--co", "-q", "--target", bad)
+        assert res.returncode == 4 and why in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_atomic_arg_follows_harness_run_rules() -> None:
+    res = _pytest("atomics/", "--co", "-q", "--replay", str(RECORDING), "--atomic-arg", "target_rnge=198.51.100.0/28")
+    assert res.returncode == 4
+    assert "ERROR: --atomic-arg: unknown atomic argument 'target_rnge' (did you mean 'target_range'?)" in res.stderr
+    assert "known: api_key, asn, domain," in res.stderr
+    res = _pytest("atomics/", "--co", "-q", "--replay", str(RECORDING), "--atomic-arg", "asn=abc")
+    assert res.returncode == 4 and "input argument asn must be an integer, got 'abc'" in res.stderr
+    res = _pytest("atomics/", "--co", "-q", "--replay", str(RECORDING), "--atomic-arg", "asn")
+    assert res.returncode == 4 and "--atomic-arg expects NAME=VALUE, got 'asn'" in res.stderr
+    assert "--atomic-arg=NAME=VALUE" in _pytest("--help").stdout
+
+
+def test_atomic_arg_reaches_the_atomics_that_declare_it() -> None:
+    from harness.plugin.suite import ValidationRun
+
+    run = ValidationRun(target="netns://rah", detections=ROOT / "detections", replay=RECORDING,
+                        atomic_args={"target_range": "198.51.100.128/28", "asn": "64501"})
+    assert run.atomic_args["T1590.005-3"] == {"target_range": "198.51.100.128/28"}
+    assert run.atomic_args["T1590.005-5"] == {"asn": "64501"}
+    assert run.atomic_args["T1590.005-2"] == {}

@@ -91,15 +91,23 @@ def _fake_vagrant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: str, 
     return project
 
 
+def _with_key(tmp_path: Path) -> tuple[str, str]:
+    """SSH_CONFIG naming a key file that exists here (the target checks it before connecting)."""
+    key = tmp_path / "private_key"
+    key.write_text("not parsed before connecting\n")
+    return SSH_CONFIG.replace("/work/main/.vagrant/machines/default/libvirt/private_key", str(key)), str(key)
+
+
 def test_url_builds_an_ssh_target_from_vagrant_ssh_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    project = _fake_vagrant(tmp_path, monkeypatch, SSH_CONFIG)
+    config, key = _with_key(tmp_path)
+    project = _fake_vagrant(tmp_path, monkeypatch, config)
     serial = tmp_path / "serial.log"
     serial.write_text(f"RECON-HARNESS-HOSTKEY {KEY} root@recon-lab\n")
     monkeypatch.setattr("harness.lab.vagrant.SERIAL_LOG", serial)
     target = get_target(f"vagrant://default?cwd={project}")
     assert isinstance(target, VagrantTarget)
     assert (target.host, target.port, target.user) == ("198.19.10.23", 22, "root")
-    assert target.identity_file == "/work/main/.vagrant/machines/default/libvirt/private_key"
+    assert target.identity_file == key
     assert (tmp_path / "called").read_text().strip() == f"{project} ssh-config default"
     assert target._policy.pinned == KEY and not target._policy.accept_unknown
     assert target.facts()["vagrant_machine"] == "default"
@@ -108,13 +116,19 @@ def test_url_builds_an_ssh_target_from_vagrant_ssh_config(tmp_path: Path, monkey
 def test_without_a_published_host_key_the_connection_needs_an_explicit_choice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project = _fake_vagrant(tmp_path, monkeypatch, SSH_CONFIG)
+    project = _fake_vagrant(tmp_path, monkeypatch, _with_key(tmp_path)[0])
     monkeypatch.setattr("harness.lab.vagrant.SERIAL_LOG", tmp_path / "absent.log")
     with pytest.raises(TargetError, match="no host key to pin"):
         get_target(f"vagrant://default?cwd={project}")
     target = get_target(f"vagrant://default?cwd={project}&accept_unknown_host_key=true&user=vagrant")
     assert isinstance(target, VagrantTarget)
     assert target.user == "vagrant" and target._policy.accept_unknown
+
+
+def test_missing_identity_file_is_reported_before_connecting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = _fake_vagrant(tmp_path, monkeypatch, SSH_CONFIG)
+    with pytest.raises(TargetError, match=r"identity_file /work/main/\.vagrant/.*/private_key: no such file$"):
+        get_target(f"vagrant://default?cwd={project}&accept_unknown_host_key=true")
 
 
 def test_vagrant_failure_is_reported_with_its_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -82,6 +82,37 @@ def test_raw_view_redacts_secrets(capsys, recording: Path) -> None:
     assert any(r["event"].get("c-uri-query") == "key=[REDACTED]" for r in rows)
 
 
+def test_secret_file_and_environment_redact_like_secret(
+    capsys, recording: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A secret on the command line shows in the process list: a file or the environment do not."""
+    audit = str(recording / "audit.log")
+    _, by_arg, _ = _run(capsys, "--format", "auditd", audit, "--view", "raw", "--secret", KEY)
+    secrets = tmp_path / "secrets"
+    secrets.write_text(f"\n{KEY}\r\n", encoding="utf-8")  # blank lines and CRLF ignored
+    _, by_file, _ = _run(capsys, "--format", "auditd", audit, "--view", "raw", "--secret-file", str(secrets))
+    monkeypatch.setenv("RECON_HARNESS_SECRETS", KEY)
+    _, by_env, _ = _run(capsys, "--format", "auditd", audit, "--view", "raw")
+    assert KEY not in json.dumps(by_file) and by_file == by_arg == by_env
+    monkeypatch.delenv("RECON_HARNESS_SECRETS")
+    _, plain, _ = _run(capsys, "--format", "auditd", audit, "--view", "raw")
+    assert plain != by_file  # the redaction did something
+    rc = main(["parse", "--format", "auditd", audit, "--secret-file", str(tmp_path / "absent")])
+    assert rc == 2 and "--secret-file" in capsys.readouterr().err
+    secrets.write_text("abc\n", encoding="utf-8")
+    rc = main(["parse", "--format", "auditd", audit, "--secret-file", str(secrets)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err == "harness: error: cannot redact: secret too short to redact safely (3 characters)\n"
+
+
+def test_help_warns_against_secret_on_the_command_line(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["parse", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--secret-file FILE" in text and "$RECON_HARNESS_SECRETS" in text
+    assert "WARNING: a value on the command line is visible to other users in the process list" in text
+
+
 def test_garbage_is_reported_and_missing_file_is_an_error(capsys, tmp_path: Path) -> None:
     bad = tmp_path / "bad.log"
     bad.write_text("garbage\nmore garbage\n", encoding="utf-8")

@@ -11,7 +11,7 @@ from harness.telemetry.parsers import Record, parse_file
 from harness.views.context import ViewContext
 
 REPO = Path(__file__).resolve().parents[2]
-RECORDING = REPO.parent / "shared" / "data" / "recordings" / "sysmon-linux-lab-2026-11-28"
+RECORDING = REPO / "tests" / "data" / "recordings" / "sysmon-linux-lab-2026-11-28"
 
 
 @pytest.fixture(scope="session")
@@ -24,8 +24,6 @@ def lab_ctx() -> ViewContext:
 
 
 def _parse(*sources: tuple[str, str]) -> list[Record]:
-    if not RECORDING.is_dir():
-        pytest.skip(f"shared recording not found at {RECORDING}")
     return [r for fmt, name in sources for r in parse_file(fmt, RECORDING / name, year=2026)]
 
 

@@ -168,7 +168,7 @@ def test_sysmon_keeps_its_field_names(sysmon_records: list[Record], lab_ctx: Vie
 
 
 def test_windows_evtx_categories() -> None:
-    samples = Path(__file__).resolve().parents[3] / "shared" / "data" / "sigmahq" / "regression-samples"
+    samples = Path(__file__).resolve().parents[1] / "data" / "sigmahq" / "regression-samples"
     recs = [r for p in sorted(samples.rglob("*.evtx")) for r in parse_file("evtx", p)]
     events = sigma_events(recs)
     cats = sorted({(e["logsource"]["product"], e["logsource"]["category"]) for e in events})

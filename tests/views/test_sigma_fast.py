@@ -5,7 +5,7 @@ The C entry points must give identical events (values and key order), identical 
 state afterwards (process table, inode table, in LRU order) and identical parse statistics:
 ``SigmaView().events`` on parsed records, ``SigmaView().auditd_stream`` on raw lines and
 ``SigmaView().auditd_file`` on the same lines written to a file (the C line reader).
-Inputs: the shared and embedded-lab recordings, the benchmark generator's output, the
+Inputs: the Sysmon-for-Linux and embedded-lab recordings, the benchmark generator's output, the
 malformed test data, hand-made edge cases (relative and unnormalised paths, split EXECVE
 arguments, odd ids, DNS-named connections, LRU eviction) and seeded mutations.
 """
@@ -30,7 +30,7 @@ from harness.views.sigma import SigmaView
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data" / "telemetry"
-SHARED = REPO.parent / "shared" / "data" / "recordings" / "sysmon-linux-lab-2026-11-28"
+SHARED = REPO / "tests" / "data" / "recordings" / "sysmon-linux-lab-2026-11-28"
 EMBEDDED = REPO / "tests" / "data" / "recordings" / "embedded-lab"
 
 if not (sigma_mod.ACCELERATED and auditd.ACCELERATED):  # pragma: no cover - depends on the build
@@ -90,9 +90,7 @@ def _lines(path: Path) -> list[str]:
     return list(open_lines(path))
 
 
-def test_shared_recording_identical() -> None:
-    if not SHARED.is_dir():
-        pytest.skip(f"shared recording not found at {SHARED}")
+def test_sysmon_lab_recording_identical() -> None:
     lines = _lines(SHARED / "audit.log") + _lines(SHARED / "audit-context.log")
     dns = [(None, "whois.arin.net", "198.51.100.10"), (None, "bgp.he.net", "198.51.100.13")]
     for meta, raw in ((True, True), (False, False), (True, False)):

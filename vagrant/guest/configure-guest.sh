@@ -76,6 +76,15 @@ systemctl enable auditd.service >/dev/null 2>&1
 python3 -m venv /opt/recon-harness/shodan
 /opt/recon-harness/shodan/bin/pip install --quiet --no-index --find-links /opt/recon-harness/wheels shodan
 ln -sf /opt/recon-harness/shodan/bin/shodan /usr/local/bin/shodan
+# theHarvester 4.6.0 (when build-box.sh baked its wheels in), offline, in the cached venv the atomic
+# uses (its input harvester_venv); the marker is what harness.packages.theharvester writes.
+if ls /opt/recon-harness/wheels/[tT]he[hH]arvester-4.6.0-*.whl >/dev/null 2>&1; then
+  install -d /var/cache/recon-harness
+  python3 -m venv /var/cache/recon-harness/theHarvester-4.6.0
+  /var/cache/recon-harness/theHarvester-4.6.0/bin/pip install --quiet --no-index \
+    --find-links /opt/recon-harness/wheels theHarvester==4.6.0
+  echo "theHarvester 4.6.0 wheels" > /var/cache/recon-harness/theHarvester-4.6.0/.recon-harness-installed
+fi
 rm -rf /opt/recon-harness/wheels
 
 # Smaller image.

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.errors import TelemetryError
+from harness.telemetry.inputs import check_input, is_stdin, local_path
 from harness.telemetry.parsers import auditd, dnsmasq, evtx, inet, nflog, squid, sysmon
 from harness.telemetry.parsers.base import ParseStats, Record, iso_utc, open_lines, parse_iso
 
@@ -23,9 +24,18 @@ FORMATS: tuple[str, ...] = ("auditd", "sysmon", "evtx", "dnsmasq", "squid", "nfl
 
 def _file_year(path: Path) -> int:
     try:
+        if is_stdin(path):
+            raise OSError("standard input has no modification time")
         return datetime.fromtimestamp(path.stat().st_mtime, UTC).year
     except OSError:
         return datetime.now(UTC).year
+
+
+def _evtx(name: str, st: ParseStats) -> Iterator[Record]:
+    # The EVTX library reads a file by name: standard input or a .gz go through a temporary copy,
+    # while records keep naming the input.
+    with local_path(name, decompress=True, suffix=".evtx") as real:
+        yield from evtx.parse(real, stats=st, file=name)
 
 
 def parse_file(
@@ -40,12 +50,11 @@ def parse_file(
     p = Path(path)
     if fmt not in FORMATS:
         raise TelemetryError(f"unknown telemetry format {fmt!r} (known: {', '.join(FORMATS)})")
-    if not p.is_file():
-        raise TelemetryError(f"{p}: no such file")
+    check_input(path)  # a file (gzip or plain) or "-" for standard input
     st = stats if stats is not None else ParseStats(fmt)
     name = str(p)
     if fmt == "evtx":
-        return evtx.parse(p, stats=st)
+        return _evtx(name, st)
     if fmt == "dnsmasq":
         return dnsmasq.parse(open_lines(p), file=name, stats=st, year=year or _file_year(p))
     if fmt == "auditd":  # the C loop reads the file itself when built

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from harness.telemetry.inputs import open_binary
 from harness.telemetry.parsers import base
 from harness.telemetry.parsers.base import ParseStats, Record
 
@@ -110,13 +111,6 @@ _SLOW_FIELD = re.compile(r"([^\s=]+)=('[^']*'|\"[^\"]*\"|\{[^}]*\}|\S*)")
 
 class _BadLine(Exception):
     pass
-
-
-def _decode_hex_text(value: str) -> str:
-    try:
-        return bytes.fromhex(value).decode("utf-8", "backslashreplace")
-    except ValueError:
-        return value
 
 
 _HEX_CACHE: dict[str, str] = {}
@@ -498,7 +492,7 @@ def parse_path(
     if _CGrouper is None:
         yield from parse(base.open_lines(path), file=name, stats=st, window=window)
         return
-    with open(path, "rb") as raw:
+    with open_binary(path) as raw:  # gzip or plain, a file or "-" (stdin)
         yield from _iterate(make_grouper(raw=raw, file=name, stats=st, window=window), name, st)
 
 

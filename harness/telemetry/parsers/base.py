@@ -11,6 +11,8 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from harness.telemetry.inputs import open_binary
+
 #: How many unparseable-line examples a :class:`ParseStats` keeps (the count is always exact).
 MAX_EXAMPLES = 5
 #: Lines longer than this are cut before parsing: a corrupt file must not exhaust memory.
@@ -155,7 +157,7 @@ def open_lines(path: str | Path, block: int = 1 << 20) -> Iterator[str]:
 
 def _line_blocks(path: str | Path, block: int) -> Iterator[list[str]]:
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    with open(path, "rb") as raw:
+    with open_binary(path) as raw:  # gzip or plain, a file or "-" (stdin)
         tail = ""
         skipping = False
         while True:

@@ -73,7 +73,7 @@ def fields_from_json(event: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def parse_evtx(path: str | Path, *, stats: ParseStats | None = None) -> Iterator[Record]:
+def parse_evtx(path: str | Path, *, stats: ParseStats | None = None, file: str | None = None) -> Iterator[Record]:
     """Stream the records of an EVTX file (corrupt chunks/records are counted, not fatal)."""
     st = stats if stats is not None else ParseStats(SOURCE)
     try:
@@ -82,9 +82,9 @@ def parse_evtx(path: str | Path, *, stats: ParseStats | None = None) -> Iterator
         from harness.errors import TelemetryError
 
         raise TelemetryError("the 'evtx' package is required to read EVTX files") from exc
-    name = str(path)
+    name = str(path) if file is None else file
     try:
-        parser = evtx.PyEvtxParser(name)
+        parser = evtx.PyEvtxParser(str(path))
     except (OSError, RuntimeError) as exc:
         st.read += 1
         st.bad(name, 0, f"not a readable EVTX file: {exc}")
@@ -114,11 +114,13 @@ def parse_evtx(path: str | Path, *, stats: ParseStats | None = None) -> Iterator
         yield Record(SOURCE, fields, name, number, event_time(fields))
 
 
-def parse_xml_export(path: str | Path, *, stats: ParseStats | None = None) -> Iterator[Record]:
+def parse_xml_export(
+    path: str | Path, *, stats: ParseStats | None = None, file: str | None = None
+) -> Iterator[Record]:
     """Stream ``<Event>`` elements from an exported XML file (``<Events>`` wrapper or not,
     one or many lines), with bounded memory (each element is cleared once read)."""
     st = stats if stats is not None else ParseStats(SOURCE)
-    name = str(path)
+    name = str(path) if file is None else file
     count = 0
     try:
         # A wrapper root is needed when the export is a bare sequence of <Event>s.
@@ -166,10 +168,11 @@ def _local_tag(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
-def parse(path: str | Path, *, stats: ParseStats | None = None) -> Iterator[Record]:
-    """EVTX or exported XML, chosen by content (EVTX files start with ``ElfFile``)."""
+def parse(path: str | Path, *, stats: ParseStats | None = None, file: str | None = None) -> Iterator[Record]:
+    """EVTX or exported XML, chosen by content (EVTX files start with ``ElfFile``); records name
+    ``file`` (default: ``path``)."""
     with open(path, "rb") as fh:
         magic = fh.read(8)
     if magic.startswith(b"ElfFile"):
-        return parse_evtx(path, stats=stats)
-    return parse_xml_export(path, stats=stats)
+        return parse_evtx(path, stats=stats, file=file)
+    return parse_xml_export(path, stats=stats, file=file)

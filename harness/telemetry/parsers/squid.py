@@ -52,12 +52,6 @@ def _host_of(url: str, method: str) -> str | None:
         return None
 
 
-def _common(words: list[str]) -> dict[str, Any]:
-    status_part = words[3] if len(words) > 3 else ""
-    code, _, status = status_part.partition("/")
-    return {"result_code": code, "status": int(status) if status.isdigit() else None}
-
-
 def parse_line(line: str) -> dict[str, Any]:
     """Parse one access.log line (either format); raises ``ValueError`` when it is not one."""
     if '"' in line:

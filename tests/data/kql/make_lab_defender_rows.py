@@ -1,7 +1,7 @@
 """Build Defender-view rows of the Sysmon for Linux lab recording (test data for the KQL engine).
 
 Reproducible: ``python tests/data/kql/make_lab_defender_rows.py`` rewrites
-``tests/data/kql/lab-defender.jsonl`` from ../shared/data/recordings/sysmon-linux-lab-2026-11-28/.
+``tests/data/kql/lab-defender.jsonl`` from tests/data/recordings/sysmon-linux-lab-2026-11-28/.
 Standalone on purpose (stdlib only), so the KQL tests do not depend on harness.views.defender,
 which is built in parallel. Mapping (Microsoft's column names):
 
@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-REC = HERE.parents[2].parent / "shared" / "data" / "recordings" / "sysmon-linux-lab-2026-11-28"
+REC = HERE.parent / "recordings" / "sysmon-linux-lab-2026-11-28"
 
 
 def events(path: Path) -> list[tuple[int, dict[str, str], str]]:

@@ -1,7 +1,7 @@
-"""Turn the shared Sysmon-for-Linux lab recording into Sigma-view JSONL for the Sigma tests.
+"""Turn the Sysmon-for-Linux lab recording (tests/data/recordings) into Sigma-view JSONL for the Sigma tests.
 
 Run from the repository root:  python tests/data/sigma/make_events.py
-It rewrites tests/data/sigma/recording.jsonl (and synthetic-theharvester.jsonl) deterministically.
+It rewrites tests/data/sigma/recording.jsonl deterministically.
 
 This is test scaffolding, deliberately independent of harness.telemetry / harness.views (built in
 parallel): Sysmon events 1/3/11/23 keep Sysmon's own field names; dnsmasq query lines become
@@ -14,9 +14,8 @@ Two documented enrichments: Sysmon for Linux leaves ``DestinationHostname`` as `
 from the resolver's answers (the name dnsmasq resolved to that address), as a Sigma view that joins
 DNS does. Secrets: the Shodan API key in proxy query strings is replaced by ``REDACTED``.
 
-theHarvester cannot be installed on the recording machines (see shared/reference/telemetry.md), so
-``synthetic-theharvester.jsonl`` holds hand-built events shaped like the recording's for the
-command the atomic runs; every one is marked ``meta.synthetic: true``.
+theHarvester is not in that recording: the Sigma tests read its real events from the embedded-lab
+recording (tests/data/recordings/embedded-lab/*/T1590.005-4/sigma.jsonl.gz) instead.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-REC = ROOT.parent / "shared" / "data" / "recordings" / "sysmon-linux-lab-2026-11-28"
+REC = ROOT / "tests" / "data" / "recordings" / "sysmon-linux-lab-2026-11-28"
 OUT = Path(__file__).resolve().parent
 YEAR = 2026
 
@@ -186,39 +185,6 @@ def firewall_events(wins: list[tuple[str, float, float]]) -> list[dict]:
     return out
 
 
-def synthetic_theharvester() -> list[dict]:
-    """Events of `theHarvester -d <domain> -b dnsdumpster,bing -f <stem>` shaped like the recording's."""
-    base = parse_iso("2026-11-28T06:00:00.000Z")
-    py = "/opt/harvester/.venv/bin/python3"
-    tool = "/opt/harvester/.venv/bin/theHarvester"
-    cmd = "theHarvester -d corp.invalid -b dnsdumpster,bing -f /var/tmp/harvest-out"
-    meta = {"source": "synthetic", "synthetic": True, "atomic": "theharvester"}
-
-    def ev(dt: float, ls: dict, fields: dict) -> dict:
-        return {"logsource": ls, "event": fields, "meta": {**meta, "time": iso(base + dt)}}
-
-    pc = {"product": "linux", "category": "process_creation"}
-    return [
-        ev(0.0, pc, {"EventID": 1, "Image": "/usr/bin/bash", "CommandLine": f"bash -c {cmd}",
-                     "ParentImage": "/usr/sbin/sshd", "User": "root", "CurrentDirectory": "/root"}),
-        ev(0.01, pc, {"EventID": 1, "Image": "/usr/bin/python3.12", "CommandLine": f"{py} {tool} {cmd[13:]}",
-                      "ParentImage": "/usr/sbin/sshd", "User": "root", "CurrentDirectory": "/root"}),
-        ev(0.5, {"category": "dns"}, {"query": "dnsdumpster.com", "record_type": "A", "src_ip": "192.0.2.10"}),
-        ev(0.6, {"category": "dns"}, {"query": "www.bing.com", "record_type": "A", "src_ip": "192.0.2.10"}),
-        ev(0.7, {"product": "linux", "category": "network_connection"},
-           {"EventID": 3, "Image": "/usr/bin/python3.12", "Initiated": "true", "Protocol": "tcp",
-            "DestinationHostname": "dnsdumpster.com", "DestinationIp": "192.0.2.200", "DestinationPort": "443"}),
-        ev(0.8, {"category": "proxy"}, {"cs-host": "dnsdumpster.com", "cs-method": "CONNECT",
-                                        "c-uri": "dnsdumpster.com:443", "c-useragent": "python-requests/2.32.3",
-                                        "sc-status": 200}),
-        ev(2.0, {"product": "linux", "category": "file_event"},
-           {"EventID": 11, "Image": "/usr/bin/python3.12",
-            "TargetFilename": "/root/.local/share/theHarvester/stash.sqlite"}),
-        ev(2.1, {"product": "linux", "category": "file_event"},
-           {"EventID": 11, "Image": "/usr/bin/python3.12", "TargetFilename": "/var/tmp/harvest-out.xml"}),
-    ]
-
-
 def main() -> None:
     wins = windows()
     events = sysmon_events(wins) + dns_events(wins) + proxy_events(wins) + auditd_events(wins) + firewall_events(wins)
@@ -226,10 +192,7 @@ def main() -> None:
     with (OUT / "recording.jsonl").open("w") as fh:
         for e in events:
             fh.write(json.dumps(e, sort_keys=True) + "\n")
-    with (OUT / "synthetic-theharvester.jsonl").open("w") as fh:
-        for e in synthetic_theharvester():
-            fh.write(json.dumps(e, sort_keys=True) + "\n")
-    print(f"{len(events)} recorded events, {len(synthetic_theharvester())} synthetic")
+    print(f"{len(events)} recorded events")
 
 
 if __name__ == "__main__":

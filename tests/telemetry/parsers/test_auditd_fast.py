@@ -2,7 +2,7 @@
 
 Every line the C path accepts must give exactly what ``auditd.parse_line`` gives (same
 values, same key order); whole-file parses and the Sigma view built on them must be
-identical with and without the accelerator, on the shared lab recording, the benchmark
+identical with and without the accelerator, on the Sysmon-for-Linux lab recording, the benchmark
 generator's output, the malformed test inputs, hand-made edge cases and seeded mutations.
 """
 
@@ -20,7 +20,7 @@ from harness.views.sigma import SigmaView
 
 REPO = Path(__file__).resolve().parents[3]
 DATA = REPO / "tests" / "data" / "telemetry"
-RECORDING = REPO.parent / "shared" / "data" / "recordings" / "sysmon-linux-lab-2026-11-28" / "audit.log"
+RECORDING = REPO / "tests" / "data" / "recordings" / "sysmon-linux-lab-2026-11-28" / "audit.log"
 
 if not auditd.ACCELERATED:  # pragma: no cover - depends on the build
     pytest.skip("C tokenizer not built (pip install -e . needs gcc and python3-dev)", allow_module_level=True)
@@ -80,9 +80,7 @@ def _count_fast(lines: Iterable[str]) -> int:
     return sum(_same_line(line) for line in lines if line)
 
 
-def test_shared_recording_identical() -> None:
-    if not RECORDING.is_file():
-        pytest.skip(f"shared recording not found at {RECORDING}")
+def test_sysmon_lab_recording_identical() -> None:
     lines = _lines(RECORDING)
     assert _count_fast(lines) > 900  # the C path takes nearly every kernel record
     _parse_both(lines)

@@ -8,11 +8,10 @@ import pytest
 from harness.telemetry.parsers import ParseStats, parse_file
 from harness.telemetry.parsers.evtx import fields_from_json
 
-SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "data" / "sigmahq" / "regression-samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "data" / "sigmahq" / "regression-samples"
 EVTX = sorted(SAMPLES.rglob("*.evtx"))
 
 
-@pytest.mark.skipif(not EVTX, reason="SigmaHQ regression samples not found")
 @pytest.mark.parametrize("path", EVTX, ids=lambda p: p.parent.name)
 def test_evtx_matches_the_json_export(path: Path) -> None:
     st = ParseStats("evtx")
