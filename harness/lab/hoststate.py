@@ -2,7 +2,7 @@
 
 Compared before ``lab up`` and after ``lab down``: network namespaces, links, addresses, routes
 (all tables), the nft ruleset, audit rules and settings, /etc/netns, PAM services, mounts, the
-lab's state, cache-independent paths and output files, and lab processes.
+lab's state, cache-independent paths and output files, lab processes, and Sysmon's footprint.
 """
 
 from __future__ import annotations
@@ -65,6 +65,21 @@ def lab_processes(cfg: LabConfig) -> str:
     return "\n".join(sorted(found))
 
 
+def sysmon_footprint() -> str:
+    """What the lab's Sysmon install may leave: its packages, files, /dev/log, mounts, daemons."""
+    from harness.lab import sysmon
+
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+              if line.split()[2] in ("tracefs", "debugfs")]
+    return "\n".join([
+        "packages: " + " ".join(n for n in sysmon.PACKAGES if sysmon.dpkg_installed(n)),
+        "files: " + " ".join(sysmon.footprint()),
+        f"dev_log: {sysmon.DEV_LOG.exists() or sysmon.DEV_LOG.is_symlink()}",
+        "trace_mounts: " + " ".join(sorted(mounts)),
+        f"daemons: {len(sysmon.sysmon_pids())}",
+    ])
+
+
 def snapshot(cfg: LabConfig) -> HostState:
     audit_status = "\n".join(
         line for line in _cmd("auditctl", "-s").splitlines() if not _VOLATILE_AUDIT.match(line)
@@ -92,5 +107,6 @@ def snapshot(cfg: LabConfig) -> HostState:
         "tmp_atomic_outputs": tmp_outputs,
         "tmp_harness_files": tmp_harness,
         "lab_processes": lab_processes(cfg),
+        "sysmon": sysmon_footprint(),
     }
     return HostState(tuple(sorted(items.items())))

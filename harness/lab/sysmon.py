@@ -95,7 +95,7 @@ def _dpkg(args: list[str], timeout: float = 180) -> subprocess.CompletedProcess[
         time.sleep(2)
 
 
-def _dpkg_installed(name: str) -> bool:
+def dpkg_installed(name: str) -> bool:
     res = _run(["dpkg-query", "-W", "-f=${Status}", name], timeout=30)
     return res.returncode == 0 and "install ok installed" in res.stdout
 
@@ -119,7 +119,7 @@ def sysmon_pids() -> list[int]:
 def host_sysmon() -> str:
     """What shows the host has its own Sysmon, or '' when it has none."""
     for name in PACKAGES:
-        if _dpkg_installed(name):
+        if dpkg_installed(name):
             return f"package {name} is installed"
     if SYSMON_BIN.exists():
         return f"{SYSMON_BIN} exists"
@@ -127,7 +127,7 @@ def host_sysmon() -> str:
     return f"a Sysmon daemon runs (pid {pids[0]})" if pids else ""
 
 
-def _footprint() -> list[str]:
+def footprint() -> list[str]:
     return sorted({p for pattern in FOOTPRINT for p in glob.glob(pattern)})
 
 
@@ -161,7 +161,7 @@ def setup(state: LabState, log_dir: Path) -> SysmonSetup:
 def _install(state: LabState, log_dir: Path, debs: packages.SysmonPackages) -> None:
     mounts = [(fs, target) for fs, target in MOUNTS if not _mounted(target)]
     # Recorded before anything changes: the undo removes only what was not there before.
-    state.record("sysmon_install", "sysmon", preexisting=_footprint(), mounts=[t for _, t in mounts],
+    state.record("sysmon_install", "sysmon", preexisting=footprint(), mounts=[t for _, t in mounts],
                  packages=list(PACKAGES))
     for fs, target in mounts:
         res = _run(["mount", "-t", fs, fs, target], timeout=30)
@@ -249,7 +249,7 @@ def undo(data: dict[str, Any]) -> list[str]:
         step("sysmon -u force", lambda: _run([str(SYSMON_BIN), "-u", "force"], timeout=60))
     for pid in sysmon_pids():  # a daemon left by a crashed `up` before its pid was recorded
         step(f"sysmon daemon pid {pid}", lambda pid=pid: _end(pid))
-    installed = [name for name in data.get("packages", PACKAGES) if _dpkg_installed(name)]
+    installed = [name for name in data.get("packages", PACKAGES) if dpkg_installed(name)]
     # sysmonforlinux first: its prerm runs `sysmon`, which needs the library still in place.
     if "sysmonforlinux" in installed:
         step("package sysmonforlinux", lambda: _purge("sysmonforlinux"))
@@ -259,7 +259,7 @@ def undo(data: dict[str, Any]) -> list[str]:
     if "sysinternalsebpf" in installed:
         step("package sysinternalsebpf", lambda: _purge("sysinternalsebpf"))
     keep = set(data.get("preexisting", []))
-    for path in _footprint():
+    for path in footprint():
         if path not in keep:
             step(f"file {path}", lambda path=path: _remove(Path(path)))
     step("ldconfig", lambda: _run(["ldconfig"], timeout=60))

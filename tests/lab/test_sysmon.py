@@ -57,8 +57,8 @@ def test_probe_needs_the_nonce_event(tmp_path: Path) -> None:
 def test_undo_of_nothing_installed_removes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sysmon, "SYSMON_BIN", Path("/nonexistent/sysmon"))
     monkeypatch.setattr(sysmon, "sysmon_pids", lambda: [])
-    monkeypatch.setattr(sysmon, "_dpkg_installed", lambda name: False)
-    monkeypatch.setattr(sysmon, "_footprint", lambda: ["/etc/systemd/system/sysmon.service"])
+    monkeypatch.setattr(sysmon, "dpkg_installed", lambda name: False)
+    monkeypatch.setattr(sysmon, "footprint", lambda: ["/etc/systemd/system/sysmon.service"])
     monkeypatch.setattr(sysmon, "_run", lambda *a, **k: None)
     # The host's own service file was there before: it stays.
     done = sysmon.undo({"preexisting": ["/etc/systemd/system/sysmon.service"], "mounts": []})

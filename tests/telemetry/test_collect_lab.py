@@ -61,11 +61,17 @@ def transparent(tmp_path_factory):
 
 def test_process_creation_has_the_exact_command_line(transparent):
     tmp, _ = transparent
-    sigma, defender, _ = _load(tmp, "T1590.005-3")
-    cmdlines = [e.get("CommandLine") for e in _cat(sigma, "process_creation") if e.get("Image", "").endswith("/nmap")]
-    assert cmdlines == ["nmap -sn 198.51.100.128/28 -oX /tmp/atomic-nmap-sweep.xml"]
+    sigma, defender, manifest = _load(tmp, "T1590.005-3")
+    # One event per process sensor: auditd always, Sysmon too where the lab installed it.
+    sensors = {s["name"] for s in manifest["sensors"] if s["available"]} & {"auditd", "sysmon"}
+    by_sensor: dict[str, list[str]] = {}
+    for e in sigma:
+        if e["logsource"].get("category") == "process_creation" and e["event"].get("Image", "").endswith("/nmap"):
+            by_sensor.setdefault(e["logsource"]["service"], []).append(e["event"].get("CommandLine"))
+    cmd = "nmap -sn 198.51.100.128/28 -oX /tmp/atomic-nmap-sweep.xml"
+    assert by_sensor == {name: [cmd] for name in sensors}
     procs = [r["row"] for r in defender if r["table"] == "DeviceProcessEvents" and r["row"]["FileName"] == "nmap"]
-    assert [p["ProcessCommandLine"] for p in procs] == cmdlines
+    assert [p["ProcessCommandLine"] for p in procs] == [cmd] * len(sensors)
 
 
 def test_sweep_icmp_echo_requests_and_file_creation(transparent):
