@@ -670,6 +670,8 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
             found.append(f"file {PAM_DIR / self.pam_service}")
         if (NETNS_ETC / self.cfg.lab_ns).exists():
             found.append(f"dir {NETNS_ETC / self.cfg.lab_ns}")
+        if lab_sysmon.leftover() is not None:
+            found.append(f"Sysmon install ({lab_sysmon.MARKER})")
         return found
 
     def down(self) -> list[str]:
@@ -690,6 +692,9 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
                 resources.insert(0, _res("netns", ns))
         if not any(r.kind == "link" for r in resources):
             resources.append(_res("link", self.host_veth))
+        sysmon_leftover = lab_sysmon.leftover()
+        if sysmon_leftover is not None and not any(r.kind == "sysmon_install" for r in resources):
+            resources.insert(0, _res("sysmon_install", "sysmon", **sysmon_leftover))  # undone last
         if not any(r.kind == "nft_table" for r in resources):
             resources.append(_res("nft_table", f"inet {self.guard_table}", family="inet", table=self.guard_table))
         for path in (str(PAM_DIR / self.pam_service), str(NETNS_ETC / self.cfg.lab_ns)):

@@ -77,6 +77,7 @@ def sysmon_footprint() -> str:
         f"dev_log: {sysmon.DEV_LOG.exists() or sysmon.DEV_LOG.is_symlink()}",
         "trace_mounts: " + " ".join(sorted(mounts)),
         f"daemons: {len(sysmon.sysmon_pids())}",
+        f"marker: {sysmon.MARKER.exists()}",
     ])
 
 

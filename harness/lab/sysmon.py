@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import secrets
 import shutil
@@ -39,6 +40,9 @@ from harness.lab.state import LabState, proc_start_time
 from harness.packages import sysmon as packages
 
 CONFIG = Path(__file__).with_name("sysmon-config.xml")
+#: Written before the install, outside the lab's state dir: whoever finds it knows the host's Sysmon
+#: is the lab's leftover (a state dir deleted after a crash), never the host's own.
+MARKER = Path("/run/recon-harness-sysmon.json")
 DEV_LOG = Path("/dev/log")
 SYSMON_BIN = Path("/opt/sysmon/sysmon")
 EBPF_INSTALLER = Path("/usr/bin/libsysinternalsEBPFinstaller")
@@ -116,8 +120,19 @@ def sysmon_pids() -> list[int]:
     return out
 
 
+def leftover() -> dict[str, Any] | None:
+    """The undo data of a lab install whose state file is gone, or None."""
+    try:
+        data = json.loads(MARKER.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def host_sysmon() -> str:
-    """What shows the host has its own Sysmon, or '' when it has none."""
+    """What shows the host has its own Sysmon, or '' when it has none (a lab leftover is not)."""
+    if leftover() is not None:
+        return ""
     for name in PACKAGES:
         if dpkg_installed(name):
             return f"package {name} is installed"
@@ -161,8 +176,9 @@ def setup(state: LabState, log_dir: Path) -> SysmonSetup:
 def _install(state: LabState, log_dir: Path, debs: packages.SysmonPackages) -> None:
     mounts = [(fs, target) for fs, target in MOUNTS if not _mounted(target)]
     # Recorded before anything changes: the undo removes only what was not there before.
-    state.record("sysmon_install", "sysmon", preexisting=footprint(), mounts=[t for _, t in mounts],
-                 packages=list(PACKAGES))
+    data = {"preexisting": footprint(), "mounts": [t for _, t in mounts], "packages": list(PACKAGES)}
+    state.record("sysmon_install", "sysmon", **data)
+    MARKER.write_text(json.dumps(data) + "\n")
     for fs, target in mounts:
         res = _run(["mount", "-t", fs, fs, target], timeout=30)
         if res.returncode != 0:
@@ -268,6 +284,8 @@ def undo(data: dict[str, Any]) -> list[str]:
             step(f"mount {target}", lambda target=target: _umount(target))
     if errors:
         raise LabError("Sysmon removal incomplete: " + "; ".join(errors))
+    if MARKER.exists():
+        MARKER.unlink()
     return done
 
 

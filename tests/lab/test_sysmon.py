@@ -63,3 +63,16 @@ def test_undo_of_nothing_installed_removes_nothing(monkeypatch: pytest.MonkeyPat
     # The host's own service file was there before: it stays.
     done = sysmon.undo({"preexisting": ["/etc/systemd/system/sysmon.service"], "mounts": []})
     assert done == ["ldconfig"]
+
+
+def test_a_lab_leftover_is_not_the_hosts_own_sysmon(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A crash that lost the state dir: the marker outside it says the installed Sysmon is the lab's.
+    marker = tmp_path / "marker.json"
+    monkeypatch.setattr(sysmon, "MARKER", marker)
+    monkeypatch.setattr(sysmon, "dpkg_installed", lambda name: True)
+    assert sysmon.leftover() is None and sysmon.host_sysmon() == "package sysmonforlinux is installed"
+    marker.write_text('{"preexisting": [], "mounts": ["/sys/kernel/tracing"], "packages": ["sysmonforlinux"]}')
+    assert sysmon.host_sysmon() == ""
+    assert sysmon.leftover() == {"preexisting": [], "mounts": ["/sys/kernel/tracing"], "packages": ["sysmonforlinux"]}
+    marker.write_text("not json")
+    assert sysmon.leftover() is None
