@@ -40,8 +40,10 @@ def test_installed_live_mandatory_and_a_dead_daemon_is_unavailable(lab: Embedded
     lab.up(provision=False)
     state = LabState.load(lab.state_dir)
     assert state is not None and state.info["sysmon"]["case"] == "installed"
-    kinds = [r.kind for r in state.resources]
-    assert "sysmon_install" in kinds and kinds.index("sysmon_install") < kinds.index("process")
+    order = [(r.kind, r.name) for r in state.resources]
+    # Recorded before anything it undoes was made: the listener's socket, its process, the daemon.
+    assert order.index(("sysmon_install", "sysmon")) < order.index(("file", "/dev/log")) \
+        < order.index(("process", "sysmon-devlog")) < order.index(("process", "sysmon"))
     live = {s.name: s for s in lab.sensors()}["sysmon"]
     assert live.available and live.mandatory, live
     # The log holds Sysmon's own events only, one XML event per line.
