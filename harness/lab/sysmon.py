@@ -215,6 +215,18 @@ def _install(state: LabState, log_dir: Path, debs: packages.SysmonPackages) -> N
     probe(log, READY_TIMEOUT)
 
 
+def _running(pid: int, start_time: int | None) -> bool:
+    """The process we started is still there and not a zombie (the daemon is not our child, so a
+    killed one can linger unreaped)."""
+    if proc_start_time(pid) != start_time:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2 :][:1] not in ("Z", "X")
+
+
 def probe(log: Path, timeout: float = PROBE_TIMEOUT) -> str:
     """Run a command carrying a fresh nonce; '' once Sysmon logged its ProcessCreate, else why not."""
     nonce = f"recon-sysmon-probe-{secrets.token_hex(6)}"
@@ -239,7 +251,7 @@ def status(state: LabState | None, log: Path) -> tuple[bool, str, bool]:
     assert state is not None
     for res in state.resources:
         if (res.kind == "process" and res.name in ("sysmon", "sysmon-devlog")
-                and proc_start_time(int(res.data["pid"])) != res.data.get("start_time")):
+                and not _running(int(res.data["pid"]), res.data.get("start_time"))):
             return False, f"process {res.name} (pid {res.data['pid']}) is not running", True
     why = probe(log)
     return not why, why, True

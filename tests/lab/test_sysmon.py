@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from harness.lab import sysmon
-from harness.lab.state import LabState
+from harness.lab.state import LabState, proc_start_time
 from harness.packages import sysmon as packages
 
 
@@ -76,3 +79,14 @@ def test_a_lab_leftover_is_not_the_hosts_own_sysmon(monkeypatch: pytest.MonkeyPa
     assert sysmon.leftover() == {"preexisting": [], "mounts": ["/sys/kernel/tracing"], "packages": ["sysmonforlinux"]}
     marker.write_text("not json")
     assert sysmon.leftover() is None
+
+
+def test_a_zombie_is_not_running() -> None:
+    child = subprocess.Popen(["/bin/true"])
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)  # exited but not reaped yet: a zombie, as a killed daemon that is not ours
+    assert not sysmon._running(child.pid, proc_start_time(child.pid))
+    child.wait()
+    assert sysmon._running(os.getpid(), proc_start_time(os.getpid()))
