@@ -9,11 +9,13 @@ import sys
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError, HarnessError
-from harness.rules.kql.schema import Flavour
-from harness.telemetry.inputs import check_input, local_path
+from harness.telemetry.inputs import is_stdin, local_path
+
+if TYPE_CHECKING:
+    from harness.rules.kql.schema import Flavour
 
 
 def register(subparsers: Any) -> None:
@@ -66,10 +68,9 @@ def run(args: argparse.Namespace) -> int:
             name, sep, file = spec.partition("=")
             if not sep or not name or not file:
                 raise ConfigError(f"--table expects NAME=FILE, got {spec!r}")
-            try:
-                check_input(file)
-            except HarnessError:
-                raise ConfigError(f"--table {name}: no such file {file}") from None
+            # any readable path: a file, "-", /dev/null, a FIFO or a shell's <(...)
+            if not (is_stdin(file) or (Path(file).exists() and not Path(file).is_dir())):
+                raise ConfigError(f"--table {name}: no such file {file}")
             by_file.setdefault(file, []).append(name)
         now = _parse_now(args.now) or datetime.now(UTC)
         with ExitStack() as stack:

@@ -11,8 +11,9 @@ from typing import Any
 
 from harness.atomics.arguments import arguments_per_test, parse_assignments
 from harness.atomics.loader import default_technique_path, load_technique
-from harness.errors import ConfigError
-from harness.execution.pipeline import DetonationPipeline
+from harness.errors import ConfigError, TargetError
+from harness.execution.fleet import TargetSpec, resolve_targets
+from harness.execution.pipeline import DetonationPipeline, refused_run
 from harness.execution.runner import AtomicRun, Status
 from harness.execution.session import DEFAULT_TARGET, open_session
 
@@ -20,7 +21,14 @@ from harness.execution.session import DEFAULT_TARGET, open_session
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("run", help="detonate atomics on a target (default: the embedded lab)")
     p.add_argument("ids", nargs="*", metavar="ID", help="atomic ids (T1590.005-N) or GUIDs; default: all")
-    p.add_argument("--target", default=DEFAULT_TARGET, help=f"target URL (default {DEFAULT_TARGET})")
+    p.add_argument("--target", action="append", default=None,
+                   help=f"target URL (repeatable; default {DEFAULT_TARGET})")
+    p.add_argument("--inventory", metavar="FILE", default=None,
+                   help="Ansible inventory (INI or YAML): its hosts (or --target-group's) become ssh:// targets")
+    p.add_argument("--target-group", action="append", default=[], metavar="NAME",
+                   help="run on the hosts of this inventory group (repeatable; needs --inventory)")
+    p.add_argument("--scope", metavar="FILE", default=None,
+                   help="declared scope of real hosts ([scope] table as in a lab config); required for ssh://")
     p.add_argument("--atomics", default=None, help="atomic YAML (default atomics/T1590.005/T1590.005.yaml)")
     p.add_argument("--lab-config", default=None, help="lab config TOML (scope and addresses)")
     p.add_argument("--get-prereqs", action="store_true",
@@ -60,9 +68,41 @@ def _main(args: argparse.Namespace) -> int:
     technique = _load(args.atomics)
     tests = [technique.find(i) for i in args.ids] if args.ids else list(technique.atomic_tests)
     # Checked before the session opens: a misspelt or ill-typed argument never reaches a lab.
-    per_test = arguments_per_test(tests, parse_assignments(args.arg, "--arg"))
+    overrides = parse_assignments(args.arg, "--arg")
+    arguments_per_test(tests, overrides)
+    specs = resolve_targets(args.target or [], inventory=args.inventory, groups=args.target_group,
+                            scope_file=args.scope, cli_args=overrides, lab_config=args.lab_config)
+    # Per target: its inventory vars (those the selected atomics declare), then --arg; all checked
+    # (names, types, scope) before any target is opened.
+    declared = {name for test in tests for name in test.input_arguments}
+    per_target = {spec.label: arguments_per_test(
+        tests, {k: v for k, v in spec.arguments(overrides).items() if k in declared}) for spec in specs}
     results: list[AtomicRun] = []
-    with open_session(args.target, args.lab_config, keep_lab=args.keep_lab, proxy_mode=args.proxy_mode) as session:
+    for spec in specs:
+        if len(specs) > 1:
+            print(f"== {spec.label}", flush=True)
+        try:
+            results += _run_target(args, spec, tests, per_target[spec.label])
+        except TargetError as exc:
+            # An unreachable host, an auth failure or a changed host key: this target's atomics are
+            # ERROR with the reason, and the other targets run on.
+            for test in tests:
+                run = refused_run(test, spec.url, f"target {spec.label}: {exc}")
+                results.append(run)
+                print(json.dumps(run.to_dict()) if args.json else _line(run), flush=True)
+    bad = [r for r in results if r.status not in (Status.EXECUTED, Status.PREREQ_MISSING)]
+    return 1 if bad else 0
+
+
+def _run_target(args: argparse.Namespace, spec: TargetSpec, tests: list[Any],
+                per_test: dict[str, dict[str, str]]) -> list[AtomicRun]:
+    results: list[AtomicRun] = []
+    with open_session(spec.url, args.lab_config, keep_lab=args.keep_lab, proxy_mode=args.proxy_mode,
+                      scope=spec.scope) as session:
+        if session.clock is not None:
+            c = session.clock
+            print(f"{spec.label}: clock offset {c.offset_s:+.3f} s ± {c.uncertainty_s:.3f} s "
+                  "(log windows shifted by it)", file=sys.stderr, flush=True)
         if args.telemetry and session.lab is None:
             raise ConfigError("--telemetry is implemented for the embedded lab (netns://) only so far")
         pipeline = DetonationPipeline(
@@ -78,5 +118,4 @@ def _main(args: argparse.Namespace) -> int:
                 counts = ", ".join(f"{k} {v['kept']}/{v['records']}" for k, v in sorted(done.telemetry.counts.items()))
                 print(f"{run.id:<13} telemetry: {counts} -> {done.directory}", file=sys.stderr, flush=True)
             print(json.dumps(run.to_dict()) if args.json else _line(run), flush=True)
-    bad = [r for r in results if r.status not in (Status.EXECUTED, Status.PREREQ_MISSING)]
-    return 1 if bad else 0
+    return results

@@ -15,7 +15,9 @@ checkout's own ``atomics/`` folder is treated as destructive:
   folder there is given, it is refused rather than left to fail on a literal token.
 
 The project's own atomics are curated (scope-checked, cleanups verified) and keep running where
-they do today.
+they do today. So does a technique file of the user's own that carries a signals sidecar
+(``<technique>.signals.yaml``): the sidecar is this harness's format, upstream ships none, and
+writing one is the user's statement that the file was written for this harness.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from harness.atomics.loader import project_atomics_dirs
 from harness.atomics.model import ATOMICS_FOLDER_RE, AtomicTest
+from harness.atomics.signals import signals_path
 from harness.errors import HarnessError
 from harness.execution.scope import Scope
 from harness.targets.base import parse_target_url
@@ -40,13 +43,14 @@ _HOST_WORDS = ("domain", "host", "server", "url", "fqdn", "site", "dns", "remote
 
 
 def is_project_atomic(test: AtomicTest, project_dirs: Collection[Path] | None = None) -> bool:
-    """Whether ``test`` comes from this checkout's ``atomics/`` (or is built in code, like the
-    negative control); anything loaded from elsewhere is an upstream, destructive test."""
+    """Whether ``test`` comes from this checkout's ``atomics/``, is built in code (the negative
+    control) or sits in a technique file with a signals sidecar; anything else is an upstream,
+    destructive test."""
     if test.location is None:
         return True
     path = Path(test.location.path).resolve()
     dirs = project_atomics_dirs() if project_dirs is None else project_dirs
-    return any(path.is_relative_to(folder.resolve()) for folder in dirs)
+    return any(path.is_relative_to(folder.resolve()) for folder in dirs) or signals_path(path).is_file()
 
 
 def disposable_refusal(target_url: str, disposable_hosts: Collection[str] = ()) -> str | None:

@@ -61,6 +61,7 @@ class DetonationPipeline:
         self.telemetry = None
         if collect and session.lab is not None:
             self.telemetry = session.lab.telemetry_session(session.secrets, session.proxy_mode)
+            self.telemetry.clock = session.clock  # log windows on the target's clock
 
     @property
     def sensors(self) -> list[Any]:

@@ -18,6 +18,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
+from harness.errors import ConfigError
+from harness.execution.fleet import REAL_HOST_SCHEMES
 from harness.execution.scope import Scope
 from harness.lab.config import LabConfig, load_lab_config
 from harness.lab.embedded import EmbeddedLab
@@ -26,6 +28,8 @@ from harness.targets.base import Target, get_target, parse_target_url
 from harness.targets.inspect import TargetInspector
 
 DEFAULT_TARGET = "netns://rah"
+#: Targets on another machine's clock (measured at session start); netns:// and local:// share the controller's.
+CLOCKED_SCHEMES = ("ssh", "vagrant")
 
 
 class LabHandle(Protocol):
@@ -51,6 +55,7 @@ class Session:
     facts: dict[str, Any] = field(default_factory=dict)
     proxy_mode: str = "transparent"
     inspector: Any = None  # harness.targets.inspect.TargetInspector (testinfra)
+    clock: Any = None  # harness.targets.clock.ClockOffset of an SSH host (None: the controller's own clock)
 
     @property
     def scratch_dir(self) -> str:
@@ -64,11 +69,17 @@ def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
 
 @contextmanager
 def open_session(target_url: str | None = None, lab_config: str | None = None,
-                 keep_lab: bool = False, proxy_mode: str | None = None) -> Iterator[Session]:
-    """Yield a ready Session; undo whatever it set up when the block ends, however it ends."""
+                 keep_lab: bool = False, proxy_mode: str | None = None,
+                 scope: Scope | None = None) -> Iterator[Session]:
+    """Yield a ready Session; undo whatever it set up when the block ends, however it ends.
+
+    ``scope`` is the declared scope of a real host (``--scope FILE``); it replaces the lab's, and a
+    real host (``ssh://``) without one is refused before anything is opened."""
     url = target_url or DEFAULT_TARGET
     cfg = load_lab_config(lab_config)
     parsed = parse_target_url(url)
+    if scope is None and parsed.scheme in REAL_HOST_SCHEMES:
+        raise ConfigError(f"{url} is a real host, not a lab: a run against it needs a declared scope (--scope FILE)")
     lab: LabHandle | None = None
     embedded: EmbeddedLab | None = None  # the lab this session may own (and then removes)
     owns = False
@@ -112,8 +123,12 @@ def open_session(target_url: str | None = None, lab_config: str | None = None,
                         env[name] = url
                     secret_values.append(password)
                 inspector = TargetInspector(target)
-                session = Session(target=target, lab_config=cfg, scope=Scope.from_lab(cfg), lab=lab, env=env,
+                session = Session(target=target, lab_config=cfg, scope=scope or Scope.from_lab(cfg), lab=lab, env=env,
                                   secrets=secret_values, owns_lab=owns, proxy_mode=mode, inspector=inspector)
+                if parsed.scheme in CLOCKED_SCHEMES:
+                    from harness.targets.clock import measure_clock_offset
+
+                    session.clock = measure_clock_offset(target)
                 yield session
             finally:
                 # Also when building the session failed half-way (the inspector could not connect):

@@ -120,6 +120,20 @@ def _ip(value: Any, where: str, path: str) -> ipaddress.IPv4Address:
         raise ConfigError(f"{where}: not an IPv4 address: {value!r}", SourceLocation(path)) from exc
 
 
+def parse_toml(text: str, where: str) -> dict[str, Any]:
+    """``tomllib.loads`` with a syntax error as a ConfigError at its file:line:column."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # Python 3.11's TOMLDecodeError has no attributes for the position: read it from the message.
+        m = re.search(r"at line (\d+), column (\d+)", str(exc))
+        line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+        if m is None and "end of document" in str(exc):
+            line, col = text.count("\n") + 1, len(text.rpartition("\n")[2]) + 1
+        msg = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
+        raise ConfigError(f"invalid TOML: {msg}", SourceLocation(where, line, col)) from exc
+
+
 def load_lab_config(path: str | Path | None = None) -> LabConfig:
     """Load a lab config; ``None`` loads the packaged safe defaults."""
     if path is None:
@@ -131,14 +145,7 @@ def load_lab_config(path: str | Path | None = None) -> LabConfig:
             text = Path(path).read_text()
         except OSError as exc:
             raise ConfigError(f"cannot read lab config: {exc}", SourceLocation(where)) from exc
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        # Python 3.11's TOMLDecodeError has no attributes for the position: read it from the message.
-        m = re.search(r"at line (\d+), column (\d+)", str(exc))
-        line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        raise ConfigError(f"invalid TOML: {msg}", SourceLocation(where, line, col)) from exc
+    doc = parse_toml(text, where)
     try:
         lab, net, scope, sweep = doc["lab"], doc["network"], doc["scope"], doc["sweep"]
         name = str(lab["name"])

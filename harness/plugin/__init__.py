@@ -1,7 +1,9 @@
 """The pytest plugin (entry point ``pytest11: recon_harness``): ``pytest atomics/``.
 
-Options: ``--target URL`` (default the embedded lab), ``--detections DIR``, ``--evidence-dir DIR``,
-``--record DIR``, ``--replay DIR``, ``--now ISO8601``, ``--atomic-arg NAME=VALUE``. Markers: ``atomic(ID)``, ``lab``,
+Options: ``--target URL`` (repeatable; default the embedded lab), ``--inventory FILE``,
+``--target-group NAME``, ``--scope FILE`` (see :mod:`harness.plugin.targets`), ``--detections DIR``,
+``--evidence-dir DIR``, ``--record DIR``, ``--replay DIR``, ``--now ISO8601``,
+``--atomic-arg NAME=VALUE``. Markers: ``atomic(ID)``, ``lab``,
 ``destructive``, ``online``. A test marked ``atomic("T1590.005-1")`` asks the ``atomic`` fixture
 for its judged outcome and calls ``assert_alerted()``; the negative control calls
 ``assert_clean()``. Tests are parametrized per target, so their ids show atomic and target.
@@ -39,23 +41,36 @@ _RUN_KEY = pytest.StashKey["ValidationRunHolder"]()
 
 
 class ValidationRunHolder:
-    """The session's run, created on first use so plain ``pytest tests/`` never builds one."""
+    """The session's runs, one per target, each created on first use so plain ``pytest tests/``
+    never builds one."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.run: Any = None
-        self.evidence_written: Path | None = None
+        self.runs: dict[str, Any] = {}  # target label -> ValidationRun
+        self.evidence_written: list[Path] = []
 
-    def get(self) -> Any:
-        if self.run is None:
+    @property
+    def run(self) -> Any:
+        """The first target's run (None before any)."""
+        return next(iter(self.runs.values()), None)
+
+    def get(self, label: str | None = None) -> Any:
+        from harness.plugin.targets import spec_for, target_labels
+
+        label = label or target_labels(self.config)[0]
+        if label not in self.runs:
             from harness.plugin.suite import ValidationRun, repo_root
 
             opt = self.config.getoption
             now = opt("harness_now")
             detections = opt("harness_detections") or str(repo_root() / "detections")
-            self.run = ValidationRun(
-                target=opt("harness_target") or _default_target(),
-                atomic_args=_atomic_args(self.config),
+            spec = spec_for(self.config, label) if not opt("harness_replay") else None
+            self.runs[label] = ValidationRun(
+                target=spec.url if spec is not None else _default_target(),
+                label=spec.label if spec is not None else None,
+                atomic_args=spec.arguments(_atomic_args(self.config)) if spec is not None
+                else _atomic_args(self.config),
+                scope=spec.scope if spec is not None else None,
                 detections=Path(detections),
                 replay=Path(opt("harness_replay")) if opt("harness_replay") else None,
                 record=Path(opt("harness_record")) if opt("harness_record") else None,
@@ -63,7 +78,7 @@ class ValidationRunHolder:
                 progress=_progress_writer(self.config),
                 required_sensors=tuple(opt("harness_require_sensor") or ()),
             )
-        return self.run
+        return self.runs[label]
 
 
 def _parse_now(text: str) -> dt.datetime:
@@ -119,8 +134,8 @@ def _progress_writer(config: pytest.Config) -> Any:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("recon-harness", "recon atomics harness (pytest atomics/)")
-    group.addoption("--target", dest="harness_target", default=None, metavar="URL",
-                    help="target URL to detonate on (default: the embedded lab, netns://rah)")
+    group.addoption("--target", dest="harness_target", action="append", default=None, metavar="URL",
+                    help="target URL to detonate on (repeatable; default: the embedded lab, netns://rah)")
     group.addoption("--detections", dest="harness_detections", default=None, metavar="DIR",
                     help="detections directory with sigma/ and kql/ (default: detections/)")
     group.addoption("--evidence-dir", dest="harness_evidence", default=None, metavar="DIR",
@@ -137,6 +152,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--atomic-arg", dest="harness_atomic_args", action="append", default=[], metavar="NAME=VALUE",
                     help="override an input argument of the atomics (repeatable); each atomic gets the names it "
                          "declares; a name no atomic declares, or a value of the wrong type, is a usage error")
+    from harness.plugin.targets import add_options
+
+    add_options(group)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -152,10 +170,19 @@ def pytest_configure(config: pytest.Config) -> None:
         _parse_now(now)  # a bad --now is a usage error before anything runs
     if config.getoption("harness_atomic_args", None):
         _atomic_args(config)  # so are misspelt or ill-typed atomic arguments
-    target = config.getoption("harness_target", None)
-    if target and not config.getoption("harness_replay", None):
-        _check_target(target)  # and a target URL that cannot parse (one line, not one failure per test)
+    if not config.getoption("harness_replay", None):
+        for target in config.getoption("harness_target", None) or []:
+            _check_target(target)  # and a target URL that cannot parse (one line, not one failure per test)
+    _check_fleet(config)
     config.stash[_RUN_KEY] = ValidationRunHolder(config)
+
+
+def _check_fleet(config: pytest.Config) -> None:
+    """Targets, inventory and scope are resolved (and refused) before anything is collected or runs."""
+    from harness.plugin.targets import fleet_requested, target_specs
+
+    if fleet_requested(config) and not config.getoption("harness_replay", None) and not config.option.help:
+        target_specs(config)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -163,10 +190,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     marker = metafunc.definition.get_closest_marker("atomic")
     atomic_id = str(marker.args[0]) if marker and marker.args else "?"
-    opt = metafunc.config.getoption
-    replay = opt("harness_replay")
-    label = f"replay:{Path(replay).name}" if replay else str(opt("harness_target") or _default_target())
-    metafunc.parametrize("harness_target", [label], ids=[f"{atomic_id}@{label}"], scope="function")
+    replay = metafunc.config.getoption("harness_replay")
+    if replay:
+        labels = [f"replay:{Path(replay).name}"]
+    else:
+        from harness.plugin.targets import target_labels
+
+        labels = target_labels(metafunc.config)
+    metafunc.parametrize("harness_target", labels, ids=[f"{atomic_id}@{label}" for label in labels], scope="function")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -174,7 +205,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("atomic") is None:
             continue
-        if live and str(config.getoption("harness_target") or _default_target()).startswith("netns://"):
+        callspec = getattr(item, "callspec", None)
+        label = str(callspec.params.get("harness_target", "")) if callspec is not None else ""
+        if live and label.startswith("netns://"):
             item.add_marker(pytest.mark.lab)
 
 
@@ -234,19 +267,24 @@ def harness_target(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(scope="session")
-def validation_run(request: pytest.FixtureRequest) -> Any:
-    """The session's :class:`~harness.plugin.suite.ValidationRun` (live or replay)."""
-    holder: ValidationRunHolder = request.config.stash[_RUN_KEY]
-    run = holder.get()
+def _checked(run: Any) -> Any:
     if run.mode == "live" and str(run.target_url).startswith("netns://") and os.geteuid() != 0:
         pytest.skip("the embedded lab needs root (network namespaces, auditd): run as root, or use --replay DIR")
     return run
 
 
+@pytest.fixture(scope="session")
+def validation_run(request: pytest.FixtureRequest) -> Any:
+    """The session's :class:`~harness.plugin.suite.ValidationRun` of its first target (live or replay)."""
+    holder: ValidationRunHolder = request.config.stash[_RUN_KEY]
+    return _checked(holder.get())
+
+
 @pytest.fixture
-def atomic(request: pytest.FixtureRequest, validation_run: Any, harness_target: str) -> AtomicCheck:
-    """Detonate (or replay) the atomic named by the test's ``atomic`` marker and judge it."""
+def atomic(request: pytest.FixtureRequest, harness_target: str) -> AtomicCheck:
+    """Detonate (or replay) the atomic named by the test's ``atomic`` marker on this test's target and judge it."""
+    holder: ValidationRunHolder = request.config.stash[_RUN_KEY]
+    validation_run = _checked(holder.get(None if request.config.getoption("harness_replay") else harness_target))
     marker = request.node.get_closest_marker("atomic")
     if marker is None or not marker.args:
         raise pytest.UsageError(f"{request.node.nodeid}: the atomic fixture needs @pytest.mark.atomic('<id>')")
@@ -259,40 +297,44 @@ def atomic(request: pytest.FixtureRequest, validation_run: Any, harness_target: 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     holder: ValidationRunHolder | None = session.config.stash.get(_RUN_KEY, None)
-    if holder is None or holder.run is None:
-        return
-    run = holder.run
-    try:
-        if run.outcomes:
-            run.ensure_control()
-    finally:
-        run.close()
-    if not run.outcomes:
+    if holder is None:
         return
     from harness.evidence import write_evidence
     from harness.plugin.suite import repo_root
 
     base = session.config.getoption("harness_evidence") or str(repo_root() / "evidence")
-    out = Path(base) / run.run_id
-    write_evidence(run.document(), out, run.secrets)
-    holder.evidence_written = out
+    # One evidence folder per target so far (one run.json for a fleet is the fleet issue's later part).
+    for run in holder.runs.values():
+        try:
+            if run.outcomes:
+                run.ensure_control()
+        finally:
+            run.close()
+        if not run.outcomes:
+            continue
+        out = Path(base) / run.run_id
+        write_evidence(run.document(), out, run.secrets)
+        holder.evidence_written.append(out)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     holder: ValidationRunHolder | None = config.stash.get(_RUN_KEY, None)
-    if holder is None or holder.run is None or not holder.run.outcomes:
+    runs = [r for r in holder.runs.values() if r.outcomes] if holder is not None else []
+    if not runs:
         return
-    run = holder.run
     terminalreporter.section("recon-harness verdicts")
-    for aid in run.order:
-        v = run.outcomes[aid].verdict
-        counts: dict[str, int] = {}
-        for s in v.signals:
-            counts[str(s.verdict)] = counts.get(str(s.verdict), 0) + 1
-        summary = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
-        terminalreporter.write_line(f"{aid:<18} {v.verdict!s:<18} {summary}")
-    unavailable = [s for s in run.sensors if not s.get("available")]
-    for s in unavailable:
-        terminalreporter.write_line(f"SENSOR UNAVAILABLE: {s.get('name')}: {s.get('reason')}", yellow=True)
-    if holder.evidence_written is not None:
-        terminalreporter.write_line(f"evidence: {holder.evidence_written}")
+    for run in runs:
+        if len(runs) > 1:
+            terminalreporter.write_line(f"[{run.target_label}]", bold=True)
+        for aid in run.order:
+            v = run.outcomes[aid].verdict
+            counts: dict[str, int] = {}
+            for s in v.signals:
+                counts[str(s.verdict)] = counts.get(str(s.verdict), 0) + 1
+            summary = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
+            terminalreporter.write_line(f"{aid:<18} {v.verdict!s:<18} {summary}")
+        for s in run.sensors:
+            if not s.get("available"):
+                terminalreporter.write_line(f"SENSOR UNAVAILABLE: {s.get('name')}: {s.get('reason')}", yellow=True)
+    for out in holder.evidence_written if holder is not None else []:
+        terminalreporter.write_line(f"evidence: {out}")

@@ -107,6 +107,8 @@ class ValidationRun:
         lab_config: str | None = None,
         required_sensors: Sequence[str] = (),
         atomic_args: Mapping[str, str] | None = None,
+        scope: Any = None,
+        label: str | None = None,
     ) -> None:
         root = repo_root()
         self.required_sensors = tuple(required_sensors)
@@ -114,9 +116,12 @@ class ValidationRun:
         self.technique: Technique
         self.signals: TechniqueSignals
         self.technique, self.signals = load(self.atomics_path)
-        #: per atomic id, the ``--atomic-arg`` overrides it declares (checked here, before anything runs)
+        #: per atomic id, the overrides it declares (this target's inventory vars, then ``--atomic-arg``),
+        #: checked here, before anything runs
         self.atomic_args = arguments_per_test(self.technique.atomic_tests, atomic_args or {})
         self.target_url = target
+        self.label = label or target  # ssh://<inventory host> for an inventory host, else the URL
+        self.scope = scope  # harness.execution.scope.Scope declared for a real host; None: the lab's
         self.detections_dir = Path(detections)
         self.suite = DetectionSuite(self.detections_dir)
         self.replay_dir = Path(replay) if replay is not None else None
@@ -160,7 +165,7 @@ class ValidationRun:
 
     @property
     def target_label(self) -> str:
-        return f"replay:{self.target_url}" if self.mode == "replay" else self.target_url
+        return f"replay:{self.target_url}" if self.mode == "replay" else self.label
 
     def expected_atomics(self) -> list[str]:
         return [t.id for t in self.technique.atomic_tests]
@@ -176,7 +181,7 @@ class ValidationRun:
         self.progress(f"[harness] opening target {self.target_url} (building the lab if it is down) ...")
         try:
             session = self._stack.enter_context(open_session(self.target_url, self.lab_config,
-                                                             proxy_mode=self.proxy_mode))
+                                                             proxy_mode=self.proxy_mode, scope=self.scope))
         except (HarnessError, OSError) as exc:
             self.infra_error = f"could not open target {self.target_url}: {exc}"
             raise HarnessError(self.infra_error) from exc
@@ -218,6 +223,8 @@ class ValidationRun:
             else:
                 tools[name] = value
         facts["tools"] = tools
+        if session.clock is not None:
+            facts["clock"] = session.clock.to_dict()
         return facts
 
     def close(self) -> None:

@@ -48,11 +48,16 @@ class Detonation:
     client_addresses: frozenset[str] = frozenset()
     correlation_id: str | None = None
     slack_s: float = 2.0
+    # The target's clock minus the controller's (harness.targets.clock): records carry the target's
+    # time while start and end are the controller's.
+    clock_offset_s: float = 0.0
 
     def in_window(self, t: float | None) -> bool:
-        """True when ``t`` is inside [start - slack, end + slack] (open ends allowed)."""
+        """True when ``t`` (the target's clock) is inside [start - slack, end + slack] on the
+        controller's clock (open ends allowed)."""
         if t is None:
             return self.start is None and self.end is None
+        t -= self.clock_offset_s
         if self.start is not None and t < self.start - self.slack_s:
             return False
         return not (self.end is not None and t > self.end + self.slack_s)

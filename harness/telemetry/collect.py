@@ -96,6 +96,7 @@ class TelemetrySession:
         self.redactor = Redactor([s for s in secrets if s])
         self.client_addresses = frozenset(client_addresses)
         self.audit_sync = audit_sync
+        self.clock: Any = None  # harness.targets.clock.ClockOffset of the target, when measured
 
     def begin(self) -> dict[str, Mark]:
         return {tap.source: tap.mark() for tap in self.taps}
@@ -179,7 +180,9 @@ class TelemetrySession:
             root_pids=pids,
             client_addresses=self.client_addresses,
             correlation_id=run.correlation_id,
-            slack_s=1.5,
+            # Window on the target's clock: shifted by its measured offset, widened by its uncertainty.
+            slack_s=1.5 + (self.clock.uncertainty_s if self.clock is not None else 0.0),
+            clock_offset_s=self.clock.offset_s if self.clock is not None else 0.0,
         )
 
 

@@ -9,7 +9,9 @@ that need a real file (DuckDB, the EVTX library) get one from :func:`local_path`
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import os
 import shutil
 import sys
@@ -17,7 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 from harness.errors import TelemetryError
 
@@ -35,12 +37,22 @@ def check_input(path: str | Path) -> None:
         raise TelemetryError(f"{path}: no such file")
 
 
-class _Prefixed:
+class _Prefixed(io.RawIOBase):
     """A binary reader that hands out ``head`` (bytes already read to sniff the format) before
-    the rest of ``raw``: standard input cannot seek back."""
+    the rest of ``raw``: standard input cannot seek back. An io.RawIOBase, so that a
+    TextIOWrapper (``sigma match --events -``) can read it too."""
 
     def __init__(self, head: bytes, raw: BinaryIO) -> None:
+        super().__init__()
         self._head, self._raw = head, raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
     def read(self, size: int = -1) -> bytes:
         if not self._head:
@@ -88,12 +100,13 @@ def local_path(path: str | Path, *, decompress: bool, suffix: str = "") -> Itera
     standard input or of the decompressed file, removed afterwards. A gzip copy of standard
     input that is kept compressed is named ``….gz`` so that readers which decompress by
     extension (DuckDB) do."""
-    if not is_stdin(path):
+    if not is_stdin(path) and Path(path).is_file():
         with open(path, "rb") as fh:
             compressed = fh.read(2) == GZIP_MAGIC
         if not (decompress and compressed):
             yield Path(path)
             return
+    # standard input and the other one-pass inputs (a FIFO, a shell's <(...)) are spooled
     fd, name = tempfile.mkstemp(prefix="recon-harness-input-", suffix=suffix)
     tmp = Path(name)
     try:
@@ -102,9 +115,11 @@ def local_path(path: str | Path, *, decompress: bool, suffix: str = "") -> Itera
                 with open_binary(path) as src:
                     shutil.copyfileobj(src, out, 1 << 20)
             else:
-                head = sys.stdin.buffer.read(2)
-                out.write(head)
-                shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+                with contextlib.ExitStack() as stack:
+                    src = sys.stdin.buffer if is_stdin(path) else stack.enter_context(open(path, "rb"))
+                    head = src.read(2)
+                    out.write(head)
+                    shutil.copyfileobj(src, out, 1 << 20)
                 if head == GZIP_MAGIC:
                     gz = tmp.with_name(tmp.name + ".gz")
                     tmp.rename(gz)

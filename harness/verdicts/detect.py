@@ -10,10 +10,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
 from harness.rules.sigma import SigmaEngine, SigmaMatch
+
+if TYPE_CHECKING:
+    from harness.rules.kql import KqlEngine
 
 #: Signals name KQL queries by repository path (``detections/kql/x.kql``); this prefix is replaced
 #: by the detections directory in use, so ``--detections DIR`` really swaps the queries.
@@ -66,6 +69,7 @@ class DetectionSuite:
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+        self._kql: KqlEngine | None = None
         sigma_dir = self.root / "sigma"
         self.engine: SigmaEngine | None = None
         self.load_problems: list[str] = []
@@ -116,19 +120,31 @@ class DetectionSuite:
         for line in defender_rows:
             tables.setdefault(str(line["table"]), []).append(dict(line["row"]))
         for query in sorted(set(queries)):
-            result.kql[query] = run_query(self.query_path(query), query, tables, now)
+            result.kql[query] = run_query(self.query_path(query), query, tables, now, self._kql_engine())
         return result
 
+    def _kql_engine(self) -> KqlEngine:
+        """One DuckDB-backed engine for the suite: its set-up (macros, functions) is paid once, and
+        queries are parsed once per text (the engine caches parses); each run reloads its tables."""
+        if self._kql is None:
+            from harness.rules.kql import KqlEngine
 
-def run_query(path: Path, name: str, tables: Mapping[str, list[dict[str, Any]]], now: dt.datetime) -> KqlOutcome:
-    """One KQL query over fresh in-memory tables; its failure is reported, not raised."""
+            self._kql = KqlEngine()
+        return self._kql
+
+
+def run_query(path: Path, name: str, tables: Mapping[str, list[dict[str, Any]]], now: dt.datetime,
+              engine: KqlEngine | None = None) -> KqlOutcome:
+    """One KQL query over in-memory tables of ``tables`` only; its failure is reported, not raised."""
     if not path.is_file():
         return KqlOutcome(name, str(path), error=f"query file not found: {path}", loaded=False)
     from harness.rules.kql import KqlEngine
 
     try:
         text = path.read_text(encoding="utf-8")
-        engine = KqlEngine()
+        if engine is None:
+            engine = KqlEngine()
+        engine.reset()  # no rows of an earlier run
         for table, rows in tables.items():
             if not re.search(rf"\b{re.escape(table)}\b", text):
                 continue  # a table the query never names (tables it names but lacks are created empty)

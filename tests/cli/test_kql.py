@@ -54,3 +54,23 @@ def test_earliest_bound_takes_the_widest_literal() -> None:
     bound = earliest_bound("T | where Timestamp > ago(1h) or Timestamp > ago( 2d ) or x < ago(30min)", now)
     assert bound == (datetime(2026, 11, 26, 6, tzinfo=UTC), "ago( 2d )")
     assert earliest_bound("T | where Timestamp > ago(Lookback)", now) is None
+
+
+def test_table_files_may_be_dev_null_or_a_fifo(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Any readable path is a table file: /dev/null is an empty table of the schema, a FIFO (as a
+    shell's <(zcat x.gz) gives) is read once; a missing path is still refused."""
+    import os
+    import threading
+
+    rc, out, err = _kql(capsys, "DeviceProcessEvents | count", "--table", "DeviceProcessEvents=/dev/null")
+    assert (rc, out) == (0, '{"Count": 0}\n')
+    fifo = tmp_path / "rows"
+    os.mkfifo(fifo)
+    lines = Path(TABLE.split("=", 1)[1]).read_bytes()
+    writer = threading.Thread(target=lambda: fifo.write_bytes(lines))
+    writer.start()
+    rc, out, err = _kql(capsys, "DeviceProcessEvents | count", "--table", f"DeviceProcessEvents={fifo}")
+    writer.join()
+    assert (rc, out) == (0, '{"Count": 132}\n')
+    rc, out, err = _kql(capsys, "DeviceProcessEvents | count", "--table", f"DeviceProcessEvents={tmp_path / 'none'}")
+    assert rc == 2 and "no such file" in err

@@ -37,6 +37,17 @@ def test_only_this_checkouts_atomics_are_curated(art: Library) -> None:
     assert is_project_atomic(dataclasses.replace(upstream, location=None))  # built in code (negative control)
 
 
+def test_a_users_own_file_with_a_signals_sidecar_is_curated(art: Library, tmp_path: Path) -> None:
+    upstream = art.find("T1003.008-1").test
+    assert upstream.location is not None
+    own = tmp_path / "mine.yaml"
+    own.write_text(Path(upstream.location.path).read_text())
+    moved = dataclasses.replace(upstream, location=dataclasses.replace(upstream.location, path=str(own)))
+    assert not is_project_atomic(moved)  # no sidecar: treated as upstream
+    (tmp_path / "mine.signals.yaml").write_text("attack_technique: T1003.008\n")
+    assert is_project_atomic(moved)
+
+
 def test_running_from_inside_an_upstream_clone_does_not_curate_it(
     art: Library, scope: Scope, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -96,11 +96,29 @@ def test_out_of_scope_target_is_refused_before_anything_runs(baseline):
 
 def _write_long_atomic(tmp_path: Path, marker: Path) -> Path:
     p = tmp_path / "long.yaml"
+    guid = uuid.uuid4()
+    # A sidecar makes it the user's own curated atomic: without one it would count as an upstream
+    # Atomic Red Team test, which the embedded lab refuses (harness.execution.art_guard).
+    (tmp_path / "long.signals.yaml").write_text(f"""attack_technique: T1590.005
+tests:
+  {guid}:
+    atomic_id: T1590.005-1
+    signals:
+    - id: sleep-process
+      description: The detonation's sleep, seen by auditd.
+      source: auditd
+      sensor: auditd
+      match:
+        logsource: {{product: linux, category: process_creation}}
+        fields:
+          Image|endswith: /sleep
+      detections: {{}}
+""")
     p.write_text(f"""attack_technique: T1590.005
 display_name: 'Interrupt test'
 atomic_tests:
 - name: Long detonation
-  auto_generated_guid: {uuid.uuid4()}
+  auto_generated_guid: {guid}
   description: Creates a marker then sleeps, so the run can be interrupted mid-detonation.
   supported_platforms:
   - linux

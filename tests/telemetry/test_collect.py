@@ -67,3 +67,16 @@ def test_a_sensor_that_died_during_the_detonation_is_unavailable_for_it(tmp_path
     assert not state["sysmon"].available and state["sysmon"].mandatory
     assert state["sysmon"].reason == "not live after the detonation: process sysmon (pid 9) is not running"
     assert state["auditd"].available and state["dns"].available
+
+
+def test_the_detonation_window_follows_the_measured_target_clock(tmp_path: Path) -> None:
+    from harness.targets.clock import ClockOffset
+
+    session, _, _ = _session(tmp_path)
+    plain = session._detonation(_run())
+    assert plain.clock_offset_s == 0.0 and plain.slack_s == 1.5
+    session.clock = ClockOffset(offset_s=30.0, uncertainty_s=0.25, samples=3)
+    shifted = session._detonation(_run())
+    assert shifted.clock_offset_s == 30.0 and shifted.slack_s == 1.75  # widened by the uncertainty
+    assert shifted.start is not None and shifted.in_window(shifted.start + 30.0)
+    assert plain.in_window(shifted.start) and not shifted.in_window(shifted.start)  # 30 s early on the host

@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import csv
+import functools
+import io
 import ipaddress
 import json
 import re
+import shutil
+import tempfile
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,20 +31,196 @@ import duckdb
 from harness.errors import RuleError, SourceLocation, UnsupportedError
 from harness.rules.kql import syntax
 from harness.rules.kql.schema import Flavour, table_columns
-from harness.rules.kql.translate import SQL_TYPES, py_has, q, translate
+from harness.rules.kql.sqlbase import SQL_TYPES, py_has, q
+from harness.rules.kql.translate import translate
 
 _MACROS = [
     # tostring() of a dynamic value: strings unquoted, null as '', anything else as JSON text
     "CREATE MACRO kql_dstr(j) AS CASE WHEN j IS NULL THEN '' WHEN json_type(j) = 'NULL' THEN '' "
     "WHEN json_type(j) = 'VARCHAR' THEN json_extract_string(j, '$') ELSE CAST(j AS VARCHAR) END",
-    # parse_json(): invalid JSON stays a string value, as in Kusto
-    "CREATE MACRO kql_parse_json(x) AS CASE WHEN x IS NULL OR x = '' THEN CAST(NULL AS JSON) "
-    "WHEN json_valid(x) THEN CAST(x AS JSON) ELSE to_json(x) END",
+    # parse_json(): Kusto's compact JSON text (kql_json_text)
+    "CREATE MACRO kql_parse_json(x) AS CAST(kql_json_text(x) AS JSON)",
     # ISO 8601 in UTC ('...Z', what the views write) takes the fast path; other offsets go through TIMESTAMPTZ
     "CREATE MACRO kql_todt(x) AS CASE WHEN x IS NULL OR x = '' THEN NULL "
     "WHEN ends_with(x, 'Z') THEN TRY_CAST(x[1:-2] AS TIMESTAMP) "
     "ELSE TRY_CAST(TRY_CAST(x AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP) END",
 ]
+
+
+def _kusto_number(v: Any) -> Any:
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+        return int(v)
+    if isinstance(v, list):
+        return [_kusto_number(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _kusto_number(x) for k, x in v.items()}
+    return v
+
+
+def _json_text(x: str | None) -> str | None:
+    """parse_json()'s value as compact JSON text, numbers printed as Kusto prints them.
+
+    The parse_json page's example: ``{"value":118.0,"min":100.0}`` reads back as
+    ``{"value":118,"min":100}``, so ``tostring(d.value)`` is ``118``. Invalid JSON stays a
+    string value, as in Kusto.
+    """
+    if x is None or x == "":
+        return None
+    try:
+        v = json.loads(x)
+    except ValueError:
+        return json.dumps(x, ensure_ascii=False)
+    return json.dumps(_kusto_number(v), separators=(",", ":"), ensure_ascii=False)
+
+
+def _codepoints(codes: list[int | None] | None) -> str | None:
+    """unicode_codepoints_to_string(): null when a value is not a code point."""
+    if codes is None or any(c is None or not 0 <= c <= 0x10FFFF or 0xD800 <= c <= 0xDFFF for c in codes):
+        return None
+    return "".join(chr(c) for c in codes if c is not None)
+
+
+def _argv(cmd: str | None) -> str:
+    """CommandLineToArgvW's split, as a JSON array (parse_command_line's "windows" parser).
+
+    The program name ends at whitespace or its closing quote, with no escapes; later arguments
+    follow the backslash rules: 2n backslashes and a quote are n backslashes and a quote toggle,
+    2n+1 backslashes and a quote are n backslashes and a literal quote, and ``""`` inside quotes
+    is a literal quote.
+    """
+    s = cmd or ""
+    out: list[str] = []
+    i, n = 0, len(s)
+    if n and s[0] == '"':
+        j = s.find('"', 1)
+        j = n if j < 0 else j
+        out.append(s[1:j])
+        i = j + 1
+    else:
+        j = i
+        while j < n and s[j] not in " \t":
+            j += 1
+        out.append(s[i:j])
+        i = j
+    while True:
+        while i < n and s[i] in " \t":
+            i += 1
+        if i >= n:
+            break
+        arg, quoted = [], False
+        while i < n and (quoted or s[i] not in " \t"):
+            if s[i] == "\\":
+                k = i
+                while k < n and s[k] == "\\":
+                    k += 1
+                nb = k - i
+                if k < n and s[k] == '"':
+                    arg.append("\\" * (nb // 2))
+                    if nb % 2:  # an escaped quote; an even run leaves the quote to toggle quoting
+                        arg.append('"')
+                        k += 1
+                else:
+                    arg.append("\\" * nb)
+                i = k
+                continue
+            if s[i] == '"':
+                if quoted and i + 1 < n and s[i + 1] == '"':
+                    arg.append('"')
+                    i += 2
+                    continue
+                quoted = not quoted
+                i += 1
+                continue
+            arg.append(s[i])
+            i += 1
+        out.append("".join(arg))
+    return json.dumps(out, ensure_ascii=False)
+
+
+def _merge_bags(bags: list[str | None] | None) -> str:
+    """make_bag(): the property bags of a group merged (a key seen twice keeps one of its values)."""
+    out: dict[str, Any] = {}
+    for b in bags or []:
+        v = json.loads(b) if b else None
+        if isinstance(v, dict):
+            for k, x in v.items():
+                out.setdefault(k, x)
+    return json.dumps(out, separators=(",", ":"), ensure_ascii=False)
+
+
+def _parse_csv(x: str | None) -> str:
+    """parse_csv(): the fields of the first CSV record, as a JSON array of strings."""
+    rows = list(csv.reader(io.StringIO(x or "")))
+    return json.dumps(rows[0] if rows else [], ensure_ascii=False)
+
+
+def _b64_bytes(x: str | None) -> str | None:
+    """base64_decode_toarray(): the decoded bytes as a JSON array of numbers (null if not base64)."""
+    try:
+        return json.dumps(list(base64.b64decode(x or "", validate=True)))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _array_index_of(arr: str | None, value: str | None, start: int | None, length: int | None,
+                    occurrence: int | None) -> int | None:
+    """array_index_of(arr, value[, start[, length[, occurrence]]]) (array-index-of page).
+
+    A negative start counts from the end, length -1 searches to the end, and the index returned
+    is the occurrence-th match's, in the whole array; -1 when there is none.
+    """
+    try:
+        items = json.loads(arr) if arr else None
+        want = json.loads(value) if value is not None else None
+    except ValueError:
+        return None
+    if not isinstance(items, list):
+        return None
+    n = len(items)
+    s = 0 if start is None else (start if start >= 0 else max(n + start, 0))
+    end = n if length is None or length < 0 else min(n, s + length)
+    k = 1 if occurrence is None else occurrence
+    if k < 1:
+        return None
+    for i in range(s, end):
+        if items[i] == want and isinstance(items[i], bool) == isinstance(want, bool):
+            k -= 1
+            if k == 0:
+                return i
+    return -1
+
+
+def _ipv4_masked(a: str | None, b: str | None, prefix: int | None) -> tuple[int, int] | None:
+    """Two IPv4 addresses (either may carry /prefix) masked to the smallest prefix of the three."""
+    def parse(s: str | None) -> tuple[int, int] | None:
+        if not s:
+            return None
+        addr, _, bits = s.strip().partition("/")
+        try:
+            n = int(bits) if bits else 32
+            return (int(ipaddress.IPv4Address(addr)), n) if 0 <= n <= 32 else None
+        except ValueError:
+            return None
+    pa, pb = parse(a), parse(b)
+    if pa is None or pb is None or (prefix is not None and not 0 <= prefix <= 32):
+        return None
+    bits = min(pa[1], pb[1], 32 if prefix is None else prefix)
+    mask = ((1 << bits) - 1) << (32 - bits)
+    return pa[0] & mask, pb[0] & mask
+
+
+def _ipv4_compare(a: str | None, b: str | None, prefix: int | None) -> int | None:
+    """ipv4_compare(): -1, 0 or 1 on the masked addresses (ipv4-compare page); null if one is invalid."""
+    m = _ipv4_masked(a, b, prefix)
+    return None if m is None else (m[0] > m[1]) - (m[0] < m[1])
+
+
+def _ipv4_any_range(ip: str | None, ranges: list[str | None] | None) -> bool | None:
+    """ipv4_is_in_any_range(): whether the address is in one of the prefix ranges."""
+    results = [_ipv4_in_range(ip, r) for r in ranges or []]
+    if any(results):
+        return True
+    return None if any(r is None for r in results) and not ip else False
 
 
 def _ipv4_is_private(ip: str | None) -> bool | None:
@@ -232,8 +414,8 @@ def to_json_value(value: Any, ktype: str) -> Any:
         return format_timespan(value)
     if ktype == "dynamic":
         return json.loads(value) if isinstance(value, str) else value
-    if isinstance(value, float) and value != value:
-        return "NaN"
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")  # not JSON numbers
     return value
 
 
@@ -253,13 +435,16 @@ class KqlResult:
 class KqlEngine:
     """A DuckDB-backed KQL engine over Defender-schema tables."""
 
-    def __init__(self, flavour: Flavour | None = None) -> None:
+    def __init__(self, flavour: Flavour | None = None,
+                 external_data: Callable[[str], str | Path | None] | None = None) -> None:
         self.flavour = flavour
+        # where externaldata's URLs have local copies (the engine itself never goes to the network)
+        self.external_data: Callable[[str], str | Path | None] = external_data or (lambda url: None)
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
+        self._register_udfs()
         for m in _MACROS:
             self.con.execute(m)
-        self._register_udfs()
         self.tables: dict[str, list[tuple[str, str]]] = {}
         self.load_stats: dict[str, int] = {}
 
@@ -268,6 +453,17 @@ class KqlEngine:
 
         # typed loosely: duckdb's stubs do not accept null_handling as a plain string
         f: Any = self.con.create_function
+        f("kql_json_text", _json_text, [VARCHAR], VARCHAR, null_handling="special")
+        f("kql_codepoints", _codepoints, [duckdb.list_type(BIGINT)], VARCHAR, null_handling="special")
+        f("kql_argv", _argv, [VARCHAR], VARCHAR, null_handling="special")
+        f("kql_ipv4_compare", _ipv4_compare, [VARCHAR, VARCHAR, BIGINT], BIGINT, null_handling="special")
+        f("kql_ipv4_any_range", _ipv4_any_range, [VARCHAR, duckdb.list_type(VARCHAR)], BOOLEAN,
+          null_handling="special")
+        f("kql_array_index_of", _array_index_of, [VARCHAR, VARCHAR, BIGINT, BIGINT, BIGINT], BIGINT,
+          null_handling="special")
+        f("kql_merge_bags", _merge_bags, [duckdb.list_type(VARCHAR)], VARCHAR, null_handling="special")
+        f("kql_parse_csv", _parse_csv, [VARCHAR], VARCHAR, null_handling="special")
+        f("kql_b64_bytes", _b64_bytes, [VARCHAR], VARCHAR, null_handling="special")
         f("kql_has", py_has, [VARCHAR, VARCHAR, BOOLEAN, BOOLEAN, BOOLEAN], BOOLEAN, null_handling="special")
         f("kql_ipv4_is_private", _ipv4_is_private, [VARCHAR], BOOLEAN, null_handling="special")
         f("kql_ipv4_in_range", _ipv4_in_range, [VARCHAR, VARCHAR], BOOLEAN, null_handling="special")
@@ -279,6 +475,13 @@ class KqlEngine:
         f("kql_format_timespan", _format_timespan_custom, [BIGINT, VARCHAR], VARCHAR)
         f("kql_xxh64", _kql_xxh64, [VARCHAR, BOOLEAN], BIGINT, null_handling="special")
         f("kql_totimespan", _totimespan, [VARCHAR], INTERVAL, null_handling="special")
+
+    def reset(self) -> None:
+        """Drop every loaded table, so the connection can serve another run's rows."""
+        for table in list(self.tables):
+            self.con.execute(f"DROP TABLE IF EXISTS {q(table)}")
+        self.tables.clear()
+        self.load_stats.clear()
 
     # loading
     def _flavour_for(self, query: str | None) -> Flavour:
@@ -294,13 +497,34 @@ class KqlEngine:
             raise RuleError(f"unknown table '{table}' (not in the Defender advanced-hunting schema)")
         return cols
 
+    @contextlib.contextmanager
+    def _readable(self, path: str | Path) -> Iterator[str]:
+        """A regular file with ``path``'s content.
+
+        A FIFO, /dev/stdin or a process substitution (``<(zcat x.gz)``) can be read once only and
+        reports size 0, so its content is copied to a temporary file first; /dev/null is an empty
+        input, which gives an empty table of the schema.
+        """
+        p = Path(path)
+        if p.is_file():
+            yield str(p)
+            return
+        with tempfile.TemporaryDirectory(prefix="kql-table-") as d:
+            copy = Path(d) / "table"
+            with p.open("rb") as src, copy.open("wb") as dst:
+                shutil.copyfileobj(src, dst)
+            yield str(copy)
+
     def load_jsonl(self, table: str, path: str | Path, flavour: Flavour = "defender") -> int:
         """Load ``table`` from JSONL: bare rows, or ``{"table", "row"}`` lines (other tables skipped).
 
         Values are converted to the schema's types; a cell that does not convert becomes null.
         Returns the number of rows loaded.
         """
-        p = str(path)
+        with self._readable(path) as p:
+            return self._load_jsonl(table, p, flavour)
+
+    def _load_jsonl(self, table: str, p: str, flavour: Flavour) -> int:
         cols = self._columns(table, flavour)
         if Path(p).stat().st_size == 0:
             return self._create(table, cols, None)
@@ -316,9 +540,12 @@ class KqlEngine:
 
     def load_view(self, path: str | Path, tables: list[str], flavour: Flavour = "defender") -> dict[str, int]:
         """Load several tables from one Defender-view JSONL file, reading the file once."""
-        p = str(path)
         for t in tables:
             self._columns(t, flavour)  # unknown table names fail before any work
+        with self._readable(path) as p:
+            return self._load_view(p, tables, flavour)
+
+    def _load_view(self, p: str, tables: list[str], flavour: Flavour) -> dict[str, int]:
         if Path(p).stat().st_size == 0:
             return {t: self._create(t, self._columns(t, flavour), None) for t in tables}
         self.con.execute("DROP TABLE IF EXISTS __kql_view")
@@ -371,7 +598,13 @@ class KqlEngine:
 
     def load_parquet(self, table: str, path: str | Path, flavour: Flavour = "defender") -> int:
         """Load ``table`` from a Parquet file whose columns carry the schema's names."""
+        with self._readable(path) as p:
+            return self._load_parquet(table, p, flavour)
+
+    def _load_parquet(self, table: str, path: str, flavour: Flavour) -> int:
         cols = self._columns(table, flavour)
+        if Path(path).stat().st_size == 0:
+            return self._create(table, cols, None)
         have = {r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM read_parquet({_lit(str(path))})").fetchall()}
         sels = [
             (f"CAST({q(n)} AS {SQL_TYPES[t]})" if n in have else f"CAST(NULL AS {SQL_TYPES[t]})")
@@ -403,23 +636,77 @@ class KqlEngine:
                 now: datetime | None = None) -> tuple[str, list[tuple[str, str]]]:
         """Parse, check and translate ``query``; returns the SQL and output columns."""
         flavour = self._flavour_for(query)
-        script = syntax.parse(query, path)
+        script = _parse(query, path)
         ref = now or datetime.now(UTC)
         if ref.tzinfo is not None:
             ref = ref.astimezone(UTC).replace(tzinfo=None)
         known = {n: c for n, c in self.tables.items()}
         # loaded tables keep the columns of the flavour they were loaded with; others come from the schema
-        sql, cols, used = translate(script, path, ref, flavour, {
+        def ensure(used: set[str]) -> None:
+            for t in used:
+                want = table_columns(t, flavour)
+                if want is not None and self.tables.get(t) != want:
+                    if t in self.tables:
+                        self._reshape(t, want)
+                    else:
+                        self._create(t, want, None)
+
+        def probe(sql: str, used: set[str]) -> list[tuple[Any, ...]]:
+            ensure(used)
+            return self.con.execute(sql).fetchall()
+
+        sql, cols, used, external = translate(script, path, ref, flavour, {
             n: c for n, c in known.items() if table_columns(n, flavour) is None or c == table_columns(n, flavour)
-        })
-        for t in used:
-            want = table_columns(t, flavour)
-            if want is not None and self.tables.get(t) != want:
-                if t in self.tables:
-                    self._reshape(t, want)
-                else:
-                    self._create(t, want, None)
+        }, probe)
+        ensure(used)
+        for name, node in external:
+            self._load_external(name, node, path)
         return sql, cols
+
+    def _load_external(self, name: str, node: syntax.ExternalData, path: str) -> None:
+        """Fill an externaldata table from the local copy of one of its URLs.
+
+        The engine never fetches: a URL with no local copy (``external_data``) is an
+        UnsupportedError at the externaldata's line:column, counted like any other.
+        """
+        local = next((p for p in (self.external_data(u) for u in node.urls) if p is not None), None)
+        if local is None:
+            raise UnsupportedError(
+                f"externaldata needs network access to {node.urls[0] if node.urls else 'its URL'}; "
+                "give the engine a local copy (external_data)", SourceLocation(path, node.line, node.col))
+        fmt = node.props.get("format", "csv").lower()
+        skip = node.props.get("ignorefirstrecord", "false").lower() == "true"
+        text = Path(local).read_text(encoding="utf-8", errors="replace")
+        ncol = len(node.columns)
+        rows: list[list[str | None]]
+        if fmt in ("txt", "raw"):
+            rows = [[line] for line in text.splitlines()]
+        elif fmt in ("json", "multijson"):
+            rows = []
+            for line in text.splitlines():
+                if line.strip():
+                    obj = json.loads(line)
+                    rows.append([None if obj.get(c) is None else (v if isinstance(v := obj.get(c), str)
+                                                                  else json.dumps(v)) for c, _ in node.columns])
+        else:
+            delim = "\t" if fmt in ("tsv", "tsve", "tab") else ("|" if fmt == "psv" else ",")
+            rows = [list[str | None](r) for r in csv.reader(io.StringIO(text), delimiter=delim) if r]
+        if skip:
+            rows = rows[1:]
+        rows = [(r + [None] * ncol)[:ncol] for r in rows]
+        self.con.execute(f"DROP TABLE IF EXISTS {q(name)}")
+        raw = ", ".join(f"c{i} VARCHAR" for i in range(ncol))
+        self.con.execute(f"CREATE TEMP TABLE {q(name + '_raw')} ({raw})")
+        if rows:
+            self.con.executemany(f"INSERT INTO {q(name + '_raw')} VALUES ({', '.join('?' * ncol)})", rows)
+        sels = []
+        for i, (cname, typ) in enumerate(node.columns):
+            v = f"c{i}"
+            expr = {"string": f"coalesce({v}, '')", "dynamic": f"kql_parse_json({v})", "datetime": f"kql_todt({v})",
+                    "timespan": f"kql_totimespan({v})"}.get(typ, f"TRY_CAST(trim({v}) AS {SQL_TYPES[typ]})")
+            sels.append(f"{expr} AS {q(cname)}")
+        self.con.execute(f"CREATE TEMP TABLE {q(name)} AS SELECT {', '.join(sels)} FROM {q(name + '_raw')}")
+        self.con.execute(f"DROP TABLE {q(name + '_raw')}")
 
     def _reshape(self, table: str, want: list[tuple[str, str]]) -> None:
         """Give a loaded table the other flavour's columns (added columns are null)."""
@@ -456,6 +743,12 @@ class KqlEngine:
                                        SourceLocation(path, 1, 1)) from exc
             raise RuleError(f"query failed while running: {msg}", SourceLocation(path, 1, 1)) from exc
         return KqlResult(tuple(cols), tuple(tuple(r) for r in rows))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(query: str, path: str) -> syntax.Script:
+    """Parse once per text: the AST is immutable, and detections run the same text per detonation."""
+    return syntax.parse(query, path)
 
 
 def _lit(v: str) -> str:

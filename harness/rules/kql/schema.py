@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from harness.rules.kql.schema_more import MORE_TABLES
+
 Flavour = Literal["defender", "sentinel"]
 
 _S, _L, _I, _D, _B, _Y = "string", "long", "int", "datetime", "bool", "dynamic"
@@ -122,6 +124,8 @@ TABLES: dict[str, list[tuple[str, str]]] = {
     ],
 }
 
+TABLES.update(MORE_TABLES)
+
 _SENTINEL_EXTRA = [("TenantId", _S), ("TimeGenerated", _D), ("SourceSystem", _S), ("Type", _S)]
 
 
@@ -142,7 +146,7 @@ def table_columns(table: str, flavour: Flavour) -> list[tuple[str, str]] | None:
         return None
     out = _dedupe(cols)
     if flavour == "sentinel":
-        out = [(n, _Y if n == "AdditionalFields" else t) for n, t in out] + _SENTINEL_EXTRA
+        out = _dedupe([(n, _Y if n == "AdditionalFields" else t) for n, t in out] + _SENTINEL_EXTRA)
     return out
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from harness.errors import RuleError
 from harness.rules.kql import KqlEngine, table_columns, table_names
-from harness.rules.kql.translate import any_term_regex, py_has, term_regex
+from harness.rules.kql.sqlbase import any_term_regex, py_has, term_regex
 
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 
@@ -110,3 +110,31 @@ def test_cli_output_forms_and_errors(tmp_path: Path, capsys: pytest.CaptureFixtu
     rc, out, _ = _cli(capsys, "DeviceNetworkEvents | count", "--table", f"DeviceNetworkEvents={empty}",
                       "--schema", "sentinel")
     assert rc == 0 and json.loads(out) == {"Count": 0}
+
+
+def test_tables_load_from_dev_null_fifos_and_pipes(tmp_path: Path) -> None:
+    """Any readable path is a table file: /dev/null is an empty table of the schema, a FIFO (or
+    /dev/stdin, or a shell's <(...)) is read once, through a temporary copy."""
+    import os
+    import threading
+
+    engine = KqlEngine("defender")
+    assert engine.load_jsonl("DeviceProcessEvents", "/dev/null") == 0
+    result = engine.run("DeviceProcessEvents | count", "<q>", NOW)
+    assert list(result.records()) == [{"Count": 0}]
+    fifo = tmp_path / "rows.fifo"
+    os.mkfifo(fifo)
+    rows = [{"table": "DeviceNetworkEvents", "row": {"RemotePort": 443, "RemoteUrl": "a.example"}},
+            {"table": "DeviceProcessEvents", "row": {"FileName": "nmap"}}]
+
+    def feed() -> None:
+        with fifo.open("w", encoding="utf-8") as f:
+            f.write("\n".join(json.dumps(r) for r in rows) + "\n")
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    counts = engine.load_view(fifo, ["DeviceNetworkEvents", "DeviceProcessEvents"])
+    writer.join()
+    assert counts == {"DeviceNetworkEvents": 1, "DeviceProcessEvents": 1}
+    out = engine.run("DeviceNetworkEvents | where RemotePort != 80 | project RemoteUrl", "<q>", NOW)
+    assert list(out.records()) == [{"RemoteUrl": "a.example"}]

@@ -1,0 +1,163 @@
+"""More Defender advanced-hunting tables: alerts, e-mail, identity, cloud apps, vulnerability management.
+
+Column names and types as the "<table> table in the advanced hunting schema" pages of the
+Microsoft Defender XDR documentation list them (MicrosoftDocs/defender-docs,
+defender-xdr/<page> named beside each table). Queries over Device* tables join these often.
+"""
+
+from __future__ import annotations
+
+_TYPES = {"string": "string", "long": "long", "int": "int", "datetime": "datetime", "dynamic": "dynamic",
+          "bool": "bool", "real": "real"}
+
+_SPEC = {
+    # advanced-hunting-alertinfo-table.md
+    "AlertInfo": (
+        "Timestamp:datetime AlertId:string Title:string Category:string Severity:string ServiceSource:string "
+        "DetectionSource:string AttackTechniques:string"
+    ),
+    # advanced-hunting-alertevidence-table.md
+    "AlertEvidence": (
+        "Timestamp:datetime AlertId:string Title:string Categories:string AttackTechniques:string "
+        "ServiceSource:string DetectionSource:string EntityType:string EvidenceRole:string "
+        "EvidenceDirection:string FileName:string FolderPath:string SHA1:string SHA256:string FileSize:long "
+        "ThreatFamily:string RemoteIP:string RemoteUrl:string AccountName:string AccountDomain:string "
+        "AccountSid:string AccountObjectId:string AccountUpn:string DeviceId:string DeviceName:string "
+        "LocalIP:string NetworkMessageId:string EmailSubject:string Application:string ApplicationId:int "
+        "OAuthApplicationId:string ProcessCommandLine:string RegistryKey:string RegistryValueName:string "
+        "RegistryValueData:string AdditionalFields:string Severity:string CloudResource:string "
+        "CloudPlatform:string ResourceType:string ResourceID:string SubscriptionId:string"
+    ),
+    # advanced-hunting-devicetvmsoftwarevulnerabilities-table.md
+    "DeviceTvmSoftwareVulnerabilities": (
+        "DeviceId:string DeviceName:string OSPlatform:string OSVersion:string OSArchitecture:string "
+        "SoftwareVendor:string SoftwareName:string SoftwareVersion:string CveId:string "
+        "VulnerabilitySeverityLevel:string RecommendedSecurityUpdate:string "
+        "RecommendedSecurityUpdateId:string CveTags:dynamic"
+    ),
+    # advanced-hunting-devicetvmsoftwareinventory-table.md
+    "DeviceTvmSoftwareInventory": (
+        "DeviceId:string DeviceName:string OSPlatform:string OSVersion:string OSArchitecture:string "
+        "SoftwareVendor:string SoftwareName:string SoftwareVersion:string EndOfSupportStatus:string "
+        "EndOfSupportDate:datetime ProductCodeCpe:string"
+    ),
+    # advanced-hunting-emailevents-table.md
+    "EmailEvents": (
+        "Timestamp:datetime NetworkMessageId:string InternetMessageId:string SenderMailFromAddress:string "
+        "SenderFromAddress:string SenderDisplayName:string SenderObjectId:string SenderMailFromDomain:string "
+        "SenderFromDomain:string SenderIPv4:string SenderIPv6:string RecipientEmailAddress:string "
+        "RecipientObjectId:string Subject:string EmailClusterId:long EmailDirection:string "
+        "DeliveryAction:string DeliveryLocation:string ThreatTypes:string ThreatNames:string "
+        "DetectionMethods:string ConfidenceLevel:string BulkComplaintLevel:int EmailAction:string "
+        "EmailActionPolicy:string EmailActionPolicyGuid:string AuthenticationDetails:string "
+        "AttachmentCount:int UrlCount:int EmailLanguage:string Connectors:string OrgLevelAction:string "
+        "OrgLevelPolicy:string UserLevelAction:string UserLevelPolicy:string ReportId:string "
+        "AdditionalFields:string LatestDeliveryLocation:string LatestDeliveryAction:string"
+    ),
+    # advanced-hunting-emailattachmentinfo-table.md
+    "EmailAttachmentInfo": (
+        "Timestamp:datetime NetworkMessageId:string SenderFromAddress:string SenderDisplayName:string "
+        "SenderObjectId:string RecipientEmailAddress:string RecipientObjectId:string FileName:string "
+        "FileType:string SHA256:string FileSize:long ThreatTypes:string ThreatNames:string "
+        "DetectionMethods:string ReportId:string"
+    ),
+    # advanced-hunting-identityinfo-table.md
+    "IdentityInfo": (
+        "Timestamp:datetime ReportId:string AccountObjectId:string AccountUpn:string OnPremSid:string "
+        "AccountDisplayName:string AccountName:string AccountDomain:string CriticalityLevel:int Type:string "
+        "DistinguishedName:string CloudSid:string GivenName:string Surname:string Department:string "
+        "JobTitle:string EmailAddress:string SipProxyAddress:string Address:string City:string "
+        "Country:string IsAccountEnabled:bool Manager:string Phone:string CreatedDateTime:datetime "
+        "ChangeSource:string BlastRadius:string CompanyName:string DeletedDateTime:datetime "
+        "EmployeeId:string OtherMailAddresses:dynamic RiskLevel:string RiskLevelDetails:string State:string "
+        "Tags:dynamic AssignedRoles:dynamic PrivilegedEntraPimRoles:dynamic TenantId:string "
+        "SourceSystem:string OnPremObjectId:string TenantMembershipType:string RiskStatus:string "
+        "UserAccountControl:string IdentityEnvironment:string SourceProviders:dynamic "
+        "GroupMembership:dynamic"
+    ),
+    # advanced-hunting-identitylogonevents-table.md
+    "IdentityLogonEvents": (
+        "Timestamp:datetime ActionType:string Application:string LogonType:string Protocol:string "
+        "FailureReason:string AccountName:string AccountDomain:string AccountUpn:string AccountSid:string "
+        "AccountObjectId:string AccountDisplayName:string DeviceName:string DeviceType:string "
+        "OSPlatform:string IPAddress:string Port:int DestinationDeviceName:string "
+        "DestinationIPAddress:string DestinationPort:int TargetDeviceName:string "
+        "TargetAccountDisplayName:string Location:string Isp:string ReportId:string AdditionalFields:dynamic"
+    ),
+    # advanced-hunting-identityqueryevents-table.md
+    "IdentityQueryEvents": (
+        "Timestamp:datetime ActionType:string Application:string QueryType:string QueryTarget:string "
+        "Query:string Protocol:string AccountName:string AccountDomain:string AccountUpn:string "
+        "AccountSid:string AccountObjectId:string AccountDisplayName:string DeviceName:string "
+        "IPAddress:string Port:int DestinationDeviceName:string DestinationIPAddress:string "
+        "DestinationPort:int TargetDeviceName:string TargetAccountUpn:string TargetAccountDisplayName:string "
+        "Location:string ReportId:string AdditionalFields:dynamic"
+    ),
+    # advanced-hunting-identitydirectoryevents-table.md
+    "IdentityDirectoryEvents": (
+        "Timestamp:datetime ActionType:string Application:string TargetAccountUpn:string "
+        "TargetAccountDisplayName:string TargetDeviceName:string DestinationDeviceName:string "
+        "DestinationIPAddress:string DestinationPort:int Protocol:string AccountName:string "
+        "AccountDomain:string AccountUpn:string AccountSid:string AccountObjectId:string "
+        "AccountDisplayName:string DeviceName:string IPAddress:string Port:int Location:string ISP:string "
+        "ReportId:string AdditionalFields:dynamic"
+    ),
+    # advanced-hunting-devicetvmsecureconfigurationassessment-table.md
+    "DeviceTvmSecureConfigurationAssessment": (
+        "DeviceId:string DeviceName:string OSPlatform:string Timestamp:datetime ConfigurationId:string "
+        "ConfigurationCategory:string ConfigurationSubcategory:string ConfigurationImpact:real "
+        "IsCompliant:bool IsApplicable:bool Context:dynamic IsExpectedUserImpact:bool"
+    ),
+    # advanced-hunting-devicetvmbrowserextensions-table.md
+    "DeviceTvmBrowserExtensions": (
+        "DeviceId:string BrowserName:string ExtensionId:string ExtensionName:string "
+        "ExtensionDescription:string ExtensionVersion:string ExtensionRisk:string ExtensionVendor:string "
+        "IsActivated:string InstallationTime:datetime"
+    ),
+    # advanced-hunting-devicefilecertificateinfo-table.md
+    "DeviceFileCertificateInfo": (
+        "Timestamp:datetime DeviceId:string DeviceName:string SHA1:string IsSigned:bool SignatureType:string "
+        "Signer:string SignerHash:string Issuer:string IssuerHash:string CertificateSerialNumber:string "
+        "CrlDistributionPointUrls:string CertificateCreationTime:datetime CertificateExpirationTime:datetime "
+        "CertificateCountersignatureTime:datetime IsTrusted:bool IsRootSignerMicrosoft:bool ReportId:long"
+    ),
+    # advanced-hunting-devicetvminfogathering-table.md
+    "DeviceTvmInfoGathering": (
+        "Timestamp:datetime LastSeenTime:datetime DeviceId:string DeviceName:string OSPlatform:string "
+        "AdditionalFields:dynamic"
+    ),
+    # advanced-hunting-devicetvmsoftwarevulnerabilitieskb-table.md
+    "DeviceTvmSoftwareVulnerabilitiesKB": (
+        "CveId:string CvssScore:string IsExploitAvailable:bool VulnerabilitySeverityLevel:string "
+        "LastModifiedTime:datetime PublishedDate:datetime VulnerabilityDescription:string "
+        "AffectedSoftware:dynamic"
+    ),
+    # advanced-hunting-cloudappevents-table.md
+    "CloudAppEvents": (
+        "Timestamp:datetime ActionType:string Application:string ApplicationId:int AppInstanceId:int "
+        "AccountObjectId:string AccountId:string AccountDisplayName:string IsAdminOperation:bool "
+        "DeviceType:string OSPlatform:string IPAddress:string IsAnonymousProxy:bool CountryCode:string "
+        "City:string Isp:string UserAgent:string ActivityType:string ActivityObjects:dynamic "
+        "ObjectName:string ObjectType:string ObjectId:string ReportId:string AccountType:string "
+        "IsExternalUser:bool IsImpersonated:bool IPTags:dynamic IPCategory:string UserAgentTags:dynamic "
+        "RawEventData:dynamic AdditionalFields:dynamic LastSeenForUser:dynamic UncommonForUser:dynamic "
+        "AuditSource:string SessionData:dynamic OAuthAppId:string"
+    ),
+    # advanced-hunting-devicetvmsecureconfigurationassessmentkb-table.md
+    "DeviceTvmSecureConfigurationAssessmentKB": (
+        "ConfigurationId:string ConfigurationImpact:real ConfigurationName:string ConfigurationDescription:string "
+        "RiskDescription:string ConfigurationCategory:string ConfigurationSubcategory:string "
+        "ConfigurationBenchmarks:dynamic Tags:dynamic RemediationOptions:string"
+    ),
+    # advanced-hunting-devicetvmbrowserextensionskb-table.md
+    "DeviceTvmBrowserExtensionsKB": (
+        "BrowserName:string ExtensionId:string ExtensionName:string ExtensionDescription:string "
+        "ExtensionVersion:dynamic ExtensionRisk:string PermissionId:string PermissionName:string "
+        "PermissionDescription:string PermissionRisk:string IsPermissionRequired:string"
+    ),
+}
+
+
+MORE_TABLES: dict[str, list[tuple[str, str]]] = {
+    name: [(c.split(":")[0], _TYPES[c.split(":")[1]]) for c in spec.split()] for name, spec in _SPEC.items()
+}
