@@ -28,6 +28,7 @@ from typing import Any
 
 from harness.crashpoint import crash_point
 from harness.errors import HarnessError, LabError
+from harness.lab import sysmon as lab_sysmon
 from harness.lab import teardown
 from harness.lab.config import LabConfig, load_lab_config
 from harness.lab.lock import lab_lock
@@ -325,6 +326,7 @@ table inet {self.guard_table} {{
         crash_point("lab_up")  # bench/crash_cycles.py: killed with half the lab's daemons running
         self._start_firewall_log(state)
         self._start_audit(state)
+        lab_sysmon.setup(state, self.log_dir)
         self._start_sshd(state)
         self._wait_ready()
 
@@ -570,17 +572,21 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
                 raise LabError(f"lab process {res.name} (pid {res.data['pid']}) exited during start-up: {tail}")
 
     # Sensors and telemetry ---------------------------------------------------------------------
-    SYSMON_UNAVAILABLE = (
-        "Sysmon for Linux is not installed in the embedded lab: it is distributed only through Microsoft's "
-        "package repository, which this machine cannot reach (use the Vagrant lab with internet, or a lab host "
-        "that has it)"
-    )
-
     def sensors(self) -> list[Any]:
-        """Ask the lab which sensors are really live now (not what the config says)."""
+        """Ask the lab which sensors are really live now (not what the config says); Sysmon only
+        counts when a probe command's event arrives, and is mandatory where the lab installed it."""
         from harness.telemetry.collect import SensorStatus
 
-        return [*self._core_sensors("lab"), SensorStatus("sysmon", False, self.SYSMON_UNAVAILABLE, mandatory=False)]
+        ok, why, mandatory = lab_sysmon.status(LabState.load(self.state_dir), self.log_dir / "sysmon.log")
+        return [*self._core_sensors("lab"), SensorStatus("sysmon", ok, why, mandatory=mandatory)]
+
+    def _sysmon_recheck(self) -> list[Any]:
+        """Sysmon asked again after each detonation (it is mandatory where installed: one that died
+        mid-run makes its signals ERROR); auditd's rules are judged per record, as before."""
+        from harness.telemetry.collect import SensorStatus
+
+        ok, why, mandatory = lab_sysmon.status(LabState.load(self.state_dir), self.log_dir / "sysmon.log")
+        return [SensorStatus("sysmon", ok, why, mandatory=mandatory)]
 
     def _core_sensors(self, where: str) -> list[Any]:
         """auditd (daemon, enabled, every harness rule live) and the lab's logging daemons, checked now."""
@@ -628,16 +634,20 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
             LogTap("nflog", str(self.log_dir / "nflog.jsonl"), "firewall"),
             LogTap("inet", str(self.log_dir / "inet.jsonl"), "inet"),
         ]
+        sensors = self.sensors()
+        if any(s.name == "sysmon" and s.available for s in sensors):
+            taps.append(LogTap("sysmon", str(self.log_dir / "sysmon.log"), "sysmon"))
         all_secrets = list(secrets)
         if self.proxy_credentials_file.exists():
             all_secrets.append(self.proxy_credentials()[1])
         return TelemetrySession(
-            taps, self.sensors(), ViewContext.from_lab_config(self.cfg), all_secrets,  # type: ignore[arg-type]
+            taps, sensors, ViewContext.from_lab_config(self.cfg), all_secrets,  # type: ignore[arg-type]
             client_addresses=[str(self.cfg.lab_uplink_ip)]
             + ([str(self.cfg.dns_server)] if proxy_mode == "explicit" else []),
             audit_sync=lambda m: auditd.sync_marker(m),
             proxy_addresses=[self.cfg.telemetry.proxy_ip],
             tempdirs=LabState.open(self.state_dir, self.cfg.name),
+            recheck=self._sysmon_recheck,
         )
 
     # Status ------------------------------------------------------------------------------------
@@ -667,6 +677,8 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
             found.append(f"file {PAM_DIR / self.pam_service}")
         if (NETNS_ETC / self.cfg.lab_ns).exists():
             found.append(f"dir {NETNS_ETC / self.cfg.lab_ns}")
+        if lab_sysmon.leftover() is not None:
+            found.append(f"Sysmon install ({lab_sysmon.MARKER})")
         return found
 
     def down(self) -> list[str]:
@@ -687,6 +699,9 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
                 resources.insert(0, _res("netns", ns))
         if not any(r.kind == "link" for r in resources):
             resources.append(_res("link", self.host_veth))
+        sysmon_leftover = lab_sysmon.leftover()
+        if sysmon_leftover is not None and not any(r.kind == "sysmon_install" for r in resources):
+            resources.insert(0, _res("sysmon_install", "sysmon", **sysmon_leftover))  # undone last
         if not any(r.kind == "nft_table" for r in resources):
             resources.append(_res("nft_table", f"inet {self.guard_table}", family="inet", table=self.guard_table))
         for path in (str(PAM_DIR / self.pam_service), str(NETNS_ETC / self.cfg.lab_ns)):
@@ -794,6 +809,9 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
                 return f"dir {name}"
         elif kind == "process":
             return None  # handled above
+        elif kind == "sysmon_install":
+            done = lab_sysmon.undo(res.data)
+            return f"sysmon: {', '.join(done)}" if done else None
         elif kind == "tool_venv":
             # A cached tool stays (`lab purge` removes it) unless its install never finished.
             p = Path(name)

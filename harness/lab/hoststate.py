@@ -2,7 +2,8 @@
 
 Compared before ``lab up`` and after ``lab down``: network namespaces, links, addresses, routes
 (all tables), the nft ruleset, audit rules and settings, /etc/netns, PAM services, mounts, the
-lab's state, cache-independent paths and output files, the harness's temp dirs, and lab processes.
+lab's state, cache-independent paths and output files, the harness's temp dirs, lab processes, and
+Sysmon's footprint.
 """
 
 from __future__ import annotations
@@ -67,6 +68,22 @@ def lab_processes(cfg: LabConfig) -> str:
     return "\n".join(sorted(found))
 
 
+def sysmon_footprint() -> str:
+    """What the lab's Sysmon install may leave: its packages, files, /dev/log, mounts, daemons."""
+    from harness.lab import sysmon
+
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+              if line.split()[2] in ("tracefs", "debugfs")]
+    return "\n".join([
+        "packages: " + " ".join(n for n in sysmon.PACKAGES if sysmon.dpkg_installed(n)),
+        "files: " + " ".join(sysmon.footprint()),
+        f"dev_log: {sysmon.DEV_LOG.exists() or sysmon.DEV_LOG.is_symlink()}",
+        "trace_mounts: " + " ".join(sorted(mounts)),
+        f"daemons: {len(sysmon.sysmon_pids())}",
+        f"marker: {sysmon.MARKER.exists()}",
+    ])
+
+
 def snapshot(cfg: LabConfig) -> HostState:
     audit_status = "\n".join(
         line for line in cmd_output("auditctl", "-s").splitlines() if not _VOLATILE_AUDIT.match(line)
@@ -97,5 +114,6 @@ def snapshot(cfg: LabConfig) -> HostState:
         "tmp_harness_files": tmp_harness,
         "tmp_harness_dirs": tmp_dirs,
         "lab_processes": lab_processes(cfg),
+        "sysmon": sysmon_footprint(),
     }
     return HostState(tuple(sorted(items.items())))

@@ -77,6 +77,7 @@ class ValidationRunHolder:
                 record=Path(opt("harness_record")) if opt("harness_record") else None,
                 now=_parse_now(now) if now else None,
                 progress=_progress_writer(self.config),
+                required_sensors=tuple(opt("harness_require_sensor") or ()),
             )
         return self.runs[label]
 
@@ -149,6 +150,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="rerun only the detection half on a recording (no root, no lab)")
     group.addoption("--now", dest="harness_now", default=None, metavar="ISO8601",
                     help="reference time for KQL now()/ago() (default: now; replays: the recording's end)")
+    group.addoption("--require-sensor", dest="harness_require_sensor", action="append", default=[], metavar="NAME",
+                    help="make sensor NAME (auditd, sysmon, dns, proxy, firewall, inet) mandatory: if it is "
+                         "missing or dies, the signals that need it are ERROR (repeatable)")
     group.addoption("--atomic-arg", dest="harness_atomic_args", action="append", default=[], metavar="NAME=VALUE",
                     help="override an input argument of the atomics (repeatable); each atomic gets the names it "
                          "declares; a name no atomic declares, or a value of the wrong type, is a usage error")
