@@ -37,13 +37,16 @@ teardown() {
     left+="$(virsh -q -c qemu:///system net-list --all --name | grep '^recon-harness$' || true)"
     left+="$(virsh -q -c qemu:///system vol-list default 2>/dev/null | grep -E 'recon-harness' || true)"
   fi
-  left+="$(pgrep -a -f 'qemu-system-x86_64 .*guest=recon-harness-' || true)"
+  # Exited processes not yet reaped by their parent (zombies, state Z) hold nothing: not counted.
+  alive() { ps -eo pid=,stat=,args= | awk -v re="$1" '$2 !~ /^Z/ && $0 ~ re'; }
+  alive_comm() { ps -eo pid=,stat=,comm= | awk -v c="$1" '$2 !~ /^Z/ && $3 == c'; }
+  left+="$(alive 'qemu-system-x86_64 .*guest=recon-harness-')"
   # With libvirtd stopped, what it would have left is on disk.
   left+="$(ls /var/lib/libvirt/images/recon-harness* /etc/libvirt/qemu/recon-harness*.xml \
              /etc/libvirt/qemu/networks/recon-harness.xml 2>/dev/null || true)"
   [ -n "$POOL_BEFORE" ] || left+="$(ls /etc/libvirt/storage/default.xml 2>/dev/null || true)"
   if [ -z "$LIBVIRT_WAS_RUNNING" ]; then
-    left+="$(pgrep -a -x libvirtd || true)$(pgrep -a -x virtlogd || true)"
+    left+="$(alive_comm libvirtd)$(alive_comm virtlogd)"
   fi
   if [ -n "$left" ]; then log "LEFT BEHIND: $left"; rc=1; else log "teardown complete: nothing left behind"; fi
   log "timings: ${TIMES[*]} total $(( $(date +%s) - T0 ))s"
