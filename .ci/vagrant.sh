@@ -38,7 +38,7 @@ teardown() {
     left+="$(virsh -q -c qemu:///system vol-list default 2>/dev/null | grep -E 'recon-harness' || true)"
   fi
   # Exited processes not yet reaped by their parent (zombies, state Z) hold nothing: not counted.
-  alive() { ps -eo pid=,stat=,args= | awk -v re="$1" '$2 !~ /^Z/ && $0 ~ re'; }
+  alive() { ps -eo pid=,stat=,comm=,args= | awk -v re="$1" '$2 !~ /^Z/ && $3 != "awk" && $0 ~ re'; }
   alive_comm() { ps -eo pid=,stat=,comm= | awk -v c="$1" '$2 !~ /^Z/ && $3 == c'; }
   left+="$(alive 'qemu-system-x86_64 .*guest=recon-harness-')"
   # With libvirtd stopped, what it would have left is on disk.
