@@ -16,6 +16,7 @@ import functools
 import io
 import ipaddress
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -45,6 +46,22 @@ _MACROS = [
     "WHEN ends_with(x, 'Z') THEN TRY_CAST(x[1:-2] AS TIMESTAMP) "
     "ELSE TRY_CAST(TRY_CAST(x AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP) END",
 ]
+
+
+# DuckDB's own default is 80% of RAM; a replay shares the machine with the lab and the sensors
+MEMORY_FRACTION = 0.5
+
+
+def memory_limit_mib(fraction: float = MEMORY_FRACTION) -> int:
+    """A share of physical RAM in MiB (RECON_HARNESS_KQL_MEMORY_MIB overrides), at least 256."""
+    override = os.environ.get("RECON_HARNESS_KQL_MEMORY_MIB")
+    if override:
+        return max(256, int(override))
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        total = 4 << 30
+    return max(256, int(total * fraction) >> 20)
 
 
 def _kusto_number(v: Any) -> Any:
@@ -442,6 +459,9 @@ class KqlEngine:
         self.external_data: Callable[[str], str | Path | None] = external_data or (lambda url: None)
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
+        # a query such as `range x from 1 to 1e9 step 1 | mv-expand ...` would otherwise grow until
+        # the machine swaps: cap DuckDB at a share of RAM, so it spills or fails with an error
+        self.con.execute(f"SET memory_limit = '{memory_limit_mib()}MiB'")
         self._register_udfs()
         for m in _MACROS:
             self.con.execute(m)

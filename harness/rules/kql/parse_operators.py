@@ -176,7 +176,7 @@ class OperatorParser(StatementParser):
             # render only changes presentation: the rows are those of its input. Its property list
             # ``with (title="...", ...)`` has parentheses of its own (render page, "Syntax").
             depth = 0
-            while self.tok.kind != "eof" and not (depth == 0 and self.is_op("|", ";", ")")):
+            while self.tok.kind != "eof" and not (depth == 0 and self.is_op("|", ";", ")", "}")):
                 if self.is_op("(", "["):
                     depth += 1
                 elif self.is_op(")", "]"):
