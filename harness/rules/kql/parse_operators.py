@@ -183,7 +183,7 @@ class OperatorParser(StatementParser):
                     depth -= 1
                 self.next()
             return Op(ln, cl, "render", {})
-        if lname == "evaluate" and self.is_word("bag_unpack", "ipv4_lookup") and self.peek().text == "(":
+        if lname == "evaluate" and self.is_word("bag_unpack", "ipv4_lookup", "pivot") and self.peek().text == "(":
             op_t = self.tok
             plugin = self.tok.text.lower()
             self.next()

@@ -64,7 +64,7 @@ def test_hunting_corpus_success_rate(tmp_path: Path) -> None:
     assert ok / considered >= 0.95
 
 
-@pytest.mark.parametrize("text", ["DeviceProcessEvents | evaluate pivot(ActionType)",
+@pytest.mark.parametrize("text", ["DeviceProcessEvents | scan with (step s: true)",
                                   "DeviceProcessEvents | make-series count() on Timestamp step 1h",
                                   "DeviceNetworkEvents | extend g = geo_info_from_ip_address(RemoteIP)",
                                   "DeviceProcessEvents | invoke FileProfile(SHA1)"])
