@@ -160,6 +160,12 @@ def _parse_csv(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -
     return f"CAST(kql_parse_csv({t.to_string(x, xt)}) AS JSON)", "dynamic"
 
 
+@fn("parse_xml")
+def _parse_xml(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
+    (x, xt), = t.args(e, sc, env, 1, 1)
+    return f"CAST(kql_parse_xml({t.to_string(x, xt)}) AS JSON)", "dynamic"
+
+
 @fn("base64_decode_toarray")
 def _b64_array(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
     (x, xt), = t.args(e, sc, env, 1, 1)

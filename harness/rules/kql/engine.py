@@ -34,6 +34,7 @@ from harness.rules.kql import syntax
 from harness.rules.kql.schema import Flavour, table_columns
 from harness.rules.kql.sqlbase import SQL_TYPES, py_has, q
 from harness.rules.kql.translate import translate
+from harness.rules.kql.xmljson import parse_xml
 
 _MACROS = [
     # tostring() of a dynamic value: strings unquoted, null as '', anything else as JSON text
@@ -483,6 +484,7 @@ class KqlEngine:
           null_handling="special")
         f("kql_merge_bags", _merge_bags, [duckdb.list_type(VARCHAR)], VARCHAR, null_handling="special")
         f("kql_parse_csv", _parse_csv, [VARCHAR], VARCHAR, null_handling="special")
+        f("kql_parse_xml", parse_xml, [VARCHAR], VARCHAR, null_handling="special")
         f("kql_b64_bytes", _b64_bytes, [VARCHAR], VARCHAR, null_handling="special")
         f("kql_has", py_has, [VARCHAR, VARCHAR, BOOLEAN, BOOLEAN, BOOLEAN], BOOLEAN, null_handling="special")
         f("kql_ipv4_is_private", _ipv4_is_private, [VARCHAR], BOOLEAN, null_handling="special")

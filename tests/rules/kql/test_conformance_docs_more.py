@@ -82,3 +82,30 @@ def test_a_literal_function_argument_stays_a_constant_in_the_body() -> None:
 def test_render_ends_at_the_closing_brace_of_a_function_body() -> None:
     q = "let f = () { print x = 1 | render piechart };\nf()"
     assert rows(q) == [{"x": 1}]
+
+
+@pytest.mark.parametrize(("xml", "expected"), [
+    # parse-xmlfunction, "Returns": the conversion table, row by row
+    ("<e/>", {"e": None}),
+    ("<e>text</e>", {"e": "text"}),
+    ('<e name="value" />', {"e": {"@name": "value"}}),
+    ('<e name="value">text</e>', {"e": {"@name": "value", "#text": "text"}}),
+    ("<e> <a>text</a> <b>text</b> </e>", {"e": {"a": "text", "b": "text"}}),
+    ("<e> <a>text</a> <a>text</a> </e>", {"e": {"a": ["text", "text"]}}),
+    ("<e> text <a>text</a> </e>", {"e": {"#text": "text", "a": "text"}}),
+    # "or null, if the XML format is invalid"
+    ("<e>", None),
+])
+def test_parse_xml_conversion_table(xml: str, expected: Any) -> None:
+    escaped = xml.replace("'", "\\'")
+    assert rows(f"print x = parse_xml('{escaped}')") == [{"x": expected}]
+
+
+def test_parse_xml_page_example() -> None:
+    # parse-xmlfunction, "Example": the duration metrics document, read through the result
+    doc = ('<?xml version="1.0" encoding="UTF-8"?><duration><value>118.0</value><count>5.0</count>'
+           '<min>100.0</min><max>150.0</max><stdDev>0.0</stdDev><sampledValue>118.0</sampledValue>'
+           '<sum>118.0</sum></duration>')
+    q = (f"print m = '{doc}' | extend d = parse_xml(m) | project value = d.duration.value, n = d.duration.count,"
+         " v = todouble(d.duration.value) * 2")
+    assert rows(q) == [{"value": "118.0", "n": "5.0", "v": 236.0}]
