@@ -160,6 +160,13 @@ def _parse_csv(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -
     return f"CAST(kql_parse_csv({t.to_string(x, xt)}) AS JSON)", "dynamic"
 
 
+@fn("new_guid")
+def _new_guid(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
+    # new_guid(): a random (version 4) guid per row, as DuckDB's uuid() is evaluated per row
+    t.args(e, sc, env, 0, 0)
+    return "CAST(uuid() AS VARCHAR)", "guid"
+
+
 @fn("parse_xml")
 def _parse_xml(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
     (x, xt), = t.args(e, sc, env, 1, 1)
