@@ -167,6 +167,13 @@ def _new_guid(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) ->
     return "CAST(uuid() AS VARCHAR)", "guid"
 
 
+@fn("has_ipv4", "has_ipv4_prefix")
+def _has_ipv4(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
+    (x, xt), (p, pt) = t.args(e, sc, env, 2, 2)
+    whole = "true" if e.name == "has_ipv4" else "false"
+    return f"kql_has_ipv4({t.to_string(x, xt)}, {t.to_string(p, pt)}, {whole})", "bool"
+
+
 @fn("parse_xml")
 def _parse_xml(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
     (x, xt), = t.args(e, sc, env, 1, 1)

@@ -109,3 +109,23 @@ def test_parse_xml_page_example() -> None:
     q = (f"print m = '{doc}' | extend d = parse_xml(m) | project value = d.duration.value, n = d.duration.count,"
          " v = todouble(d.duration.value) * 2")
     assert rows(q) == [{"value": "118.0", "n": "5.0", "v": 236.0}]
+
+
+@pytest.mark.parametrize(("call", "expected"), [
+    # has-ipv4-function, "Examples"
+    ("has_ipv4('05:04:54 127.0.0.1 GET /favicon.ico 404', '127.0.0.1')", True),
+    ("has_ipv4('05:04:54 127.0.0.256 GET /favicon.ico 404', '127.0.0.256')", False),
+    ("has_ipv4('05:04:54127.0.0.1 GET /favicon.ico 404', '127.0.0.1')", False),
+    # the page's delimited-list example text
+    ("has_ipv4('These requests came from: 192.168.1.1, 10.1.1.115 and 10.1.1.201', '10.1.1.115')", True),
+    # has-ipv4-prefix-function, "Examples"
+    ("has_ipv4_prefix('05:04:54 127.0.0.1 GET /favicon.ico 404', '127.0.')", True),
+    ("has_ipv4_prefix('05:04:54 127.0.0.1 GET /favicon.ico 404', '127.0')", False),
+    ("has_ipv4_prefix('05:04:54 127.0.0.256 GET /favicon.ico 404', '127.0.')", False),
+    ("has_ipv4_prefix('05:04:54127.0.0.1 GET /favicon.ico 404', '127.0.')", False),
+    # "A valid IP address prefix is either a complete IPv4 address ... or its prefix ending with a dot"
+    ("has_ipv4_prefix('from 192.168.1.11 ok', '192.168.1.11')", True),
+    ("has_ipv4_prefix('from 192.168.1.11 ok', '192.168.1.1')", False),
+])
+def test_has_ipv4_and_prefix_page_examples(call: str, expected: bool) -> None:
+    assert rows(f"print r = {call}") == [{"r": expected}]
