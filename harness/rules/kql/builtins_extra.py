@@ -174,6 +174,18 @@ def _has_ipv4(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) ->
     return f"kql_has_ipv4({t.to_string(x, xt)}, {t.to_string(p, pt)}, {whole})", "bool"
 
 
+@fn("array_sort_asc", "array_sort_desc")
+def _array_sort(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
+    a = t.args(e, sc, env, 1, 2)
+    if len(a) == 2 and a[1][1] != "bool":
+        # several arrays sort together into several columns: not supported by one extend name here
+        raise t.unsup(e, f"{e.name}() over several arrays is not supported")
+    x, xt = a[0]
+    nulls_last = a[1][0] if len(a) == 2 else "NULL"
+    desc = "true" if e.name == "array_sort_desc" else "false"
+    return f"CAST(kql_array_sort(CAST({x} AS VARCHAR), {desc}, {nulls_last}) AS JSON)", "dynamic"
+
+
 @fn("parse_xml")
 def _parse_xml(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
     (x, xt), = t.args(e, sc, env, 1, 1)

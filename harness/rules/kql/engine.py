@@ -33,6 +33,7 @@ from harness.errors import RuleError, SourceLocation, UnsupportedError
 from harness.rules.kql import syntax
 from harness.rules.kql.schema import Flavour, table_columns
 from harness.rules.kql.sqlbase import SQL_TYPES, py_has, q
+from harness.rules.kql.arraysort import array_sort
 from harness.rules.kql.ipv4text import has_ipv4
 from harness.rules.kql.translate import translate
 from harness.rules.kql.xmljson import parse_xml
@@ -487,6 +488,7 @@ class KqlEngine:
         f("kql_parse_csv", _parse_csv, [VARCHAR], VARCHAR, null_handling="special")
         f("kql_parse_xml", parse_xml, [VARCHAR], VARCHAR, null_handling="special")
         f("kql_has_ipv4", has_ipv4, [VARCHAR, VARCHAR, BOOLEAN], BOOLEAN, null_handling="special")
+        f("kql_array_sort", array_sort, [VARCHAR, BOOLEAN, BOOLEAN], VARCHAR, null_handling="special")
         f("kql_b64_bytes", _b64_bytes, [VARCHAR], VARCHAR, null_handling="special")
         f("kql_has", py_has, [VARCHAR, VARCHAR, BOOLEAN, BOOLEAN, BOOLEAN], BOOLEAN, null_handling="special")
         f("kql_ipv4_is_private", _ipv4_is_private, [VARCHAR], BOOLEAN, null_handling="special")

@@ -129,3 +129,23 @@ def test_parse_xml_page_example() -> None:
 ])
 def test_has_ipv4_and_prefix_page_examples(call: str, expected: bool) -> None:
     assert rows(f"print r = {call}") == [{"r": expected}]
+
+
+@pytest.mark.parametrize(("call", "expected"), [
+    # array-sort-desc-function, "Example 1": the first array of the example, alone
+    ("array_sort_desc(dynamic([1,3,4,5,2]))", [5, 4, 3, 2, 1]),
+    ("array_sort_asc(dynamic([1,3,4,5,2]))", [1, 2, 3, 4, 5]),
+    # "If nulls_last isn't provided, a default value of true is used"
+    ("array_sort_asc(dynamic([2, null, 1]))", [1, 2, None]),
+    ("array_sort_asc(dynamic([2, null, 1]), false)", [None, 1, 2]),
+    # "Numeric ... elements - String elements - ... All other elements"
+    ("array_sort_asc(dynamic(['b', 2, 'a', 1]))", [1, 2, "a", "b"]),
+    ("array_sort_asc(dynamic({'a': 1}))", None),
+])
+def test_array_sort_page_rules(call: str, expected: Any) -> None:
+    assert rows(f"print r = {call}") == [{"r": expected}]
+
+
+def test_array_sort_over_several_arrays_is_unsupported() -> None:
+    with pytest.raises(UnsupportedError):
+        rows("print array_sort_desc(dynamic([1,3]), dynamic(['a','b']))")
