@@ -181,6 +181,8 @@ def _array_sort(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) 
         # several arrays sort together into several columns: not supported by one extend name here
         raise t.unsup(e, f"{e.name}() over several arrays is not supported")
     x, xt = a[0]
+    if xt not in ("dynamic", "null"):
+        raise t.err(e, f"{e.name}() needs a dynamic array, not {xt}")
     nulls_last = a[1][0] if len(a) == 2 else "NULL"
     desc = "true" if e.name == "array_sort_desc" else "false"
     return f"CAST(kql_array_sort(CAST({x} AS VARCHAR), {desc}, {nulls_last}) AS JSON)", "dynamic"

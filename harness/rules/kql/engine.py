@@ -31,10 +31,10 @@ import duckdb
 
 from harness.errors import RuleError, SourceLocation, UnsupportedError
 from harness.rules.kql import syntax
-from harness.rules.kql.schema import Flavour, table_columns
-from harness.rules.kql.sqlbase import SQL_TYPES, py_has, q
 from harness.rules.kql.arraysort import array_sort
 from harness.rules.kql.ipv4text import has_ipv4
+from harness.rules.kql.schema import Flavour, table_columns
+from harness.rules.kql.sqlbase import SQL_TYPES, py_has, q
 from harness.rules.kql.translate import translate
 from harness.rules.kql.xmljson import parse_xml
 
