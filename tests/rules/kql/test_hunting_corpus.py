@@ -4,7 +4,8 @@ The corpus is every Device*-table query of two public collections (see the READM
 query runs on empty tables; an ``externaldata`` URL reads an empty local file, since the engine
 never goes to the network. Queries that need Microsoft's cloud data (GeoIP, file profiles) are
 rejected with an "unsupported: needs ..." UnsupportedError. The issue lets GeoIP be counted apart,
-so the strict rate counts every other query, FileProfile ones as failures; the report prints both. The report (``pytest -s``) lists every failure by cause, and every
+so the strict rate counts every other query, FileProfile ones as failures; the report prints both.
+The report (``pytest -s``) lists every failure by cause, and every
 failure must be a deliberate RuleError/UnsupportedError with a location, never an engine crash.
 """
 
