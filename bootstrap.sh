@@ -15,6 +15,9 @@ APT_PACKAGES=(
   openssh-server openssh-client dnsmasq-base auditd squid-openssl ulogd2 ulogd2-json
   nmap curl ca-certificates iputils-ping
   chromium
+  # Sysmon for Linux from source (packaging/sysmon/build-debs.sh) and its runtime libraries.
+  cmake make g++ clang llvm libbpf-dev libssl-dev libelf-dev libjson-glib-dev zlib1g-dev
+  libgtest-dev libgmock-dev mono-mcs mono-runtime dpkg-dev patch
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

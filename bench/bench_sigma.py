@@ -25,6 +25,7 @@ import sqlite3
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -271,41 +272,47 @@ def run_engine(paths: list[Path], events: list[dict[str, Any]]) -> dict[str, Any
 # --- pySigma SQLite backend on SQLite (Zircolite's approach) ----------------------------------
 
 
-def run_sqlite(paths: list[Path], events: list[dict[str, Any]]) -> dict[str, Any]:
+def sqlite_convert(paths: list[Path]) -> tuple[list[tuple[str, Any, str]], list[str], int]:
+    """The rules converted by pySigma's SQLite backend: (queries as (rule id, log source, SQL),
+    ids of the rules not converted, number of rules)."""
     from sigma.backends.sqlite import sqliteBackend
     from sigma.collection import SigmaCollection
     from sigma.rule import SigmaRule
 
     from harness.rules.sigma.compiler import Logsource
 
-    t0 = time.perf_counter()
     collection = SigmaCollection.load_ruleset(paths, collect_errors=True)
     backend = sqliteBackend()
-    queries: list[tuple[str, Logsource, str]] = []
-    failed = 0
+    queries: list[tuple[str, Any, str]] = []
     not_converted: list[str] = []
     for rule in collection.rules:
         if not isinstance(rule, SigmaRule) or rule.errors:
-            failed += 1
             not_converted.append(str(rule.id))
             continue
         try:
             converted = backend.convert_rule(rule)
         except Exception:  # what the backend cannot convert (keyword searches, some modifiers)
-            failed += 1
             not_converted.append(str(rule.id))
             continue
         ls = Logsource.of(rule.logsource.product, rule.logsource.category, rule.logsource.service)
         for q in converted:
             queries.append((str(rule.id), ls, str(q)))
-    convert = time.perf_counter() - t0
+    return queries, not_converted, len(collection.rules)
 
-    t0 = time.perf_counter()
+
+def sqlite_load(
+    events: Iterable[dict[str, Any]], batch: int = 20_000
+) -> tuple[sqlite3.Connection, dict[Any, str], int]:
+    """Sigma-view events streamed into an in-memory SQLite database, one table per log source
+    (columns added as new fields appear, named in lower case), with the Python REGEXP function
+    Zircolite registers:
+    (database, table per log source, events loaded)."""
+    from harness.rules.sigma.compiler import Logsource
+
     db = sqlite3.connect(":memory:")
-    # Zircolite registers a Python REGEXP function: SQLite has none, and the backend emits REGEXP
     patterns: dict[str, re.Pattern[str]] = {}
 
-    def regexp(pattern: str, value: Any) -> bool:
+    def regexp(pattern: str, value: Any) -> bool:  # SQLite has none, and the backend emits REGEXP
         if value is None:
             return False
         rx = patterns.get(pattern)
@@ -314,34 +321,53 @@ def run_sqlite(paths: list[Path], events: list[dict[str, Any]]) -> dict[str, Any
         return rx.search(str(value)) is not None
 
     db.create_function("regexp", 2, regexp, deterministic=True)
-    tables: dict[Logsource, str] = {}
+    tables: dict[Any, str] = {}
     columns: dict[str, list[str]] = {}
-    rows: dict[str, list[tuple[Any, ...]]] = {}
-    for idx, rec in enumerate(events):
+    pending: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+
+    def flush(name: str) -> None:
+        rows = pending[name]
+        cols = columns[name]
+        known = set(cols)
+        for _, ev in rows:
+            for k in ev:
+                if k not in known:
+                    known.add(k)
+                    cols.append(k)
+                    db.execute(f'ALTER TABLE {name} ADD COLUMN "{k}" TEXT')
+        ph = ", ".join("?" for _ in range(len(cols) + 1))
+        names = ", ".join(["row_id", *(f'"{c}"' for c in cols)])
+        db.executemany(
+            f"INSERT INTO {name} ({names}) VALUES ({ph})",
+            ([i] + [None if ev.get(c) is None else str(ev.get(c)) for c in cols] for i, ev in rows),
+        )
+        rows.clear()
+
+    n = 0
+    for n, rec in enumerate(events, 1):
         src = rec["logsource"]
         ls = Logsource.of(src.get("product"), src.get("category"), src.get("service"))
         name = tables.get(ls)
         if name is None:
             name = tables[ls] = f"t{len(tables)}"
             columns[name] = []
-            rows[name] = []
-        cols = columns[name]
-        for k in rec["event"]:
-            if k not in cols:
-                cols.append(k)
-        rows[name].append((idx, rec["event"]))
-    for name, cols in columns.items():
-        db.execute(f"CREATE TABLE {name} (row_id INTEGER, " + ", ".join(f'"{c}" TEXT' for c in cols) + ")")
-        ph = ", ".join("?" for _ in range(len(cols) + 1))
-        db.executemany(
-            f"INSERT INTO {name} VALUES ({ph})",
-            ([i] + [None if ev.get(c) is None else str(ev.get(c)) for c in cols] for i, ev in rows[name]),
-        )
+            pending[name] = []
+            db.execute(f"CREATE TABLE {name} (row_id INTEGER)")
+        # SQLite's column names are case-insensitive: of auditd's ``syscall``/``SYSCALL`` pairs the
+        # later, interpreted (ENRICHED) value is kept, the one SigmaHQ's rules name.
+        pending[name].append((n - 1, {k.lower(): v for k, v in rec["event"].items()}))
+        if len(pending[name]) >= batch:
+            flush(name)
+    for name in pending:
+        flush(name)
     db.commit()
-    del rows
-    load = time.perf_counter() - t0
+    return db, tables, n
 
-    t0, c0 = time.perf_counter(), time.process_time()
+
+def sqlite_query(
+    db: sqlite3.Connection, tables: dict[Any, str], queries: list[tuple[str, Any, str]]
+) -> tuple[Counter[str], int]:
+    """Each query on the tables of the log sources its rule covers: (matches per rule, errors)."""
     per_rule: Counter[str] = Counter()
     errors = 0
     for rid, rule_ls, q in queries:
@@ -359,12 +385,23 @@ def run_sqlite(paths: list[Path], events: list[dict[str, Any]]) -> dict[str, Any
                         errors += 1
                         break
                     db.execute(f'ALTER TABLE {name} ADD COLUMN "{m.group(1).strip(chr(34))}" TEXT')
+    return per_rule, errors
+
+
+def run_sqlite(paths: list[Path], events: list[dict[str, Any]]) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    queries, not_converted, nrules = sqlite_convert(paths)
+    convert = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    db, tables, _ = sqlite_load(events)
+    load = time.perf_counter() - t0
+    t0, c0 = time.perf_counter(), time.process_time()
+    per_rule, errors = sqlite_query(db, tables, queries)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    nrules = len(collection.rules)
     pairs = len(events) * nrules
     return {
         "rules": nrules,
-        "not_converted": failed,
+        "not_converted": len(not_converted),
         "query_errors": errors,
         "convert_s": round(convert, 2),
         "load_s": round(load, 2),

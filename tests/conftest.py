@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +13,23 @@ import pytest
 from harness.telemetry.parsers import open_lines
 
 REPO = Path(__file__).resolve().parents[1]
+_BASETEMP = pytest.StashKey[Path]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """tmp_path fixtures live in one directory of this session, removed when it ends: the suite
+    leaves nothing in /tmp (pytest's default keeps the last three sessions' directories)."""
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        base = Path(tempfile.mkdtemp(prefix="pytest-recon-harness-"))
+        config.stash[_BASETEMP] = base
+        config.option.basetemp = str(base)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    base = config.stash.get(_BASETEMP, None)
+    if base is not None:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

@@ -9,11 +9,13 @@ import sys
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError, HarnessError
-from harness.rules.kql.schema import Flavour
 from harness.telemetry.inputs import is_stdin, local_path
+
+if TYPE_CHECKING:
+    from harness.rules.kql.schema import Flavour
 
 
 def register(subparsers: Any) -> None:

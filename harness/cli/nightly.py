@@ -40,6 +40,7 @@ Schedule it (as root, from the checkout, here /opt/rah)::
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -72,6 +73,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--record", default=None, metavar="DIR", help="also save the telemetry layout under DIR")
     p.add_argument("--replay", default=None, metavar="DIR", help="judge a recording instead of detonating")
     p.add_argument("--now", default=None, metavar="ISO8601", help="reference time for KQL now()/ago()")
+    p.add_argument("--sign-key", default=None, metavar="KEY",
+                   help="sign the run's evidence with this OpenSSH private key (harness evidence verify)")
+    p.add_argument("--keep-runs", type=int, default=None, metavar="N",
+                   help="retention: keep the evidence of the newest N nightly runs, delete older ones")
+    p.add_argument("--keep-days", type=float, default=None, metavar="D",
+                   help="retention: delete the evidence of nightly runs that started more than D days ago")
     p.set_defaults(func=_main)
 
 
@@ -142,14 +149,52 @@ def _main(args: argparse.Namespace) -> int:
     doc = run.document()
     out = Path(args.evidence_dir) / run.run_id
     write_evidence(doc, out, run.secrets)
+    if args.sign_key:
+        from harness.evidence.signing import sign
+
+        sign(out, Path(args.sign_key))
     con = open_history(Path(args.history))
     try:
         store(con, doc, str(out))
         before = previous_run(con, run.run_id, doc["target"]["url"])
         found = regressions(con, run.run_id, before) if before else []
+        for gone in apply_retention(con, Path(args.evidence_dir), args.keep_runs, args.keep_days):
+            print(f"retention: removed {gone}")
     finally:
         con.close()
     return report(doc, out, before, found)
+
+
+def apply_retention(con: sqlite3.Connection, root: Path, keep_runs: int | None, keep_days: float | None,
+                    now: dt.datetime | None = None) -> list[Path]:
+    """Delete evidence of old nightly runs: only directories this history recorded, directly under
+    ``root``, whose run.json carries that run's id (never anything else in the evidence root)."""
+    import json
+    import shutil
+
+    if keep_runs is None and keep_days is None:
+        return []
+    rows = con.execute("SELECT run_id, started, evidence FROM runs WHERE evidence IS NOT NULL "
+                       "ORDER BY started DESC, run_id DESC").fetchall()
+    cutoff = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=keep_days) if keep_days is not None else None
+    removed = []
+    for index, (run_id, started, evidence) in enumerate(rows):
+        old = keep_runs is not None and index >= keep_runs
+        started_at = dt.datetime.fromisoformat(str(started).replace("Z", "+00:00"))
+        old = old or (cutoff is not None and started_at < cutoff)
+        path = Path(evidence)
+        if not old or not path.is_dir() or path.resolve().parent != root.resolve() or path.name != run_id:
+            continue
+        try:
+            if json.loads((path / "run.json").read_text(encoding="utf-8")).get("run_id") != run_id:
+                continue
+        except (OSError, ValueError):
+            continue
+        shutil.rmtree(path)
+        with con:
+            con.execute("UPDATE runs SET evidence = NULL WHERE run_id = ?", (run_id,))
+        removed.append(path)
+    return removed
 
 
 def report(doc: dict[str, Any], out: Path, before: str | None, found: Sequence[tuple[str, str, str, str]]) -> int:

@@ -7,15 +7,20 @@ import ipaddress
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from harness.errors import ConfigError
-from harness.telemetry.inputs import check_input
+from harness.telemetry.inputs import check_input, open_binary
 from harness.telemetry.parsers import FORMATS, ParseStats, Record, parse_file
 from harness.telemetry.redaction import Redactor
 from harness.views.context import ViewContext
+
+if TYPE_CHECKING:
+    from harness.views.defender import DefenderView
+    from harness.views.sigma import SigmaView
 
 #: Values to redact, one a line (kept out of the process list, unlike --secret).
 SECRETS_ENV = "RECON_HARNESS_SECRETS"
@@ -36,6 +41,19 @@ def register(subparsers: Any) -> None:
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="input files, read in order; gzip-compressed or plain; '-' reads standard input")
     p.add_argument("--view", choices=("sigma", "defender", "raw"), default="sigma", help="output view")
+    p.add_argument("--device-name", default="lab-host", help="DeviceName in the Defender view")
+    p.add_argument(
+        "--auditd-raw",
+        action="store_true",
+        help="sigma view: also emit every auditd record as a {product: linux, service: auditd} "
+        "event (SigmaHQ auditd rules); off by default to keep the output to the semantic events",
+    )
+    add_context_options(p)
+    p.set_defaults(func=run)
+
+
+def add_context_options(p: Any) -> None:
+    """Options of the context a view is built with and of redaction (``parse``, ``sigma scan``)."""
     p.add_argument(
         "--dns",
         action="append",
@@ -50,7 +68,6 @@ def register(subparsers: Any) -> None:
         metavar="INET_LOG",
         help="simulated-internet log used for SNI/Host when DNS does not name a connection",
     )
-    p.add_argument("--device-name", default="lab-host", help="DeviceName in the Defender view")
     p.add_argument(
         "--public-range",
         action="append",
@@ -82,14 +99,7 @@ def register(subparsers: Any) -> None:
         "to other users in the process list and stays in shell history: prefer --secret-file or "
         f"${SECRETS_ENV}",
     )
-    p.add_argument(
-        "--auditd-raw",
-        action="store_true",
-        help="sigma view: also emit every auditd record as a {product: linux, service: auditd} "
-        "event (SigmaHQ auditd rules); off by default to keep the output to the semantic events",
-    )
     p.add_argument("--year", type=int, default=None, help="year for timestamps that lack one (dnsmasq)")
-    p.set_defaults(func=run)
 
 
 def _context(args: argparse.Namespace) -> ViewContext:
@@ -149,6 +159,62 @@ def _lines(name: str, redactor: Redactor | None) -> Iterator[str]:
     return redactor.redact_lines(lines) if redactor is not None else lines
 
 
+#: Opens an audit log for binary reading (``open_binary``, or a wrapper that counts the bytes read).
+Opener = Callable[[str], AbstractContextManager[BinaryIO]]
+
+
+def view_items(
+    args: argparse.Namespace,
+    view: SigmaView | DefenderView,
+    stats: ParseStats,
+    redactor: Redactor | None,
+    records: Iterator[Record] | None = None,
+    opener: Opener = open_binary,
+) -> Iterator[dict[str, Any]]:
+    """The view's items (Sigma events or Defender rows) of ``args.files`` in ``args.format``, in
+    input order, once the context of ``args.dns``/``args.inet`` (and of the input itself, for
+    dnsmasq and inet logs) is in the view's extractor. ``records``: the input's records if the
+    caller already has them streaming; ``opener`` opens audit logs for the C reader."""
+    from harness.views.sigma import SigmaView
+
+    if records is None:
+        records = _records(args.format, args.files, stats, redactor, args.year)
+    ctx_stats = ParseStats("context")
+    context: list[Record] = []
+    for name in args.dns:
+        context.extend(_records("dnsmasq", [name], ctx_stats, redactor, args.year))
+    for name in args.inet:
+        context.extend(_records("inet", [name], ctx_stats, redactor, args.year))
+    if args.format in ("dnsmasq", "inet"):
+        # Small logs, read once (standard input cannot be read twice): context (answers, SNI),
+        # then emitted from memory.
+        kept = list(records)
+        context.extend(kept)
+        records = iter(kept)
+    view.extractor.prepare(context)
+    if isinstance(view, SigmaView) and args.format == "auditd":
+        # Raw audit lines go straight to the C grouping loop and view (when built).
+        for name in args.files:
+            check_input(name)
+            if redactor is not None:
+                batches = view.auditd_stream(_lines(name, redactor), file=name, stats=stats)
+            elif view.reads_binary:
+                batches = _binary_batches(view, name, stats, opener)
+            else:
+                batches = view.auditd_file(name, stats=stats)
+            for events in batches:
+                yield from events
+        return
+    emit = view.events if isinstance(view, SigmaView) else view.rows
+    for rec in records:
+        yield from emit(rec)
+
+
+def _binary_batches(view: SigmaView, name: str, stats: ParseStats, opener: Opener) -> Iterator[list[dict[str, Any]]]:
+    with opener(name) as raw:
+        yield from view.auditd_binary(raw, file=name, stats=stats)
+
+
 def run(args: argparse.Namespace) -> int:
     """Handler of ``harness parse``; returns the exit code (0, or 1 if nothing parsed)."""
     try:
@@ -190,36 +256,8 @@ def _run(args: argparse.Namespace) -> int:
         view: SigmaView | DefenderView = (
             SigmaView(ctx, auditd_raw=args.auditd_raw) if args.view == "sigma" else DefenderView(ctx)
         )
-        ctx_stats = ParseStats("context")
-        context: list[Record] = []
-        for name in args.dns:
-            context.extend(_records("dnsmasq", [name], ctx_stats, redactor, args.year))
-        for name in args.inet:
-            context.extend(_records("inet", [name], ctx_stats, redactor, args.year))
-        if args.format in ("dnsmasq", "inet"):
-            # Small logs, read once (standard input cannot be read twice): context (answers, SNI),
-            # then emitted from memory.
-            kept = list(records)
-            context.extend(kept)
-            records = iter(kept)
-        view.extractor.prepare(context)
-        if isinstance(view, SigmaView) and args.format == "auditd":
-            # Raw audit lines go straight to the C grouping loop and view (when built).
-            for name in args.files:
-                check_input(name)
-                batches = (
-                    view.auditd_file(name, stats=stats)
-                    if redactor is None
-                    else view.auditd_stream(_lines(name, redactor), file=name, stats=stats)
-                )
-                for events in batches:
-                    for item in events:
-                        out.write(scrub(dumps(item, ensure_ascii=False)) + "\n")
-        else:
-            emit = view.events if isinstance(view, SigmaView) else view.rows
-            for rec in records:
-                for item in emit(rec):
-                    out.write(scrub(dumps(item, ensure_ascii=False)) + "\n")
+        for item in view_items(args, view, stats, redactor, records):
+            out.write(scrub(dumps(item, ensure_ascii=False)) + "\n")
     out.flush()
     print(stats.summary(), file=sys.stderr)
     if stats.read > 0 and stats.parsed == 0:

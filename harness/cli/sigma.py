@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+from harness.cli import sigma_scan
 from harness.errors import ConfigError, SourceLocation
 from harness.telemetry.inputs import check_input, open_binary
 
@@ -20,32 +21,30 @@ def register(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="sigma_command", metavar="ACTION")
 
     check = sub.add_parser("check", help="compile rules and report what does not compile, and why")
-    check.add_argument("rules", nargs="+", help="rule files or directories")
-    check.add_argument("--pipeline", action="append", default=[], help="processing pipeline YAML")
-    check.add_argument(
-        "--placeholder",
-        action="append",
-        default=[],
-        metavar="NAME=V1,V2",
-        help="values of an %%NAME%% placeholder (expand modifier)",
-    )
+    add_rule_options(check)
     check.add_argument("--quiet", action="store_true", help="print only the summary")
     check.set_defaults(func=_check)
 
     match = sub.add_parser("match", help="match rules on events (Sigma view JSONL); one JSON line per match")
-    match.add_argument("rules", nargs="+", help="rule files or directories")
+    add_rule_options(match)
     match.add_argument("--events", required=True, help="Sigma-view JSONL file, gzip or plain ('-' for stdin)")
-    match.add_argument("--pipeline", action="append", default=[], help="processing pipeline YAML")
-    match.add_argument(
+    match.add_argument("--stats", action="store_true", help="print throughput counters on stderr")
+    match.set_defaults(func=_match)
+    sigma_scan.add_parser(sub)
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+
+def add_rule_options(p: Any) -> None:
+    """The rules and how they are loaded (``check``, ``match``, ``scan``)."""
+    p.add_argument("rules", nargs="+", help="rule files or directories")
+    p.add_argument("--pipeline", action="append", default=[], help="processing pipeline YAML")
+    p.add_argument(
         "--placeholder",
         action="append",
         default=[],
         metavar="NAME=V1,V2",
         help="values of an %%NAME%% placeholder (expand modifier)",
     )
-    match.add_argument("--stats", action="store_true", help="print throughput counters on stderr")
-    match.set_defaults(func=_match)
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
 def _placeholders(items: list[str]) -> dict[str, list[str]]:

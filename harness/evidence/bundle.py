@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from harness.crashpoint import crash_point
 from harness.evidence.formats import attire_log, junit_xml, navigator_layer
 from harness.evidence.report import render_report
 from harness.telemetry.redaction import Redactor
@@ -41,6 +42,7 @@ def write_evidence(doc: dict[str, Any], out_dir: Path, secrets: Iterable[str] = 
         path = out_dir / name
         path.write_text(redactor.redact(texts[name]), encoding="utf-8")
         written.append(path)
+        crash_point("evidence")  # bench/crash_cycles.py: killed with the evidence half written
     write_manifest(out_dir, written)
     return [*written, out_dir / MANIFEST]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.atomics.model import AtomicTest, Executor
+from harness.crashpoint import crash_point
 from harness.execution import art_guard
 from harness.execution.runner import AtomicRun, Runner, Status
 from harness.execution.session import Session
@@ -62,6 +63,9 @@ class DetonationPipeline:
         if collect and session.lab is not None:
             self.telemetry = session.lab.telemetry_session(session.secrets, session.proxy_mode)
             self.telemetry.clock = session.clock  # log windows on the target's clock
+            if getattr(self.telemetry, "tempdirs", None) is None:
+                # Labs without a state file of their own (the Vagrant VM): the target's ledger.
+                self.telemetry.tempdirs = session.ledger
 
     @property
     def sensors(self) -> list[Any]:
@@ -77,7 +81,8 @@ class DetonationPipeline:
         inspector = self.session.inspector
         runner = Runner(self.session.target, self.session.scope, env=self.session.env, secrets=self.session.secrets,
                         get_prereqs=self.get_prereqs, timeout_s=self.timeout_s, scratch_dir=self.session.scratch_dir,
-                        verify_cleanup=inspector.existing_paths if inspector is not None else None)
+                        verify_cleanup=inspector.existing_paths if inspector is not None else None,
+                        ledger=self.session.ledger)
         # Upstream (destructive) atomics: only on a disposable target, only inside the scope.
         refused = art_guard.refusal(test, self.session.target.url, self.session.scope, args)
         if refused:
@@ -93,6 +98,7 @@ class DetonationPipeline:
         if self.telemetry is not None:
             if run.detonation_commands():
                 self._phase(test, "telemetry")
+                crash_point("telemetry")
                 tel = self.telemetry.finish(run, marks, out)
             elif out is not None:
                 write_manifest_only(out, run, self.telemetry.sensors)

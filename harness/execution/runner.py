@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from harness.crashpoint import crash_point
 from harness.errors import HarnessError, ScopeError
 from harness.execution.scope import Scope
 from harness.targets.base import CommandResult, Target
@@ -133,6 +134,14 @@ class Redactor(Protocol):
     def redact(self, text: str) -> str: ...
 
 
+class Ledger(Protocol):
+    """Where the run records what it leaves on the target before it does (harness.lab.state.LabState)."""
+
+    def record(self, kind: str, name: str, **data: Any) -> Any: ...
+
+    def discard(self, res: Any) -> None: ...
+
+
 @dataclass
 class Runner:
     """Runs atomics on one target. ``env`` holds values (secrets included) sent via stdin only."""
@@ -149,6 +158,9 @@ class Runner:
     scratch_dir: str = "/tmp"
     # Given the absolute paths the cleanup command removes, returns those that still exist.
     verify_cleanup: Any = None
+    # The state file: each detonation's pending cleanup and scratch dir are recorded before it
+    # starts, so `lab down` / `harness target cleanup` can finish the job after a crash.
+    ledger: Ledger | None = None
 
     def __post_init__(self) -> None:
         if self.redactor is None:
@@ -200,6 +212,7 @@ class Runner:
         def phase(name: str) -> None:
             if on_phase is not None:
                 on_phase(test, name)
+            crash_point(name)
 
         # A test for another platform or executor (upstream files mix them) never reaches a shell.
         inapplicable = test.not_applicable()
@@ -249,6 +262,7 @@ class Runner:
 
         # Detonate, then always clean up.
         interrupted: BaseException | None = None
+        pending = self._record_pending(test.id, cleanup, curl_home, shell)
         try:
             phase("detonate")
             self.target.write_file(f"{curl_home}/.curlrc", _curlrc(cid).encode(), 0o644)
@@ -271,6 +285,9 @@ class Runner:
         finally:
             phase("cleanup")
             cleanup_problem = self._cleanup(cleanup, curl_home, env, shell, records)
+            if not cleanup_problem and self.ledger is not None:
+                for res in pending:
+                    self.ledger.discard(res)
             if cleanup_problem and status is Status.EXECUTED:
                 status, reason = Status.ERROR, cleanup_problem
             elif cleanup_problem:
@@ -279,6 +296,20 @@ class Runner:
         if interrupted is not None:
             raise interrupted
         return run
+
+    def _record_pending(self, atomic_id: str, cleanup: str, curl_home: str, shell: str) -> list[Any]:
+        """Write the detonation's cleanup and scratch dir into the state file before it starts."""
+        if self.ledger is None:
+            return []
+        out = [self.ledger.record("target_path", curl_home, target=self.target.url)]
+        if cleanup:
+            # The state file never holds a secret: a cleanup that contains one is kept redacted, and
+            # teardown reports it instead of running it.
+            redacted = self._redact(cleanup)
+            out.append(self.ledger.record("atomic_cleanup", atomic_id, command=redacted, shell=shell,
+                                          target=self.target.url, outputs=removed_paths(redacted),
+                                          redacted=redacted != cleanup))
+        return out
 
     def _cleanup(self, cleanup: str, curl_home: str, env: Mapping[str, str], shell: str,
                  records: list[CommandRecord]) -> str:

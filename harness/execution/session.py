@@ -24,6 +24,7 @@ from harness.execution.scope import Scope
 from harness.lab.config import LabConfig, load_lab_config
 from harness.lab.embedded import EmbeddedLab
 from harness.lab.lock import lab_lock
+from harness.lab.state import LabState, target_state
 from harness.targets.base import Target, get_target, parse_target_url
 from harness.targets.inspect import TargetInspector
 
@@ -56,6 +57,9 @@ class Session:
     proxy_mode: str = "transparent"
     inspector: Any = None  # harness.targets.inspect.TargetInspector (testinfra)
     clock: Any = None  # harness.targets.clock.ClockOffset of an SSH host (None: the controller's own clock)
+    # The state file of everything this run leaves on the host and target: the embedded lab's own
+    # (undone by `lab down`), else the target's ledger (undone by `harness target cleanup URL`).
+    ledger: LabState | None = None
 
     @property
     def scratch_dir(self) -> str:
@@ -122,9 +126,12 @@ def open_session(target_url: str | None = None, lab_config: str | None = None,
                     for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
                         env[name] = url
                     secret_values.append(password)
-                inspector = TargetInspector(target)
+                ledger = (LabState.open(embedded.state_dir, cfg.name) if embedded is not None
+                          else target_state(target.url))
+                inspector = TargetInspector(target, tempdirs=ledger)
                 session = Session(target=target, lab_config=cfg, scope=scope or Scope.from_lab(cfg), lab=lab, env=env,
-                                  secrets=secret_values, owns_lab=owns, proxy_mode=mode, inspector=inspector)
+                                  secrets=secret_values, owns_lab=owns, proxy_mode=mode, inspector=inspector,
+                                  ledger=ledger)
                 if parsed.scheme in CLOCKED_SCHEMES:
                     from harness.targets.clock import measure_clock_offset
 

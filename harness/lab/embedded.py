@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -27,11 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.crashpoint import crash_point
 from harness.errors import HarnessError, LabError
+from harness.lab import sysmon as lab_sysmon
+from harness.lab import teardown
 from harness.lab.config import LabConfig, load_lab_config
 from harness.lab.lock import lab_lock
 from harness.lab.safety import check_no_overlap
-from harness.lab.state import LabState, proc_start_time
+from harness.lab.state import LabState, boot_ticks, proc_start_time
 from harness.packages import PackageUnavailable, PinError, cache_dir, theharvester
 
 SHODAN_CLI_VERSION = "1.31.0"
@@ -321,8 +323,10 @@ table inet {self.guard_table} {{
         self._start_inet(state)
         self._trust_ca_in_tool_venv(state)
         self._start_proxy(state)
+        crash_point("lab_up")  # bench/crash_cycles.py: killed with half the lab's daemons running
         self._start_firewall_log(state)
         self._start_audit(state)
+        lab_sysmon.setup(state, self.log_dir)
         self._start_sshd(state)
         self._wait_ready()
 
@@ -452,6 +456,10 @@ table inet {self.guard_table} {{
         st = auditd.status()
         state.record("audit_settings", "audit", backlog_limit=st.get("backlog_limit"), enabled=st.get("enabled"))
         if st.get("pid", "0") == "0":
+            # auditd runs in the host's namespace and its pid is known only once it has started: record
+            # the intent first, so a crash in between still lets `lab down` find it by its pid file.
+            state.record("process_starting", "auditd", pidfiles=["/run/auditd.pid", "/var/run/auditd.pid"],
+                         not_before=boot_ticks())
             _run(["auditd"])  # daemonizes once it is ready
             pid = _read_pid(Path("/run/auditd.pid")) or _read_pid(Path("/var/run/auditd.pid"))
             if pid is None:
@@ -564,17 +572,21 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
                 raise LabError(f"lab process {res.name} (pid {res.data['pid']}) exited during start-up: {tail}")
 
     # Sensors and telemetry ---------------------------------------------------------------------
-    SYSMON_UNAVAILABLE = (
-        "Sysmon for Linux is not installed in the embedded lab: it is distributed only through Microsoft's "
-        "package repository, which this machine cannot reach (use the Vagrant lab with internet, or a lab host "
-        "that has it)"
-    )
-
     def sensors(self) -> list[Any]:
-        """Ask the lab which sensors are really live now (not what the config says)."""
+        """Ask the lab which sensors are really live now (not what the config says); Sysmon only
+        counts when a probe command's event arrives, and is mandatory where the lab installed it."""
         from harness.telemetry.collect import SensorStatus
 
-        return [*self._core_sensors("lab"), SensorStatus("sysmon", False, self.SYSMON_UNAVAILABLE, mandatory=False)]
+        ok, why, mandatory = lab_sysmon.status(LabState.load(self.state_dir), self.log_dir / "sysmon.log")
+        return [*self._core_sensors("lab"), SensorStatus("sysmon", ok, why, mandatory=mandatory)]
+
+    def _sysmon_recheck(self) -> list[Any]:
+        """Sysmon asked again after each detonation (it is mandatory where installed: one that died
+        mid-run makes its signals ERROR); auditd's rules are judged per record, as before."""
+        from harness.telemetry.collect import SensorStatus
+
+        ok, why, mandatory = lab_sysmon.status(LabState.load(self.state_dir), self.log_dir / "sysmon.log")
+        return [SensorStatus("sysmon", ok, why, mandatory=mandatory)]
 
     def _core_sensors(self, where: str) -> list[Any]:
         """auditd (daemon, enabled, every harness rule live) and the lab's logging daemons, checked now."""
@@ -622,15 +634,20 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
             LogTap("nflog", str(self.log_dir / "nflog.jsonl"), "firewall"),
             LogTap("inet", str(self.log_dir / "inet.jsonl"), "inet"),
         ]
+        sensors = self.sensors()
+        if any(s.name == "sysmon" and s.available for s in sensors):
+            taps.append(LogTap("sysmon", str(self.log_dir / "sysmon.log"), "sysmon"))
         all_secrets = list(secrets)
         if self.proxy_credentials_file.exists():
             all_secrets.append(self.proxy_credentials()[1])
         return TelemetrySession(
-            taps, self.sensors(), ViewContext.from_lab_config(self.cfg), all_secrets,  # type: ignore[arg-type]
+            taps, sensors, ViewContext.from_lab_config(self.cfg), all_secrets,  # type: ignore[arg-type]
             client_addresses=[str(self.cfg.lab_uplink_ip)]
             + ([str(self.cfg.dns_server)] if proxy_mode == "explicit" else []),
             audit_sync=lambda m: auditd.sync_marker(m),
             proxy_addresses=[self.cfg.telemetry.proxy_ip],
+            tempdirs=LabState.open(self.state_dir, self.cfg.name),
+            recheck=self._sysmon_recheck,
         )
 
     # Status ------------------------------------------------------------------------------------
@@ -660,6 +677,8 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
             found.append(f"file {PAM_DIR / self.pam_service}")
         if (NETNS_ETC / self.cfg.lab_ns).exists():
             found.append(f"dir {NETNS_ETC / self.cfg.lab_ns}")
+        if lab_sysmon.leftover() is not None:
+            found.append(f"Sysmon install ({lab_sysmon.MARKER})")
         return found
 
     def down(self) -> list[str]:
@@ -680,6 +699,9 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
                 resources.insert(0, _res("netns", ns))
         if not any(r.kind == "link" for r in resources):
             resources.append(_res("link", self.host_veth))
+        sysmon_leftover = lab_sysmon.leftover()
+        if sysmon_leftover is not None and not any(r.kind == "sysmon_install" for r in resources):
+            resources.insert(0, _res("sysmon_install", "sysmon", **sysmon_leftover))  # undone last
         if not any(r.kind == "nft_table" for r in resources):
             resources.append(_res("nft_table", f"inet {self.guard_table}", family="inet", table=self.guard_table))
         for path in (str(PAM_DIR / self.pam_service), str(NETNS_ETC / self.cfg.lab_ns)):
@@ -702,19 +724,34 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
                 pid = int(res.data["pid"])
                 if proc_start_time(pid) is not None and proc_start_time(pid) == res.data.get("start_time"):
                     pids[pid] = res.name
+            elif res.kind == "process_starting":  # started by us if it started after the intent
+                for pidfile in res.data.get("pidfiles", []):
+                    pid = _read_pid(Path(pidfile)) or 0
+                    started = proc_start_time(pid) if pid else None
+                    if started is not None and started >= int(res.data.get("not_before", 0)):
+                        pids[pid] = res.name
         for pid in _pids_in_netns(set(inodes.values())):
             pids.setdefault(pid, leftover_label(pid))
-        _terminate(pids, removed)
+        _terminate(pids, removed, errors)
         # A process forked while we were ending the others (a shell starting its next command) was
         # not in the scan: rescan until the namespaces are empty.
         for _ in range(5):
             late = {pid: leftover_label(pid) for pid in _pids_in_netns(set(inodes.values()))}
             if not late:
                 break
-            _terminate(late, removed)
+            _terminate(late, removed, errors)
+
+        # Atomics that detonated but were never cleaned up (the run was killed): their cleanup runs
+        # now, on the lab host, once nothing of theirs still runs there.
+        if state is not None:
+            done, failed = teardown.undo_target_entries(state, self._lab_shell)
+            removed += done
+            errors += failed
 
         # 2. Everything else in reverse order of creation.
         for res in reversed(resources):
+            if res.kind in teardown.TARGET_KINDS:
+                continue
             try:
                 msg = self._undo(res)
             except (LabError, OSError) as exc:
@@ -772,6 +809,9 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
                 return f"dir {name}"
         elif kind == "process":
             return None  # handled above
+        elif kind == "sysmon_install":
+            done = lab_sysmon.undo(res.data)
+            return f"sysmon: {', '.join(done)}" if done else None
         elif kind == "tool_venv":
             # A cached tool stays (`lab purge` removes it) unless its install never finished.
             p = Path(name)
@@ -799,7 +839,16 @@ SetEnv HOME={self.home_dir} PATH={path_env} CURL_CA_BUNDLE={ca} REQUESTS_CA_BUND
                 _run(["auditctl", "-e", prior])
                 done.append(f"enabled {prior}")
             return f"audit settings restored ({', '.join(done)})" if done else None
-        return None
+        return teardown.undo(res)  # kinds other modules record (temp dirs, installs, sensors)
+
+    def _lab_shell(self, command: str, shell: str) -> tuple[int, str]:
+        """Run ``command`` as the lab user on the lab host (its namespace, or the host's files if gone)."""
+        user = [] if self.cfg.lab_user == "root" else ["runuser", "-u", self.cfg.lab_user, "--"]
+        args = [*user, shell if shell in ("sh", "bash") else "sh", "-c", command]
+        if (NETNS_RUN / self.cfg.lab_ns).exists():
+            args = _ns(self.cfg.lab_ns, *args)
+        proc = _run(args, check=False, timeout=60)
+        return proc.returncode, proc.stdout + proc.stderr
 
 
 def _res(kind: str, name: str, **data: Any) -> Any:
@@ -852,22 +901,12 @@ def leftover_label(pid: int) -> str:
     return f"{comm} left in a lab namespace"
 
 
-def _terminate(pids: dict[int, str], removed: list[str]) -> None:
-    starts = {pid: proc_start_time(pid) for pid in pids}
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and any(
-        proc_start_time(p) is not None and proc_start_time(p) == starts[p] for p in pids
-    ):
-        time.sleep(0.05)
-    for pid, name in pids.items():
-        if proc_start_time(pid) is not None and proc_start_time(pid) == starts[pid]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        removed.append(f"process {name} (pid {pid})")
-    # Reap our own children so they do not linger as zombies.
-    for pid in pids:
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, os.WNOHANG)
+def _terminate(pids: dict[int, str], removed: list[str], errors: list[str] | None = None) -> None:
+    """End ``pids`` and return only once each has exited (Squid takes its time after SIGTERM); a process
+    still there after the bounded wait past SIGKILL goes to ``errors`` (raised when none is given)."""
+    result = teardown.terminate(pids)
+    removed += result.ended
+    if errors is not None:
+        errors += result.survivors
+    elif result.survivors:
+        raise LabError("; ".join(result.survivors))

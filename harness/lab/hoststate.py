@@ -2,7 +2,8 @@
 
 Compared before ``lab up`` and after ``lab down``: network namespaces, links, addresses, routes
 (all tables), the nft ruleset, audit rules and settings, /etc/netns, PAM services, mounts, the
-lab's state, cache-independent paths and output files, and lab processes.
+lab's state, cache-independent paths and output files, the harness's temp dirs, lab processes, and
+Sysmon's footprint.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +20,8 @@ from harness.lab.config import LabConfig
 _VOLATILE_AUDIT = re.compile(r"^(lost|backlog|pid|backlog_wait_time_actual)\b")
 
 
-def _cmd(*args: str) -> str:
+def cmd_output(*args: str) -> str:
+    """stdout and stderr of a command, or a note that it is not installed (snapshots compare text)."""
     if shutil.which(args[0]) is None:
         return f"<{args[0]} not installed>"
     proc = subprocess.run(list(args), capture_output=True, text=True, timeout=30)
@@ -65,23 +68,41 @@ def lab_processes(cfg: LabConfig) -> str:
     return "\n".join(sorted(found))
 
 
+def sysmon_footprint() -> str:
+    """What the lab's Sysmon install may leave: its packages, files, /dev/log, mounts, daemons."""
+    from harness.lab import sysmon
+
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+              if line.split()[2] in ("tracefs", "debugfs")]
+    return "\n".join([
+        "packages: " + " ".join(n for n in sysmon.PACKAGES if sysmon.dpkg_installed(n)),
+        "files: " + " ".join(sysmon.footprint()),
+        f"dev_log: {sysmon.DEV_LOG.exists() or sysmon.DEV_LOG.is_symlink()}",
+        "trace_mounts: " + " ".join(sorted(mounts)),
+        f"daemons: {len(sysmon.sysmon_pids())}",
+        f"marker: {sysmon.MARKER.exists()}",
+    ])
+
+
 def snapshot(cfg: LabConfig) -> HostState:
     audit_status = "\n".join(
-        line for line in _cmd("auditctl", "-s").splitlines() if not _VOLATILE_AUDIT.match(line)
+        line for line in cmd_output("auditctl", "-s").splitlines() if not _VOLATILE_AUDIT.match(line)
     )
     mounts = "\n".join(
         line for line in Path("/proc/mounts").read_text().splitlines() if "netns" in line or cfg.name in line
     )
     tmp_outputs = " ".join(sorted(p.name for p in Path("/tmp").glob("atomic-*")))
     tmp_harness = " ".join(sorted(p.name for p in Path("/tmp").glob(".harness-*")))
+    # Temp dirs the harness records in its state file (telemetry slices, testinfra's ssh_config).
+    tmp_dirs = " ".join(sorted(p.name for p in Path(tempfile.gettempdir()).glob("recon-harness-*")))
     items = {
-        "netns": _cmd("ip", "netns", "list"),
-        "links": _cmd("ip", "-o", "link", "show"),
-        "addresses": _cmd("ip", "-o", "addr", "show"),
-        "routes": _cmd("ip", "route", "show", "table", "all"),
-        "routes6": _cmd("ip", "-6", "route", "show", "table", "all"),
-        "nft": _cmd("nft", "-s", "list", "ruleset"),  # stateless: counters change on any busy host
-        "audit_rules": _cmd("auditctl", "-l"),
+        "netns": cmd_output("ip", "netns", "list"),
+        "links": cmd_output("ip", "-o", "link", "show"),
+        "addresses": cmd_output("ip", "-o", "addr", "show"),
+        "routes": cmd_output("ip", "route", "show", "table", "all"),
+        "routes6": cmd_output("ip", "-6", "route", "show", "table", "all"),
+        "nft": cmd_output("nft", "-s", "list", "ruleset"),  # stateless: counters change on any busy host
+        "audit_rules": cmd_output("auditctl", "-l"),
         "audit_status": audit_status,
         "etc_netns": _ls("/etc/netns"),
         "run_netns": _ls("/run/netns"),
@@ -91,6 +112,8 @@ def snapshot(cfg: LabConfig) -> HostState:
         "state_dir": _ls(cfg.state_dir),
         "tmp_atomic_outputs": tmp_outputs,
         "tmp_harness_files": tmp_harness,
+        "tmp_harness_dirs": tmp_dirs,
         "lab_processes": lab_processes(cfg),
+        "sysmon": sysmon_footprint(),
     }
     return HostState(tuple(sorted(items.items())))

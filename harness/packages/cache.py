@@ -68,6 +68,11 @@ def _read_pin_file(path: Path) -> list[Pin]:
     return pins
 
 
+def project_pins() -> list[Pin]:
+    """The project's own pins only (what a build key may depend on: not a user's local pins)."""
+    return _read_pin_file(PROJECT_PINS)
+
+
 def load_pins(cache: Path | None = None) -> list[Pin]:
     """The project's pins, then the user's pins beside the cache."""
     directory = cache if cache is not None else cache_dir()

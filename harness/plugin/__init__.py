@@ -3,12 +3,13 @@
 Options: ``--target URL`` (repeatable; default the embedded lab), ``--inventory FILE``,
 ``--target-group NAME``, ``--scope FILE`` (see :mod:`harness.plugin.targets`), ``--detections DIR``,
 ``--evidence-dir DIR``, ``--record DIR``, ``--replay DIR``, ``--now ISO8601``,
-``--atomic-arg NAME=VALUE``. Markers: ``atomic(ID)``, ``lab``,
+``--atomic-arg NAME=VALUE``, ``--sign-key KEY``. Markers: ``atomic(ID)``, ``lab``,
 ``destructive``, ``online``. A test marked ``atomic("T1590.005-1")`` asks the ``atomic`` fixture
 for its judged outcome and calls ``assert_alerted()``; the negative control calls
 ``assert_clean()``. Tests are parametrized per target, so their ids show atomic and target.
 At the end of the session the evidence is written (run.json, report.html, junit.xml, Navigator
-layer, ATTiRe log, MANIFEST.sha256) and a lab the run built is brought down.
+layer, ATTiRe log, MANIFEST.sha256; signed with ``--sign-key``) and a lab the run built is
+brought down.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class ValidationRunHolder:
                 record=Path(opt("harness_record")) if opt("harness_record") else None,
                 now=_parse_now(now) if now else None,
                 progress=_progress_writer(self.config),
+                required_sensors=tuple(opt("harness_require_sensor") or ()),
             )
         return self.runs[label]
 
@@ -139,12 +141,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="detections directory with sigma/ and kql/ (default: detections/)")
     group.addoption("--evidence-dir", dest="harness_evidence", default=None, metavar="DIR",
                     help="write the run's evidence into DIR/<run-id>/ (default: evidence/)")
+    group.addoption("--sign-key", dest="harness_sign_key", default=None, metavar="KEY",
+                    help="sign the evidence with this OpenSSH private key as the run ends "
+                         "(check with `harness evidence verify DIR --key KEY.pub`)")
     group.addoption("--record", dest="harness_record", default=None, metavar="DIR",
                     help="save raw and normalised telemetry per detonation under DIR/<run-id>/<atomic-id>/")
     group.addoption("--replay", dest="harness_replay", default=None, metavar="DIR",
                     help="rerun only the detection half on a recording (no root, no lab)")
     group.addoption("--now", dest="harness_now", default=None, metavar="ISO8601",
                     help="reference time for KQL now()/ago() (default: now; replays: the recording's end)")
+    group.addoption("--require-sensor", dest="harness_require_sensor", action="append", default=[], metavar="NAME",
+                    help="make sensor NAME (auditd, sysmon, dns, proxy, firewall, inet) mandatory: if it is "
+                         "missing or dies, the signals that need it are ERROR (repeatable)")
     group.addoption("--atomic-arg", dest="harness_atomic_args", action="append", default=[], metavar="NAME=VALUE",
                     help="override an input argument of the atomics (repeatable); each atomic gets the names it "
                          "declares; a name no atomic declares, or a value of the wrong type, is a usage error")
@@ -300,6 +308,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     base = session.config.getoption("harness_evidence") or str(repo_root() / "evidence")
     # One evidence folder per target so far (one run.json for a fleet is the fleet issue's later part).
+    key = session.config.getoption("harness_sign_key")
     for run in holder.runs.values():
         try:
             if run.outcomes:
@@ -310,6 +319,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             continue
         out = Path(base) / run.run_id
         write_evidence(run.document(), out, run.secrets)
+        if key:
+            from harness.evidence.signing import sign
+
+            sign(out, Path(key))
         holder.evidence_written.append(out)
 
 

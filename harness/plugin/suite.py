@@ -15,7 +15,7 @@ import json
 import platform
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,10 @@ from harness import __version__
 from harness.atomics.arguments import arguments_per_test
 from harness.atomics.loader import load
 from harness.atomics.model import AtomicTest, Signal, Technique, TechniqueSignals
+from harness.crashpoint import crash_point
 from harness.errors import HarnessError
 from harness.execution.pipeline import NEGATIVE_CONTROL_ID, DetonationPipeline, negative_control_test
+from harness.plugin.preflight import require_sensors
 from harness.verdicts import (
     AtomicVerdict,
     DetectionSuite,
@@ -104,11 +106,13 @@ class ValidationRun:
         proxy_mode: str | None = None,
         progress: Callable[[str], None] | None = None,
         lab_config: str | None = None,
+        required_sensors: Sequence[str] = (),
         atomic_args: Mapping[str, str] | None = None,
         scope: Any = None,
         label: str | None = None,
     ) -> None:
         root = repo_root()
+        self.required_sensors = tuple(required_sensors)
         self.atomics_path = atomics_path or root / "atomics" / "T1590.005" / "T1590.005.yaml"
         self.technique: Technique
         self.signals: TechniqueSignals
@@ -183,6 +187,7 @@ class ValidationRun:
             self.infra_error = f"could not open target {self.target_url}: {exc}"
             raise HarnessError(self.infra_error) from exc
         self.secrets = list(session.secrets)
+        crash_point("preflight")
         pipeline = DetonationPipeline(session, telemetry_dir=self.record_dir, run_id=self.run_id,
                                       progress=lambda aid, phase: self.progress(f"[harness] {aid}: {phase}"))
         self._pipeline = pipeline
@@ -301,10 +306,12 @@ class ValidationRun:
                    "status": "ERROR", "reason": str(exc), "commands": []}
             sigma, defender, sensors, summary, secs = [], [], self.sensors, {}, 0.0
         t0 = time.monotonic()
+        crash_point("judging")
         queries = {k.query for s in signals for k in s.detections.kql}
         latest = _latest(run, sigma)
         now = self.now_for(latest)
         result = self.suite.evaluate(sigma, defender, now, queries)
+        sensors = require_sensors(sensors, self.required_sensors)
         verdict = judge_atomic(test.id, test.name, self.target_label, signals, args, sigma, defender, sensors,
                                str(run.get("status")), str(run.get("reason") or ""), result)
         if not self.sensors and sensors:

@@ -24,15 +24,18 @@ from harness.targets.ssh import SSHTarget
 class TargetInspector:
     """A testinfra host for the same machine as ``target``."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, tempdirs: Any = None) -> None:
+        """``tempdirs``: a harness.lab.state.LabState that records the ssh_config dir before it exists."""
         self._tmp: Path | None = None
+        self._tempdirs = tempdirs
         if isinstance(target, LocalTarget):
             self.host: Any = testinfra.get_host("local://")
             return
         if not isinstance(target, SSHTarget):
             raise TargetError(f"no testinfra inspector for {target.url}")
         key = target.verified_host_key()
-        self._tmp = Path(tempfile.mkdtemp(prefix="recon-harness-testinfra-"))
+        prefix = "recon-harness-testinfra-"
+        self._tmp = tempdirs.tempdir(prefix) if tempdirs is not None else Path(tempfile.mkdtemp(prefix=prefix))
         try:
             self.host = self._ssh_host(target, key, self._tmp)
         except BaseException:
@@ -76,7 +79,10 @@ class TargetInspector:
 
     def close(self) -> None:
         if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+            if self._tempdirs is not None:
+                self._tempdirs.remove_tempdir(self._tmp)
+            else:
+                shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
 
     def __enter__(self) -> TargetInspector:

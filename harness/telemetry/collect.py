@@ -85,8 +85,15 @@ class TelemetrySession:
         client_addresses: Iterable[str] = (),
         audit_sync: Callable[[str], None] | None = None,
         proxy_addresses: Iterable[str] = (),
+        tempdirs: Any = None,
+        recheck: Callable[[], Sequence[SensorStatus]] | None = None,
     ) -> None:
         self.proxy_addresses = frozenset(proxy_addresses)
+        # harness.lab.state.LabState (tempdir/remove_tempdir): scratch dirs recorded in the state
+        # file before they exist, so a killed run's are removed by `lab down`.
+        self.tempdirs = tempdirs
+        # Asked again after each detonation: a sensor that died during it is unavailable for it.
+        self.recheck = recheck
         self.taps = list(taps)
         self.sensors = list(sensors)
         self.ctx = view_context
@@ -109,7 +116,8 @@ class TelemetrySession:
         """Slice every tap, redact, parse, attribute and normalise; save under ``out_dir`` if given."""
         tmp: Path | None = None
         if out_dir is None:
-            tmp = Path(tempfile.mkdtemp(prefix="recon-harness-telemetry-"))
+            prefix = "recon-harness-telemetry-"
+            tmp = self.tempdirs.tempdir(prefix) if self.tempdirs is not None else Path(tempfile.mkdtemp(prefix=prefix))
             base = tmp
         else:
             base = out_dir
@@ -118,7 +126,7 @@ class TelemetrySession:
         try:
             records: list[Record] = []
             stats: dict[str, ParseStats] = {}
-            incomplete: dict[str, str] = {}  # sensor -> why its slice lacks records (a rotated log lost)
+            incomplete: dict[str, str] = {}  # sensor -> why its records may be missing (log lost, sensor died)
             for tap in self.taps:
                 data, warning = self._slice(tap, marks.get(tap.source, Mark(0, 0)), run.correlation_id)
                 text = self.redactor.redact(data.decode("utf-8", errors="replace"))
@@ -126,11 +134,15 @@ class TelemetrySession:
                 raw.write_text(text)
                 st = stats.setdefault(tap.source, ParseStats(tap.source))
                 if warning is not None:
-                    incomplete[tap.sensor] = warning
+                    incomplete[tap.sensor] = f"incomplete log slice: {warning}"
                 try:
                     records.extend(parse_file(tap.source, raw, stats=st))
                 except TelemetryError as exc:
                     st.bad(str(raw), 0, str(exc))
+            if self.recheck is not None:
+                for now in self.recheck():
+                    if not now.available and now.name not in incomplete:
+                        incomplete[now.name] = f"not live after the detonation: {now.reason}"
             records.sort(key=lambda r: r.time or 0.0)
             det = self._detonation(run)
             result: Attribution = attribute(records, det, stats)
@@ -147,7 +159,7 @@ class TelemetrySession:
                 # Missing records cannot be told from absent ones: that sensor is unavailable for
                 # this detonation, so the verdicts that need it say so instead of NO_TELEMETRY.
                 sensors=[
-                    replace(x, available=False, reason=f"incomplete log slice: {incomplete[x.name]}")
+                    replace(x, available=False, reason=incomplete[x.name])
                     if x.name in incomplete and x.available
                     else x
                     for x in self.sensors
@@ -159,7 +171,9 @@ class TelemetrySession:
                 write_layout(out_dir, tel)
             return tel
         finally:
-            if tmp is not None:
+            if tmp is not None and self.tempdirs is not None:
+                self.tempdirs.remove_tempdir(tmp)
+            elif tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
 
     def _detonation(self, run: AtomicRun) -> Detonation:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import os
 import shutil
 import sys
@@ -18,7 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 from harness.errors import TelemetryError
 
@@ -36,12 +37,22 @@ def check_input(path: str | Path) -> None:
         raise TelemetryError(f"{path}: no such file")
 
 
-class _Prefixed:
+class _Prefixed(io.RawIOBase):
     """A binary reader that hands out ``head`` (bytes already read to sniff the format) before
-    the rest of ``raw``: standard input cannot seek back."""
+    the rest of ``raw``: standard input cannot seek back. An io.RawIOBase, so that a
+    TextIOWrapper (``sigma match --events -``) can read it too."""
 
     def __init__(self, head: bytes, raw: BinaryIO) -> None:
+        super().__init__()
         self._head, self._raw = head, raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
     def read(self, size: int = -1) -> bytes:
         if not self._head:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from harness.telemetry.inputs import open_binary
 from harness.telemetry.parsers import auditd as _auditd
@@ -350,14 +350,30 @@ class SigmaView:
     ) -> Iterator[list[SigmaEvent]]:
         """:meth:`auditd_stream` of a raw audit log file, read by the C loop itself when built
         (the lines :func:`~harness.telemetry.parsers.base.open_lines` gives)."""
-        st = stats if stats is not None else ParseStats(_auditd.SOURCE)
         name = str(path) if file is None else file
-        if self._fast is None or not _auditd.ACCELERATED:
+        if not self.reads_binary:
+            st = stats if stats is not None else ParseStats(_auditd.SOURCE)
             for rec in _auditd.parse_path(path, file=name, stats=st):
                 yield self.events(rec)
             return
         with open_binary(path) as raw:  # gzip or plain, a file or "-" (stdin)
-            yield from self._drain(_auditd.make_grouper(raw=raw, file=name, stats=st), name, st)
+            yield from self.auditd_binary(raw, file=name, stats=stats)
+
+    @property
+    def reads_binary(self) -> bool:
+        """True when both C accelerators are built: :meth:`auditd_binary` can be used."""
+        return self._fast is not None and _auditd.ACCELERATED
+
+    def auditd_binary(
+        self, raw: BinaryIO, *, file: str = "-", stats: ParseStats | None = None
+    ) -> Iterator[list[SigmaEvent]]:
+        """:meth:`auditd_file` of an audit log already opened for binary reading (as
+        :func:`~harness.telemetry.inputs.open_binary` opens it), read by the C loop (needs
+        :attr:`reads_binary`)."""
+        if not self.reads_binary:
+            raise TypeError("auditd_binary needs the C accelerators (_auditd_fast, _sigma_fast)")
+        st = stats if stats is not None else ParseStats(_auditd.SOURCE)
+        yield from self._drain(_auditd.make_grouper(raw=raw, file=file, stats=st), file, st)
 
     def _drain(self, grouper: Any, file: str, st: ParseStats) -> Iterator[list[SigmaEvent]]:
         assert self._fast is not None

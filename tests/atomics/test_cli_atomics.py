@@ -53,7 +53,7 @@ def test_show_renders_commands_and_redacts_secrets(
     assert main(["show", key, "--atomics", str(technique_path)]) == 0
     out = capsys.readouterr().out
     assert "HOME=/tmp/atomic-shodan-home shodan host 198.51.100.130" in out
-    assert 'shodan init "<redacted>"' in out
+    assert "printf '%s' \"<redacted>\" > /tmp/atomic-shodan-home/.config/shodan/api_key" in out
     assert "api_key (string) = <redacted>  [secret]" in out
     assert "$SHODAN_API_KEY" not in out and "do-not-print" not in out
     assert "pip install --quiet shodan==1.31.0" in out  # dependencies are shown

@@ -54,7 +54,7 @@ def test_shipped_technique_loads(technique_path: Path) -> None:
 def test_shipped_commands_render_with_lab_defaults(technique_path: Path) -> None:
     t = {x.id: x for x in load_technique(technique_path).atomic_tests}
     shodan = t["T1590.005-1"].render(t["T1590.005-1"].executor.command)
-    assert 'shodan init "$SHODAN_API_KEY"' in shodan
+    assert "printf '%s' \"$SHODAN_API_KEY\" > /tmp/atomic-shodan-home/.config/shodan/api_key" in shodan
     assert "shodan host 198.51.100.130" in shodan and "shodan search net:198.51.100.128/28" in shodan
     arin = t["T1590.005-2"].render(t["T1590.005-2"].executor.command)
     assert "https://whois.arin.net/rest/ip/198.51.100.130" in arin and "rdap.arin.net" in arin

@@ -164,6 +164,106 @@ def test_removed_paths_reads_rm_lines_only():
         "/tmp/a", "/tmp/b.xml", "/tmp/home"]
 
 
+class _Ledger:
+    """The state file's record/discard calls, as the runner makes them (harness.lab.state.LabState)."""
+
+    def __init__(self, state_dir):
+        from harness.lab.state import LabState
+
+        self.state = LabState.open(state_dir, "test")
+
+    def record(self, kind, name, **data):
+        return self.state.record(kind, name, **data)
+
+    def discard(self, res):
+        self.state.discard(res)
+
+    def pending(self):
+        return [(r.kind, r.name) for r in self.state.resources]
+
+
+def test_pending_cleanup_is_recorded_before_detonation_and_forgotten_after(tmp_path):
+    out = tmp_path / "out"
+    ledger = _Ledger(tmp_path / "state")
+    probe = tmp_path / "probe"
+    # The detonation itself reads the state file: the entry must already be there.
+    command = f"cp {ledger.state.path} {probe}; echo hi > {out}"
+    runner = Runner(get_target("local://"), None, scratch_dir=str(tmp_path / "scratch"), ledger=ledger)
+    run = runner.run(_atomic(tmp_path, command, f"rm -f {out}"))
+    assert run.status is Status.EXECUTED
+    import json
+
+    seen = json.loads(probe.read_text())["resources"]
+    kinds = {(r["kind"], r["data"].get("command")) for r in seen}
+    assert ("atomic_cleanup", f"rm -f {out}\n") in kinds
+    assert any(r["kind"] == "target_path" and r["name"].startswith(str(tmp_path / "scratch")) for r in seen)
+    assert ledger.pending() == [] and not out.exists()
+
+
+def test_failed_cleanup_stays_pending_for_lab_down(tmp_path):
+    ledger = _Ledger(tmp_path / "state")
+    runner = Runner(get_target("local://"), None, scratch_dir=str(tmp_path / "scratch"), ledger=ledger)
+    run = runner.run(_atomic(tmp_path, "true", "exit 4"))
+    assert run.status is Status.ERROR and "cleanup exited 4" in run.reason
+    assert [k for k, _ in ledger.pending()] == ["target_path", "atomic_cleanup"]
+
+
+def test_killed_at_a_phase_leaves_the_pending_cleanup_to_teardown(tmp_path):
+    """RECON_HARNESS_CRASH_AT kills the process group at the phase: the entry stays, teardown runs it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    from harness.lab import teardown
+    from harness.lab.state import LabState
+
+    out = tmp_path / "out"
+    atomic_yaml = tmp_path / "t.yaml"
+    _atomic(tmp_path, f"echo hi > {out}", f"rm -f {out}")  # writes t.yaml
+    code = textwrap.dedent(f"""
+        from harness.atomics.loader import load_technique
+        from harness.execution.runner import Runner
+        from harness.lab.state import LabState
+        from harness.targets import get_target
+        t = load_technique({str(atomic_yaml)!r}).atomic_tests[0]
+        Runner(get_target("local://"), None, scratch_dir={str(tmp_path / 'scratch')!r},
+               ledger=LabState.open(__import__('pathlib').Path({str(tmp_path / 'state')!r}), "t")).run(t)
+        print("survived")
+    """)
+    env = {**os.environ, "RECON_HARNESS_CRASH_AT": "cleanup"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          start_new_session=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL and "survived" not in proc.stdout
+    assert out.exists()  # detonated, never cleaned up
+    state = LabState.load(tmp_path / "state")
+    assert state is not None and {r.kind for r in state.resources} == {"target_path", "atomic_cleanup"}
+
+    def sh(command, shell):
+        res = subprocess.run([shell, "-c", command], capture_output=True, text=True)
+        return res.returncode, res.stdout + res.stderr
+
+    done, errors = teardown.undo_target_entries(state, sh)
+    assert errors == [] and not out.exists() and LabState.load(tmp_path / "state").resources == []
+    assert any("pending cleanup" in d for d in done)
+
+
+def test_a_cleanup_holding_a_secret_is_recorded_redacted(tmp_path):
+    from harness.lab import teardown
+
+    ledger = _Ledger(tmp_path / "state")
+    secret = "s3cr3t-value-0123456789"
+    runner = Runner(get_target("local://"), None, scratch_dir=str(tmp_path / "scratch"), ledger=ledger,
+                    secrets=[secret])
+    runner.run(_atomic(tmp_path, "true", f"echo {secret} >/dev/null; exit 5"))
+    assert secret not in ledger.state.path.read_text()
+    pending = [r for r in ledger.state.resources if r.kind == "atomic_cleanup"]
+    assert pending and pending[0].data["redacted"] is True
+    _done, errors = teardown.undo_target_entries(ledger.state, lambda c, s: (0, ""))
+    assert len(errors) == 1 and "held a secret" in errors[0]
+
+
 def test_a_test_for_another_executor_is_never_run(tmp_path, runner):
     out = tmp_path / "out"
     test = _atomic(tmp_path, f"echo ran > {out}")

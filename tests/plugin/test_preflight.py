@@ -40,3 +40,32 @@ def test_probe_failure_is_a_missing_mandatory_auditd() -> None:
     assert s["name"] == "auditd" and not s["available"] and s["mandatory"] and "connection refused" in s["reason"]
     (s,) = probe_sensors(_Silent())
     assert not s["available"] and "rc 127" in s["reason"]
+
+
+def test_require_sensor_makes_it_mandatory_and_adds_an_unreported_one() -> None:
+    from harness.plugin.preflight import require_sensors
+
+    sensors = [{"name": "auditd", "available": True, "reason": "", "mandatory": True},
+               {"name": "sysmon", "available": False, "reason": "not running", "mandatory": False}]
+    out = {s["name"]: s for s in require_sensors(sensors, ["sysmon", "dns"])}
+    assert out["sysmon"]["mandatory"] and out["sysmon"]["reason"] == "not running"
+    assert out["dns"] == {"name": "dns", "available": False, "mandatory": True,
+                          "reason": "required sensor dns (--require-sensor) was not reported by the target"}
+    assert require_sensors(sensors, []) is sensors
+
+
+def test_a_required_unavailable_sensor_is_error_not_a_skip() -> None:
+    from harness.atomics.loader import load
+    from harness.plugin.preflight import require_sensors
+    from harness.plugin.suite import repo_root
+    from harness.verdicts.judge import judge_signal, sensor_map
+    from harness.verdicts.model import Verdict
+
+    _technique, signals = load(repo_root() / "atomics" / "T1590.005" / "T1590.005.yaml")
+    signal = next(s for e in signals.expectations.values() for s in e.signals if s.sensor == "sysmon")
+    rows = [{"name": "sysmon", "available": False, "reason": "not running", "mandatory": False}]
+    plain = judge_signal(signal, {}, [], [], sensor_map(rows), "EXECUTED", "", None)  # type: ignore[arg-type]
+    required = judge_signal(signal, {}, [], [], sensor_map(require_sensors(rows, ["sysmon"])), "EXECUTED", "",
+                            None)  # type: ignore[arg-type]
+    assert plain.verdict == Verdict.SENSOR_UNAVAILABLE
+    assert required.verdict == Verdict.ERROR and "mandatory sensor sysmon unavailable" in required.reason

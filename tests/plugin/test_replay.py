@@ -184,3 +184,22 @@ def test_replay_needs_no_root_and_no_lab(monkeypatch: pytest.MonkeyPatch, expect
     monkeypatch.setattr(embedded.EmbeddedLab, "sensors", refuse)
     got = _replay(ROOT / "detections")
     assert {a: v["verdict"] for a, v in got.items()} == {a: v["verdict"] for a, v in expected["atomics"].items()}
+
+
+def test_sign_key_signs_the_evidence_as_the_run_ends(tmp_path: Path) -> None:
+    import shutil
+
+    from harness.evidence.signing import verify
+
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("ssh-keygen (OpenSSH) is not installed")
+    key = tmp_path / "k"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    cmd = [sys.executable, "-m", "pytest", "atomics/test_T1590_005_3_nmap.py", "-p", "no:cacheprovider", "-q",
+           "--replay", str(RECORDING), "--evidence-dir", str(tmp_path / "ev"), "--sign-key", str(key)]
+    subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    evidence = next((tmp_path / "ev").iterdir())
+    result = verify(evidence, Path(f"{key}.pub"))
+    assert result.ok, result.problems
+    assert result.run_id == evidence.name and "run.json" in json.loads((evidence / "SIGNED.json").read_text())["files"]

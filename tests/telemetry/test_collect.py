@@ -57,6 +57,18 @@ def test_a_lost_slice_makes_its_sensor_unavailable_for_the_detonation(tmp_path: 
     assert all(s.available for s in session.sensors)  # the session's own states are untouched
 
 
+def test_a_sensor_that_died_during_the_detonation_is_unavailable_for_it(tmp_path: Path) -> None:
+    session, _audit, _ = _session(tmp_path)
+    session.sensors.append(SensorStatus("sysmon", True, mandatory=True))
+    session.recheck = lambda: [SensorStatus("sysmon", False, "process sysmon (pid 9) is not running", True)]
+    marks = session.begin()
+    tel = session.finish(_run(), marks, tmp_path / "out")
+    state = {s.name: s for s in tel.sensors}
+    assert not state["sysmon"].available and state["sysmon"].mandatory
+    assert state["sysmon"].reason == "not live after the detonation: process sysmon (pid 9) is not running"
+    assert state["auditd"].available and state["dns"].available
+
+
 def test_the_detonation_window_follows_the_measured_target_clock(tmp_path: Path) -> None:
     from harness.targets.clock import ClockOffset
 

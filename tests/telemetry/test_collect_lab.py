@@ -61,11 +61,19 @@ def transparent(tmp_path_factory):
 
 def test_process_creation_has_the_exact_command_line(transparent):
     tmp, _ = transparent
-    sigma, defender, _ = _load(tmp, "T1590.005-3")
-    cmdlines = [e.get("CommandLine") for e in _cat(sigma, "process_creation") if e.get("Image", "").endswith("/nmap")]
-    assert cmdlines == ["nmap -sn 198.51.100.128/28 -oX /tmp/atomic-nmap-sweep.xml"]
+    sigma, defender, manifest = _load(tmp, "T1590.005-3")
+    # One event per process sensor: auditd always, Sysmon too where the lab installed it.
+    sensors = {s["name"] for s in manifest["sensors"] if s["available"]} & {"auditd", "sysmon"}
+    by_sensor: dict[str, list[str]] = {}
+    for e in sigma:
+        if e["logsource"].get("category") == "process_creation" and e["event"].get("Image", "").endswith("/nmap"):
+            # Sysmon's events keep their service; the view derives auditd's without one.
+            sensor = "sysmon" if e["logsource"].get("service") == "sysmon" else "auditd"
+            by_sensor.setdefault(sensor, []).append(e["event"].get("CommandLine"))
+    cmd = "nmap -sn 198.51.100.128/28 -oX /tmp/atomic-nmap-sweep.xml"
+    assert by_sensor == {name: [cmd] for name in sensors}
     procs = [r["row"] for r in defender if r["table"] == "DeviceProcessEvents" and r["row"]["FileName"] == "nmap"]
-    assert [p["ProcessCommandLine"] for p in procs] == cmdlines
+    assert [p["ProcessCommandLine"] for p in procs] == [cmd] * len(sensors)
 
 
 def test_sweep_icmp_echo_requests_and_file_creation(transparent):
@@ -100,7 +108,7 @@ def test_dns_connection_and_proxy_signals(transparent, atomic, host, path):
 
 
 def test_nothing_of_another_detonation_leaks_in(transparent):
-    tmp, runs = transparent
+    tmp, _runs = transparent
     sigma, _, _ = _load(tmp, "T1590.005-5")
     images = {e.get("Image", "").rsplit("/", 1)[-1] for e in _cat(sigma, "process_creation")}
     assert "nmap" not in images and not any("shodan" in (e.get("CommandLine") or "")
@@ -117,18 +125,20 @@ def test_no_secret_is_stored_in_any_form(transparent):
     assert len(files) >= 20
     leaks = [(str(p), f) for p in files for f in forms if f in p.read_text(errors="replace")]
     assert not leaks
-    # ... and the telemetry still shows where it was: `shodan init` with the marker.
+    # ... and no process ever had the key in its arguments (the key file is written by the shell's
+    # printf builtin, not `shodan init KEY`), while the key file's creation is still seen.
     sigma, _, _ = _load(tmp, "T1590.005-1")
-    init = [e["CommandLine"] for e in _cat(sigma, "process_creation")
-            if "python" in e.get("Image", "") and "/shodan init " in (e.get("CommandLine") or "")]
-    assert init and all(c.endswith("shodan init [REDACTED]") for c in init)
+    commands = [e.get("CommandLine") or "" for e in _cat(sigma, "process_creation")]
+    assert any("shodan host" in c for c in commands)
+    assert not any("[REDACTED]" in c or "shodan init" in c for c in commands), commands
+    assert any((e.get("TargetFilename") or "").endswith("/.config/shodan/api_key") for e in _cat(sigma, "file_event"))
 
 
 def test_explicit_proxy_mode_logs_the_user(tmp_path):
     _skip_unless_root()
     EmbeddedLab(CFG).down()
     _run(tmp_path, "T1590.005-5", "--proxy-mode", "explicit")
-    sigma, _, manifest = _load(tmp_path, "T1590.005-5")
+    sigma, _, _manifest = _load(tmp_path, "T1590.005-5")
     squid = [e["event"] for e in sigma if e["logsource"].get("category") == "proxy"
              and e.get("meta", {}).get("source") == "squid" and e["event"].get("cs-host") == "bgp.he.net"]
     assert squid and all(p.get("cs-username") == "recon-lab" for p in squid)
@@ -171,7 +181,7 @@ def test_a_busy_unrelated_session_leaves_nothing_in_the_atomics_telemetry(tmp_pa
         th.join(60)
         lab.down()
     assert noise_done, "the noise session never ran"
-    sigma, defender, manifest = _load(tmp_path, "T1590.005-2")
+    sigma, _defender, manifest = _load(tmp_path, "T1590.005-2")
     images = {e.get("Image", "").rsplit("/", 1)[-1] for e in _cat(sigma, "process_creation")}
     assert "nmap" not in images
     assert not [e for e in _cat(sigma, "network_connection") if e.get("DestinationHostname") == "bgp.he.net"]

@@ -57,3 +57,13 @@ def test_missing_file_is_one_clear_error(tmp_path: Path) -> None:
     check_input("-")
     with pytest.raises(TelemetryError, match=r"nope: no such file$"):
         check_input(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_stdin_reads_as_text_too(monkeypatch: pytest.MonkeyPatch, compress: bool) -> None:
+    # sigma match --events - wraps the stream in a TextIOWrapper (a pipe: the sniffed head is kept apart)
+    _stdin(monkeypatch, gzip.compress(DATA) if compress else DATA)
+    with open_binary("-") as fh:
+        text = io.TextIOWrapper(fh, encoding="utf-8")
+        assert list(text) == DATA.decode().splitlines(keepends=True)
+        text.detach()

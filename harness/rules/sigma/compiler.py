@@ -10,7 +10,7 @@ The engine uses requirements to skip rules without evaluating them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,12 +35,17 @@ from harness.rules.sigma.values import (
     compile_field_value,
     compile_keyword,
     get_field,
-    required_literal,
+    keyword_test,
+    keywords_predicate,
+    required_literals,
 )
 
-#: A disjunction of ``(field, literal)``: one must occur in a matching event. ``field`` None means
-#: "in any value" (keywords). ``None`` instead of a set means the rule cannot be prefiltered.
-Requirement = frozenset[tuple[str | None, str]] | None
+#: A disjunction of ``(field, literals)``: for one of them, every literal occurs in that field's value
+#: (lower-cased) in a matching event. ``field`` None means "in any one value" (keywords). ``None``
+#: instead of a set means the rule cannot be prefiltered.
+Requirement = frozenset[tuple[str | None, tuple[str, ...]]] | None
+#: A conjunction of requirements (none is None): all hold in a matching event.
+Clauses = tuple[frozenset[tuple[str | None, tuple[str, ...]]], ...]
 
 Node = ConditionItem | ConditionFieldEqualsValueExpression | ConditionValueExpression | None
 
@@ -80,6 +85,8 @@ class CompiledRule:
     predicate: FieldPredicate = field(repr=False, compare=False)
     requirement: Requirement = field(repr=False, compare=False)
     name: str | None = None
+    #: every requirement that holds in a matching event (``requirement`` is the most selective)
+    clauses: Clauses = field(default=(), repr=False, compare=False)
     source: SourceLocation | None = None
 
     def matches(self, fields: Fields) -> bool:
@@ -107,14 +114,13 @@ def compile_rule(rule: SigmaRule, placeholders: Mapping[str, list[str]] | None =
 
         raise RuleError(error_message(exc), location) from exc
     if len(compiled) == 1:
-        predicate, requirement = compiled[0]
+        predicate, clauses = compiled[0]
     else:
-        preds = [p for p, _ in compiled]
-        predicate = _any(preds)
-        requirement = _union([r for _, r in compiled])
-    single = _single_field(trees)
-    if single is not None:
-        predicate = _memoised(single, predicate)
+        predicate = _any([p for p, _ in compiled])
+        clauses = _or_clauses([c for _, c in compiled])
+    names = _fields_read(trees)
+    if names is not None:
+        predicate = _memoised(names, predicate)
     ls = rule.logsource
     return CompiledRule(
         rule_id=str(rule.id) if rule.id else (rule.name or rule.title),
@@ -122,47 +128,52 @@ def compile_rule(rule: SigmaRule, placeholders: Mapping[str, list[str]] | None =
         level=str(rule.level.name).lower() if rule.level else None,
         logsource=Logsource.of(ls.product, ls.category, ls.service),
         predicate=predicate,
-        requirement=requirement,
+        requirement=_best(clauses),
         name=rule.name,
         source=location,
+        clauses=clauses,
     )
 
 
 _MEMO_LIMIT = 1 << 14
+#: Rules reading more fields than this are not memoised (their keys would rarely repeat).
+_MEMO_MAX_FIELDS = 6
 
 
-def _single_field(trees: list[Node]) -> str | None:
-    """The one field a rule's condition reads, or None (several fields, keywords, field refs)."""
+def _fields_read(trees: list[Node]) -> tuple[str, ...] | None:
+    """The fields a rule's condition reads, or None when its verdict is not a function of a few
+    flat fields' values (keywords, field references, dotted names, too many fields)."""
     seen: set[str] = set()
     stack: list[Any] = list(trees)
     while stack:
         node = stack.pop()
         if isinstance(node, ConditionFieldEqualsValueExpression):
-            if isinstance(node.value, SigmaFieldReference):
+            if isinstance(node.value, SigmaFieldReference) or "." in node.field:
                 return None
             seen.add(node.field)
         elif isinstance(node, ConditionAND | ConditionOR | ConditionNOT):
             stack.extend(node.args)
         else:  # keywords or anything else read the whole event
             return None
-    return next(iter(seen)) if len(seen) == 1 else None
+    return tuple(sorted(seen)) if 0 < len(seen) <= _MEMO_MAX_FIELDS else None
 
 
-def _memoised(fieldname: str, predicate: FieldPredicate) -> FieldPredicate:
-    """A rule reading one field is a function of that field's value: remember its verdicts per
-    (string) value, bounded; telemetry repeats values heavily."""
-    memo: dict[str, bool] = {}
+def _memoised(names: tuple[str, ...], predicate: FieldPredicate) -> FieldPredicate:
+    """A rule reading a few flat fields is a function of their values: remember its verdicts per
+    tuple of (string or absent) values, bounded; telemetry repeats values heavily."""
+    memo: dict[tuple[Any, ...], bool] = {}
 
     def match(fields: Fields) -> bool:
-        value = fields.get(fieldname)
-        if value.__class__ is not str:
-            return predicate(fields)
-        verdict = memo.get(value)
+        key = tuple([fields.get(n, _MISSING) for n in names])
+        for value in key:  # only str or absent: 1 == True == 1.0 would share a verdict
+            if value.__class__ is not str and value is not _MISSING:
+                return predicate(fields)
+        verdict = memo.get(key)
         if verdict is None:
             verdict = predicate(fields)
             if len(memo) >= _MEMO_LIMIT:
                 memo.clear()
-            memo[value] = verdict
+            memo[key] = verdict
         return verdict
 
     return match
@@ -187,7 +198,7 @@ def _all(preds: list[FieldPredicate]) -> FieldPredicate:
 
 
 def _union(reqs: list[Requirement]) -> Requirement:
-    out: set[tuple[str | None, str]] = set()
+    out: set[tuple[str | None, tuple[str, ...]]] = set()
     for r in reqs:
         if r is None:
             return None
@@ -195,52 +206,74 @@ def _union(reqs: list[Requirement]) -> Requirement:
     return frozenset(out)
 
 
-def _best(reqs: list[Requirement]) -> Requirement:
-    """For an AND, any child's requirement holds: keep the most selective one."""
+def _best(reqs: Sequence[Requirement]) -> Requirement:
+    """Of requirements that all hold, the most selective one."""
     candidates = [r for r in reqs if r]
     if not candidates:
         return None
-    return max(candidates, key=lambda r: (min(_selectivity(lit) for _, lit in r), -len(r)))
+    return max(candidates, key=lambda r: (min(_selectivity(lits) for _, lits in r), -len(r)))
 
 
 _COMMON_VALUES = frozenset({"true", "false", "yes", "no", "0", "1", "-"})
 
 
-def _selectivity(literal: str) -> int:
-    """How selective a literal is likely to be: longer is rarer; flag-like values are not."""
-    return 0 if literal in _COMMON_VALUES else len(literal)
+def _selectivity(literals: tuple[str, ...]) -> int:
+    """How selective literals that must all occur are likely to be: longer is rarer; flag-like
+    values are not."""
+    return sum(0 if lit in _COMMON_VALUES else len(lit) for lit in literals)
+
+
+def _clauses(req: Requirement) -> Clauses:
+    return () if not req else (req,)
+
+
+def _or_clauses(children: list[Clauses]) -> Clauses:
+    """An OR holds one of its children's (most selective) requirements."""
+    return _clauses(_union([_best(c) for c in children]))
+
+
+def _and_clauses(children: list[Clauses]) -> Clauses:
+    """An AND holds every requirement of every child."""
+    return tuple(dict.fromkeys(c for clauses in children for c in clauses))
 
 
 def compile_node(
     node: Node, placeholders: Mapping[str, list[str]] | None
-) -> tuple[FieldPredicate, Requirement]:
-    """Compile one node of pySigma's condition tree."""
+) -> tuple[FieldPredicate, Clauses]:
+    """Compile one node of pySigma's condition tree into a predicate and the requirements that
+    hold in every event it matches."""
     if node is None:
         raise UnsupportedError("detection is empty after processing (nothing left to match)")
     if isinstance(node, ConditionOR):
         merged, rest = _merge_string_lists(list(node.args))
+        keywords = [a for a in rest if isinstance(a, ConditionValueExpression)]
+        if len(keywords) > 1:  # one pass over the event's values for all of them
+            rest = [a for a in rest if not isinstance(a, ConditionValueExpression)]
+            tests = [keyword_test(a.value, placeholders) for a in keywords]
+            req = _union([_leaf_requirement(None, a.value) for a in keywords])
+            merged.append((keywords_predicate(tests), _clauses(req)))
         parts = merged + [compile_node(a, placeholders) for a in rest]
-        return _any([p for p, _ in parts]), _union([r for _, r in parts])
+        return _any([p for p, _ in parts]), _or_clauses([c for _, c in parts])
     if isinstance(node, ConditionAND):
         parts = [compile_node(a, placeholders) for a in node.args]
-        return _all([p for p, _ in parts]), _best([r for _, r in parts])
+        return _all([p for p, _ in parts]), _and_clauses([c for _, c in parts])
     if isinstance(node, ConditionNOT):
         inner, _ = compile_node(node.args[0], placeholders)
-        return (lambda f: not inner(f)), None
+        return (lambda f: not inner(f)), ()
     if isinstance(node, ConditionFieldEqualsValueExpression):
-        return compile_field_value(node.field, node.value, placeholders), _leaf_requirement(
-            node.field, node.value
+        return compile_field_value(node.field, node.value, placeholders), _clauses(
+            _leaf_requirement(node.field, node.value)
         )
     if isinstance(node, ConditionValueExpression):
-        return compile_keyword(node.value, placeholders), _leaf_requirement(None, node.value)
+        return compile_keyword(node.value, placeholders), _clauses(_leaf_requirement(None, node.value))
     raise UnsupportedError(f"condition element {type(node).__name__} is not supported")
 
 
 def _leaf_requirement(fieldname: str | None, value: Any) -> Requirement:
     if isinstance(value, SigmaExpansion):
         return _union([_leaf_requirement(fieldname, v) for v in value.values])
-    lit = required_literal(value)
-    return frozenset({(fieldname, lit)}) if lit else None
+    lits = required_literals(value)
+    return frozenset({(fieldname, lits)}) if lits else None
 
 
 # --- OR-lists of plain strings on one field -> one lookup ------------------------------------
@@ -266,7 +299,7 @@ def _shape(value: Any) -> tuple[str, str] | None:
     return None
 
 
-def _merge_string_lists(args: list[Any]) -> tuple[list[tuple[FieldPredicate, Requirement]], list[Any]]:
+def _merge_string_lists(args: list[Any]) -> tuple[list[tuple[FieldPredicate, Clauses]], list[Any]]:
     groups: dict[str, list[tuple[tuple[str, str], Any]]] = {}
     rest: list[Any] = []
     for a in args:
@@ -275,16 +308,16 @@ def _merge_string_lists(args: list[Any]) -> tuple[list[tuple[FieldPredicate, Req
             rest.append(a)
         else:
             groups.setdefault(a.field, []).append((shape, a))
-    out: list[tuple[FieldPredicate, Requirement]] = []
+    out: list[tuple[FieldPredicate, Clauses]] = []
     for fname, members in groups.items():
         if len(members) == 1:  # nothing to merge
             rest.append(members[0][1])
             continue
         shapes = [shape for shape, _ in members]
-        requirement: Requirement = frozenset((fname, lit) for _, lit in shapes)
+        requirement: Requirement = frozenset((fname, (lit,)) for _, lit in shapes)
         if any(not lit for _, lit in shapes):
             requirement = None
-        out.append((_lookup(fname, shapes), requirement))
+        out.append((_lookup(fname, shapes), _clauses(requirement)))
     return out, rest
 
 
@@ -318,6 +351,7 @@ def _lookup(fname: str, shapes: list[tuple[str, str]]) -> FieldPredicate:
 
 
 __all__: list[str] = [
+    "Clauses",
     "CompiledRule",
     "Logsource",
     "Requirement",

@@ -7,7 +7,8 @@ other condition (``lt``, ``lte``, ``eq``, ``neq``, aggregates) is judged on a wi
 the group's first event once it closes (a later event falls outside it, or the input ends).
 Temporal correlations fire when all referenced rules (or the number the condition asks for, or
 the extended boolean condition) matched within the timespan, in the listed order for
-``temporal_ordered``. Events without a usable timestamp cannot be placed in time: they are
+``temporal_ordered``; the group's later hits within the timespan of the match's first event join
+that match. Events without a usable timestamp cannot be placed in time: they are
 counted in ``untimed`` and skipped, never silently matched.
 """
 
@@ -17,7 +18,7 @@ import math
 import statistics
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -288,8 +289,20 @@ def evaluate(corr: CompiledCorrelation, hits: Sequence[Hit]) -> list[Correlation
         explicit = cond is not None and not (
             cond.op is SigmaCorrelationConditionOperator.GTE and cond.count == 1
         )
+        # A group's match takes in the group's later hits within the timespan of its first event:
+        # one alert per group and span, naming every event it covers (the same report written by
+        # two sensors, auditd and Sysmon, belongs to that alert, not to none).
+        fired_groups: dict[tuple[Any, ...], tuple[int, float]] = {}
         for hit in ordered:
-            window = groups.setdefault(_group_key(corr, hit), deque())
+            key = _group_key(corr, hit)
+            if key in fired_groups:
+                pos, start = fired_groups[key]
+                if hit.time - start <= span:
+                    m = out[pos]
+                    out[pos] = replace(m, indexes=tuple(sorted(set(m.indexes) | set(hit.indexes))))
+                    continue
+                del fired_groups[key]
+            window = groups.setdefault(key, deque())
             window.append(hit)
             while window and window[0].time < hit.time - span:
                 window.popleft()
@@ -305,6 +318,7 @@ def evaluate(corr: CompiledCorrelation, hits: Sequence[Hit]) -> list[Correlation
                 fired = chain is not None
             if fired:
                 emit(list(window), float(len(present)))
+                fired_groups[key] = (len(out) - 1, window[0].time)
                 window.clear()
         return out
 

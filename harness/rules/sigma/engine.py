@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import filterfalse
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +81,21 @@ class EngineStats:
 @dataclass
 class _Route:
     rules: tuple[int, ...]
-    prefilter: Any  # generated function fields -> list[int] of candidate rule positions
+    prefilter: Any  # generated function fields -> (candidate rule positions, clause bits)
     always: tuple[int, ...]
+    needs: tuple[int, ...]  # per rule position: the clause bits that must all be set
     source: str = field(repr=False, default="")
+    chosen: dict[tuple[tuple[int, ...], int], tuple[int, ...]] = field(repr=False, default_factory=dict)
+
+    def choose(self, candidates: tuple[int, ...], bits: int) -> tuple[int, ...]:
+        """The candidates whose other requirements hold too, in rule order; remembered (bounded)
+        per (candidates, bits): events of one kind give the same few combinations."""
+        needs = self.needs
+        todo = tuple(p for p in sorted(set(candidates)) if needs[p] & bits == needs[p])
+        if len(self.chosen) >= _CACHE_LIMIT:
+            self.chosen.clear()
+        self.chosen[(candidates, bits)] = todo
+        return todo
 
 
 def _ident(text: str) -> str:
@@ -102,31 +115,45 @@ def _grams(value: str, count: int) -> set[str]:
     return {value[i : i + _GRAM] for i in range(count)}
 
 
-def _trigram_index(lits: dict[str, list[int]]) -> tuple[dict[str, list[tuple[str, tuple[int, ...]]]], list[str]]:
-    """Key every literal of >= 3 characters by its least common trigram (among the literals);
-    shorter literals are returned apart, to be tested directly."""
+Literals = tuple[str, ...]  # all must occur in one value (a wildcard pattern's parts)
+
+
+def _trigram_index(
+    lits: dict[Literals, tuple[tuple[int, ...], int]],
+) -> tuple[dict[str, list[tuple[str, Literals, tuple[int, ...], int]]], list[Literals]]:
+    """Key every literal group whose longest literal has >= 3 characters by that literal's least
+    common trigram (among the groups' longest literals); shorter ones are returned apart, to be
+    tested directly. Index entries are (longest literal, the other literals, positions, bits)."""
     freq: dict[str, int] = {}
-    for lit in lits:
+    for group in lits:
+        lit = group[0]
         for g in {lit[i : i + _GRAM] for i in range(len(lit) - _GRAM + 1)}:
             freq[g] = freq.get(g, 0) + 1
-    index: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
-    short: list[str] = []
-    for lit, poss in lits.items():
+    index: dict[str, list[tuple[str, Literals, tuple[int, ...], int]]] = {}
+    short: list[Literals] = []
+    for group, (poss, bits) in lits.items():
+        lit = group[0]
         if len(lit) < _GRAM:
-            short.append(lit)
+            short.append(group)
             continue
         grams = [lit[i : i + _GRAM] for i in range(len(lit) - _GRAM + 1)]
         key = min(grams, key=lambda g: (freq[g], g.isalpha(), g))
-        index.setdefault(key, []).append((lit, tuple(sorted(set(poss)))))
+        index.setdefault(key, []).append((lit, group[1:], poss, bits))
     return index, short
 
 
+def _all_in(rest: Literals, v: str) -> bool:
+    return all(lit in v for lit in rest)
+
+
 _CACHE_LIMIT = 1 << 16
+_NOTHING: tuple[tuple[int, ...], int] = ((), 0)
 
 
-def _field_checker(lits: dict[str, list[int]], consts: dict[str, Any], tag: str) -> list[str]:
-    """Source of ``def _f<tag>(v)``: lower-cased text -> tuple of candidate rule positions."""
-    lines = [f"def _f{tag}(v):", "    c = []"]
+def _field_checker(lits: dict[Literals, tuple[tuple[int, ...], int]], consts: dict[str, Any], tag: str) -> list[str]:
+    """Source of ``def _f<tag>(v)``: lower-cased text -> (candidate rule positions, clause bits), or
+    ``_E`` when no literal group occurs in it."""
+    lines = [f"def _f{tag}(v):", "    c = []", "    b = 0"]
     if len(lits) > _INDEX_THRESHOLD:
         index, direct = _trigram_index(lits)
         consts[f"_ix{tag}"] = index
@@ -135,21 +162,28 @@ def _field_checker(lits: dict[str, list[int]], consts: dict[str, Any], tag: str)
             "    m = len(v) - 2",
             "    if m > 0:",
             f"        for k in _grams(v, m).intersection(_k{tag}):",
-            f"            for lit, poss in _ix{tag}[k]:",
-            "                if lit in v: c += poss",
+            f"            for lit, rest, poss, bits in _ix{tag}[k]:",
+            "                if lit in v and (not rest or _all_in(rest, v)):",
+            "                    c += poss",
+            "                    b |= bits",
         ]
     else:
         direct = list(lits)
-    for i, lit in enumerate(direct):
-        consts[f"_r{tag}_{i}"] = tuple(sorted(set(lits[lit])))
-        lines.append(f"    if {_ident(lit)} in v: c += _r{tag}_{i}")
-    lines.append("    return tuple(c)")
+    for i, group in enumerate(direct):
+        poss, bits = lits[group]
+        consts[f"_r{tag}_{i}"] = poss
+        test = " and ".join(f"{_ident(lit)} in v" for lit in group)
+        lines.append(f"    if {test}:")
+        lines.append(f"        c += _r{tag}_{i}" if poss else "        pass")
+        if bits:
+            lines.append(f"        b |= {bits}")
+    lines.append("    return (tuple(c), b) if c or b else _E")
     return lines
 
 
 def _memoised_check(n: int, indent: str) -> list[str]:
-    """Generated lines: the candidates of str/int value ``v`` for field checker ``n``, memoised per
-    value in ``_c{n}`` (bounded); the caller adds the branch for other value types."""
+    """Generated lines: the result of field checker ``n`` for str/int value ``v`` added to ``c``/``b``,
+    memoised per value in ``_c{n}`` (bounded); the caller adds the branch for other value types."""
     return [
         f"{indent}k = v.__class__",
         f"{indent}if k is str or k is int:",
@@ -158,45 +192,90 @@ def _memoised_check(n: int, indent: str) -> list[str]:
         f"{indent}        r = _f{n}(v.lower() if k is str else str(v))",
         f"{indent}        if len(_c{n}) >= _LIMIT: _c{n}.clear()",
         f"{indent}        _c{n}[v] = r",
-        f"{indent}    if r: c += r",
+        f"{indent}    if r is not _E:",
+        f"{indent}        c += r[0]",
+        f"{indent}        b |= r[1]",
+    ]
+
+
+def _keyword_check(n: int) -> list[str]:
+    """Generated lines: field checker ``n`` on every value of the event. String values known to
+    hold no literal are kept in the set ``_n{n}`` and removed from the event's values at once (a
+    ``filterfalse``, in C); the others are memoised in ``_c{n}`` (both bounded). Only string keys
+    are stored: a bool or int never takes the verdict of an equal int (``True == 1``)."""
+    return [
+        "    try:",
+        f"        vs = list(_drop(_n{n}.__contains__, ev.values()))",
+        "    except TypeError:  # a list or object value",
+        "        vs = list(ev.values())",
+        "    for v in vs:",
+        "        if v.__class__ is str:",
+        f"            r = _c{n}.get(v)",
+        "            if r is None:",
+        f"                r = _f{n}(v.lower())",
+        "                if r is _E:",
+        f"                    if len(_n{n}) >= _LIMIT: _n{n}.clear()",
+        f"                    _n{n}.add(v)",
+        "                    continue",
+        f"                if len(_c{n}) >= _LIMIT: _c{n}.clear()",
+        f"                _c{n}[v] = r",
+        "            c += r[0]",
+        "            b |= r[1]",
+        "        elif v is not None:",
+        "            for t in _texts(v):",
+        f"                r = _f{n}(t.lower())",
+        "                c += r[0]",
+        "                b |= r[1]",
     ]
 
 
 def _build_prefilter(rules: Sequence[CompiledRule], positions: Sequence[int]) -> _Route:
     """Generate one prefilter function for a route: literal tests grouped by field.
 
-    Per field, a generated checker maps the lower-cased value to the rules whose literals occur
-    in it: one ``literal in value`` test per literal, or, for fields with many literals, a
-    trigram index (only the literals keyed by a trigram of the value are tested). Results are
-    memoised per distinct field value (bounded), since field values repeat heavily in telemetry
-    (images, parents, users, hosts).
+    A rule is a candidate when its most selective requirement (``CompiledRule.requirement``)
+    holds, and is evaluated only if its other requirements (``clauses``) hold too: each of those
+    is one bit of the route, set by the prefilter when one of its literal groups occurs.
+    Per field, a generated checker maps the lower-cased value to the rules and bits whose literals
+    occur in it: one ``literal in value`` test per literal group, or, for fields with many
+    groups, a trigram index (only the groups keyed by a trigram of the value are tested).
+    Results are memoised per distinct field value (bounded), since field values repeat heavily
+    in telemetry (images, parents, users, hosts).
     """
-    by_field: dict[str | None, dict[str, list[int]]] = {}
+    groups: dict[str | None, dict[Literals, tuple[list[int], int]]] = {}
     always: list[int] = []
+    needs = [0] * len(rules)
+    nbits = 0
     for pos in positions:
-        req = rules[pos].requirement
+        rule = rules[pos]
+        req = rule.requirement
         if not req:
             always.append(pos)
             continue
-        for fname, lit in req:
-            by_field.setdefault(fname, {}).setdefault(lit, []).append(pos)
+        for fname, group in req:
+            groups.setdefault(fname, {}).setdefault(group, ([], 0))[0].append(pos)
+        for clause in rule.clauses:
+            if clause == req:
+                continue
+            bit = 1 << nbits
+            nbits += 1
+            needs[pos] |= bit
+            for fname, group in clause:
+                entry = groups.setdefault(fname, {}).setdefault(group, ([], 0))
+                groups[fname][group] = (entry[0], entry[1] | bit)
     consts: dict[str, Any] = {
         "_get": get_field, "_low": lowered_text, "_M": _MISSING, "_texts": iter_texts, "_grams": _grams,
-        "_LIMIT": _CACHE_LIMIT,
+        "_LIMIT": _CACHE_LIMIT, "_all_in": _all_in, "_E": _NOTHING,
+        "_drop": filterfalse,
     }
     checkers: list[str] = []
-    lines = ["def prefilter(ev):", "    c = ()"]
-    for n, (fname, lits) in enumerate(by_field.items()):
+    lines = ["def prefilter(ev):", "    c = ()", "    b = 0"]
+    for n, (fname, raw) in enumerate(groups.items()):
+        lits = {g: (tuple(sorted(set(p))), bits) for g, (p, bits) in raw.items()}
         checkers += [*_field_checker(lits, consts, str(n)), ""]
         consts[f"_c{n}"] = {}
-        if fname is None:  # keywords match value by value: test each value, memoised per value
-            lines += [
-                "    for v in ev.values():",
-                *_memoised_check(n, "        "),
-                "        elif v is not None:",
-                "            for t in _texts(v):",
-                f"                c += _f{n}(t.lower())",
-            ]
+        if fname is None:  # keywords match value by value: every value of every event is tested
+            consts[f"_n{n}"] = set()
+            lines += _keyword_check(n)
             continue
         lines.append(f"    v = ev.get({_ident(fname)}, _M)")
         if "." in fname:
@@ -204,13 +283,15 @@ def _build_prefilter(rules: Sequence[CompiledRule], positions: Sequence[int]) ->
         lines += [
             *_memoised_check(n, "    "),
             "    elif v is not _M and v is not None:",
-            f"        c += _f{n}(_low(v))",
+            f"        r = _f{n}(_low(v))",
+            "        c += r[0]",
+            "        b |= r[1]",
         ]
-    lines.append("    return c")
+    lines.append("    return c, b")
     src = "\n".join(checkers + lines)
     namespace: dict[str, Any] = dict(consts)
     exec(compile(src, "<sigma-prefilter>", "exec"), namespace)
-    return _Route(tuple(positions), namespace["prefilter"], tuple(always), src)
+    return _Route(tuple(positions), namespace["prefilter"], tuple(always), tuple(needs), src)
 
 
 class SigmaEngine:
@@ -331,21 +412,22 @@ class SigmaEngine:
             if fields.__class__ is not dict and not isinstance(fields, Mapping):
                 stats.malformed += 1  # no event object: nothing to match, counted not raised
                 continue
-            if not isinstance(ls_raw, Mapping):
+            if ls_raw.__class__ is not dict and not isinstance(ls_raw, Mapping):
                 ls_raw = {}
             ck = (ls_raw.get("product"), ls_raw.get("category"), ls_raw.get("service"))
             route = cache.get(ck)
             if route is None:
                 route = cache[ck] = self._route(Logsource.of(*ck))
-            candidates = route.prefilter(fields)
+            candidates, bits = route.prefilter(fields)
             if route.always:
                 candidates += route.always
             if not candidates:
                 continue
-            if len(candidates) > 1:
-                candidates = sorted(set(candidates))
-            evaluated += len(candidates)
-            for pos in candidates:
+            todo = route.chosen.get((candidates, bits))
+            if todo is None:
+                todo = route.choose(candidates, bits)
+            evaluated += len(todo)
+            for pos in todo:
                 if not preds[pos](fields):
                     continue
                 rule = rules[pos]

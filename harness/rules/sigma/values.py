@@ -315,30 +315,53 @@ def compile_field_value(
 
 
 def compile_keyword(value: SigmaType, placeholders: Mapping[str, list[str]] | None = None) -> FieldPredicate:
-    """Compile a keyword (field-less) value: it matches when it occurs in any value of the event.
+    """Compile a keyword (field-less) value: it matches when it occurs in any value of the event."""
+    return keywords_predicate([keyword_test(value, placeholders)])
+
+
+def keyword_test(value: SigmaType, placeholders: Mapping[str, list[str]] | None = None) -> Callable[[str], bool]:
+    """The text test of one keyword value.
 
     Keywords are full-text searches (the specification: "searching for keywords across an entire
     event"), so a plain keyword matches as a substring, like every SIEM backend treats it.
     """
     if isinstance(value, SigmaExpansion):
-        preds = [compile_keyword(v, placeholders) for v in value.values]
-        return lambda fields: any(p(fields) for p in preds)
+        return _any_text([keyword_test(v, placeholders) for v in value.values])
     if isinstance(value, SigmaString) and value.contains_placeholder():
-        preds = [compile_keyword(v, placeholders) for v in expand_placeholders(value, placeholders)]
-        return lambda fields: any(p(fields) for p in preds)
-    test: Callable[[str], bool]
+        return _any_text([keyword_test(v, placeholders) for v in expand_placeholders(value, placeholders)])
     if isinstance(value, SigmaString):
-        test = string_pattern(_unanchored(value), cased=isinstance(value, SigmaCasedString))
-    elif isinstance(value, SigmaRegularExpression):
-        test = _regex_predicate(value)
-    elif isinstance(value, SigmaNumber):
-        text = str(value.number)
-        test = text.__contains__
-    else:
-        raise UnsupportedError(f"keyword of type {type(value).__name__} is not supported")
+        return string_pattern(_unanchored(value), cased=isinstance(value, SigmaCasedString))
+    if isinstance(value, SigmaRegularExpression):
+        return _regex_predicate(value)
+    if isinstance(value, SigmaNumber):
+        return str(value.number).__contains__
+    raise UnsupportedError(f"keyword of type {type(value).__name__} is not supported")
+
+
+def _any_text(tests: list[Callable[[str], bool]]) -> Callable[[str], bool]:
+    return tests[0] if len(tests) == 1 else lambda s: any(t(s) for t in tests)
+
+
+_KEYWORD_MEMO = 1 << 14
+
+
+def keywords_predicate(tests: list[Callable[[str], bool]]) -> FieldPredicate:
+    """True when one value of the event passes one of ``tests`` (an OR of keywords). Verdicts are
+    remembered per value text (bounded): an event's values repeat across events."""
+    test = _any_text(tests)
+    memo: dict[str, bool] = {}
 
     def keyword(fields: Fields) -> bool:
-        return any(test(t) for t in iter_texts(fields))
+        for text in iter_texts(fields):
+            verdict = memo.get(text)
+            if verdict is None:
+                verdict = test(text)
+                if len(memo) >= _KEYWORD_MEMO:
+                    memo.clear()
+                memo[text] = verdict
+            if verdict:
+                return True
+        return False
 
     return keyword
 
@@ -400,18 +423,20 @@ def expand_placeholders(
 # --- literal prefilter -----------------------------------------------------------------------
 
 
-def required_literal(value: SigmaType) -> str | None:
-    """A lower-cased substring every matching (lower-cased) value must contain, if there is one."""
+def required_literals(value: SigmaType) -> tuple[str, ...] | None:
+    """Lower-cased substrings that every matching (lower-cased) value contains, all of them, longest
+    first (a wildcard pattern's literal parts; a number's digits); None if there are none."""
     if isinstance(value, SigmaString) and not value.contains_placeholder():
-        best = ""
-        for part in value.s:
-            if isinstance(part, str) and len(part) > len(best):
-                best = part
-        return best.lower() or None
+        parts = sorted({p.lower() for p in value.s if isinstance(p, str) and p}, key=lambda p: (-len(p), p))
+        kept: list[str] = []
+        for part in parts:  # a part inside a longer one adds no test
+            if not any(part in k for k in kept):
+                kept.append(part)
+        return tuple(kept) or None
     if (
         isinstance(value, SigmaNumber)
         and not isinstance(value, SigmaTimestampPart)
         and isinstance(value.number, int)
     ):
-        return str(value.number)
+        return (str(value.number),)
     return None

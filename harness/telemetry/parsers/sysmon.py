@@ -7,7 +7,10 @@ the form is detected per line:
 * behind a syslog prefix (``<14>Nov 28 05:35:31 sysmon: <Event>...``, RFC 5424, or a
   ``host sysmon[pid]:`` header);
 * journald JSON (``journalctl -o json``: the XML is in ``MESSAGE``, a string or a byte list);
-* rows of Microsoft Sentinel's ``Syslog`` table as JSON (the XML is in ``SyslogMessage``).
+* rows of Microsoft Sentinel's ``Syslog`` table as JSON (the XML is in ``SyslogMessage``; its
+  entities may have lost their ``;``, which is restored).
+
+A line cut short (syslog's size limit) is counted as unparseable, never fatal.
 
 Each event becomes a :class:`Record` whose ``fields`` are ``EventID`` (int), every
 ``<EventData><Data Name=...>`` as its own key (text, ``-`` kept as Sysmon wrote it), and
@@ -19,6 +22,7 @@ list); ``<UserData>`` children are flattened.
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -26,6 +30,15 @@ from typing import Any
 from harness.telemetry.parsers.base import ParseStats, Record, parse_iso
 
 SOURCE = "sysmon"
+#: Microsoft Sentinel's ``Syslog`` table stores Sysmon's XML with each entity's ``;`` turned into a
+#: space (``&lt unknown process&gt ``). Valid XML never has ``&lt`` without its ``;``, so the repair
+#: is tried only on a line that does not parse as it is.
+_SPACED_ENTITY = re.compile(r"&(lt|gt|amp|quot|apos|#[0-9]+|#x[0-9a-fA-F]+) ")
+
+
+def repair_entities(xml: str) -> str:
+    """Restore the ``;`` of entities whose ``;`` became a space (Sentinel's ``Syslog`` rows)."""
+    return _SPACED_ENTITY.sub(r"&\1;", xml)
 
 
 def _local(tag: str) -> str:
@@ -96,7 +109,8 @@ def _xml_of_line(line: str) -> str | None:
         try:
             obj = json.loads(s)
         except ValueError:
-            return None
+            # A JSON row cut short keeps its event's start: report it as a truncated event.
+            return s[s.find("<Event") :] if "<Event" in s else None
         if not isinstance(obj, dict):
             return None
         for key in ("SyslogMessage", "MESSAGE", "message", "Message"):
@@ -136,8 +150,11 @@ def parse(lines: Iterable[str], *, file: str = "-", stats: ParseStats | None = N
         try:
             root = ET.fromstring(xml[: end + 8])
         except ET.ParseError as exc:
-            st.bad(file, n, f"invalid XML: {exc}")
-            continue
+            try:
+                root = ET.fromstring(repair_entities(xml[: end + 8]))
+            except ET.ParseError:
+                st.bad(file, n, f"invalid XML: {exc}")
+                continue
         fields = event_from_element(root)
         st.parsed += 1
         yield Record(SOURCE, fields, file, n, event_time(fields))

@@ -645,6 +645,24 @@ def test_temporal_and_temporal_ordered(make_engine: Any) -> None:
     assert _corr_matches(make_engine, temporal, rows_other) == []
 
 
+def test_temporal_match_takes_in_the_groups_later_events_within_its_timespan(make_engine: Any) -> None:
+    temporal = """
+    type: temporal
+    rules:
+        - failed_login
+        - success_login
+    group-by:
+        - user
+    timespan: 1m
+"""
+    # The same outcome reported twice (two sensors), then once more after the timespan.
+    rows = [(0, {"action": "failed", "user": "a"}), (1, {"action": "success", "user": "a"}),
+            (2, {"action": "success", "user": "a"}), (3, {"action": "failed", "user": "b"}),
+            (30, {"action": "success", "user": "a"}), (90, {"action": "success", "user": "a"})]
+    (m,) = _corr_matches(make_engine, temporal, rows)
+    assert m.group == {"user": "a"} and m.event_indexes == (0, 1, 2, 4)
+
+
 def test_correlation_aliases(make_engine: Any) -> None:
     body = """
     type: temporal

@@ -79,3 +79,41 @@ def test_windows_namespaced_event_line() -> None:
     (rec,) = parse([xml])
     assert rec.fields["EventID"] == 22 and rec.fields["QueryName"] == "api.shodan.io"
     assert rec.time == 1735689600.0
+
+
+def _sentinel_row(xml: str) -> str:
+    """A Sentinel ``Syslog`` row as exported: every entity's ';' turned into a space."""
+    mangled = xml
+    for entity in ("&lt;", "&gt;", "&amp;", "&quot;", "&apos;"):
+        mangled = mangled.replace(entity, entity[:-1] + " ")
+    return json.dumps({"TimeGenerated": "2026-11-28T05:35:31Z", "Computer": "vm", "Facility": "user",
+                       "ProcessName": "sysmon", "SyslogMessage": mangled})
+
+
+def test_sentinel_entities_without_semicolon_parse_as_the_original(data: Path) -> None:
+    # A real process-termination event of a fork-without-exec child: Image is "<unknown process>".
+    syslog = _one_line(data, 5, "&lt;unknown process&gt;")
+    xml = syslog[syslog.index("<Event>") :]
+    row = _sentinel_row(xml)
+    assert "&lt unknown process&gt " in row and "&lt;" not in row
+    st = ParseStats("sysmon")
+    original, sentinel = parse([syslog, row], stats=st)
+    assert st.unparseable == 0
+    assert sentinel.fields == original.fields
+    assert sentinel.fields["Image"] == "<unknown process>"
+
+
+def test_sentinel_row_of_a_plain_event_is_unchanged(data: Path) -> None:
+    syslog = _one_line(data, 1, ">/usr/bin/nmap<")
+    (a, b) = parse([syslog, _sentinel_row(syslog[syslog.index("<Event>") :])])
+    assert a.fields == b.fields
+
+
+def test_line_cut_by_syslog_size_limit_is_unparseable_not_fatal(data: Path) -> None:
+    syslog = _one_line(data, 1, ">/usr/bin/nmap<")
+    cut = syslog[:1024]  # rsyslog's default maximum message size
+    st = ParseStats("sysmon")
+    out = list(parse([cut, syslog, _sentinel_row(syslog[syslog.index("<Event>"):])[:900]], stats=st))
+    assert len(out) == 1 and out[0].fields["EventID"] == 1
+    assert st.read == 3 and st.unparseable == 2
+    assert {r for _f, _l, r in st.examples} == {"truncated event (no </Event>)"}
