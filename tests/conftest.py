@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -47,3 +48,43 @@ def bench_audit_lines(tmp_path: Path) -> Callable[[int], list[str]]:
         return list(open_lines(path))
 
     return make
+
+
+# Variants of the committed embedded-lab recording, for verdict paths the live lab no longer takes.
+# Since Sysmon for Linux runs in the embedded lab, its recording has every sensor: the
+# SENSOR_UNAVAILABLE path is exercised on a copy that says what a host without Sysmon would have
+# recorded (the sensor unavailable, not mandatory, no Sysmon log), never by editing the original.
+
+RECORDING = Path(__file__).resolve().parent / "data" / "recordings" / "embedded-lab"
+NO_SYSMON_REASON = "Sysmon for Linux is not installed on this host (recording variant without Sysmon)"
+
+
+def _unavailable(sensors: list[dict[str, object]], name: str, reason: str) -> list[dict[str, object]]:
+    return [dict(s, available=False, mandatory=False, reason=reason) if s.get("name") == name else s for s in sensors]
+
+
+def without_sensor(dest: Path, sensor: str = "sysmon", raw_name: str = "sysmon.log.gz",
+                   reason: str = NO_SYSMON_REASON) -> Path:
+    """Copy the recording to ``dest`` with ``sensor`` unavailable everywhere and its raw log gone."""
+    shutil.copytree(RECORDING, dest)
+    changed = 0
+    for path in dest.rglob("*.json"):
+        if path.name not in ("target.json", "manifest.json"):
+            continue
+        doc = json.loads(path.read_text())
+        if "sensors" in doc:
+            doc["sensors"] = _unavailable(doc["sensors"], sensor, reason)
+            path.write_text(json.dumps(doc, indent=2))
+            changed += 1
+    for raw in dest.rglob(raw_name):
+        raw.unlink()
+    if not changed:
+        raise AssertionError(f"no sensor list found in {dest}: the recording layout changed")
+    return dest
+
+
+@pytest.fixture(scope="session")
+def recording_without_sysmon(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not RECORDING.is_dir():
+        pytest.skip(f"recording missing: {RECORDING}")
+    return without_sensor(tmp_path_factory.mktemp("recording") / "embedded-lab")

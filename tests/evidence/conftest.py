@@ -10,14 +10,12 @@ import pytest
 from harness.plugin.suite import ValidationRun
 
 ROOT = Path(__file__).resolve().parents[2]
-RECORDING = ROOT / "tests" / "data" / "recordings" / "embedded-lab"
 
 
 @pytest.fixture(scope="session")
-def replayed_document() -> dict[str, Any]:
-    if not RECORDING.is_dir():
-        pytest.skip(f"recording missing: {RECORDING}")
-    run = ValidationRun(target="netns://rah", detections=ROOT / "detections", replay=RECORDING)
+def replayed_document(recording_without_sysmon: Path) -> dict[str, Any]:
+    # The variant without Sysmon, so the evidence also carries skipped (SENSOR_UNAVAILABLE) signals.
+    run = ValidationRun(target="netns://rah", detections=ROOT / "detections", replay=recording_without_sysmon)
     for atomic in run.expected_atomics():
         run.outcome(atomic)
     run.ensure_control()

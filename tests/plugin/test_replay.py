@@ -58,7 +58,10 @@ def test_replay_gets_the_live_runs_verdicts(expected: dict[str, Any], baseline: 
 
 def test_recording_exercises_every_verdict_path(baseline: dict[str, dict[str, Any]]) -> None:
     verdicts = {str(s.verdict) for v in baseline.values() for s in v["signals"].values()}
-    assert {"ALERTED", "OBSERVED", "SENSOR_UNAVAILABLE", "CLEAN"} <= verdicts
+    # Sysmon ran in the recorded lab: every sensor was there, so nothing is SENSOR_UNAVAILABLE.
+    assert {"ALERTED", "OBSERVED", "CLEAN"} <= verdicts and "SENSOR_UNAVAILABLE" not in verdicts
+    assert any(s.sensor == "sysmon" and str(s.verdict) == "ALERTED" for v in baseline.values()
+               for s in v["signals"].values())
     # all five atomics really ran in the recorded lab (theHarvester 4.6.0 included)
     assert {a: v["verdict"] for a, v in baseline.items() if a != "negative-control"} == {
         f"T1590.005-{n}": "ALERTED" for n in range(1, 6)}
@@ -66,6 +69,26 @@ def test_recording_exercises_every_verdict_path(baseline: dict[str, dict[str, An
     # both engines alert somewhere in the recording, judged separately
     assert any(str(s.kql.verdict) == "ALERTED" for v in baseline.values() for s in v["signals"].values())
     assert any(str(s.sigma.verdict) == "ALERTED" for v in baseline.values() for s in v["signals"].values())
+
+
+def test_a_host_without_sysmon_gets_sensor_unavailable_for_its_signals_only(
+    recording_without_sysmon: Path, baseline: dict[str, dict[str, Any]]
+) -> None:
+    run = ValidationRun(target="netns://rah", detections=ROOT / "detections", replay=recording_without_sysmon)
+    try:
+        got = {a: run.outcome(a).verdict for a in run.expected_atomics()}
+    finally:
+        run.close()
+    sysmon_signals = 0
+    for atomic, verdict in got.items():
+        for s in verdict.signals:
+            if s.sensor == "sysmon":
+                sysmon_signals += 1
+                assert str(s.verdict) == "SENSOR_UNAVAILABLE", (atomic, s.signal_id)
+            else:
+                assert str(s.verdict) == str(baseline[atomic]["signals"][s.signal_id].verdict), (atomic, s.signal_id)
+        assert str(verdict.verdict) == "ALERTED", atomic  # a skipped sensor never fails or passes a signal
+    assert sysmon_signals >= 16
 
 
 def test_empty_detections_directory_alerts_on_nothing(baseline: dict[str, dict[str, Any]], tmp_path: Path) -> None:

@@ -114,6 +114,9 @@ class TranslatorBase:
     def ipv4_lookup(self, rel: Rel, op: ast.Op, env: dict[str, Binding]) -> Rel:
         raise NotImplementedError
 
+    def pivot(self, rel: Rel, op: ast.Op, env: dict[str, Binding]) -> Rel:
+        raise NotImplementedError
+
     def const_string(self, e: ast.Expr, env: dict[str, Binding]) -> str | None:
         raise NotImplementedError
 

@@ -160,6 +160,40 @@ def _parse_csv(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -
     return f"CAST(kql_parse_csv({t.to_string(x, xt)}) AS JSON)", "dynamic"
 
 
+@fn("new_guid")
+def _new_guid(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
+    # new_guid(): a random (version 4) guid per row, as DuckDB's uuid() is evaluated per row
+    t.args(e, sc, env, 0, 0)
+    return "CAST(uuid() AS VARCHAR)", "guid"
+
+
+@fn("has_ipv4", "has_ipv4_prefix")
+def _has_ipv4(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
+    (x, xt), (p, pt) = t.args(e, sc, env, 2, 2)
+    whole = "true" if e.name == "has_ipv4" else "false"
+    return f"kql_has_ipv4({t.to_string(x, xt)}, {t.to_string(p, pt)}, {whole})", "bool"
+
+
+@fn("array_sort_asc", "array_sort_desc")
+def _array_sort(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
+    a = t.args(e, sc, env, 1, 2)
+    if len(a) == 2 and a[1][1] != "bool":
+        # several arrays sort together into several columns: not supported by one extend name here
+        raise t.unsup(e, f"{e.name}() over several arrays is not supported")
+    x, xt = a[0]
+    if xt not in ("dynamic", "null"):
+        raise t.err(e, f"{e.name}() needs a dynamic array, not {xt}")
+    nulls_last = a[1][0] if len(a) == 2 else "NULL"
+    desc = "true" if e.name == "array_sort_desc" else "false"
+    return f"CAST(kql_array_sort(CAST({x} AS VARCHAR), {desc}, {nulls_last}) AS JSON)", "dynamic"
+
+
+@fn("parse_xml")
+def _parse_xml(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
+    (x, xt), = t.args(e, sc, env, 1, 1)
+    return f"CAST(kql_parse_xml({t.to_string(x, xt)}) AS JSON)", "dynamic"
+
+
 @fn("base64_decode_toarray")
 def _b64_array(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
     (x, xt), = t.args(e, sc, env, 1, 1)

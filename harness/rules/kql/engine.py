@@ -16,6 +16,7 @@ import functools
 import io
 import ipaddress
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -30,9 +31,12 @@ import duckdb
 
 from harness.errors import RuleError, SourceLocation, UnsupportedError
 from harness.rules.kql import syntax
+from harness.rules.kql.arraysort import array_sort
+from harness.rules.kql.ipv4text import has_ipv4
 from harness.rules.kql.schema import Flavour, table_columns
 from harness.rules.kql.sqlbase import SQL_TYPES, py_has, q
 from harness.rules.kql.translate import translate
+from harness.rules.kql.xmljson import parse_xml
 
 _MACROS = [
     # tostring() of a dynamic value: strings unquoted, null as '', anything else as JSON text
@@ -45,6 +49,22 @@ _MACROS = [
     "WHEN ends_with(x, 'Z') THEN TRY_CAST(x[1:-2] AS TIMESTAMP) "
     "ELSE TRY_CAST(TRY_CAST(x AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP) END",
 ]
+
+
+# DuckDB's own default is 80% of RAM; a replay shares the machine with the lab and the sensors
+MEMORY_FRACTION = 0.5
+
+
+def memory_limit_mib(fraction: float = MEMORY_FRACTION) -> int:
+    """A share of physical RAM in MiB (RECON_HARNESS_KQL_MEMORY_MIB overrides), at least 256."""
+    override = os.environ.get("RECON_HARNESS_KQL_MEMORY_MIB")
+    if override:
+        return max(256, int(override))
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        total = 4 << 30
+    return max(256, int(total * fraction) >> 20)
 
 
 def _kusto_number(v: Any) -> Any:
@@ -442,6 +462,9 @@ class KqlEngine:
         self.external_data: Callable[[str], str | Path | None] = external_data or (lambda url: None)
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
+        # a query such as `range x from 1 to 1e9 step 1 | mv-expand ...` would otherwise grow until
+        # the machine swaps: cap DuckDB at a share of RAM, so it spills or fails with an error
+        self.con.execute(f"SET memory_limit = '{memory_limit_mib()}MiB'")
         self._register_udfs()
         for m in _MACROS:
             self.con.execute(m)
@@ -463,6 +486,9 @@ class KqlEngine:
           null_handling="special")
         f("kql_merge_bags", _merge_bags, [duckdb.list_type(VARCHAR)], VARCHAR, null_handling="special")
         f("kql_parse_csv", _parse_csv, [VARCHAR], VARCHAR, null_handling="special")
+        f("kql_parse_xml", parse_xml, [VARCHAR], VARCHAR, null_handling="special")
+        f("kql_has_ipv4", has_ipv4, [VARCHAR, VARCHAR, BOOLEAN], BOOLEAN, null_handling="special")
+        f("kql_array_sort", array_sort, [VARCHAR, BOOLEAN, BOOLEAN], VARCHAR, null_handling="special")
         f("kql_b64_bytes", _b64_bytes, [VARCHAR], VARCHAR, null_handling="special")
         f("kql_has", py_has, [VARCHAR, VARCHAR, BOOLEAN, BOOLEAN, BOOLEAN], BOOLEAN, null_handling="special")
         f("kql_ipv4_is_private", _ipv4_is_private, [VARCHAR], BOOLEAN, null_handling="special")

@@ -182,6 +182,8 @@ class Operators(TabularSources):
             return self.bag_unpack(rel, op, env)
         if name == "ipv4_lookup":
             return self.ipv4_lookup(rel, op, env)
+        if name == "pivot":
+            return self.pivot(rel, op, env)
         if name == "invoke":
             return self.call_tabular_function(p["tok"], p["name"], p["args"], env, rel)
         raise self.unsup(op, f"query operator '{name}' is not supported")

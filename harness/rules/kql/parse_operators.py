@@ -176,14 +176,14 @@ class OperatorParser(StatementParser):
             # render only changes presentation: the rows are those of its input. Its property list
             # ``with (title="...", ...)`` has parentheses of its own (render page, "Syntax").
             depth = 0
-            while self.tok.kind != "eof" and not (depth == 0 and self.is_op("|", ";", ")")):
+            while self.tok.kind != "eof" and not (depth == 0 and self.is_op("|", ";", ")", "}")):
                 if self.is_op("(", "["):
                     depth += 1
                 elif self.is_op(")", "]"):
                     depth -= 1
                 self.next()
             return Op(ln, cl, "render", {})
-        if lname == "evaluate" and self.is_word("bag_unpack", "ipv4_lookup") and self.peek().text == "(":
+        if lname == "evaluate" and self.is_word("bag_unpack", "ipv4_lookup", "pivot") and self.peek().text == "(":
             op_t = self.tok
             plugin = self.tok.text.lower()
             self.next()

@@ -1,4 +1,4 @@
-"""More Defender advanced-hunting tables: alerts, e-mail, identity, cloud apps, vulnerability management.
+"""More Defender advanced-hunting tables: alerts, e-mail, identity and Entra sign-ins, cloud apps, TVM.
 
 Column names and types as the "<table> table in the advanced hunting schema" pages of the
 Microsoft Defender XDR documentation list them (MicrosoftDocs/defender-docs,
@@ -74,6 +74,20 @@ _SPEC = {
         "SourceSystem:string OnPremObjectId:string TenantMembershipType:string RiskStatus:string "
         "UserAccountControl:string IdentityEnvironment:string SourceProviders:dynamic "
         "GroupMembership:dynamic"
+    ),
+    # advanced-hunting-aadsignineventsbeta-table.md (IsGuestUser is listed as "boolean")
+    "AADSignInEventsBeta": (
+        "Timestamp:datetime Application:string ApplicationId:string LogonType:string ErrorCode:int "
+        "CorrelationId:string SessionId:string AccountDisplayName:string AccountObjectId:string "
+        "AccountUpn:string IsExternalUser:int IsGuestUser:bool AlternateSignInName:string "
+        "LastPasswordChangeTimestamp:datetime ResourceDisplayName:string ResourceId:string "
+        "ResourceTenantId:string DeviceName:string AadDeviceId:string EntraIdDeviceId:string "
+        "OSPlatform:string DeviceTrustType:string IsManaged:int IsCompliant:int "
+        "AuthenticationProcessingDetails:string AuthenticationRequirement:string TokenIssuerType:int "
+        "RiskLevelAggregated:int RiskDetails:int RiskState:int UserAgent:string ClientAppUsed:string "
+        "Browser:string ConditionalAccessPolicies:string ConditionalAccessStatus:int IPAddress:string "
+        "Country:string State:string City:string Latitude:string Longitude:string "
+        "NetworkLocationDetails:string RequestId:string ReportId:string EndpointCall:string"
     ),
     # advanced-hunting-identitylogonevents-table.md
     "IdentityLogonEvents": (

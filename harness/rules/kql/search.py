@@ -144,6 +144,50 @@ class SearchSources(JoinsAndExpansions):
             taken.add(name)
         return self.wrap(rel, sels, cols)
 
+    def pivot(self, rel: Rel, op: ast.Op, env: dict[str, Binding]) -> Rel:
+        """evaluate pivot(PivotColumn[, count()][, Column1, ...]) [: (schema)] (pivot plugin page).
+
+        One output column per distinct value of PivotColumn, in ascending order, holding count()
+        of the rows of each group with that value (0 where there are none, as the page's first
+        example shows); the groups are Column1... or by default every other column. Only count()
+        is taken as the aggregation: what the others give for an empty cell is not documented.
+        """
+        args = op.params["args"]
+        if not args or not isinstance(args[0], ast.Name) or rel.col_type(args[0].name) is None:
+            raise self.err(op, "pivot() needs a column of its input")
+        pcol = args[0].name
+        rest = list(args[1:])
+        if rest and isinstance(rest[0], ast.Call):
+            if rest[0].name != "count" or rest[0].args:
+                raise self.unsup(rest[0], f"pivot() with the aggregation '{rest[0].name}' is not supported")
+            rest = rest[1:]
+        for a in rest:
+            if not isinstance(a, ast.Name) or rel.col_type(a.name) is None:
+                raise self.err(a, "pivot() groups by columns of its input")
+        group = ([(a.name, rel.col_type(a.name) or "dynamic") for a in rest if isinstance(a, ast.Name)]
+                 or [(n, t) for n, t in rel.cols if n != pcol])
+        key = self.to_string(q(pcol), rel.col_type(pcol) or "string")
+        schema = op.params.get("schema")
+        if self.probe is None:
+            raise self.unsup(op, "pivot needs the loaded rows")
+        values = [str(v) for (v,) in self.probe(
+            f"SELECT DISTINCT {key} FROM ({rel.sql}) AS {self.alias()} ORDER BY 1", set(self.used_tables))]
+        if schema is not None:
+            # the declared columns, in their order; the page: a schema the data does not match fails
+            names = [n for n, _ in schema]
+            group = [(n, t) for n, t in schema if n in dict(rel.cols) and n != pcol]
+            extra = [v for v in values if v not in names]
+            if extra:
+                raise self.err(op, f"pivot: the value '{extra[0]}' is not in the output schema")
+            values = [n for n, _ in schema if n not in dict(group)]
+        sels = [q(n) for n, _ in group]
+        cols = list(group)
+        for v in values:
+            sels.append(f"count(*) FILTER (WHERE {key} = {s(v)}) AS {q(v)}")
+            cols.append((v, "long"))
+        tail = f" GROUP BY {', '.join(q(n) for n, _ in group)}" if group else ""
+        return self.wrap(rel, sels, cols, tail, keep_order=False)
+
     def bag_slots(self, rel: Rel, bag: str, node: ast.Node) -> list[tuple[str, str]]:
         """The distinct top-level slots of the bags, by name as the page's examples order them, typed."""
         if self.probe is None:

@@ -150,6 +150,9 @@ class TabularSources(ScalarOps):
                         fenv[p.name] = Binding("rel", self.table(ast.TableRef(a.line, a.col, a.name), env))
                     else:
                         raise self.err(a, f"argument '{p.name}' must be tabular")
+                elif isinstance(a, ast.Lit) and a.type == p.type:
+                    # a literal stays a constant in the body, e.g. column_ifexists(param, ...)
+                    fenv[p.name] = Binding("expr", a, env={})
                 else:
                     sql, typ = self.expr(a, Scope(), env)
                     fenv[p.name] = Binding("sql", sql, type=typ)

@@ -130,6 +130,16 @@ def tokenize(text: str, path: str = "<query>") -> list[Token]:
                 numtxt = numtxt[:-1]
                 lit = numtxt
                 unit = None
+            end = i + len(lit)
+            if re.fullmatch(r"\d+", lit) and end < n and (text[end].isalpha() or text[end] == "_"):
+                # a name such as 2022MostExploited: identifiers may hold digits anywhere, only names
+                # that read as literals (1day) need quoting (Kusto docs, "Entity names")
+                j = end
+                while j < n and (text[j].isalnum() or text[j] == "_"):
+                    j += 1
+                toks.append(Token("ident", text[i:j], text[i:j], line, col))
+                i = j
+                continue
             if unit:
                 toks.append(Token("timespan", lit, float(numtxt) * _TIMESPAN_UNITS[unit], line, col))
             elif numtxt.lower().startswith("0x"):

@@ -5,7 +5,9 @@ Usage: python tests/data/kql/make_hunting_corpus.py <collection>=<git dir> [...]
 
 Every query that reads a Device* table is kept, not a selection: a Markdown file contributes each
 fenced code block that is not tagged with another language; a .txt file is one block. A block holding
-several queries (a complete query, a blank line, then a line that starts a new statement) is split.
+several queries (a complete query, a blank line, then a line that starts a new statement) is split;
+a '#' line in a fence is Markdown prose and reads as a blank line; a tabular statement closed by ';'
+is complete; a fragment that opens with '|' (lines to append to another query) is not a query.
 Queries are deduplicated on their text without comments and whitespace. Each output file starts
 with a comment naming the repository, commit, path and licence.
 """
@@ -59,9 +61,13 @@ def split_queries(block: str) -> list[str]:
 
     Comment lines between the blank line and that statement go with the new query.
     """
-    lines = block.replace("\r\n", "\n").split("\n")
+    # a Markdown heading line inside a fence ("#This query just looks for ...") is prose: KQL has no
+    # '#' syntax, so it is dropped and read as the blank line that separates two queries
+    lines = ["" if line.lstrip().startswith("#") else line
+             for line in block.replace("\r\n", "\n").split("\n")]
     starts = [0]
     prev_code: list[str] = []
+    stmt_is_let = False  # whether the statement the last code line belongs to is a let
     cut: int | None = None  # where a new query would start: just after the last blank line
     for i, line in enumerate(lines):
         code = _code(line)
@@ -71,17 +77,25 @@ def split_queries(block: str) -> list[str]:
         if not code:
             continue
         if cut is not None:
-            complete = not prev_code[-1].endswith((";", ",", "(", "|", "=", " and", " or"))
+            last = prev_code[-1]
+            # a tabular expression statement closed by ';' is complete too (a let is not)
+            complete = (not last.endswith((";", ",", "(", "|", "=", " and", " or"))
+                        or (last.endswith(";") and not stmt_is_let))
             has_tabular = any(TABULAR_START.match(x) for x in prev_code)
             starts_new = bool(STATEMENT_START.match(code))
             if complete and has_tabular and starts_new:
                 starts.append(cut)
                 prev_code = []
             cut = None
+        if not prev_code or prev_code[-1].endswith(";"):
+            stmt_is_let = code.startswith("let ")
         prev_code.append(code)
     bounds = [*starts, len(lines)]
     out = ["\n".join(lines[a:b]).strip() + "\n" for a, b in itertools.pairwise(bounds)]
-    return [q for q in out if any(_code(x) for x in q.splitlines())]
+    # a block that opens with '|' is a fragment to append to another query ("the last lines need to
+    # be changed to the lines below"), not a query anyone runs on its own
+    return [q for q in out if any(_code(x) for x in q.splitlines())
+            and not next(_code(x) for x in q.splitlines() if _code(x)).startswith("|")]
 
 
 def normal(q: str) -> str:

@@ -370,7 +370,7 @@ def test_syntax_error_has_location(engine: KqlEngine) -> None:
 
 
 @pytest.mark.parametrize("query", [
-    "print x = 1 | evaluate pivot(x)",
+    "print x = 1 | evaluate pivot(x, sum(x))",
     "print x = 1 | make-series count() on x step 1",
     "print v = series_fir(dynamic([1]), dynamic([1]))",
     "print x = 1 | top-nested 3 of x by count(), top-nested 1 of x by count()",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from datetime import UTC, datetime
 from pathlib import Path
@@ -138,3 +139,14 @@ def test_tables_load_from_dev_null_fifos_and_pipes(tmp_path: Path) -> None:
     assert counts == {"DeviceNetworkEvents": 1, "DeviceProcessEvents": 1}
     out = engine.run("DeviceNetworkEvents | where RemotePort != 80 | project RemoteUrl", "<q>", NOW)
     assert list(out.records()) == [{"RemoteUrl": "a.example"}]
+
+
+def test_duckdb_memory_is_capped_at_a_share_of_ram(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.rules.kql.engine import memory_limit_mib
+
+    monkeypatch.delenv("RECON_HARNESS_KQL_MEMORY_MIB", raising=False)
+    total_mib = (os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) >> 20
+    assert abs(memory_limit_mib() - total_mib // 2) <= 1
+    monkeypatch.setenv("RECON_HARNESS_KQL_MEMORY_MIB", "512")
+    limit = KqlEngine().con.execute("SELECT current_setting('memory_limit')").fetchone()
+    assert limit is not None and limit[0] in ("512.0 MiB", "536.8 MB"), limit
