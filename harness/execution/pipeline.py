@@ -61,7 +61,11 @@ class DetonationPipeline:
         self.progress = progress
         self.telemetry = None
         if collect and session.lab is not None:
-            self.telemetry = session.lab.telemetry_session(session.secrets, session.proxy_mode)
+            from harness.telemetry.collect import TelemetrySession
+            from harness.views.context import ViewContext
+
+            plan = session.lab.collection(session.secrets, session.proxy_mode)
+            self.telemetry = TelemetrySession.from_plan(plan, ViewContext.from_lab_config(session.lab_config))
             self.telemetry.clock = session.clock  # log windows on the target's clock
             if getattr(self.telemetry, "tempdirs", None) is None:
                 # Labs without a state file of their own (the Vagrant VM): the target's ledger.

@@ -14,16 +14,15 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any
 
 from harness.errors import ConfigError
 from harness.execution.fleet import REAL_HOST_SCHEMES
 from harness.execution.scope import Scope
 from harness.lab.config import LabConfig, load_lab_config
-from harness.lab.embedded import EmbeddedLab
 from harness.lab.lock import lab_lock
+from harness.lab.registry import Lab, lab_class, lab_for_scheme
 from harness.lab.state import LabState, target_state
 from harness.targets.base import Target, get_target, parse_target_url
 from harness.targets.inspect import TargetInspector
@@ -33,23 +32,12 @@ DEFAULT_TARGET = "netns://rah"
 CLOCKED_SCHEMES = ("ssh", "vagrant")
 
 
-class LabHandle(Protocol):
-    """What a session needs of the lab behind its target (the embedded lab, the Vagrant VM)."""
-
-    @property
-    def home_dir(self) -> Path: ...
-
-    def telemetry_session(self, secrets: list[str], proxy_mode: str = "transparent") -> Any: ...
-
-    def proxy_credentials(self) -> tuple[str, str]: ...
-
-
 @dataclass
 class Session:
     target: Target
     lab_config: LabConfig
     scope: Scope
-    lab: LabHandle | None
+    lab: Lab | None
     env: dict[str, str] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)
     owns_lab: bool = False
@@ -84,31 +72,29 @@ def open_session(target_url: str | None = None, lab_config: str | None = None,
     parsed = parse_target_url(url)
     if scope is None and parsed.scheme in REAL_HOST_SCHEMES:
         raise ConfigError(f"{url} is a real host, not a lab: a run against it needs a declared scope (--scope FILE)")
-    lab: LabHandle | None = None
-    embedded: EmbeddedLab | None = None  # the lab this session may own (and then removes)
+    lab: Lab | None = None
+    built: Lab | None = None  # the lab this session builds when it is down (and then may own and remove)
     owns = False
+    lab_name = lab_for_scheme(parsed.scheme)
+    lab_cls = lab_class(lab_name) if lab_name is not None else None
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     # One run at a time per lab: a concurrent run would otherwise tear the lab down under us.
-    lock = lab_lock(cfg.name) if parsed.scheme == "netns" else contextlib.nullcontext()
+    lock = lab_lock(cfg.name) if lab_cls is not None and lab_cls.BUILT_BY_SESSION else contextlib.nullcontext()
     try:
         with lock:
-            if parsed.scheme == "netns":
-                embedded = EmbeddedLab(cfg)
-                lab = embedded
-                if not embedded.status().up:
-                    embedded.up()
+            if lab_cls is not None and lab_cls.BUILT_BY_SESSION:
+                built = lab = lab_cls.for_session(cfg)
+                if not built.status().up:
+                    built.up()
                     owns = not keep_lab
             target: Target | None = None
             inspector: TargetInspector | None = None
             try:
                 target = get_target(url, lab_config=lab_config)
-                if parsed.scheme == "vagrant":
-                    # The Vagrant lab VM (`harness lab up --lab vagrant`): its telemetry is read over SSH.
-                    from harness.lab.vagrant import VagrantLab
-                    from harness.targets.vagrant import VagrantTarget
-
-                    assert isinstance(target, VagrantTarget)
-                    lab = VagrantLab(cfg, machine=target.machine, cwd=target.cwd, target=target)
+                if lab_cls is not None and lab is None:
+                    # A lab the session does not build (the Vagrant VM, `harness lab up --lab vagrant`):
+                    # reached through the target, its telemetry read over it.
+                    lab = lab_cls.for_session(cfg, target)
                 env: dict[str, str] = {}
                 secret_values: list[str] = []
                 key = os.environ.get("SHODAN_API_KEY")
@@ -126,8 +112,7 @@ def open_session(target_url: str | None = None, lab_config: str | None = None,
                     for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
                         env[name] = url
                     secret_values.append(password)
-                ledger = (LabState.open(embedded.state_dir, cfg.name) if embedded is not None
-                          else target_state(target.url))
+                ledger = (built.ledger() if built is not None else None) or target_state(target.url)
                 inspector = TargetInspector(target, tempdirs=ledger)
                 session = Session(target=target, lab_config=cfg, scope=scope or Scope.from_lab(cfg), lab=lab, env=env,
                                   secrets=secret_values, owns_lab=owns, proxy_mode=mode, inspector=inspector,
@@ -144,7 +129,7 @@ def open_session(target_url: str | None = None, lab_config: str | None = None,
                     inspector.close()
                 if target is not None:
                     target.close()
-                if embedded is not None and owns:
-                    embedded.down()
+                if built is not None and owns:
+                    built.down()
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from harness.collection import HARNESS_LOGFORMAT
 from harness.errors import LabError
 from harness.lab.config import LabConfig
-from harness.telemetry.parsers.squid import HARNESS_LOGFORMAT
 
 SQUID_HTTP_INTERCEPT = 3180
 SQUID_HTTPS_INTERCEPT = 3143

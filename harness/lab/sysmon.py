@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import LabError
-from harness.lab.state import LabState, proc_start_time
+from harness.lab import teardown
+from harness.lab.state import LabState, Resource, proc_start_time
 from harness.packages import sysmon as packages
 
 CONFIG = Path(__file__).with_name("sysmon-config.xml")
@@ -299,6 +300,12 @@ def undo(data: dict[str, Any]) -> list[str]:
     if MARKER.exists():
         MARKER.unlink()
     return done
+
+
+@teardown.undo_handler("sysmon_install")
+def _undo_install(res: Resource) -> str | None:
+    done = undo(res.data)
+    return f"sysmon: {', '.join(done)}" if done else None
 
 
 def _end(pid: int) -> None:

@@ -3,8 +3,10 @@
 Three things live here so that ``lab down``, ``harness lab purge`` and ``harness target cleanup``
 share them:
 
-* an undo registry: a module that records its own kind of entry (an installer, a sensor) registers
-  how to undo it with :func:`undo_handler`; ``lab down`` calls it for every such entry;
+* an undo registry: a module that records its own kind of entry (a network step, an installer, a
+  sensor) registers how to undo it with :func:`undo_handler` and is named in
+  :data:`HANDLER_MODULES`; ``lab down`` and ``harness target cleanup`` dispatch every entry by its
+  kind through it;
 * :func:`terminate`: ends processes and returns only when each has exited, with a bounded wait
   after SIGKILL too (a process stuck in the kernel is reported, never waited on forever);
 * pending atomic cleanups: an atomic that detonated is recorded with its cleanup command before
@@ -15,6 +17,7 @@ share them:
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import shlex
 import shutil
@@ -24,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.lab.shell import is_mountpoint, run_checked
 from harness.lab.state import LabState, Resource, proc_start_time
 
 UndoFn = Callable[[Resource], "str | None"]
@@ -31,6 +35,15 @@ UndoFn = Callable[[Resource], "str | None"]
 RunFn = Callable[[str, str], tuple[int, str]]
 
 _UNDO: dict[str, UndoFn] = {}
+
+#: The modules that register undo handlers: imported before the first undo, so an entry is undone
+#: whether or not its module was loaded in this process (a `lab down` after a crash).
+HANDLER_MODULES = (
+    "harness.lab.network",
+    "harness.lab.provision",
+    "harness.lab.auditctl",
+    "harness.lab.sysmon",
+)
 
 #: Kinds that run on a target, undone by :func:`undo_on_target`, not by the host registry.
 TARGET_KINDS = ("atomic_cleanup", "target_path")
@@ -46,11 +59,19 @@ def undo_handler(kind: str) -> Callable[[UndoFn], UndoFn]:
     return register
 
 
+def _load_handlers() -> None:
+    for name in HANDLER_MODULES:
+        importlib.import_module(name)
+
+
 def has_handler(kind: str) -> bool:
+    _load_handlers()
     return kind in _UNDO
 
 
 def undo(res: Resource) -> str | None:
+    """Undo one entry by its kind; None when nothing was left (or the kind has nothing to undo)."""
+    _load_handlers()
     fn = _UNDO.get(res.kind)
     return fn(res) if fn is not None else None
 
@@ -64,6 +85,31 @@ def _undo_tempdir(res: Resource) -> str | None:
     if p.exists() or p.is_symlink():
         p.unlink()
         return f"temp file {p}"
+    return None
+
+
+@undo_handler("file")
+def _undo_file(res: Resource) -> str | None:
+    p = Path(res.name)
+    if p.exists() or p.is_symlink():
+        p.unlink()
+        return f"file {res.name}"
+    return None
+
+
+@undo_handler("dir")
+def _undo_dir(res: Resource) -> str | None:
+    p = Path(res.name)
+    if res.data.get("only_if_empty"):
+        if p.is_dir() and not any(p.iterdir()):
+            if is_mountpoint(p):  # iproute2 bind-mounts /run/netns onto itself
+                run_checked(["umount", str(p)])
+            p.rmdir()
+            return f"dir {res.name}"
+        return None
+    if p.exists():
+        shutil.rmtree(p)
+        return f"dir {res.name}"
     return None
 
 

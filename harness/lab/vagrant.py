@@ -24,17 +24,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from harness.collection import CollectionPlan, Sensor, SensorStatus, Shell
 from harness.errors import HarnessError, LabError
+from harness.lab import auditctl
 from harness.lab.config import LabConfig, load_lab_config
+from harness.lab.plan import LabLogs, lab_plan
+from harness.lab.registry import LabStatus
 from harness.lab.state import LabState, proc_start_time
 
 if TYPE_CHECKING:
     from harness.targets.vagrant import VagrantTarget
-    from harness.telemetry.collect import SensorStatus, TelemetrySession
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VAGRANT_CACHE = Path(os.environ.get("RECON_HARNESS_VAGRANT_CACHE", "/var/cache/recon-harness/vagrant"))
@@ -107,15 +109,11 @@ def check_isolated(xml: str) -> list[str]:
     return problems
 
 
-@dataclass(frozen=True)
-class VagrantStatus:
-    up: bool
-    problems: tuple[str, ...]
-    info: dict[str, Any]
-
-
 class VagrantLab:
     """Bring the lab VM up, report on it, and remove everything it made (except the cached box)."""
+
+    #: A run session never builds the VM (``harness lab up --lab vagrant`` does): it reads its telemetry.
+    BUILT_BY_SESSION: ClassVar[bool] = False
 
     def __init__(self, config: LabConfig | None = None, *, machine: str = "default", cwd: Path | None = None,
                  target: VagrantTarget | None = None) -> None:
@@ -126,6 +124,19 @@ class VagrantLab:
         self.target = target  # the connection a run session already has to the VM, if any
 
     # What a run session needs of a lab (the same names as EmbeddedLab's).
+    @classmethod
+    def for_session(cls, config: LabConfig, target: Shell | None = None) -> VagrantLab:
+        """The lab behind a session's ``vagrant://`` target, over the connection the session has."""
+        from harness.targets.vagrant import VagrantTarget
+
+        if not isinstance(target, VagrantTarget):
+            raise LabError(f"the Vagrant lab is reached through a vagrant:// target, not {target!r}")
+        return cls(config, machine=target.machine, cwd=target.cwd, target=target)
+
+    def ledger(self) -> LabState | None:
+        """None: a run's leftovers on the VM go to the target's own ledger (``harness target cleanup``)."""
+        return None
+
     @property
     def home_dir(self) -> Path:
         """Per-detonation scratch files, on the VM (removed with the simulated internet's state)."""
@@ -263,6 +274,23 @@ class VagrantLab:
         return {"target": self.target_url(), "box_seconds": round(t_box - t0, 1),
                 "vagrant_up_seconds": round(t_up - t_box, 1), "total_seconds": round(t_up - t0, 1)}
 
+    def up_report(self) -> tuple[dict[str, Any], str]:
+        """Bring the VM up; what ``harness lab up --lab vagrant`` prints (JSON, text)."""
+        out = self.up()
+        return out, (f"lab VM is up: box {out['box_seconds']}s, vagrant up {out['vagrant_up_seconds']}s "
+                     f"(target {out['target']})")
+
+    def purge(self) -> list[str]:
+        """``down``, then the cached box too."""
+        removed = self.down()
+        if VAGRANT_CACHE.exists():
+            shutil.rmtree(VAGRANT_CACHE)
+            removed.append(f"dir {VAGRANT_CACHE} (the cached box)")
+        return removed
+
+    def status_line(self, status: LabStatus) -> str:
+        return f"vagrant lab: {'up' if status.up else 'down'} ({status.info.get('target')})"
+
     def domains(self) -> list[str]:
         if virsh("version", check=False).returncode != 0:
             return []
@@ -281,11 +309,11 @@ class VagrantLab:
                 vols.append(name)
         return vols
 
-    def status(self) -> VagrantStatus:
+    def status(self) -> LabStatus:
         problems: list[str] = []
         info: dict[str, Any] = {"target": self.target_url()}
         if virsh("version", check=False).returncode != 0:
-            return VagrantStatus(False, ("libvirtd is not running",), info)
+            return LabStatus(False, ("libvirtd is not running",), info)
         domains = self.domains()
         info["domains"] = domains
         running = virsh("list", "--name", check=False).stdout.split()
@@ -310,7 +338,7 @@ class VagrantLab:
                     problems.append(f"simulated internet in the VM: {res.stdout.strip() or res.stderr.strip()}")
             except HarnessError as exc:
                 problems.append(f"cannot reach the VM over SSH: {exc}")
-        return VagrantStatus(not problems, tuple(problems), info)
+        return LabStatus(not problems, tuple(problems), info)
 
     def down(self) -> list[str]:
         """Remove the VM, its volumes and the pool copies of the box image, the network and the
@@ -377,40 +405,21 @@ class VagrantLab:
         """What the VM really has live now: asked inside the VM, not taken from the config."""
         import json
 
-        from harness.telemetry.collect import SensorStatus
-
         res = self._target(target).run(f"python3 -m harness.lab.vm_internet sensors --state-dir {GUEST_STATE_DIR}",
                          timeout=60, env={"PYTHONPATH": "/opt/recon-harness/src"})
         try:
             rows = json.loads(res.stdout)
         except ValueError:
             reason = f"cannot ask the VM for its sensors (rc={res.rc}): {(res.stderr or res.stdout).strip()[-300:]}"
-            return [SensorStatus(n, False, reason, mandatory=n != "sysmon")
-                    for n in ("auditd", "dns", "proxy", "firewall", "inet", "sysmon")]
+            return [SensorStatus(n, False, reason, mandatory=n != Sensor.SYSMON)
+                    for n in Sensor]
         return [SensorStatus(str(r["name"]), bool(r["available"]), str(r["reason"]), bool(r["mandatory"]))
                 for r in rows]
 
-    def telemetry_session(self, secrets: list[str], proxy_mode: str = "transparent",
-                          target: VagrantTarget | None = None) -> TelemetrySession:
-        """A TelemetrySession whose logs are read from the VM over SSH (as EmbeddedLab's: through the
-        explicit proxy, Squid's own queries from the resolver's address are the detonation's too)."""
-        from harness.telemetry.collect import TelemetrySession
-        from harness.telemetry.collectors import auditd
-        from harness.telemetry.collectors.files import LogTap
-        from harness.views.context import ViewContext
-
+    def collection(self, secrets: list[str], proxy_mode: str = "transparent",
+                   target: VagrantTarget | None = None) -> CollectionPlan:
+        """What the telemetry layer collects from the VM: its logs, read over SSH, and its live sensors."""
         target = self._target(target)
-        logs = f"{GUEST_STATE_DIR}/logs"
-        sensors = self.sensors(target)
-        taps = [
-            LogTap("auditd", "/var/log/audit/audit.log", "auditd", target),
-            LogTap("dnsmasq", f"{logs}/dnsmasq.log", "dns", target),
-            LogTap("squid", f"{GUEST_STATE_DIR}/squid/access.log", "proxy", target),
-            LogTap("nflog", f"{logs}/nflog.jsonl", "firewall", target),
-            LogTap("inet", f"{logs}/inet.jsonl", "inet", target),
-        ]
-        if any(s.name == "sysmon" and s.available for s in sensors):
-            taps.append(LogTap("sysmon", GUEST_SYSMON_LOG, "sysmon", target))
         all_secrets = list(secrets)
         with contextlib.suppress(LabError):
             all_secrets.append(self.proxy_credentials(target)[1])
@@ -421,13 +430,11 @@ class VagrantLab:
             r = target.run(" ".join(shlex.quote(a) for a in args), timeout=30)
             return r.rc, r.stdout + r.stderr
 
-        return TelemetrySession(
-            taps, sensors, ViewContext.from_lab_config(self.cfg), all_secrets,  # type: ignore[arg-type]
-            client_addresses=[str(self.cfg.lab_uplink_ip)]
-            + ([str(self.cfg.dns_server)] if proxy_mode == "explicit" else []),
-            audit_sync=lambda m: auditd.sync_marker(m, run=remote),
-            proxy_addresses=[self.cfg.telemetry.proxy_ip],
-        )
+        logs = LabLogs(audit="/var/log/audit/audit.log", dns=f"{GUEST_STATE_DIR}/logs/dnsmasq.log",
+                       proxy=f"{GUEST_STATE_DIR}/squid/access.log", firewall=f"{GUEST_STATE_DIR}/logs/nflog.jsonl",
+                       inet=f"{GUEST_STATE_DIR}/logs/inet.jsonl", sysmon=GUEST_SYSMON_LOG)
+        return lab_plan(self.cfg, logs, self.sensors(target), all_secrets, proxy_mode, shell=target,
+                        audit_sync=lambda m: auditctl.sync_marker(m, run=remote))
 
 
 def _stop(pid: int, start: Any) -> None:

@@ -31,7 +31,10 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.lab.config import load_lab_config
-from harness.lab.embedded import NETNS_RUN, EmbeddedLab, LabStatus, _ns, _run
+from harness.lab.embedded import NETNS_RUN, EmbeddedLab
+from harness.lab.registry import LabStatus
+from harness.lab.shell import in_netns as _ns
+from harness.lab.shell import run_checked as _run
 from harness.lab.state import LabState
 
 GUEST_CA = Path("/etc/ssl/recon-harness-lab-ca.crt")

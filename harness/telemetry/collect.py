@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from harness.collection import CollectionPlan, SensorStatus, Source, TempDirs
 from harness.errors import TelemetryError
 from harness.execution.runner import AtomicRun
 from harness.telemetry.attribution import Attribution, Detonation, attribute
@@ -32,19 +33,6 @@ from harness.views.defender import defender_rows
 from harness.views.sigma import sigma_events
 
 LAYOUT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class SensorStatus:
-    """Whether a telemetry sensor is really there on the target, and why not."""
-
-    name: str  # auditd, dns, proxy, firewall, inet, sysmon
-    available: bool
-    reason: str = ""
-    mandatory: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "available": self.available, "reason": self.reason, "mandatory": self.mandatory}
 
 
 @dataclass
@@ -85,7 +73,7 @@ class TelemetrySession:
         client_addresses: Iterable[str] = (),
         audit_sync: Callable[[str], None] | None = None,
         proxy_addresses: Iterable[str] = (),
-        tempdirs: Any = None,
+        tempdirs: TempDirs | None = None,
         recheck: Callable[[], Sequence[SensorStatus]] | None = None,
     ) -> None:
         self.proxy_addresses = frozenset(proxy_addresses)
@@ -102,11 +90,19 @@ class TelemetrySession:
         self.audit_sync = audit_sync
         self.clock: Any = None  # harness.targets.clock.ClockOffset of the target, when measured
 
+    @classmethod
+    def from_plan(cls, plan: CollectionPlan, view_context: ViewContext) -> TelemetrySession:
+        """The session that collects what a lab described (its logs, live sensors and secrets)."""
+        taps = [LogTap(spec.source, spec.path, spec.sensor, spec.shell) for spec in plan.logs]
+        return cls(taps, plan.sensors, view_context, plan.secrets, client_addresses=plan.client_addresses,
+                   audit_sync=plan.audit_sync, proxy_addresses=plan.proxy_addresses, tempdirs=plan.tempdirs,
+                   recheck=plan.recheck)
+
     def begin(self) -> dict[str, Mark]:
         return {tap.source: tap.mark() for tap in self.taps}
 
     def _slice(self, tap: LogTap, mark: Mark, cid: str) -> tuple[bytes, str | None]:
-        if tap.source == "auditd" and self.audit_sync is not None:
+        if tap.source == Source.AUDITD and self.audit_sync is not None:
             marker = f"recon-harness sync {cid}"
             self.audit_sync(marker)
             return tap.wait_for(mark, marker.encode())

@@ -22,9 +22,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
+from harness import collection
+
 MARKER = "[REDACTED]"
 #: Query parameters whose values are always redacted.
-CREDENTIAL_PARAMS: tuple[str, ...] = ("key", "api_key", "apikey", "token", "access_token")
+CREDENTIAL_PARAMS = collection.CREDENTIAL_PARAMS
 _MIN_SECRET_LEN = 4
 
 

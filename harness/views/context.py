@@ -20,7 +20,8 @@ _MAPPED = ipaddress.ip_network("::ffff:0:0/96")
 
 
 class _LabConfigLike(Protocol):
-    device_name: str
+    @property
+    def device_name(self) -> str: ...
 
     @property
     def lab_uplink_ip(self) -> IPAddress: ...

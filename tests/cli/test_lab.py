@@ -10,7 +10,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from harness.lab.embedded import _terminate, leftover_label
+from harness.lab.takedown import _terminate, leftover_label
 
 REPO = Path(__file__).resolve().parents[2]
 

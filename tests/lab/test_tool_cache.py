@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.lab import teardown
 from harness.lab.config import load_lab_config
 from harness.lab.embedded import EmbeddedLab
 from harness.lab.state import LabState, Resource
@@ -40,7 +41,7 @@ def test_venv_is_a_cached_tool_location(tmp_path: Path) -> None:
 def test_down_removes_only_an_interrupted_install(tmp_path: Path, finished: bool) -> None:
     lab = _lab(tmp_path)
     venv = _venv(lab, finished)
-    msg = lab._undo(Resource("tool_venv", str(venv), {"marker": theharvester.MARKER}))
+    msg = teardown.undo(Resource("tool_venv", str(venv), {"marker": theharvester.MARKER}))
     assert venv.exists() is finished
     assert (msg is None) is finished
 
@@ -73,9 +74,9 @@ def test_lab_ca_in_the_venv_only_while_up(tmp_path: Path) -> None:
     lab._trust_ca_in_tool_venv(state)
     assert b"lab CA" in bundle.read_bytes() and bundle.read_bytes().startswith(original)
     (res,) = LabState.load(tmp_path / "state").resources
-    assert res.kind == "venv_ca" and lab._undo(res)
+    assert res.kind == "venv_ca" and teardown.undo(res)
     assert bundle.read_bytes() == original
-    assert lab._undo(res) is None  # a second down has nothing to restore
+    assert teardown.undo(res) is None  # a second down has nothing to restore
 
 
 def test_purge_keeps_the_offline_package_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

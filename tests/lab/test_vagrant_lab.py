@@ -92,7 +92,11 @@ def test_atomics_run_in_the_vm_with_the_embedded_lab_verdicts(lab_vm: VagrantLab
     target = VagrantTarget.for_machine("default")
     assert target.facts()["host_key_verification"] in ("known_hosts", "pinned")
     key = secrets.token_hex(16)
-    telemetry = lab_vm.telemetry_session([key], target=target)
+    from harness.telemetry.collect import TelemetrySession
+    from harness.views.context import ViewContext
+
+    plan = lab_vm.collection([key], target=target)
+    telemetry = TelemetrySession.from_plan(plan, ViewContext.from_lab_config(lab_vm.cfg))
     sensors = {s.name: s for s in telemetry.sensors}
     for name in ("auditd", "dns", "proxy", "firewall", "inet"):
         assert sensors[name].available, sensors[name]

@@ -74,7 +74,7 @@ def test_live_run_records_evidence_and_replays_to_the_same_verdicts(tmp_path: Pa
 
 
 def test_disabled_audit_rule_turns_process_signals_into_no_telemetry() -> None:
-    from harness.telemetry.collectors import auditd
+    from harness.lab import auditctl as auditd
 
     run = ValidationRun(target="netns://rah", detections=ROOT / "detections")
     test = run.technique.find("T1590.005-3")

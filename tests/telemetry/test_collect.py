@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 from harness.execution.runner import AtomicRun, CommandRecord, Status
-from harness.telemetry.collect import SensorStatus, TelemetrySession
+from harness.collection import SensorStatus
+from harness.telemetry.collect import TelemetrySession
 from harness.telemetry.collectors.files import LogTap
 from harness.views.context import ViewContext
 

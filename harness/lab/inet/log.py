@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote_plus
 
-from harness.telemetry.redaction import CREDENTIAL_PARAMS
+from harness.collection import CREDENTIAL_PARAMS
 
 REDACTED = "<redacted>"
 # The telemetry redactor's list (one list for the project), plus password.

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from harness.collection import Shell
 from harness.errors import TelemetryError
-from harness.targets.base import Target
 
 MAX_SLICE = 512 * 1024 * 1024  # never hold more than this of one log in memory
 T = TypeVar("T", bound=Any)
@@ -68,7 +68,7 @@ class LogTap:
     source: str  # parser format: auditd, dnsmasq, squid, nflog, inet, sysmon
     path: str
     sensor: str  # auditd, dns, proxy, firewall, inet, sysmon
-    target: Target | None = None
+    target: Shell | None = None
 
     def mark(self) -> Mark:
         if self.target is None:

@@ -7,35 +7,47 @@ format name, or a module's ``parse(lines, file=..., stats=...)`` for an iterable
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+import importlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
+from harness.collection import Source
 from harness.errors import TelemetryError
-from harness.telemetry.inputs import check_input, is_stdin, local_path
-from harness.telemetry.parsers import auditd, dnsmasq, evtx, inet, nflog, squid, sysmon
+from harness.telemetry.inputs import check_input
 from harness.telemetry.parsers.base import ParseStats, Record, iso_utc, open_lines, parse_iso
 
-__all__ = ["FORMATS", "ParseStats", "Record", "iso_utc", "open_lines", "parse_file", "parse_iso"]
+__all__ = ["FORMATS", "READERS", "ParseStats", "Record", "iso_utc", "open_lines", "parse_file", "parse_iso"]
+
+
+class FileReader(Protocol):
+    """A parser module's ``read_file``: the records of one file (``year`` for formats without one)."""
+
+    def __call__(self, path: Path, *, file: str, stats: ParseStats, year: int | None = None) -> Iterator[Record]: ...
+
+
+#: format -> the module whose ``read_file`` parses it; imported only when a file of that format is read
+#: (the EVTX library, for one, stays unloaded otherwise).
+READERS: dict[Source, str] = {
+    Source.AUDITD: "harness.telemetry.parsers.auditd",
+    Source.SYSMON: "harness.telemetry.parsers.sysmon",
+    Source.EVTX: "harness.telemetry.parsers.evtx",
+    Source.DNSMASQ: "harness.telemetry.parsers.dnsmasq",
+    Source.SQUID: "harness.telemetry.parsers.squid",
+    Source.NFLOG: "harness.telemetry.parsers.nflog",
+    Source.INET: "harness.telemetry.parsers.inet",
+}
 
 #: Format names accepted by :func:`parse_file` (and ``harness parse --format``).
-FORMATS: tuple[str, ...] = ("auditd", "sysmon", "evtx", "dnsmasq", "squid", "nflog", "inet")
+FORMATS: tuple[str, ...] = tuple(s.value for s in READERS)
 
 
-def _file_year(path: Path) -> int:
-    try:
-        if is_stdin(path):
-            raise OSError("standard input has no modification time")
-        return datetime.fromtimestamp(path.stat().st_mtime, UTC).year
-    except OSError:
-        return datetime.now(UTC).year
-
-
-def _evtx(name: str, st: ParseStats) -> Iterator[Record]:
-    # The EVTX library reads a file by name: standard input or a .gz go through a temporary copy,
-    # while records keep naming the input.
-    with local_path(name, decompress=True, suffix=".evtx") as real:
-        yield from evtx.parse(real, stats=st, file=name)
+def reader(fmt: str) -> FileReader:
+    """The ``read_file`` of format ``fmt`` (raises :class:`TelemetryError` for an unknown format)."""
+    if fmt not in FORMATS:
+        raise TelemetryError(f"unknown telemetry format {fmt!r} (known: {', '.join(FORMATS)})")
+    fn: FileReader = importlib.import_module(READERS[Source(fmt)]).read_file
+    return fn
 
 
 def parse_file(
@@ -47,22 +59,7 @@ def parse_file(
     of the file's modification time. Raises :class:`TelemetryError` for an unknown format
     or a file that cannot be opened; everything after that is counted, not raised.
     """
-    p = Path(path)
-    if fmt not in FORMATS:
-        raise TelemetryError(f"unknown telemetry format {fmt!r} (known: {', '.join(FORMATS)})")
+    read = reader(fmt)
     check_input(path)  # a file (gzip or plain) or "-" for standard input
-    st = stats if stats is not None else ParseStats(fmt)
-    name = str(p)
-    if fmt == "evtx":
-        return _evtx(name, st)
-    if fmt == "dnsmasq":
-        return dnsmasq.parse(open_lines(p), file=name, stats=st, year=year or _file_year(p))
-    if fmt == "auditd":  # the C loop reads the file itself when built
-        return auditd.parse_path(p, file=name, stats=st)
-    line_parsers: dict[str, Callable[..., Iterator[Record]]] = {
-        "sysmon": sysmon.parse,
-        "squid": squid.parse,
-        "nflog": nflog.parse,
-        "inet": inet.parse,
-    }
-    return line_parsers[fmt](open_lines(p), file=name, stats=st)
+    p = Path(path)
+    return read(p, file=str(p), stats=stats if stats is not None else ParseStats(fmt), year=year)

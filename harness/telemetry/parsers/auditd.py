@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from harness.collection import Source
 from harness.telemetry.inputs import open_binary
 from harness.telemetry.parsers import base
 from harness.telemetry.parsers.base import ParseStats, Record
@@ -53,7 +54,7 @@ except ImportError:  # pragma: no cover - depends on the build
 #: True when the C tokenizer is loaded (``parse`` uses it unless ``accelerated=False``).
 ACCELERATED = _c_parse_line is not None
 
-SOURCE = "auditd"
+SOURCE = Source.AUDITD.value
 #: Open events kept while waiting for more of their records (interleaving depth).
 DEFAULT_WINDOW = 64
 #: An event with more records than this is cut (the rest counted as unparseable).
@@ -590,3 +591,8 @@ def _parse_python(lines: Iterable[str], file: str, st: ParseStats, window: int, 
     for ev in open_events.values():
         st.parsed += 1
         yield _build(ev, file)
+
+
+def read_file(path: Path, *, file: str, stats: ParseStats, year: int | None = None) -> Iterator[Record]:
+    """The parser registry's entry point: :func:`parse_path` (the C loop reads the file itself when built)."""
+    return parse_path(path, file=file, stats=stats)

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from harness.collection import Source
+from harness.telemetry.inputs import is_stdin
 from harness.telemetry.parsers._syslogtime import bsd_time
-from harness.telemetry.parsers.base import ParseStats, Record
+from harness.telemetry.parsers.base import ParseStats, Record, open_lines
 
-SOURCE = "dnsmasq"
+SOURCE = Source.DNSMASQ.value
 _ANSWER_ACTIONS = {"reply": "reply", "cached": "cached", "config": "config", "/etc/hosts": "hosts"}
 
 
@@ -87,3 +90,19 @@ def parse(
         fields["pid"] = int(prog[lb + 1 : rb]) if 0 < lb < rb and prog[lb + 1 : rb].isdigit() else None
         st.parsed += 1
         yield Record(SOURCE, fields, file, n, ts)
+
+
+def file_year(path: Path) -> int:
+    """The year of a file's modification time (dnsmasq's lines have none); this year for standard input."""
+    try:
+        if is_stdin(path):
+            raise OSError("standard input has no modification time")
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC).year
+    except OSError:
+        return datetime.now(UTC).year
+
+
+def read_file(path: Path, *, file: str, stats: ParseStats, year: int | None = None) -> Iterator[Record]:
+    """:func:`parse` of a file's lines (the parser registry's entry point); ``year`` defaults to the
+    year of the file's modification time."""
+    return parse(open_lines(path), file=file, stats=stats, year=year or file_year(path))

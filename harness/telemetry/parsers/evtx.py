@@ -15,10 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from harness.collection import Source
+from harness.telemetry.inputs import local_path
 from harness.telemetry.parsers.base import ParseStats, Record
 from harness.telemetry.parsers.sysmon import event_from_element, event_time
 
-SOURCE = "evtx"
+SOURCE = Source.EVTX.value
 
 
 def _text(value: Any) -> Any:
@@ -176,3 +178,10 @@ def parse(path: str | Path, *, stats: ParseStats | None = None, file: str | None
     if magic.startswith(b"ElfFile"):
         return parse_evtx(path, stats=stats, file=file)
     return parse_xml_export(path, stats=stats, file=file)
+
+
+def read_file(path: Path, *, file: str, stats: ParseStats, year: int | None = None) -> Iterator[Record]:
+    """The parser registry's entry point. The EVTX library reads a file by name: standard input or a
+    .gz go through a temporary copy, while records keep naming the input."""
+    with local_path(str(path), decompress=True, suffix=".evtx") as real:
+        yield from parse(real, stats=stats, file=file)

@@ -12,11 +12,13 @@ kept as written; ``client_ip`` and ``user_agent`` are filled from the older name
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
-from harness.telemetry.parsers.base import ParseStats, Record, json_objects, parse_iso
+from harness.collection import Source
+from harness.telemetry.parsers.base import ParseStats, Record, json_objects, open_lines, parse_iso
 
-SOURCE = "inet"
+SOURCE = Source.INET.value
 
 
 def _time(obj: dict[str, Any]) -> float | None:
@@ -50,3 +52,8 @@ def parse(lines: Iterable[str], *, file: str = "-", stats: ParseStats | None = N
             obj["user_agent"] = obj["ua"]
         st.parsed += 1
         yield Record(SOURCE, obj, file, n, _time(obj))
+
+
+def read_file(path: Path, *, file: str, stats: ParseStats, year: int | None = None) -> Iterator[Record]:
+    """:func:`parse` of a file's lines (the parser registry's entry point; ``year`` is not needed)."""
+    return parse(open_lines(path), file=file, stats=stats)

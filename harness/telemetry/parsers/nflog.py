@@ -9,11 +9,13 @@ or ``oob.time.sec``/``oob.time.usec``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
-from harness.telemetry.parsers.base import ParseStats, Record, json_objects, parse_iso
+from harness.collection import Source
+from harness.telemetry.parsers.base import ParseStats, Record, json_objects, open_lines, parse_iso
 
-SOURCE = "nflog"
+SOURCE = Source.NFLOG.value
 
 
 def _time(obj: dict[str, Any]) -> float | None:
@@ -38,3 +40,8 @@ def parse(lines: Iterable[str], *, file: str = "-", stats: ParseStats | None = N
             continue
         st.parsed += 1
         yield Record(SOURCE, obj, file, n, _time(obj))
+
+
+def read_file(path: Path, *, file: str, stats: ParseStats, year: int | None = None) -> Iterator[Record]:
+    """:func:`parse` of a file's lines (the parser registry's entry point; ``year`` is not needed)."""
+    return parse(open_lines(path), file=file, stats=stats)

@@ -20,17 +20,19 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.telemetry.parsers.base import ParseStats, Record
+from harness import collection
+from harness.collection import Source
+from harness.telemetry.parsers.base import ParseStats, Record, open_lines
 
-SOURCE = "squid"
+SOURCE = Source.SQUID.value
 
-#: The logformat the lab's Squid must be configured with (``logformat harness ...``).
-HARNESS_LOGFORMAT = (
-    '%ts.%03tu %6tr %>a %>p %Ss/%03>Hs %<st %rm %ru %>rd %un %Sh/%<a %mt "%"{User-Agent}>h" "%"{Referer}>h"'
-)
+#: The logformat the lab's Squid must be configured with (``logformat harness ...``); defined with
+#: the other contracts between lab and telemetry in :mod:`harness.collection`.
+HARNESS_LOGFORMAT = collection.HARNESS_LOGFORMAT
 # Checked against Squid 5.7 (Debian 12): the `"` modifier only escapes embedded quotes
 # (\"), so the header fields are wrapped in literal quotes; URLs never hold spaces. With
 # Squid's default `strip_query_terms on`, %ru ends at "?": query strings (API keys) are
@@ -121,3 +123,8 @@ def parse(lines: Iterable[str], *, file: str = "-", stats: ParseStats | None = N
             continue
         st.parsed += 1
         yield Record(SOURCE, fields, file, n, fields["time"])
+
+
+def read_file(path: Path, *, file: str, stats: ParseStats, year: int | None = None) -> Iterator[Record]:
+    """:func:`parse` of a file's lines (the parser registry's entry point; ``year`` is not needed)."""
+    return parse(open_lines(path), file=file, stats=stats)

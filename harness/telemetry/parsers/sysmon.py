@@ -25,11 +25,13 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
-from harness.telemetry.parsers.base import ParseStats, Record, parse_iso
+from harness.collection import Source
+from harness.telemetry.parsers.base import ParseStats, Record, open_lines, parse_iso
 
-SOURCE = "sysmon"
+SOURCE = Source.SYSMON.value
 #: Microsoft Sentinel's ``Syslog`` table stores Sysmon's XML with each entity's ``;`` turned into a
 #: space (``&lt unknown process&gt ``). Valid XML never has ``&lt`` without its ``;``, so the repair
 #: is tried only on a line that does not parse as it is.
@@ -158,3 +160,8 @@ def parse(lines: Iterable[str], *, file: str = "-", stats: ParseStats | None = N
         fields = event_from_element(root)
         st.parsed += 1
         yield Record(SOURCE, fields, file, n, event_time(fields))
+
+
+def read_file(path: Path, *, file: str, stats: ParseStats, year: int | None = None) -> Iterator[Record]:
+    """:func:`parse` of a file's lines (the parser registry's entry point; ``year`` is not needed)."""
+    return parse(open_lines(path), file=file, stats=stats)

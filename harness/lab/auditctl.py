@@ -15,6 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from harness.errors import TelemetryError
+from harness.lab import teardown
+from harness.lab.shell import run_checked
+from harness.lab.state import Resource
 
 DEFAULT_KEY = "recon_harness"
 BACKLOG = 8192
@@ -115,3 +118,24 @@ def sync_marker(text: str, run: RunFn = local_run) -> None:
     rc, out = run(["auditctl", "-m", text])
     if rc != 0:
         raise TelemetryError(f"auditctl -m failed: {out.strip()}")
+
+
+# Undo of what the lab recorded ---------------------------------------------------------------
+@teardown.undo_handler("audit_rule")
+def _undo_rule(res: Resource) -> str | None:
+    return f"audit rule {res.name}" if remove(AuditRule(tuple(res.data["fields"]))) else None
+
+
+@teardown.undo_handler("audit_settings")
+def _undo_settings(res: Resource) -> str | None:
+    """The backlog limit and enabled flag auditd had before the lab changed them."""
+    st = status()
+    done = []
+    if res.data.get("backlog_limit") and st.get("backlog_limit") != res.data["backlog_limit"]:
+        set_backlog(int(res.data["backlog_limit"]))
+        done.append(f"backlog_limit {res.data['backlog_limit']}")
+    prior = res.data.get("enabled")
+    if prior in ("0", "1") and st.get("enabled") != prior:
+        run_checked(["auditctl", "-e", prior])
+        done.append(f"enabled {prior}")
+    return f"audit settings restored ({', '.join(done)})" if done else None
