@@ -35,8 +35,8 @@ def test_auditctl_failures_are_clear_errors():
     with pytest.raises(TelemetryError, match=r"auditctl -A .* failed: Operation not permitted"):
         auditctl.install([rule], lambda a: (1, "Operation not permitted"))
     # Removing a rule that is already gone is not an error (a crashed run, a test that removed it).
-    assert auditctl.remove(rule, lambda a: (255, "Error sending delete rule data request (No such file or directory)")) \
-        is False
+    gone = "Error sending delete rule data request (No such file or directory)"
+    assert auditctl.remove(rule, lambda a: (255, gone)) is False
     with pytest.raises(TelemetryError):
         auditctl.remove(rule, lambda a: (1, "Operation not permitted"))
 

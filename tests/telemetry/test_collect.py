@@ -6,8 +6,8 @@ import os
 import time
 from pathlib import Path
 
-from harness.execution.runner import AtomicRun, CommandRecord, Status
 from harness.collection import SensorStatus
+from harness.execution.runner import AtomicRun, CommandRecord, Status
 from harness.telemetry.collect import TelemetrySession
 from harness.telemetry.collectors.files import LogTap
 from harness.views.context import ViewContext
