@@ -198,8 +198,10 @@ class ValidationRun:
 
             self.sensors = probe_sensors(session.target)
         if session.lab is not None:
-            # netns:// is the embedded lab, vagrant:// the lab VM.
-            kind = "vagrant" if self.target_url.partition("://")[0] == "vagrant" else "embedded"
+            # netns:// is the embedded lab, vagrant:// the lab VM (harness.lab.registry).
+            from harness.lab.registry import lab_for_scheme
+
+            kind = lab_for_scheme(self.target_url.partition("://")[0]) or "embedded"
             self.lab_info = {"kind": kind, "name": session.lab_config.name, "owned": session.owns_lab,
                              "proxy_mode": session.proxy_mode, "device_name": session.lab_config.device_name}
         self.facts = self._probe_facts(session)
