@@ -21,6 +21,7 @@ __all__ = [
     "load_signals",
     "load_technique",
     "project_atomics_dirs",
+    "repo_root",
     "signals_path",
     "signals_schema",
     "signals_structure_problems",
@@ -63,10 +64,24 @@ def project_atomics_dirs() -> tuple[Path, ...]:
     return (folder,) if folder.is_dir() else ()
 
 
-def default_technique_path() -> Path:
-    """``atomics/T1590.005/T1590.005.yaml`` of this checkout (the working directory first)."""
-    rel = Path("atomics") / "T1590.005" / "T1590.005.yaml"
+#: The technique file of this project, relative to a checkout.
+TECHNIQUE_FILE = Path("atomics") / "T1590.005" / "T1590.005.yaml"
+
+
+def _checkout() -> Path | None:
+    """The checkout holding atomics/ and detections/: the working directory first, then beside the package."""
     for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
-        if (base / rel).exists():
-            return base / rel
-    return rel
+        if (base / TECHNIQUE_FILE).exists():
+            return base
+    return None
+
+
+def repo_root() -> Path:
+    """The checkout holding atomics/ and detections/ (the working directory when none is found)."""
+    return _checkout() or Path.cwd()
+
+
+def default_technique_path() -> Path:
+    """``atomics/T1590.005/T1590.005.yaml`` of this checkout (relative when no checkout is found)."""
+    root = _checkout()
+    return root / TECHNIQUE_FILE if root is not None else TECHNIQUE_FILE

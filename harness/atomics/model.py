@@ -17,6 +17,9 @@ from typing import Final
 
 from harness.errors import ConfigError, SourceLocation
 
+#: Id of the negative control (the benign detonation that must fire nothing) in layouts and evidence.
+NEGATIVE_CONTROL_ID: Final = "negative-control"
+
 # --- Vocabulary mirrored from Atomic Red Team's validator --------------------------------------
 
 #: Executor names ART accepts (``ExecutorType``).

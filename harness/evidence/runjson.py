@@ -76,7 +76,7 @@ def _atomic(o: AtomicOutcome) -> dict[str, Any]:
 
 
 def build_document(run: ValidationRun) -> dict[str, Any]:
-    from harness.execution.pipeline import NEGATIVE_CONTROL_ID
+    from harness.atomics.model import NEGATIVE_CONTROL_ID
     from harness.plugin.suite import iso, utc_now
 
     atomics = [run.outcomes[a] for a in run.order if a != NEGATIVE_CONTROL_ID]

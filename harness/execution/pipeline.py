@@ -12,14 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.atomics.model import AtomicTest, Executor
+from harness.atomics.model import NEGATIVE_CONTROL_ID, AtomicTest, Executor
 from harness.crashpoint import crash_point
 from harness.execution import art_guard
 from harness.execution.runner import AtomicRun, Runner, Status
 from harness.execution.session import Session
-
-#: Id of the negative control in layouts and evidence.
-NEGATIVE_CONTROL_ID = "negative-control"
 
 
 @dataclass

@@ -30,8 +30,6 @@ import pytest
 if TYPE_CHECKING:
     from harness.verdicts import AtomicVerdict
 
-NEGATIVE_CONTROL_ID = "negative-control"  # harness.execution.pipeline.NEGATIVE_CONTROL_ID
-
 
 def _default_target() -> str:
     from harness.execution.session import DEFAULT_TARGET
@@ -292,6 +290,8 @@ def atomic(request: pytest.FixtureRequest, harness_target: str) -> AtomicCheck:
     marker = request.node.get_closest_marker("atomic")
     if marker is None or not marker.args:
         raise pytest.UsageError(f"{request.node.nodeid}: the atomic fixture needs @pytest.mark.atomic('<id>')")
+    from harness.atomics.model import NEGATIVE_CONTROL_ID
+
     atomic_id = str(marker.args[0])
     outcome = validation_run.outcome(atomic_id)
     if atomic_id != NEGATIVE_CONTROL_ID:

@@ -22,11 +22,11 @@ from typing import Any
 
 from harness import __version__
 from harness.atomics.arguments import arguments_per_test
-from harness.atomics.loader import load
-from harness.atomics.model import AtomicTest, Signal, Technique, TechniqueSignals
+from harness.atomics.loader import TECHNIQUE_FILE, load, repo_root
+from harness.atomics.model import NEGATIVE_CONTROL_ID, AtomicTest, Signal, Technique, TechniqueSignals
 from harness.crashpoint import crash_point
 from harness.errors import HarnessError
-from harness.execution.pipeline import NEGATIVE_CONTROL_ID, DetonationPipeline, negative_control_test
+from harness.execution.pipeline import DetonationPipeline, negative_control_test
 from harness.plugin.preflight import require_sensors
 from harness.verdicts import (
     AtomicVerdict,
@@ -35,7 +35,7 @@ from harness.verdicts import (
     judge_atomic,
     judge_control,
 )
-from harness.verdicts.layout import RecordedDetonation, load_run, run_directory
+from harness.verdicts.layout import RecordedDetonation, latest_time, load_run, run_directory
 
 TARGET_FILE = "target.json"  # run-level facts saved beside the atomic directories of a recording
 FACT_COMMANDS = {
@@ -83,14 +83,6 @@ class AtomicOutcome:
     kql_now: str | None = None  # the reference time KQL's now()/ago() were pinned to
 
 
-def repo_root() -> Path:
-    """The checkout holding atomics/ and detections/ (cwd first, then beside the package)."""
-    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
-        if (base / "atomics" / "T1590.005" / "T1590.005.yaml").exists():
-            return base
-    return Path.cwd()
-
-
 class ValidationRun:
     """One run of the suite on one target (live) or one recording (replay)."""
 
@@ -113,7 +105,7 @@ class ValidationRun:
     ) -> None:
         root = repo_root()
         self.required_sensors = tuple(required_sensors)
-        self.atomics_path = atomics_path or root / "atomics" / "T1590.005" / "T1590.005.yaml"
+        self.atomics_path = atomics_path or root / TECHNIQUE_FILE
         self.technique: Technique
         self.signals: TechniqueSignals
         self.technique, self.signals = load(self.atomics_path)
@@ -310,7 +302,7 @@ class ValidationRun:
         t0 = time.monotonic()
         crash_point("judging")
         queries = {k.query for s in signals for k in s.detections.kql}
-        latest = _latest(run, sigma)
+        latest = latest_time(run, sigma)
         now = self.now_for(latest)
         result = self.suite.evaluate(sigma, defender, now, queries)
         sensors = require_sensors(sensors, self.required_sensors)
@@ -356,7 +348,7 @@ class ValidationRun:
                 run = {"id": NEGATIVE_CONTROL_ID, "status": "ERROR", "reason": str(exc), "commands": []}
                 sigma, defender, summary, secs = [], [], {}, 0.0
         queries = {k.query for e in self.signals.expectations.values() for s in e.signals for k in s.detections.kql}
-        now = self.now_for(_latest(run, sigma))
+        now = self.now_for(latest_time(run, sigma))
         result = self.suite.evaluate(sigma, defender, now, queries)
         verdict = judge_control(self.target_label, sigma, str(run.get("status")), str(run.get("reason") or ""), result)
         return AtomicOutcome(NEGATIVE_CONTROL_ID, verdict.name, "", verdict, run, {}, summary,
@@ -375,15 +367,6 @@ class ValidationRun:
         from harness.evidence.runjson import build_document
 
         return build_document(self)
-
-
-def _latest(run: dict[str, Any], sigma: list[dict[str, Any]]) -> dt.datetime | None:
-    from harness.verdicts.layout import parse_utc
-
-    stamps = [str(c.get("ended")) for c in run.get("commands") or [] if c.get("ended")]
-    stamps += [str((e.get("meta") or {}).get("time")) for e in sigma if (e.get("meta") or {}).get("time")]
-    parsed = [p for s in stamps if (p := parse_utc(s)) is not None]
-    return max(parsed) if parsed else None
 
 
 def _hit(m: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from harness.atomics.model import Signal
+from harness.atomics.model import NEGATIVE_CONTROL_ID, Signal
 from harness.verdicts.detect import DetectionResult, KqlOutcome
 from harness.verdicts.model import (
     PASSING,
@@ -303,7 +303,7 @@ def judge_control(
     run_status: str,
     run_reason: str,
     detections: DetectionResult,
-    atomic_id: str = "negative-control",
+    atomic_id: str = NEGATIVE_CONTROL_ID,
     name: str = "Negative control: benign activity on the same lab",
 ) -> AtomicVerdict:
     """Benign activity must fire no detection: any Sigma match or KQL row is a FALSE_POSITIVE. A

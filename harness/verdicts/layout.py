@@ -44,17 +44,15 @@ class RecordedDetonation:
     def sensors(self) -> list[dict[str, Any]]:
         return list(self.manifest.get("sensors") or [])
 
-    def latest_time(self) -> dt.datetime | None:
-        """The newest instant of the detonation (command ends, event times): replays pin now() to it."""
-        stamps: list[str] = [str(c.get("ended")) for c in self.run.get("commands") or [] if c.get("ended")]
-        if self.run.get("ended"):
-            stamps.append(str(self.run["ended"]))
-        for line in self.sigma:
-            t = (line.get("meta") or {}).get("time")
-            if t:
-                stamps.append(str(t))
-        parsed = [p for s in stamps if (p := parse_utc(s)) is not None]
-        return max(parsed) if parsed else None
+
+
+def latest_time(run: dict[str, Any], sigma: list[dict[str, Any]]) -> dt.datetime | None:
+    """The newest instant of a detonation (its commands' ends, its Sigma events' times), live or
+    replayed: KQL's now() is pinned to it."""
+    stamps = [str(c.get("ended")) for c in run.get("commands") or [] if c.get("ended")]
+    stamps += [str((e.get("meta") or {}).get("time")) for e in sigma if (e.get("meta") or {}).get("time")]
+    parsed = [p for s in stamps if (p := parse_utc(s)) is not None]
+    return max(parsed) if parsed else None
 
 
 def parse_utc(text: str) -> dt.datetime | None:
