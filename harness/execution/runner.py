@@ -33,6 +33,15 @@ class Status(enum.StrEnum):
     ERROR = "ERROR"
 
 
+class Phase(enum.StrEnum):
+    """An atomic's lifecycle phases, in order (a command's ``phase`` in the evidence)."""
+
+    PREREQ = "prereq"
+    GET_PREREQ = "get_prereq"
+    DETONATE = "detonate"
+    CLEANUP = "cleanup"
+
+
 class AtomicLike(Protocol):
     """What the runner needs of an atomic test (harness.atomics.model.AtomicTest)."""
 
@@ -51,23 +60,15 @@ class AtomicLike(Protocol):
 
 
 @dataclass(frozen=True)
-class CommandRecord:
-    """One command the run sent, as evidence: redacted text, exit code, times, pid, audit session."""
+class CommandRecord(CommandResult):
+    """One command the run sent, as evidence: its result (text and output redacted, output capped) and
+    the lifecycle phase it ran in."""
 
-    phase: str  # prereq | get_prereq | detonate | cleanup
-    command: str
-    rc: int
-    stdout: str
-    stderr: str
-    started_ns: int
-    ended_ns: int
-    pid: int | None
-    audit_session: int | None
-    timed_out: bool
+    phase: Phase = field(kw_only=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "phase": self.phase,
+            "phase": str(self.phase),
             "command": self.command,
             "exit_code": self.rc,
             "stdout": self.stdout,
@@ -100,7 +101,7 @@ class AtomicRun:
         return round((self.ended_ns - self.started_ns) / 1e9, 3)
 
     def detonation_commands(self) -> tuple[CommandRecord, ...]:
-        return tuple(c for c in self.commands if c.phase == "detonate")
+        return tuple(c for c in self.commands if c.phase == Phase.DETONATE)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -173,7 +174,7 @@ class Runner:
         assert self.redactor is not None
         return self.redactor.redact(text)
 
-    def _record(self, phase: str, res: CommandResult) -> CommandRecord:
+    def _record(self, phase: Phase, res: CommandResult) -> CommandRecord:
         return CommandRecord(
             phase=phase,
             command=self._redact(res.command),
@@ -209,7 +210,7 @@ class Runner:
                 exit_code=code, commands=tuple(records),
             )
 
-        def phase(name: str) -> None:
+        def phase(name: Phase) -> None:
             if on_phase is not None:
                 on_phase(test, name)
             crash_point(name)
@@ -231,12 +232,12 @@ class Runner:
                 return finish(Status.ERROR, str(exc), None)
 
         # Warmup: prerequisites.
-        phase("prereq")
+        phase(Phase.PREREQ)
         dep_shell = test.dependency_executor_name or shell
         try:
             for dep in test.dependencies:
                 res = self.target.run(test.render(dep.prereq_command, args), timeout=60, env=env, shell=dep_shell)
-                records.append(self._record("prereq", res))
+                records.append(self._record(Phase.PREREQ, res))
                 if res.succeeded:
                     continue
                 if not self.get_prereqs or not dep.get_prereq_command:
@@ -246,11 +247,11 @@ class Runner:
                         "run with --get-prereqs to install it)",
                         None,
                     )
-                phase("get_prereq")
+                phase(Phase.GET_PREREQ)
                 got = self.target.run(test.render(dep.get_prereq_command, args), timeout=900, env=env, shell=dep_shell)
-                records.append(self._record("get_prereq", got))
+                records.append(self._record(Phase.GET_PREREQ, got))
                 recheck = self.target.run(test.render(dep.prereq_command, args), timeout=60, env=env, shell=dep_shell)
-                records.append(self._record("prereq", recheck))
+                records.append(self._record(Phase.PREREQ, recheck))
                 if not recheck.succeeded:
                     detail = (got.stderr.strip() or got.stdout.strip()).splitlines()
                     why = detail[-1] if detail else f"get_prereq exited {got.rc}"
@@ -264,11 +265,11 @@ class Runner:
         interrupted: BaseException | None = None
         pending = self._record_pending(test.id, cleanup, curl_home, shell)
         try:
-            phase("detonate")
+            phase(Phase.DETONATE)
             self.target.write_file(f"{curl_home}/.curlrc", _curlrc(cid).encode(), 0o644)
             det_env = {**env, "CURL_HOME": curl_home}
             res = self.target.run(command, timeout=self.timeout_s, env=det_env, shell=shell)
-            records.append(self._record("detonate", res))
+            records.append(self._record(Phase.DETONATE, res))
             exit_code = res.rc
             if res.timed_out:
                 status, reason = Status.TIMED_OUT, f"detonation exceeded {self.timeout_s:.0f}s; process tree killed"
@@ -283,7 +284,7 @@ class Runner:
         except HarnessError as exc:
             status, reason = Status.ERROR, f"detonation failed: {exc}"
         finally:
-            phase("cleanup")
+            phase(Phase.CLEANUP)
             cleanup_problem = self._cleanup(cleanup, curl_home, env, shell, records)
             if not cleanup_problem and self.ledger is not None:
                 for res in pending:
@@ -317,7 +318,7 @@ class Runner:
         if cleanup:
             try:
                 res = self.target.run(cleanup, timeout=60, env=env, shell=shell)
-                records.append(self._record("cleanup", res))
+                records.append(self._record(Phase.CLEANUP, res))
                 if res.failed:
                     problems.append(f"cleanup exited {res.rc}: {res.stderr.strip()[:200]}")
                 elif self.verify_cleanup is not None:

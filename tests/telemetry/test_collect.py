@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from harness.collection import SensorStatus
-from harness.execution.runner import AtomicRun, CommandRecord, Status
+from harness.execution.runner import AtomicRun, CommandRecord, Phase, Status
 from harness.telemetry.collect import TelemetrySession
 from harness.telemetry.collectors.files import LogTap
 from harness.views.context import ViewContext
@@ -17,7 +17,7 @@ LINE = "type=SYSCALL msg=audit({t}:{n}): arch=c000003e syscall=59 success=yes ex
 
 def _run() -> AtomicRun:
     now = time.time_ns()
-    cmd = CommandRecord("detonate", "x", 0, "", "", now, now, 4242, 7, False)
+    cmd = CommandRecord("x", 0, "", "", now, now, 4242, 7, False, phase=Phase.DETONATE)
     return AtomicRun("T0-1", "guid", "x", "local://", "cid", Status.EXECUTED, "", now, now, 0, (cmd,))
 
 
