@@ -22,6 +22,11 @@ class Service:
     name: str
     ip: ipaddress.IPv4Address
     hosts: tuple[str, ...]
+    #: per host (same order), the name of the handler answering it (None: served, answers 404)
+    handlers: tuple[str | None, ...] = ()
+
+    def handler_of(self, host: str) -> str | None:
+        return dict(zip((h.lower() for h in self.hosts), self.handlers, strict=False)).get(host.lower())
 
 
 @dataclass(frozen=True)
@@ -166,10 +171,7 @@ def load_lab_config(path: str | Path | None = None) -> LabConfig:
             live_hosts=tuple(
                 LiveHost(_ip(h["ip"], "sweep.live.ip", where), str(h["name"])) for h in sweep.get("live", [])
             ),
-            services=tuple(
-                Service(str(s["name"]), _ip(s["ip"], f"services.{s['name']}.ip", where), tuple(s["hosts"]))
-                for s in doc.get("services", [])
-            ),
+            services=tuple(_service(s, where) for s in doc.get("services", [])),
             scope=Scope(
                 ranges=tuple(_net(r, "scope.ranges", where) for r in scope["ranges"]),
                 domains=tuple(str(d).lower().rstrip(".") for d in scope.get("domains", [])),
@@ -181,6 +183,21 @@ def load_lab_config(path: str | Path | None = None) -> LabConfig:
         raise ConfigError(f"missing key {exc.args[0]!r}", SourceLocation(where)) from exc
     _check_consistency(cfg)
     return cfg
+
+
+def _service(doc: dict[str, Any], where: str) -> Service:
+    """``hosts`` is a table name -> handler, or a plain list of names (no handler: 404)."""
+    name = str(doc["name"])
+    hosts = doc["hosts"]
+    handlers: tuple[str | None, ...]
+    if isinstance(hosts, dict):
+        names, handlers = tuple(str(h) for h in hosts), tuple(str(v) for v in hosts.values())
+    elif isinstance(hosts, list):
+        names, handlers = tuple(str(h) for h in hosts), (None,) * len(hosts)
+    else:
+        raise ConfigError(f"services.{name}.hosts must be a table (name = handler) or a list of names",
+                          SourceLocation(where))
+    return Service(name, _ip(doc["ip"], f"services.{name}.ip", where), names, handlers)
 
 
 def _telemetry(doc: dict[str, Any], where: str) -> TelemetryConfig:

@@ -1,4 +1,5 @@
-"""Which handler answers which virtual host."""
+"""The handlers of the simulated internet, by name: the lab config says which one answers which host
+(``hosts = { "api.shodan.io" = "shodan-api", ... }`` in its ``[[services]]``)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,14 @@ from harness.lab.inet.message import Request, Response
 
 Handler = Callable[[Request, LabData], Response]
 
-HOST_HANDLERS: dict[str, Handler] = {
-    "api.shodan.io": shodan.handle_api,
-    "shodan.io": shodan.handle_web,
-    "www.shodan.io": shodan.handle_web,
-    "whois.arin.net": arin.handle_whois,
-    "rdap.arin.net": arin.handle_rdap,
-    "bgp.he.net": bgphe.handle,
-    "dnsdumpster.com": search_sites.handle_dnsdumpster,
-    "www.dnsdumpster.com": search_sites.handle_dnsdumpster,
-    "api.dnsdumpster.com": search_sites.handle_dnsdumpster_api,
-    "www.bing.com": search_sites.handle_bing,
-    "bing.com": search_sites.handle_bing,
-    "www.example.com": search_sites.handle_example,
-    "example.com": search_sites.handle_example,
+HANDLERS: dict[str, Handler] = {
+    "shodan-api": shodan.handle_api,
+    "shodan-web": shodan.handle_web,
+    "arin-whois": arin.handle_whois,
+    "arin-rdap": arin.handle_rdap,
+    "bgp-he": bgphe.handle,
+    "dnsdumpster": search_sites.handle_dnsdumpster,
+    "dnsdumpster-api": search_sites.handle_dnsdumpster_api,
+    "bing": search_sites.handle_bing,
+    "example": search_sites.handle_example,
 }

@@ -26,7 +26,7 @@ from harness.lab.config import LabConfig, Service
 from harness.lab.inet.data import LabData, build_lab_data
 from harness.lab.inet.log import RequestLog, redact_query
 from harness.lab.inet.message import Request, Response, text_response
-from harness.lab.inet.routes import HOST_HANDLERS
+from harness.lab.inet.routes import HANDLERS
 
 HANDSHAKE_TIMEOUT = 10.0
 IDLE_TIMEOUT = 30.0
@@ -52,6 +52,10 @@ class VirtualHosts:
         self.cfg = cfg
         self.lab: LabData = build_lab_data(cfg)
         self.service_of_host: dict[str, Service] = {h.lower(): s for s in cfg.services for h in s.hosts}
+        unknown = sorted({f"{s.name}: {h}" for s in cfg.services for h in s.handlers if h and h not in HANDLERS})
+        if unknown:
+            raise LabError(f"{cfg.path}: unknown handler in [[services]] hosts ({', '.join(unknown)}); "
+                           f"known: {', '.join(HANDLERS)}")
         cert_dir = Path(cert_dir)
         missing = [
             str(cert_dir / f"{s.name}.{ext}")
@@ -95,7 +99,8 @@ class VirtualHosts:
     def dispatch(self, req: Request) -> Response:
         if req.host not in self.service_of_host:
             return text_response(421, f"Misdirected Request: this server does not serve {req.host!r}.\n")
-        handler = HOST_HANDLERS.get(req.host)
+        name = self.service_of_host[req.host].handler_of(req.host)
+        handler = HANDLERS.get(name) if name is not None else None
         if handler is None:
             return text_response(404, "Not Found\n")
         return handler(req, self.lab)

@@ -131,3 +131,16 @@ def test_sigterm_exits_cleanly_and_missing_certs_fail_clearly(lab_pki: LabPKI, t
     assert json.loads((tmp_path / "a.jsonl").read_text().splitlines()[-1])["kind"] == "stop"
     with pytest.raises(AssertionError, match="certificates missing"):
         start_server(["--cert-dir", str(tmp_path / "nope"), "--listen", "127.0.0.1:0"], tmp_path / "b.jsonl")
+
+
+def test_an_unknown_handler_name_in_the_config_fails_at_start(lab_pki: LabPKI, tmp_path: Path) -> None:
+    import dataclasses
+
+    from harness.errors import LabError
+    from harness.lab.inet.server import VirtualHosts
+
+    cfg = load_lab_config()
+    svc = dataclasses.replace(cfg.services[0], handlers=("shodan-apj", *cfg.services[0].handlers[1:]))
+    cfg = dataclasses.replace(cfg, services=(svc, *cfg.services[1:]))
+    with pytest.raises(LabError, match=r"unknown handler in \[\[services\]\] hosts \(shodan: shodan-apj\)"):
+        VirtualHosts(cfg, lab_pki.directory)
