@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -55,6 +56,33 @@ class TelemetryConfig:
 
 
 @dataclass(frozen=True)
+class VagrantConfig:
+    """The Vagrant lab VM's settings (``[vagrant]`` of the lab config; a config without one gets the
+    packaged defaults). Each has an environment variable that overrides it, read here when the config
+    is loaded and handed on to the Vagrantfile by ``harness.lab.vagrant.vagrant_env``."""
+
+    cache_dir: Path
+    net_name: str
+    net_address: ipaddress.IPv4Network
+    serial_log: Path
+    box: str
+
+    @property
+    def vagrant_home(self) -> Path:
+        return self.cache_dir / "vagrant.d"
+
+
+#: [vagrant] key -> the environment variable that overrides it.
+VAGRANT_ENV = {
+    "cache_dir": "RECON_HARNESS_VAGRANT_CACHE",
+    "net_name": "RECON_HARNESS_NET_NAME",
+    "net_address": "RECON_HARNESS_NET_ADDRESS",
+    "serial_log": "RECON_HARNESS_SERIAL_LOG",
+    "box": "RECON_HARNESS_BOX",
+}
+
+
+@dataclass(frozen=True)
 class LabConfig:
     path: str
     name: str
@@ -70,6 +98,7 @@ class LabConfig:
     live_hosts: tuple[LiveHost, ...]
     services: tuple[Service, ...]
     scope: Scope
+    vagrant: VagrantConfig
     telemetry: TelemetryConfig = TelemetryConfig()
 
     # Derived addresses -------------------------------------------------------------------
@@ -139,6 +168,11 @@ def parse_toml(text: str, where: str) -> dict[str, Any]:
         raise ConfigError(f"invalid TOML: {msg}", SourceLocation(where, line, col)) from exc
 
 
+def _packaged() -> dict[str, Any]:
+    where = f"<harness.lab>/{DEFAULT_CONFIG}"
+    return parse_toml(resources.files("harness.lab").joinpath(DEFAULT_CONFIG).read_text(), where)
+
+
 def load_lab_config(path: str | Path | None = None) -> LabConfig:
     """Load a lab config; ``None`` loads the packaged safe defaults."""
     if path is None:
@@ -178,6 +212,7 @@ def load_lab_config(path: str | Path | None = None) -> LabConfig:
                 asns=tuple(int(a) for a in scope.get("asns", [])),
             ),
             telemetry=_telemetry(doc.get("telemetry", {}), where),
+            vagrant=_vagrant(doc.get("vagrant", {}), where),
         )
     except KeyError as exc:
         raise ConfigError(f"missing key {exc.args[0]!r}", SourceLocation(where)) from exc
@@ -198,6 +233,23 @@ def _service(doc: dict[str, Any], where: str) -> Service:
         raise ConfigError(f"services.{name}.hosts must be a table (name = handler) or a list of names",
                           SourceLocation(where))
     return Service(name, _ip(doc["ip"], f"services.{name}.ip", where), names, handlers)
+
+
+def _vagrant(doc: dict[str, Any], where: str) -> VagrantConfig:
+    """``[vagrant]``, each key overridden by its environment variable (:data:`VAGRANT_ENV`) when set."""
+    unknown = sorted(set(doc) - set(VAGRANT_ENV))
+    if unknown:
+        raise ConfigError(f"unknown key in [vagrant]: {', '.join(unknown)} (known: {', '.join(VAGRANT_ENV)})",
+                          SourceLocation(where))
+    packaged = doc if where == f"<harness.lab>/{DEFAULT_CONFIG}" else _packaged()["vagrant"]
+    value = {k: str(os.environ.get(env) or doc.get(k, packaged.get(k))) for k, env in VAGRANT_ENV.items()}
+    return VagrantConfig(
+        cache_dir=Path(value["cache_dir"]),
+        net_name=value["net_name"],
+        net_address=_net(value["net_address"], "vagrant.net_address", where),
+        serial_log=Path(value["serial_log"]),
+        box=value["box"],
+    )
 
 
 def _telemetry(doc: dict[str, Any], where: str) -> TelemetryConfig:

@@ -7,7 +7,7 @@ against the host's addresses and routes, and runs ``vagrant up``, whose provisio
 detection lab (``vagrant/provision.sh`` and :mod:`harness.lab.vm_internet` inside the VM).
 
 ``VagrantLab.down`` removes the domain, its volumes, the network, the pool copies of the box image
-and the daemons it started. It never removes the cached box (``VAGRANT_CACHE``).
+and the daemons it started. It never removes the cached box (the lab config's ``vagrant.cache_dir``).
 
 Telemetry is read from the VM over SSH (:class:`harness.targets.vagrant.VagrantTarget`).
 """
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from harness.collection import CollectionPlan, Sensor, SensorStatus, Shell
 from harness.errors import HarnessError, LabError
 from harness.lab import auditctl
-from harness.lab.config import LabConfig, load_lab_config
+from harness.lab.config import VAGRANT_ENV, LabConfig, VagrantConfig, load_lab_config
 from harness.lab.plan import LabLogs, lab_plan
 from harness.lab.registry import LabStatus
 from harness.lab.state import LabState, proc_start_time
@@ -39,15 +39,14 @@ if TYPE_CHECKING:
     from harness.targets.vagrant import VagrantTarget
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-VAGRANT_CACHE = Path(os.environ.get("RECON_HARNESS_VAGRANT_CACHE", "/var/cache/recon-harness/vagrant"))
-VAGRANT_HOME = VAGRANT_CACHE / "vagrant.d"
+#: The box vagrant/build-box.sh builds locally.
 BOX_NAME = "recon-harness/debian12-lab"
 DOMAIN_PREFIX = "recon-harness-"  # lv.default_prefix: domain recon-harness-default
-NET_NAME = os.environ.get("RECON_HARNESS_NET_NAME", "recon-harness")
-NET_ADDRESS = ipaddress.IPv4Network(os.environ.get("RECON_HARNESS_NET_ADDRESS", "198.19.10.0/24"))
 NET_BRIDGE = "rah-vbr0"
 POOL = "default"
-SERIAL_LOG = Path(os.environ.get("RECON_HARNESS_SERIAL_LOG", "/var/log/libvirt/qemu/recon-harness-serial.log"))
+#: Where libvirt logs the VM's serial port (the VM's host key for vagrant:// targets): the lab config's
+#: ``vagrant.serial_log`` (or RECON_HARNESS_SERIAL_LOG), for code that has no lab config at hand.
+SERIAL_LOG = load_lab_config().vagrant.serial_log
 STATE_DIR = Path("/run/recon-harness-vagrant")  # not under the embedded lab's state dir, which its down removes
 DEFAULT_NET_AUTOSTART = Path("/etc/libvirt/qemu/networks/autostart/default.xml")
 LIBVIRT_URI = "qemu:///system"
@@ -60,10 +59,13 @@ GUEST_SYSMON_LOG = "/var/log/sysmon.log"
 DAEMONS = (("virtlogd", Path("/run/virtlogd.pid")), ("libvirtd", Path("/run/libvirtd.pid")))
 
 
-def vagrant_env() -> dict[str, str]:
-    """The environment for `vagrant`: the cached box store unless the user chose another."""
+def vagrant_env(settings: VagrantConfig | None = None) -> dict[str, str]:
+    """The environment for `vagrant`: the cached box store unless the user chose another, and the lab
+    config's [vagrant] settings for the Vagrantfile (which reads them as environment variables)."""
+    vc = settings or load_lab_config().vagrant
     env = dict(os.environ)
-    env.setdefault("VAGRANT_HOME", str(VAGRANT_HOME))
+    env.update({name: str(getattr(vc, key)) for key, name in VAGRANT_ENV.items()})
+    env.setdefault("VAGRANT_HOME", str(vc.vagrant_home))
     env.setdefault("VAGRANT_DEFAULT_PROVIDER", "libvirt")
     env.setdefault("VAGRANT_CHECKPOINT_DISABLE", "1")  # no phoning home to HashiCorp
     return env
@@ -86,7 +88,7 @@ def virsh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return _run(["virsh", "-q", "-c", LIBVIRT_URI, *args], check=check)
 
 
-def network_xml(name: str = NET_NAME, address: ipaddress.IPv4Network = NET_ADDRESS) -> str:
+def network_xml(name: str, address: ipaddress.IPv4Network) -> str:
     """An isolated network: no <forward> element (no NAT, no routing), DHCP only, DNS disabled
     (libvirt's dnsmasq would otherwise forward the VM's queries to the host's resolvers)."""
     gw = address.network_address + 1
@@ -118,6 +120,7 @@ class VagrantLab:
     def __init__(self, config: LabConfig | None = None, *, machine: str = "default", cwd: Path | None = None,
                  target: VagrantTarget | None = None) -> None:
         self.cfg = config or load_lab_config()
+        self.vc: VagrantConfig = self.cfg.vagrant
         self.machine = machine
         self.cwd = cwd or REPO_ROOT
         self.state_dir = STATE_DIR
@@ -212,39 +215,39 @@ class VagrantLab:
         """Create and start the isolated network (range checked against the host first)."""
         from harness.lab.safety import check_no_overlap
 
-        if virsh("net-info", NET_NAME, check=False).returncode == 0:
-            xml = virsh("net-dumpxml", NET_NAME).stdout
+        if virsh("net-info", self.vc.net_name, check=False).returncode == 0:
+            xml = virsh("net-dumpxml", self.vc.net_name).stdout
             problems = check_isolated(xml)
             if problems:
-                raise LabError(f"libvirt network {NET_NAME} exists but is not isolated: {'; '.join(problems)}")
+                raise LabError(f"libvirt network {self.vc.net_name} exists but is not isolated: {'; '.join(problems)}")
         else:
-            check_no_overlap([NET_ADDRESS])
+            check_no_overlap([self.vc.net_address])
             state = self._state()
-            state.record("libvirt_network", NET_NAME)
+            state.record("libvirt_network", self.vc.net_name)
             path = self.state_dir / "network.xml"
-            path.write_text(network_xml())
+            path.write_text(network_xml(self.vc.net_name, self.vc.net_address))
             virsh("net-define", str(path))
-        info = virsh("net-info", NET_NAME).stdout
+        info = virsh("net-info", self.vc.net_name).stdout
         if re.search(r"Active:\s+no", info):
-            virsh("net-start", NET_NAME)
-        problems = check_isolated(virsh("net-dumpxml", NET_NAME).stdout)
+            virsh("net-start", self.vc.net_name)
+        problems = check_isolated(virsh("net-dumpxml", self.vc.net_name).stdout)
         if problems:  # checked on what libvirt really runs, not on what we asked for
-            raise LabError(f"libvirt network {NET_NAME} is not isolated: {'; '.join(problems)}")
+            raise LabError(f"libvirt network {self.vc.net_name} is not isolated: {'; '.join(problems)}")
 
     def remove_network(self) -> str | None:
-        if shutil.which("virsh") is None or virsh("net-info", NET_NAME, check=False).returncode != 0:
+        if shutil.which("virsh") is None or virsh("net-info", self.vc.net_name, check=False).returncode != 0:
             return None
-        virsh("net-destroy", NET_NAME, check=False)
-        virsh("net-undefine", NET_NAME)
-        return f"libvirt network {NET_NAME}"
+        virsh("net-destroy", self.vc.net_name, check=False)
+        virsh("net-undefine", self.vc.net_name)
+        return f"libvirt network {self.vc.net_name}"
 
     def box_present(self) -> bool:
-        proc = _run(["vagrant", "box", "list"], env=vagrant_env(), check=False)
+        proc = _run(["vagrant", "box", "list"], env=vagrant_env(self.vc), check=False)
         return any(line.split()[:1] == [BOX_NAME] for line in proc.stdout.splitlines())
 
     def build_box(self) -> None:
         script = REPO_ROOT / "vagrant" / "build-box.sh"
-        proc = subprocess.run(["bash", str(script)], env=vagrant_env(), timeout=1800, stdout=sys.stderr)
+        proc = subprocess.run(["bash", str(script)], env=vagrant_env(self.vc), timeout=1800, stdout=sys.stderr)
         if proc.returncode != 0:
             raise LabError(f"{script} failed (rc={proc.returncode})")
 
@@ -257,13 +260,13 @@ class VagrantLab:
         t0 = time.monotonic()
         try:
             self.ensure_libvirt()
-            if os.environ.get("RECON_HARNESS_BOX") is None and not self.box_present():
+            if self.vc.box == BOX_NAME and not self.box_present():
                 self.build_box()
             t_box = time.monotonic()
             self.ensure_network()
             # Vagrant's progress goes to stderr: stdout stays for the command's own (JSON) result.
             proc = subprocess.run(["vagrant", "up", self.machine, "--provider", "libvirt"], cwd=self.cwd,
-                                  env=vagrant_env(), timeout=1800, stdout=sys.stderr)
+                                  env=vagrant_env(self.vc), timeout=1800, stdout=sys.stderr)
             if proc.returncode != 0:
                 raise LabError(f"`vagrant up {self.machine}` failed (rc={proc.returncode}); see its output above")
         except BaseException:
@@ -283,9 +286,9 @@ class VagrantLab:
     def purge(self) -> list[str]:
         """``down``, then the cached box too."""
         removed = self.down()
-        if VAGRANT_CACHE.exists():
-            shutil.rmtree(VAGRANT_CACHE)
-            removed.append(f"dir {VAGRANT_CACHE} (the cached box)")
+        if self.vc.cache_dir.exists():
+            shutil.rmtree(self.vc.cache_dir)
+            removed.append(f"dir {self.vc.cache_dir} (the cached box)")
         return removed
 
     def status_line(self, status: LabStatus) -> str:
@@ -319,10 +322,11 @@ class VagrantLab:
         running = virsh("list", "--name", check=False).stdout.split()
         if not any(d in running for d in domains):
             problems.append("the lab VM is not running")
-        if virsh("net-info", NET_NAME, check=False).returncode != 0:
-            problems.append(f"libvirt network {NET_NAME} is missing")
+        if virsh("net-info", self.vc.net_name, check=False).returncode != 0:
+            problems.append(f"libvirt network {self.vc.net_name} is missing")
         else:
-            problems += [f"network {NET_NAME}: {p}" for p in check_isolated(virsh("net-dumpxml", NET_NAME).stdout)]
+            xml = virsh("net-dumpxml", self.vc.net_name).stdout
+            problems += [f"network {self.vc.net_name}: {p}" for p in check_isolated(xml)]
         if not problems:
             try:
                 from harness.targets.vagrant import VagrantTarget
@@ -349,7 +353,7 @@ class VagrantLab:
         libvirt_up = shutil.which("virsh") is not None and virsh("version", check=False).returncode == 0
         if libvirt_up:
             if (self.cwd / ".vagrant" / "machines" / self.machine).exists():
-                proc = _run(["vagrant", "destroy", "-f", self.machine], cwd=self.cwd, env=vagrant_env(),
+                proc = _run(["vagrant", "destroy", "-f", self.machine], cwd=self.cwd, env=vagrant_env(self.vc),
                             check=False, timeout=600)
                 if proc.returncode == 0:
                     removed.append(f"vagrant machine {self.machine}")
@@ -380,7 +384,7 @@ class VagrantLab:
                     proc = virsh("pool-undefine", POOL, check=False)
                     (removed if proc.returncode == 0 else errors).append(f"storage pool {POOL}")
         # The serial log and libvirt's per-domain logs of our domains.
-        for log in [SERIAL_LOG, *SERIAL_LOG.parent.glob(f"{DOMAIN_PREFIX}*.log")]:
+        for log in [self.vc.serial_log, *self.vc.serial_log.parent.glob(f"{DOMAIN_PREFIX}*.log")]:
             if log.exists():
                 log.unlink()
                 removed.append(f"file {log}")
@@ -458,12 +462,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             lab.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             lab.ensure_libvirt()
             lab.ensure_network()
-            print(f"recon-harness: isolated libvirt network {NET_NAME} ({NET_ADDRESS}) is up")
+            print(f"recon-harness: isolated libvirt network {lab.vc.net_name} ({lab.vc.net_address}) is up")
         elif args[:1] == ["network-down"]:
             msg = lab.remove_network()
             print(f"recon-harness: removed {msg}" if msg else "recon-harness: no network to remove")
-            if SERIAL_LOG.exists():  # the destroyed VM's host key must never be pinned for the next one
-                SERIAL_LOG.unlink()
+            if lab.vc.serial_log.exists():  # the destroyed VM's host key must never be pinned for the next one
+                lab.vc.serial_log.unlink()
         else:
             print("usage: python -m harness.lab.vagrant network-up|network-down", file=sys.stderr)
             return 2

@@ -17,17 +17,40 @@ from typing import Any
 
 import pytest
 
-from harness.lab.vagrant import DOMAIN_PREFIX, NET_NAME, POOL, VagrantLab, check_isolated, network_xml, virsh
+from harness.lab.config import load_lab_config
+from harness.lab.vagrant import DOMAIN_PREFIX, POOL, VagrantLab, check_isolated, network_xml, vagrant_env, virsh
 
 VM = pytest.mark.skipif(os.environ.get("RECON_HARNESS_VAGRANT") != "1",
                         reason="boots a VM: set RECON_HARNESS_VAGRANT=1 to run")
 
 
 def test_network_definition_is_isolated() -> None:
-    xml = network_xml()
+    vc = load_lab_config().vagrant
+    xml = network_xml(vc.net_name, vc.net_address)
     assert check_isolated(xml) == []
     assert "<forward" not in xml and "<dns enable='no'/>" in xml
     assert "198.19.10.1" in xml
+
+
+def test_vagrant_settings_come_from_the_lab_config_and_reach_the_vagrantfile(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib import resources
+
+    monkeypatch.delenv("RECON_HARNESS_NET_NAME", raising=False)
+    monkeypatch.delenv("RECON_HARNESS_SERIAL_LOG", raising=False)
+    text = resources.files("harness.lab").joinpath("default-lab.toml").read_text()
+    p = tmp_path / "lab.toml"
+    p.write_text(text.replace('net_name = "recon-harness"', 'net_name = "rh-test"'))
+    vc = load_lab_config(p).vagrant
+    assert vc.net_name == "rh-test" and str(vc.net_address) == "198.19.10.0/24"
+    env = vagrant_env(vc)
+    assert env["RECON_HARNESS_NET_NAME"] == "rh-test" and env["RECON_HARNESS_NET_ADDRESS"] == "198.19.10.0/24"
+    assert env["VAGRANT_HOME"] == str(vc.cache_dir / "vagrant.d") or "VAGRANT_HOME" in os.environ
+    # A config without [vagrant] gets the packaged settings; the environment overrides either.
+    p.write_text(text.partition("[vagrant]")[0])
+    monkeypatch.setenv("RECON_HARNESS_SERIAL_LOG", str(tmp_path / "serial.log"))
+    vc = load_lab_config(p).vagrant
+    assert vc.net_name == "recon-harness" and vc.serial_log == tmp_path / "serial.log"
 
 
 def test_check_isolated_names_every_problem() -> None:
@@ -56,7 +79,7 @@ def _leftovers() -> list[str]:
         found += [f"domain {d}" for d in virsh("list", "--all", "--name", check=False).stdout.split()
                   if d.startswith(DOMAIN_PREFIX)]
         found += [f"network {n}" for n in virsh("net-list", "--all", "--name", check=False).stdout.split()
-                  if n == NET_NAME]
+                  if n == load_lab_config().vagrant.net_name]
         found += [f"volume {v}" for v in virsh("vol-list", POOL, check=False).stdout.split()
                   if "recon-harness" in v]
     ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
