@@ -135,10 +135,10 @@ class Daemons(LabLayout):
         if st.get("pid", "0") == "0":
             # auditd runs in the host's namespace and its pid is known only once it has started: record
             # the intent first, so a crash in between still lets `lab down` find it by its pid file.
-            state.record("process_starting", "auditd", pidfiles=["/run/auditctl.pid", "/var/run/auditctl.pid"],
+            state.record("process_starting", "auditd", pidfiles=["/run/auditd.pid", "/var/run/auditd.pid"],
                          not_before=boot_ticks())
             run_checked(["auditd"])  # daemonizes once it is ready
-            pid = read_pid(Path("/run/auditctl.pid")) or read_pid(Path("/var/run/auditctl.pid"))
+            pid = read_pid(Path("/run/auditd.pid")) or read_pid(Path("/var/run/auditd.pid"))
             if pid is None:
                 raise LabError("auditd started but wrote no pid file")
             state.record_process("auditd", pid)
