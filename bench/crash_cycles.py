@@ -18,7 +18,7 @@ line). Prints the residue per cycle and per phase, a JSON summary, and exits 1 o
 The snapshot: network namespaces, links, addresses, routes (v4/v6, all tables), the nft ruleset;
 audit rules and status; mounts; processes by name (lab daemons and tools) and every process in a
 non-initial network namespace; /tmp, /run, /opt, /usr/local, /var/cache, /var/lib/recon-harness
-(paths), /etc (paths, sizes, mtimes), root's dotfiles; the dpkg package list; eBPF programs
+(paths), /etc (paths, sizes, content hashes, modes), root's dotfiles; the dpkg package list; eBPF programs
 (bpftool, when installed). On a machine other people use at the same time, ``--foreign REGEX``
 marks differences that are theirs (shown, not counted); CI uses none.
 """
@@ -26,6 +26,7 @@ marks differences that are theirs (shown, not counted); CI uses none.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -63,6 +64,19 @@ WATCHED_PROCESSES = ("dnsmasq", "squid", "ulogd", "sshd", "rah-sshd", "auditd", 
 VOLATILE_AUDIT = re.compile(r"^(lost|backlog|pid|backlog_wait_time_actual)\b")
 
 
+def _content(path: Path, st: os.stat_result) -> str:
+    """What a file holds, not when it was written: dpkg's libc-bin trigger and the Sysmon teardown
+    run ldconfig, which rewrites /etc/ld.so.cache with the same bytes (a new mtime is no residue)."""
+    if path.is_symlink():
+        return f"-> {os.readlink(path)}"
+    if not path.is_file() or st.st_size > 8 << 20:
+        return f"size={st.st_size} mtime={int(st.st_mtime)}"
+    try:
+        return f"size={st.st_size} sha256={hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
+    except OSError:
+        return f"size={st.st_size} mtime={int(st.st_mtime)}"
+
+
 def _tree(root: str, depth: int, stat: bool = False) -> list[str]:
     out: list[str] = []
     base = Path(root)
@@ -81,7 +95,7 @@ def _tree(root: str, depth: int, stat: bool = False) -> list[str]:
                 continue
             line = str(e)
             if stat and not e.is_dir():
-                line += f" size={st.st_size} mtime={int(st.st_mtime)} mode={oct(st.st_mode)}"
+                line += f" {_content(e, st)} mode={oct(st.st_mode)}"
             out.append(line)
             if d > 1 and e.is_dir() and not e.is_symlink():
                 walk(e, d - 1)
