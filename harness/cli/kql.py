@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError, HarnessError
+from harness.run.model import parse_now
 from harness.telemetry.inputs import is_stdin, local_path
 
 if TYPE_CHECKING:
@@ -34,18 +35,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--schema", choices=("defender", "sentinel"),
                    help="schema flavour (default: sentinel if the query uses TimeGenerated, else defender)")
     p.set_defaults(func=run)
-
-
-def _parse_now(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        d = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ConfigError(f"--now: not an ISO 8601 time: {text!r}") from exc
-    if d.tzinfo is None:
-        d = d.replace(tzinfo=UTC)
-    return d.astimezone(UTC)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             if not (is_stdin(file) or (Path(file).exists() and not Path(file).is_dir())):
                 raise ConfigError(f"--table {name}: no such file {file}")
             by_file.setdefault(file, []).append(name)
-        now = _parse_now(args.now) or datetime.now(UTC)
+        now = parse_now(args.now) if args.now else datetime.now(UTC)
         with ExitStack() as stack:
             for file, names in by_file.items():
                 # DuckDB reads files itself (.gz included); standard input is spooled to a file first.

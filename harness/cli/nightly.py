@@ -125,9 +125,10 @@ def regressions(con: sqlite3.Connection, run_id: str, before: str) -> list[tuple
 
 
 def _main(args: argparse.Namespace) -> int:
+    from harness.atomics.loader import repo_root
     from harness.evidence import write_evidence
-    from harness.plugin import _parse_now
-    from harness.plugin.suite import ValidationRun, repo_root
+    from harness.evidence.runjson import build_document
+    from harness.run import ValidationRun, parse_now
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -137,7 +138,7 @@ def _main(args: argparse.Namespace) -> int:
         detections=Path(args.detections) if args.detections else repo_root() / "detections",
         replay=Path(args.replay) if args.replay else None,
         record=Path(args.record) if args.record else None,
-        now=_parse_now(args.now) if args.now else None,
+        now=parse_now(args.now) if args.now else None,
         progress=progress,
     )
     try:
@@ -146,7 +147,7 @@ def _main(args: argparse.Namespace) -> int:
         run.ensure_control()
     finally:
         run.close()
-    doc = run.document()
+    doc = build_document(run)
     out = Path(args.evidence_dir) / run.run_id
     write_evidence(doc, out, run.secrets)
     if args.sign_key:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from harness.cli import sigma_scan
+from harness.cli._rule_options import add_rule_options, placeholders
 from harness.errors import ConfigError, SourceLocation
 from harness.telemetry.inputs import check_input, open_binary
 
@@ -34,33 +35,10 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
-def add_rule_options(p: Any) -> None:
-    """The rules and how they are loaded (``check``, ``match``, ``scan``)."""
-    p.add_argument("rules", nargs="+", help="rule files or directories")
-    p.add_argument("--pipeline", action="append", default=[], help="processing pipeline YAML")
-    p.add_argument(
-        "--placeholder",
-        action="append",
-        default=[],
-        metavar="NAME=V1,V2",
-        help="values of an %%NAME%% placeholder (expand modifier)",
-    )
-
-
-def _placeholders(items: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for item in items:
-        name, sep, values = item.partition("=")
-        if not sep or not name:
-            raise ConfigError(f"--placeholder wants NAME=V1,V2, got {item!r}")
-        out.setdefault(name.strip("%"), []).extend(v for v in values.split(",") if v)
-    return out
-
-
 def _check(args: argparse.Namespace) -> int:
     from harness.rules.sigma import SigmaEngine
 
-    engine = SigmaEngine.from_paths(args.rules, pipelines=args.pipeline, placeholders=_placeholders(args.placeholder))
+    engine = SigmaEngine.from_paths(args.rules, pipelines=args.pipeline, placeholders=placeholders(args.placeholder))
     kinds = Counter(p.kind for p in engine.problems)
     if not args.quiet:
         for problem in engine.problems:
@@ -100,7 +78,7 @@ def _read_events(path: str) -> Iterator[dict[str, Any]]:
 def _match(args: argparse.Namespace) -> int:
     from harness.rules.sigma import SigmaEngine
 
-    engine = SigmaEngine.from_paths(args.rules, pipelines=args.pipeline, placeholders=_placeholders(args.placeholder))
+    engine = SigmaEngine.from_paths(args.rules, pipelines=args.pipeline, placeholders=placeholders(args.placeholder))
     for problem in engine.problems:
         print(f"harness: warning: {problem}", file=sys.stderr)
     if not engine.rules and not engine.correlations:

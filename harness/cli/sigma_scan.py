@@ -37,8 +37,8 @@ class _FormatAndFiles(argparse.Action):
 
 def add_parser(sub: Any) -> None:
     """Add ``sigma scan`` to the ``sigma`` subcommand family."""
+    from harness.cli._rule_options import add_rule_options
     from harness.cli.parse import add_context_options
-    from harness.cli.sigma import add_rule_options
 
     scan = sub.add_parser(
         "scan",
@@ -91,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from harness.cli._rule_options import placeholders
     from harness.cli.parse import _context, _secrets, view_items
-    from harness.cli.sigma import _placeholders
     from harness.rules.sigma import SigmaEngine
     from harness.telemetry.inputs import open_binary
     from harness.telemetry.parsers import ParseStats
@@ -100,7 +100,7 @@ def _run(args: argparse.Namespace) -> int:
     from harness.views.sigma import SigmaView
 
     started = time.perf_counter()
-    engine = SigmaEngine.from_paths(args.rules, pipelines=args.pipeline, placeholders=_placeholders(args.placeholder))
+    engine = SigmaEngine.from_paths(args.rules, pipelines=args.pipeline, placeholders=placeholders(args.placeholder))
     loaded = time.perf_counter()
     for problem in engine.problems:
         print(f"harness: warning: {problem}", file=sys.stderr)

@@ -8,9 +8,10 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from harness import __version__
+from harness.run.model import iso, sha256_text, utc_now
 
 if TYPE_CHECKING:
-    from harness.plugin.suite import AtomicOutcome, ValidationRun
+    from harness.run import AtomicOutcome, ValidationRun
 
 SCHEMA_VERSION = 1
 OUTPUT_EXCERPT = 2000  # characters of each command's stdout/stderr kept beside its hash
@@ -23,8 +24,6 @@ def run_schema() -> dict[str, Any]:
 
 
 def _command(c: dict[str, Any]) -> dict[str, Any]:
-    from harness.plugin.suite import sha256_text
-
     out = str(c.get("stdout") or "")
     err = str(c.get("stderr") or "")
     return {
@@ -77,7 +76,6 @@ def _atomic(o: AtomicOutcome) -> dict[str, Any]:
 
 def build_document(run: ValidationRun) -> dict[str, Any]:
     from harness.atomics.model import NEGATIVE_CONTROL_ID
-    from harness.plugin.suite import iso, utc_now
 
     atomics = [run.outcomes[a] for a in run.order if a != NEGATIVE_CONTROL_ID]
     control = run.outcomes.get(NEGATIVE_CONTROL_ID)

@@ -67,7 +67,7 @@ def resolve_targets(
         parse_target_url(url)  # a URL that cannot parse is refused here, before anything runs
         specs.setdefault(url, TargetSpec(url, url))
     if inventory:
-        from harness.targets.inventory import load_inventory
+        from harness.targets.inventory_formats import load_inventory
 
         inv = load_inventory(inventory)
         hosts = [h for g in (groups or ["all"]) for h in inv.group_hosts(g)]

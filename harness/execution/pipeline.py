@@ -25,7 +25,7 @@ class Detonated:
 
     test: AtomicTest
     run: AtomicRun
-    telemetry: Any | None  # harness.telemetry.collect.DetonationTelemetry
+    telemetry: Any | None  # harness.execution.collect.DetonationTelemetry
     directory: Path | None
     sensors: list[Any]
 
@@ -48,7 +48,7 @@ class DetonationPipeline:
         collect: bool = True,
         progress: ProgressFn | None = None,
     ) -> None:
-        from harness.telemetry.collect import new_run_id
+        from harness.execution.collect import new_run_id
 
         self.session = session
         self.get_prereqs = get_prereqs or session.lab is not None
@@ -58,7 +58,7 @@ class DetonationPipeline:
         self.progress = progress
         self.telemetry = None
         if collect and session.lab is not None:
-            from harness.telemetry.collect import TelemetrySession
+            from harness.execution.collect import TelemetrySession
             from harness.views.context import ViewContext
 
             plan = session.lab.collection(session.secrets, session.proxy_mode)
@@ -77,7 +77,7 @@ class DetonationPipeline:
             self.progress(test.id, phase)
 
     def detonate(self, test: AtomicTest, args: Mapping[str, str] | None = None) -> Detonated:
-        from harness.telemetry.collect import run_dir, write_manifest_only
+        from harness.execution.collect import run_dir, write_manifest_only
 
         inspector = self.session.inspector
         runner = Runner(self.session.target, self.session.scope, env=self.session.env, secrets=self.session.secrets,

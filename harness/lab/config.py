@@ -59,7 +59,7 @@ class TelemetryConfig:
 class VagrantConfig:
     """The Vagrant lab VM's settings (``[vagrant]`` of the lab config; a config without one gets the
     packaged defaults). Each has an environment variable that overrides it, read here when the config
-    is loaded and handed on to the Vagrantfile by ``harness.lab.vagrant.vagrant_env``."""
+    is loaded and handed on to the Vagrantfile by :func:`vagrant_env`."""
 
     cache_dir: Path
     net_name: str
@@ -287,3 +287,15 @@ def _check_consistency(cfg: LabConfig) -> None:
         raise ConfigError("network.transit must not overlap the simulated internet", where)
     if cfg.uplink.overlaps(cfg.sweep_range):
         raise ConfigError("network.uplink must not overlap sweep.range", where)
+
+
+def vagrant_env(settings: VagrantConfig | None = None) -> dict[str, str]:
+    """The environment for `vagrant`: the cached box store unless the user chose another, and the lab
+    config's [vagrant] settings for the Vagrantfile (which reads them as environment variables)."""
+    vc = settings or load_lab_config().vagrant
+    env = dict(os.environ)
+    env.update({name: str(getattr(vc, key)) for key, name in VAGRANT_ENV.items()})
+    env.setdefault("VAGRANT_HOME", str(vc.vagrant_home))
+    env.setdefault("VAGRANT_DEFAULT_PROVIDER", "libvirt")
+    env.setdefault("VAGRANT_CHECKPOINT_DISABLE", "1")  # no phoning home to HashiCorp
+    return env

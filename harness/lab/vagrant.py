@@ -9,7 +9,7 @@ detection lab (``vagrant/provision.sh`` and :mod:`harness.lab.vm_internet` insid
 ``VagrantLab.down`` removes the domain, its volumes, the network, the pool copies of the box image
 and the daemons it started. It never removes the cached box (the lab config's ``vagrant.cache_dir``).
 
-Telemetry is read from the VM over SSH (:class:`harness.targets.vagrant.VagrantTarget`).
+Telemetry is read from the VM over SSH (:class:`harness.lab.vagrant_target.VagrantTarget`).
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from harness.collection import CollectionPlan, Sensor, SensorStatus, Shell
 from harness.errors import HarnessError, LabError
 from harness.lab import auditctl
-from harness.lab.config import VAGRANT_ENV, LabConfig, VagrantConfig, load_lab_config
+from harness.lab.config import LabConfig, VagrantConfig, load_lab_config, vagrant_env
 from harness.lab.plan import LabLogs, lab_plan
 from harness.lab.registry import LabStatus
 from harness.lab.state import LabState, proc_start_time
 
 if TYPE_CHECKING:
-    from harness.targets.vagrant import VagrantTarget
+    from harness.lab.vagrant_target import VagrantTarget
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: The box vagrant/build-box.sh builds locally.
@@ -57,18 +57,6 @@ GUEST_SYSMON_LOG = "/var/log/sysmon.log"
 
 # The two daemons vagrant-libvirt needs; started with -d when not running (no systemd here).
 DAEMONS = (("virtlogd", Path("/run/virtlogd.pid")), ("libvirtd", Path("/run/libvirtd.pid")))
-
-
-def vagrant_env(settings: VagrantConfig | None = None) -> dict[str, str]:
-    """The environment for `vagrant`: the cached box store unless the user chose another, and the lab
-    config's [vagrant] settings for the Vagrantfile (which reads them as environment variables)."""
-    vc = settings or load_lab_config().vagrant
-    env = dict(os.environ)
-    env.update({name: str(getattr(vc, key)) for key, name in VAGRANT_ENV.items()})
-    env.setdefault("VAGRANT_HOME", str(vc.vagrant_home))
-    env.setdefault("VAGRANT_DEFAULT_PROVIDER", "libvirt")
-    env.setdefault("VAGRANT_CHECKPOINT_DISABLE", "1")  # no phoning home to HashiCorp
-    return env
 
 
 def _run(args: Sequence[str], *, check: bool = True, timeout: float = 60, cwd: Path | None = None,
@@ -130,7 +118,7 @@ class VagrantLab:
     @classmethod
     def for_session(cls, config: LabConfig, target: Shell | None = None) -> VagrantLab:
         """The lab behind a session's ``vagrant://`` target, over the connection the session has."""
-        from harness.targets.vagrant import VagrantTarget
+        from harness.lab.vagrant_target import VagrantTarget
 
         if not isinstance(target, VagrantTarget):
             raise LabError(f"the Vagrant lab is reached through a vagrant:// target, not {target!r}")
@@ -149,7 +137,7 @@ class VagrantLab:
         if target is not None:
             return target
         if self.target is None:
-            from harness.targets.vagrant import VagrantTarget
+            from harness.lab.vagrant_target import VagrantTarget
 
             self.target = VagrantTarget.for_machine(self.machine, self.cwd)
         return self.target
@@ -329,7 +317,7 @@ class VagrantLab:
             problems += [f"network {self.vc.net_name}: {p}" for p in check_isolated(xml)]
         if not problems:
             try:
-                from harness.targets.vagrant import VagrantTarget
+                from harness.lab.vagrant_target import VagrantTarget
 
                 target = VagrantTarget.for_machine(self.machine, self.cwd)
                 try:

@@ -58,7 +58,8 @@ class ValidationRunHolder:
 
         label = label or target_labels(self.config)[0]
         if label not in self.runs:
-            from harness.plugin.suite import ValidationRun, repo_root
+            from harness.atomics.loader import repo_root
+            from harness.run import ValidationRun
 
             opt = self.config.getoption
             now = opt("harness_now")
@@ -81,11 +82,13 @@ class ValidationRunHolder:
 
 
 def _parse_now(text: str) -> dt.datetime:
+    from harness.errors import HarnessError
+    from harness.run.model import parse_now
+
     try:
-        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise pytest.UsageError(f"--now expects an ISO 8601 time such as 2026-11-28T06:00:00Z, got {text!r}") from exc
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+        return parse_now(text)
+    except HarnessError as exc:
+        raise pytest.UsageError(str(exc)) from exc
 
 
 def _atomic_args(config: pytest.Config) -> dict[str, str]:
@@ -277,7 +280,7 @@ def _checked(run: Any) -> Any:
 
 @pytest.fixture(scope="session")
 def validation_run(request: pytest.FixtureRequest) -> Any:
-    """The session's :class:`~harness.plugin.suite.ValidationRun` of its first target (live or replay)."""
+    """The session's :class:`~harness.run.ValidationRun` of its first target (live or replay)."""
     holder: ValidationRunHolder = request.config.stash[_RUN_KEY]
     return _checked(holder.get())
 
@@ -303,8 +306,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     holder: ValidationRunHolder | None = session.config.stash.get(_RUN_KEY, None)
     if holder is None:
         return
+    from harness.atomics.loader import repo_root
     from harness.evidence import write_evidence
-    from harness.plugin.suite import repo_root
+    from harness.evidence.runjson import build_document
 
     base = session.config.getoption("harness_evidence") or str(repo_root() / "evidence")
     # One evidence folder per target so far (one run.json for a fleet is the fleet issue's later part).
@@ -318,7 +322,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if not run.outcomes:
             continue
         out = Path(base) / run.run_id
-        write_evidence(run.document(), out, run.secrets)
+        write_evidence(build_document(run), out, run.secrets)
         if key:
             from harness.evidence.signing import sign
 

@@ -12,12 +12,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from harness.errors import TargetError
 
-# name -> "module:Class"; imported only when a URL of that scheme is used.
+# name -> "module:Class"; imported only when a URL of that scheme is used. The lab-backed schemes
+# live in the lab package (a lab sits above the targets it builds; this package never imports it).
 BACKENDS: dict[str, str] = {
     "local": "harness.targets.local:LocalTarget",
     "ssh": "harness.targets.ssh:SSHTarget",
-    "netns": "harness.targets.netns:NetnsTarget",
-    "vagrant": "harness.targets.vagrant:VagrantTarget",
+    "netns": "harness.lab.netns_target:NetnsTarget",
+    "vagrant": "harness.lab.vagrant_target:VagrantTarget",
 }
 
 # Marker the wrapper prints first on stderr: the executed shell's pid and audit session id.

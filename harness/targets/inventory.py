@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -269,20 +268,3 @@ class InventoryBuilder:
         values.update(h.vars)
         names = tuple(g.name for g in sorted(mine, key=lambda g: (g.depth, g.name)))
         return InventoryHost(h.name, values, names, h.location)
-
-
-def load_inventory(path: str | Path) -> Inventory:
-    """Read an INI or YAML inventory; any problem is a :class:`ConfigError` at file:line:column."""
-    from harness.targets import inventory_formats as formats
-
-    where = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read inventory: {exc}", SourceLocation(where)) from exc
-    builder = InventoryBuilder(where)
-    if formats.looks_like_yaml(where, text):
-        formats.read_yaml(builder, text)
-    else:
-        formats.read_ini(builder, text)
-    return builder.build()

@@ -18,12 +18,13 @@ import re
 import shlex
 import string
 import warnings
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from harness.errors import ConfigError, SourceLocation
-from harness.targets.inventory import InventoryBuilder
+from harness.targets.inventory import Inventory, InventoryBuilder
 
 _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$")
 _GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:#.*)?$")
@@ -267,3 +268,18 @@ def _section(b: InventoryBuilder, node: yaml.Node, what: str) -> list[tuple[yaml
             raise ConfigError(f"{what}: a name must be a string (quote numbers)", _at(b, node))
         return [(node, value, yaml.ScalarNode("tag:yaml.org,2002:null", "", node.start_mark, node.end_mark))]
     return _pairs(b, node, what)
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    """Read an INI or YAML inventory; any problem is a :class:`ConfigError` at file:line:column."""
+    where = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read inventory: {exc}", SourceLocation(where)) from exc
+    builder = InventoryBuilder(where)
+    if looks_like_yaml(where, text):
+        read_yaml(builder, text)
+    else:
+        read_ini(builder, text)
+    return builder.build()

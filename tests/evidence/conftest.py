@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from harness.plugin.suite import ValidationRun
+from harness.evidence.runjson import build_document
+from harness.run import ValidationRun
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,4 +21,4 @@ def replayed_document(recording_without_sysmon: Path) -> dict[str, Any]:
         run.outcome(atomic)
     run.ensure_control()
     run.close()
-    return run.document()
+    return build_document(run)

@@ -110,12 +110,12 @@ def test_atomics_run_in_the_vm_with_the_embedded_lab_verdicts(lab_vm: VagrantLab
     from harness.atomics.loader import default_technique_path, load_technique
     from harness.execution.runner import Runner
     from harness.execution.scope import Scope
-    from harness.targets.vagrant import VagrantTarget
+    from harness.lab.vagrant_target import VagrantTarget
 
     target = VagrantTarget.for_machine("default")
     assert target.facts()["host_key_verification"] in ("known_hosts", "pinned")
     key = secrets.token_hex(16)
-    from harness.telemetry.collect import TelemetrySession
+    from harness.execution.collect import TelemetrySession
     from harness.views.context import ViewContext
 
     plan = lab_vm.collection([key], target=target)

@@ -16,7 +16,8 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from harness.evidence import run_schema, verify_manifest
-from harness.plugin.suite import ValidationRun
+from harness.evidence.runjson import build_document
+from harness.run import ValidationRun
 
 pytestmark = [
     pytest.mark.lab,
@@ -63,7 +64,7 @@ def test_live_run_records_evidence_and_replays_to_the_same_verdicts(tmp_path: Pa
         replay.outcome(atomic)
     replay.ensure_control()
     replay.close()
-    assert _verdicts(replay.document()) == _verdicts(doc)
+    assert _verdicts(build_document(replay)) == _verdicts(doc)
     # the key is a secret: nowhere in the evidence or the recording
     for path in [*evidence.iterdir(), *rec.rglob("*")]:
         if path.is_file():

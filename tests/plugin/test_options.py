@@ -84,7 +84,7 @@ def test_atomic_arg_follows_harness_run_rules() -> None:
 
 
 def test_atomic_arg_reaches_the_atomics_that_declare_it() -> None:
-    from harness.plugin.suite import ValidationRun
+    from harness.run import ValidationRun
 
     run = ValidationRun(target="netns://rah", detections=ROOT / "detections", replay=RECORDING,
                         atomic_args={"target_range": "198.51.100.128/28", "asn": "64501"})

@@ -17,7 +17,7 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from harness.evidence import run_schema
-from harness.plugin.suite import ValidationRun
+from harness.run import ValidationRun
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDING = ROOT / "tests" / "data" / "recordings" / "embedded-lab"

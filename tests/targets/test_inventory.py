@@ -9,8 +9,7 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.targets.base import parse_target_url
-from harness.targets.inventory import load_inventory
-from harness.targets.inventory_formats import expand_hosts, literal
+from harness.targets.inventory_formats import expand_hosts, literal, load_inventory
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "inventory"
 FIXTURES = sorted(p.name for p in DATA.iterdir() if p.suffix in (".ini", ".yml"))

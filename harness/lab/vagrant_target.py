@@ -100,7 +100,7 @@ def host_key_from_serial_log(path: Path) -> str | None:
 
 def vagrant_ssh_config(machine: str, cwd: Path, timeout: float = 120) -> SSHConfigEntry:
     """Run ``vagrant ssh-config MACHINE`` in ``cwd`` and return its entry."""
-    from harness.lab.vagrant import vagrant_env
+    from harness.lab.config import vagrant_env
 
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", machine):
         raise TargetError(f"vagrant://{machine}: not a Vagrant machine name")
@@ -159,9 +159,12 @@ class VagrantTarget(SSHTarget):
         accept_unknown_host_key: bool = False,
         url: str | None = None,
     ) -> VagrantTarget:
-        from harness.lab.vagrant import REPO_ROOT, SERIAL_LOG
+        from harness.atomics.loader import repo_root
+        from harness.lab.config import load_lab_config
 
-        where = cwd or Path(os.environ.get("RECON_HARNESS_VAGRANT_CWD", str(REPO_ROOT)))
+        SERIAL_LOG = load_lab_config().vagrant.serial_log
+
+        where = cwd or Path(os.environ.get("RECON_HARNESS_VAGRANT_CWD", str(repo_root())))
         entry = vagrant_ssh_config(machine, where)
         pinned = host_key or host_key_from_serial_log(SERIAL_LOG)
         if pinned is None and not accept_unknown_host_key:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import TargetError
+from harness.lab.vagrant_target import VagrantTarget, host_key_from_serial_log, parse_ssh_config
 from harness.targets.base import get_target
-from harness.targets.vagrant import VagrantTarget, host_key_from_serial_log, parse_ssh_config
 
 # Real output of `vagrant ssh-config` (Vagrant 2.3.4, vagrant-libvirt 0.11.2).
 SSH_CONFIG = """\

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.errors import TargetError
-from harness.plugin.preflight import probe_sensors
+from harness.run.preflight import probe_sensors
 from harness.targets.base import get_target
 
 
@@ -43,7 +43,7 @@ def test_probe_failure_is_a_missing_mandatory_auditd() -> None:
 
 
 def test_require_sensor_makes_it_mandatory_and_adds_an_unreported_one() -> None:
-    from harness.plugin.preflight import require_sensors
+    from harness.run.preflight import require_sensors
 
     sensors = [{"name": "auditd", "available": True, "reason": "", "mandatory": True},
                {"name": "sysmon", "available": False, "reason": "not running", "mandatory": False}]
@@ -55,9 +55,8 @@ def test_require_sensor_makes_it_mandatory_and_adds_an_unreported_one() -> None:
 
 
 def test_a_required_unavailable_sensor_is_error_not_a_skip() -> None:
-    from harness.atomics.loader import load
-    from harness.plugin.preflight import require_sensors
-    from harness.plugin.suite import repo_root
+    from harness.atomics.loader import load, repo_root
+    from harness.run.preflight import require_sensors
     from harness.verdicts.judge import judge_signal, sensor_map
     from harness.verdicts.model import Verdict
 

@@ -1,4 +1,4 @@
-"""TelemetrySession (harness/telemetry/collect.py) without a lab: slices across log rotation."""
+"""TelemetrySession (harness/execution/collect.py) without a lab: slices across log rotation."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from harness.collection import SensorStatus
+from harness.execution.collect import TelemetrySession
 from harness.execution.runner import AtomicRun, CommandRecord, Phase, Status
-from harness.telemetry.collect import TelemetrySession
 from harness.telemetry.collectors.files import LogTap
 from harness.views.context import ViewContext
 

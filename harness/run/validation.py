@@ -10,28 +10,24 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import platform
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import __version__
 from harness.atomics.arguments import arguments_per_test
 from harness.atomics.loader import TECHNIQUE_FILE, load, repo_root
 from harness.atomics.model import NEGATIVE_CONTROL_ID, AtomicTest, Signal, Technique, TechniqueSignals
 from harness.crashpoint import crash_point
 from harness.errors import HarnessError
 from harness.execution.pipeline import DetonationPipeline, negative_control_test
-from harness.plugin.preflight import require_sensors
+from harness.run.model import AtomicOutcome, iso, sha256_text, utc_now
+from harness.run.preflight import require_sensors
 from harness.verdicts import (
-    AtomicVerdict,
     DetectionSuite,
-    Verdict,
     judge_atomic,
     judge_control,
 )
@@ -51,36 +47,6 @@ FACT_COMMANDS = {
     "squid": "squid -v 2>/dev/null | head -1",
     "ulogd": "ulogd -V 2>/dev/null | head -1",
 }
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", errors="replace")).hexdigest()
-
-
-@dataclass
-class AtomicOutcome:
-    """Everything known about one atomic of the run."""
-
-    atomic_id: str
-    name: str
-    guid: str
-    verdict: AtomicVerdict
-    run: dict[str, Any]
-    args: dict[str, str]
-    telemetry: dict[str, Any]
-    sigma_hits: list[dict[str, Any]]
-    kql_rows: dict[str, list[dict[str, Any]]]
-    excerpts: list[dict[str, Any]] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    kql_now: str | None = None  # the reference time KQL's now()/ago() were pinned to
 
 
 class ValidationRun:
@@ -135,7 +101,7 @@ class ValidationRun:
         self._stack = contextlib.ExitStack()
         self._pipeline: DetonationPipeline | None = None
         self._recorded: dict[str, RecordedDetonation] | None = None
-        from harness.telemetry.collect import new_run_id
+        from harness.execution.collect import new_run_id
 
         self.run_id = new_run_id()  # a replay is a run of its own; the recording's id is replayed_run_id
         self.replayed_run_id: str | None = None
@@ -186,7 +152,7 @@ class ValidationRun:
         if pipeline.telemetry is not None:
             self.sensors = [s.to_dict() for s in pipeline.sensors]
         else:
-            from harness.plugin.preflight import probe_sensors
+            from harness.run.preflight import probe_sensors
 
             self.sensors = probe_sensors(session.target)
         if session.lab is not None:
@@ -361,13 +327,6 @@ class ValidationRun:
         if self.outcomes and NEGATIVE_CONTROL_ID not in self.outcomes:
             self.outcome(NEGATIVE_CONTROL_ID)
 
-    # --- evidence ------------------------------------------------------------------------------
-    def document(self) -> dict[str, Any]:
-        """The run.json document (see harness/evidence/schemas/run.schema.json)."""
-        from harness.evidence.runjson import build_document
-
-        return build_document(self)
-
 
 def _hit(m: Any) -> dict[str, Any]:
     d: dict[str, Any] = {"rule_id": m.rule_id, "title": m.title, "level": m.level, "index": m.index,
@@ -394,4 +353,4 @@ def _excerpts(sigma: list[dict[str, Any]], per_source: int = 3) -> list[dict[str
     return out
 
 
-__all__ = ["AtomicOutcome", "ValidationRun", "Verdict", "__version__", "iso", "repo_root", "sha256_text"]
+__all__ = ["AtomicOutcome", "ValidationRun", "iso", "sha256_text"]
