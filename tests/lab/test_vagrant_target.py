@@ -103,7 +103,7 @@ def test_url_builds_an_ssh_target_from_vagrant_ssh_config(tmp_path: Path, monkey
     project = _fake_vagrant(tmp_path, monkeypatch, config)
     serial = tmp_path / "serial.log"
     serial.write_text(f"RECON-HARNESS-HOSTKEY {KEY} root@recon-lab\n")
-    monkeypatch.setattr("harness.lab.vagrant.SERIAL_LOG", serial)
+    monkeypatch.setenv("RECON_HARNESS_SERIAL_LOG", str(serial))
     target = get_target(f"vagrant://default?cwd={project}")
     assert isinstance(target, VagrantTarget)
     assert (target.host, target.port, target.user) == ("198.19.10.23", 22, "root")
@@ -117,7 +117,7 @@ def test_without_a_published_host_key_the_connection_needs_an_explicit_choice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project = _fake_vagrant(tmp_path, monkeypatch, _with_key(tmp_path)[0])
-    monkeypatch.setattr("harness.lab.vagrant.SERIAL_LOG", tmp_path / "absent.log")
+    monkeypatch.setenv("RECON_HARNESS_SERIAL_LOG", str(tmp_path / "absent.log"))
     with pytest.raises(TargetError, match="no host key to pin"):
         get_target(f"vagrant://default?cwd={project}")
     target = get_target(f"vagrant://default?cwd={project}&accept_unknown_host_key=true&user=vagrant")
