@@ -53,6 +53,7 @@ LIBVIRT_URI = "qemu:///system"
 
 # Inside the VM (written by vagrant/provision.sh and harness.lab.vm_internet).
 GUEST_STATE_DIR = "/run/recon-harness"
+GUEST_SRC = "/opt/recon-harness/src"  # where vagrant/provision.sh (SRC=) unpacks the harness in the VM
 GUEST_SYSMON_LOG = "/var/log/sysmon.log"
 
 # The two daemons vagrant-libvirt needs; started with -d when not running (no systemd here).
@@ -322,7 +323,7 @@ class VagrantLab:
                 target = VagrantTarget.for_machine(self.machine, self.cwd)
                 try:
                     res = target.run(f"python3 -m harness.lab.vm_internet status --state-dir {GUEST_STATE_DIR}",
-                                     timeout=60, env={"PYTHONPATH": "/opt/recon-harness/src"})
+                                     timeout=60, env={"PYTHONPATH": GUEST_SRC})
                 finally:
                     target.close()
                 info["vm_internet"] = res.stdout.strip()
@@ -398,7 +399,7 @@ class VagrantLab:
         import json
 
         res = self._target(target).run(f"python3 -m harness.lab.vm_internet sensors --state-dir {GUEST_STATE_DIR}",
-                         timeout=60, env={"PYTHONPATH": "/opt/recon-harness/src"})
+                         timeout=60, env={"PYTHONPATH": GUEST_SRC})
         try:
             rows = json.loads(res.stdout)
         except ValueError:

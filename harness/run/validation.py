@@ -24,6 +24,7 @@ from harness.atomics.model import NEGATIVE_CONTROL_ID, AtomicTest, Signal, Techn
 from harness.crashpoint import crash_point
 from harness.errors import HarnessError
 from harness.execution.pipeline import DetonationPipeline, negative_control_test
+from harness.lab.config import load_lab_config
 from harness.run.model import AtomicOutcome, iso, sha256_text, utc_now
 from harness.run.preflight import require_sensors
 from harness.verdicts import (
@@ -286,7 +287,6 @@ class ValidationRun:
         )
 
     def _control(self) -> AtomicOutcome:
-        cfg_gateway = "198.51.100.249"
         if self._recorded is not None:
             det = self._recorded.get(NEGATIVE_CONTROL_ID)
             if det is None:
@@ -299,9 +299,10 @@ class ValidationRun:
         else:
             try:
                 pipeline = self._open()
-                if pipeline.session.lab is not None:
-                    cfg_gateway = str(pipeline.session.lab_config.inet_gateway_ip)
-                test = negative_control_test(cfg_gateway)
+                # the simulated internet's gateway of the lab in use, else of the lab config given
+                lab_config = (pipeline.session.lab_config if pipeline.session.lab is not None
+                              else load_lab_config(self.lab_config))
+                test = negative_control_test(str(lab_config.inet_gateway_ip))
                 t0 = time.monotonic()
                 done = pipeline.detonate(test)
                 secs = time.monotonic() - t0
