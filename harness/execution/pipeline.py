@@ -15,6 +15,7 @@ from typing import Any
 from harness.atomics.model import NEGATIVE_CONTROL_ID, AtomicTest, Executor
 from harness.crashpoint import crash_point
 from harness.execution import art_guard
+from harness.execution.fleet import needs_declared_scope
 from harness.execution.runner import AtomicRun, Runner, Status
 from harness.execution.session import Session
 
@@ -34,8 +35,8 @@ ProgressFn = Callable[[str, str], None]  # (atomic id, phase)
 
 
 class DetonationPipeline:
-    """Detonates atomics on ``session``, collecting telemetry when the target supports it
-    (the embedded lab; other targets get their run evidence and no telemetry)."""
+    """Detonates atomics on ``session``, collecting the telemetry of its lab, or of the host's own
+    sensors on a target the harness did not build (:mod:`harness.execution.host_sensors`)."""
 
     def __init__(
         self,
@@ -67,6 +68,10 @@ class DetonationPipeline:
             if getattr(self.telemetry, "tempdirs", None) is None:
                 # Labs without a state file of their own (the Vagrant VM): the target's ledger.
                 self.telemetry.tempdirs = session.ledger
+        elif collect and needs_declared_scope(session.target.url):
+            # A host the harness did not build (ssh://): its own sensors, over the same channel.
+            # local:// collects nothing: the controller's audit rules are not the harness's to change.
+            self.telemetry = host_telemetry(session)
 
     @property
     def sensors(self) -> list[Any]:
@@ -106,6 +111,28 @@ class DetonationPipeline:
         # The detonation's own sensor states: a sensor whose log slice came back incomplete is not
         # available for this detonation, whatever the preflight found.
         return Detonated(test, run, tel, out, list(tel.sensors) if tel is not None else self.sensors)
+
+
+def host_telemetry(session: Session) -> Any:
+    """The TelemetrySession of a host the harness did not build; its audit rules go when the session ends."""
+    from harness.execution.collect import TelemetrySession
+    from harness.execution.host_sensors import HostSensors
+    from harness.views.context import ViewContext
+
+    cfg = session.lab_config
+    host = HostSensors(session.target, session.ledger, cfg.telemetry.audit_key, cfg.telemetry.audit_watch_dirs)
+    session.closers.append(host.close)
+    plan = host.start(session.secrets)
+    # The declared scope's ranges are the internet the atomics look at (Defender's RemoteIPType Public),
+    # as the simulated internet's are in the labs (a real host reaches neither otherwise).
+    context = ViewContext.from_lab_config(
+        cfg, device_name=host.facts.hostname or cfg.device_name,
+        local_addresses=plan.client_addresses or (str(cfg.lab_uplink_ip),),
+        public_ranges=(*cfg.simulated_internet_ranges(), *session.scope.ranges))
+    tel = TelemetrySession.from_plan(plan, context)
+    tel.clock = session.clock
+    tel.tempdirs = session.ledger
+    return tel
 
 
 def refused_run(test: AtomicTest, target_url: str, reason: str) -> AtomicRun:

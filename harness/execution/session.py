@@ -11,7 +11,7 @@ import contextlib
 import os
 import secrets as pysecrets
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
@@ -48,6 +48,8 @@ class Session:
     # The state file of everything this run leaves on the host and target: the embedded lab's own
     # (undone by `lab down`), else the target's ledger (undone by `harness target cleanup URL`).
     ledger: LabState | None = None
+    #: Undone when the session ends, newest first, before the target is closed (the host sensors' rules).
+    closers: list[Callable[[], object]] = field(default_factory=list)
 
     @property
     def scratch_dir(self) -> str:
@@ -89,6 +91,7 @@ def open_session(target_url: str | None = None, lab_config: str | None = None,
                     owns = not keep_lab
             target: Target | None = None
             inspector: TargetInspector | None = None
+            session: Session | None = None
             try:
                 target = get_target(url, lab_config=lab_config)
                 if lab_cls is not None and lab is None:
@@ -125,6 +128,8 @@ def open_session(target_url: str | None = None, lab_config: str | None = None,
             finally:
                 # Also when building the session failed half-way (the inspector could not connect):
                 # a lab this session brought up comes down, and no inspector files stay behind.
+                for close in reversed(session.closers if session is not None else []):
+                    close()
                 if inspector is not None:
                     inspector.close()
                 if target is not None:

@@ -46,7 +46,7 @@ HANDLER_MODULES = (
 )
 
 #: Kinds that run on a target, undone by :func:`undo_on_target`, not by the host registry.
-TARGET_KINDS = ("atomic_cleanup", "target_path")
+TARGET_KINDS = ("atomic_cleanup", "target_path", "target_audit_rule")
 
 
 def undo_handler(kind: str) -> Callable[[UndoFn], UndoFn]:
@@ -175,6 +175,15 @@ def undo_on_target(res: Resource, run: RunFn) -> str | None:
         if rc != 0:
             raise OSError(f"pending cleanup of {res.name} exited {rc}: {out.strip()[:200]}")
         return f"pending cleanup of {res.name} ran on the target (detonated, never cleaned up)"
+    if res.kind == "target_audit_rule":
+        # the harness's keyed rule on a host it did not build (harness.execution.host_sensors)
+        fields = [str(f) for f in res.data.get("fields") or []]
+        if not fields or not any(f.startswith("key=") for f in fields):
+            raise OSError(f"refusing to delete audit rule {res.name!r}: it carries no key of the harness")
+        rc, out = run("auditctl -d " + " ".join(shlex.quote(f) for f in fields), "sh")
+        if rc != 0 and "No rule matches" not in out:
+            raise OSError(f"could not delete audit rule {res.name} on the target: {out.strip()[:200]}")
+        return f"audit rule {res.name} on the target" if rc == 0 else None
     if res.kind == "target_path":
         path = res.name
         if not path.startswith("/") or path.rstrip("/") in ("", "/tmp", "/root", "/home", "/etc", "/opt"):
