@@ -331,6 +331,9 @@ class Signal:
     detections: Detections
     modes: tuple[str, ...] = PROXY_MODES
     location: SourceLocation | None = field(default=None, compare=False)
+    #: Sensors whose records fill fields the match needs (DestinationHostname from the resolver's
+    #: answers): without one of them the signal cannot be judged on this target.
+    enriched_by: tuple[str, ...] = ()
 
     def applies_to(self, mode: str) -> bool:
         return mode in self.modes

@@ -157,7 +157,7 @@ def _signal(
         node,
         what,
         ("id", "description", "source", "sensor", "match", "detections"),
-        ("modes",),
+        ("modes", "enriched_by"),
         problems,
     )
     description = (
@@ -184,6 +184,16 @@ def _signal(
             modes.append(mode)
         if isinstance(mnode, yaml.SequenceNode) and not mnode.value:
             problems.add(mnode, f"{what}: modes must name at least one mode (omit it for all modes)")
+    enriched: list[str] = []
+    if "enriched_by" in fields:
+        enode = fields["enriched_by"][1]
+        for item, sensor in n.strings(enode, f"{what}: enriched_by", problems):
+            if sensor not in SIGNAL_SOURCES:
+                problems.add(item, f"{what}: enriched_by {sensor!r} is not one of {', '.join(SIGNAL_SOURCES)}")
+            elif sensor in enriched or sensor == vocab.get("sensor"):
+                problems.add(item, f"{what}: enriched_by {sensor!r} repeats a sensor the signal already names")
+            else:
+                enriched.append(sensor)
     match = _match(test, fields["match"][1], what, secrets, problems) if "match" in fields else None
     detections = _detections(fields["detections"][1], what, problems) if "detections" in fields else None
     if len(problems.errors) != before or match is None or detections is None or description is None:
@@ -197,6 +207,7 @@ def _signal(
         detections,
         tuple(modes),
         problems.at(node),
+        tuple(enriched),
     )
 
 

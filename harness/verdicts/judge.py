@@ -229,6 +229,12 @@ def judge_signal(
         if signal.sensor == "auditd" or (state is not None and state.mandatory):
             return early(Verdict.ERROR, f"mandatory sensor {signal.sensor} unavailable: {why}")
         return early(Verdict.SENSOR_UNAVAILABLE, f"sensor {signal.sensor} unavailable: {why}")
+    for extra in signal.enriched_by:
+        other = sensors.get(extra)
+        if other is None or not other.available:
+            why = other.reason if other is not None else "the target reported no status for this sensor"
+            return early(Verdict.SENSOR_UNAVAILABLE, f"sensor {extra} unavailable (it fills fields this "
+                         f"{signal.sensor} signal matches on): {why}")
     idx = matching_indexes(signal, events, args)
     examples = tuple(_short(dict(events[i])) for i in idx[:MAX_EXAMPLES]) or tuple(
         _short(dict(e)) for e in _near(signal, events))

@@ -118,6 +118,15 @@ def test_signals_that_need_the_proxy_path_say_their_mode(shipped: TechniqueSigna
                 assert s.modes == ("explicit",), s.id
 
 
+def test_signals_on_resolver_names_declare_the_resolver(shipped: TechniqueSignals) -> None:
+    """DestinationHostname of a connection is filled from the resolver's answers (the views): a signal
+    matching on it cannot be judged where the resolver log is missing, and must say so."""
+    offenders = [s.id for e in shipped.expectations.values() for s in e.signals
+                 if any(c.field == "DestinationHostname" for c in s.match.conditions)
+                 and s.sensor != "dns" and "dns" not in s.enriched_by]
+    assert offenders == []
+
+
 def test_shipped_signals_validate_against_the_json_schema(signals_path: Path, repo_root: Path) -> None:
     schema = json.loads((repo_root / "harness" / "atomics" / "signals.schema.json").read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
@@ -162,6 +171,8 @@ RULES: dict[str, tuple[Mutation, str, bool]] = {
     "bad source": (lambda d: _sig(d).update(source="edr"), "source 'edr' is not one of", True),
     "bad sensor": (lambda d: _sig(d).update(sensor="pcap"), "sensor 'pcap' is not one of", True),
     "bad mode": (lambda d: _sig(d).update(modes=["tunnel"]), "mode 'tunnel'", True),
+    "bad enriched_by": (lambda d: _sig(d).update(enriched_by=["pcap"]), "enriched_by 'pcap' is not one of", True),
+    "enriched_by repeats": (lambda d: _sig(d).update(enriched_by=[_sig(d)["sensor"]]), "repeats a sensor", False),
     "logsource key": (lambda d: _sig(d)["match"]["logsource"].update(channel="x"), "logsource key 'channel'", True),
     "logsource empty": (lambda d: _sig(d)["match"].update(logsource={}), "must name a product", True),
     "unknown modifier": (lambda d: _fields(d).update({"Image|base64": "x"}), "modifier 'base64'", True),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.atomics.loader import load
 from harness.evidence.runjson import build_document
 from harness.execution.scope_file import load_scope_file
 from harness.lab import auditctl
@@ -57,6 +58,9 @@ def test_lab_host_over_ssh_gives_the_netns_verdicts_for_its_sensors(lab: Embedde
     url = (f"ssh://root@{lab.cfg.lab_transit_ip}:{lab.cfg.ssh_port}?identity_file={lab.client_key}"
            f"&known_hosts={lab.known_hosts}")
     monkeypatch.setenv("RECON_HARNESS_STATE_DIR", str(tmp_path / "ledgers"))
+    # A real host's run needs the key from the environment (the labs make a random one themselves);
+    # the simulated Shodan API accepts any.
+    monkeypatch.setenv("SHODAN_API_KEY", "0a1b2c3d4e5f60718293a4b5c6d7e8f9")
     over_ssh = _run_suite(url, scope=load_scope_file(SCOPE))
     over_netns = _run_suite(f"netns://{lab.cfg.name}")
     sensors = {str(s["name"]): s for s in over_ssh["target"]["sensors"]}  # type: ignore[index]
@@ -68,13 +72,21 @@ def test_lab_host_over_ssh_gives_the_netns_verdicts_for_its_sensors(lab: Embedde
     available = {name for name, s in sensors.items() if s["available"]}
     ssh_signals, netns_signals = _signals(over_ssh), _signals(over_netns)
     assert ssh_signals.keys() == netns_signals.keys()
-    compared = {k: (v, netns_signals[k]) for k, v in ssh_signals.items() if v[0] in available}
+    technique, signals = load(REPO / "atomics" / "T1590.005" / "T1590.005.yaml")
+    enriched = {(t.id, s.id) for t in technique.atomic_tests for s in signals.for_test(t).signals
+                if set(s.enriched_by) - available}
+    compared = {k: (v, netns_signals[k]) for k, v in ssh_signals.items() if v[0] in available and k not in enriched}
     assert len(compared) >= 5, compared  # the auditd signals of the five atomics at least
     assert {k: v[0][1] for k, v in compared.items()} == {k: v[1][1] for k, v in compared.items()}
     assert all(v[0][1] == "ALERTED" for v in compared.values()), compared
     for key, (sensor, verdict) in ssh_signals.items():
         if sensor not in available:
             assert verdict == "SENSOR_UNAVAILABLE", (key, verdict)
+    # Connection signals name the destination from the resolver's answers (enriched_by: dns): with no
+    # resolver log on the host they are unavailable there, not NO_TELEMETRY.
+    assert enriched and all(ssh_signals[k][1] == "SENSOR_UNAVAILABLE" for k in enriched), enriched
+    assert ssh_signals[("T1590.005-2", "arin-https-connection-auditd")] == ("auditd", "SENSOR_UNAVAILABLE")
+    assert netns_signals[("T1590.005-2", "arin-https-connection-auditd")] == ("auditd", "ALERTED")
     # Every rule is back as it was (the lab's own rules were already live: none was added twice or removed).
     assert auditctl.list_rules() == rules_before
     assert not list((tmp_path / "ledgers").rglob("*.json"))  # the target's ledger is empty, hence gone

@@ -129,6 +129,24 @@ def test_optional_sensor_absent_is_skipped_loudly_mandatory_is_an_error(nmap: di
     assert v.verdict is Verdict.ERROR
 
 
+def test_a_signal_enriched_by_a_missing_sensor_cannot_be_judged() -> None:
+    """arin-https-connection-auditd matches DestinationHostname, which the view fills from the
+    resolver's answers: without the resolver log it is SENSOR_UNAVAILABLE, not NO_TELEMETRY."""
+    technique, signals = load(TECHNIQUE)
+    arin = {s.id: s for s in signals.for_test(technique.find("T1590.005-2")).signals}
+    signal = arin["arin-https-connection-auditd"]
+    assert signal.sensor == "auditd" and signal.enriched_by == ("dns",)
+    no_dns = {**SENSORS, "dns": SensorState("dns", False, "no dnsmasq with log-queries")}
+    v = judge_signal(signal, {}, [], [], no_dns, "EXECUTED", "", _result([]))
+    assert v.verdict is Verdict.SENSOR_UNAVAILABLE and "sensor dns unavailable" in v.reason
+    assert "no dnsmasq with log-queries" in v.reason
+    v = judge_signal(signal, {}, [], [], {k: x for k, x in SENSORS.items() if k != "dns"}, "EXECUTED", "",
+                     _result([]))
+    assert v.verdict is Verdict.SENSOR_UNAVAILABLE and "reported no status" in v.reason
+    v = judge_signal(signal, {}, [], [], SENSORS, "EXECUTED", "", _result([]))  # with dns: judged on events
+    assert v.verdict is Verdict.NO_TELEMETRY
+
+
 def test_run_status_decides_before_telemetry(nmap: dict[str, Signal]) -> None:
     events = [_execve(1)]
     res = _result([_match(AUDIT_RULE, 0, events[0])])
