@@ -4,8 +4,10 @@ as the labs.
 
 auditd: the harness's keyed rules (``harness.lab.auditctl.harness_rules``) are added on the host,
 each recorded in the target's ledger before it is added (so ``harness target cleanup URL`` removes
-it after a crash), and removed when the session ends. A rule the host already has (``Rule exists``:
-the embedded lab's own, or the host's) is neither added nor removed. A host whose audit
+it after a crash), and removed when the session ends. A rule auditctl refuses as present (``Rule
+exists``) is the host's and is left alone; a kernel that takes an identical rule twice (Linux 6.18
+here did, beside the embedded lab's own) gets a second copy, removed at the end, so the host's list
+is as it was. A host whose audit
 configuration is locked (``auditctl -e 2``) takes no rule: auditd is then available only when the
 host's own rules log execve, and the reason says which rules are used.
 
