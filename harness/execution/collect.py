@@ -11,6 +11,7 @@ Secrets are redacted in memory, before anything is written; the unredacted form 
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import shutil
@@ -25,7 +26,7 @@ from harness.collection import CollectionPlan, SensorStatus, Source, TempDirs
 from harness.errors import TelemetryError
 from harness.execution.runner import AtomicRun
 from harness.telemetry.attribution import Attribution, Detonation, attribute
-from harness.telemetry.collectors.files import LogTap, Mark, settle
+from harness.telemetry.collectors.files import LogTap, Mark, settle_all
 from harness.telemetry.parsers import ParseStats, Record, parse_file
 from harness.telemetry.redaction import Redactor
 from harness.views.context import ViewContext
@@ -101,12 +102,24 @@ class TelemetrySession:
     def begin(self) -> dict[str, Mark]:
         return {tap.source: tap.mark() for tap in self.taps}
 
-    def _slice(self, tap: LogTap, mark: Mark, cid: str) -> tuple[bytes, str | None]:
-        if tap.source == Source.AUDITD and self.audit_sync is not None:
-            marker = f"recon-harness sync {cid}"
-            self.audit_sync(marker)
-            return tap.wait_for(mark, marker.encode())
-        return settle(lambda: tap.read_slice(mark), size=lambda got: len(got[0]))
+    def _slices(self, marks: dict[str, Mark], cid: str) -> list[tuple[bytes, str | None]]:
+        """Every tap's slice, in tap order: the audit log up to its sync marker, the other logs once
+        none of them has grown for the quiet window (they are written asynchronously)."""
+        out: dict[int, tuple[bytes, str | None]] = {}
+        others: list[int] = []
+        for i, tap in enumerate(self.taps):
+            mark = marks.get(tap.source, Mark(0, 0))
+            if tap.source == Source.AUDITD and self.audit_sync is not None:
+                marker = f"recon-harness sync {cid}"
+                self.audit_sync(marker)
+                out[i] = tap.wait_for(mark, marker.encode())
+            else:
+                others.append(i)
+        reads = [functools.partial(self.taps[i].read_slice, marks.get(self.taps[i].source, Mark(0, 0)))
+                 for i in others]
+        for i, got in zip(others, settle_all(reads, size=lambda got: len(got[0])), strict=True):
+            out[i] = got
+        return [out[i] for i in range(len(self.taps))]
 
     def finish(self, run: AtomicRun, marks: dict[str, Mark], out_dir: Path | None = None) -> DetonationTelemetry:
         """Slice every tap, redact, parse, attribute and normalise; save under ``out_dir`` if given."""
@@ -123,8 +136,7 @@ class TelemetrySession:
             records: list[Record] = []
             stats: dict[str, ParseStats] = {}
             incomplete: dict[str, str] = {}  # sensor -> why its records may be missing (log lost, sensor died)
-            for tap in self.taps:
-                data, warning = self._slice(tap, marks.get(tap.source, Mark(0, 0)), run.correlation_id)
+            for tap, (data, warning) in zip(self.taps, self._slices(marks, run.correlation_id), strict=True):
                 text = self.redactor.redact(data.decode("utf-8", errors="replace"))
                 raw = raw_dir / f"{tap.source}.log"
                 raw.write_text(text)

@@ -10,6 +10,7 @@ import pytest
 import testinfra
 
 from harness.targets.inspect import TargetInspector
+from harness.targets.local import LocalTarget
 from harness.targets.ssh import SSHTarget
 
 
@@ -46,3 +47,25 @@ def test_a_failure_while_building_removes_them_too(
     with pytest.raises(RuntimeError, match="backend unavailable"):
         TargetInspector(target)
     assert not list(tmp_path.glob("recon-harness-testinfra-*"))
+
+
+def test_existing_paths_checks_many_paths_in_one_command(tmp_path: Path) -> None:
+    """Names with spaces and quotes survive; a dangling symlink does not exist (``test -e``, as
+    testinfra's File.exists); order follows the question; one command for all."""
+    odd = tmp_path / "it's a \"file\" $HOME"
+    odd.write_text("x")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    inspector = TargetInspector(LocalTarget())
+    calls: list[str] = []
+    run = inspector.host.run
+
+    def counting(command: str, *args: object) -> object:
+        calls.append(command)
+        return run(command, *args)
+
+    inspector.host.run = counting
+    asked = [str(tmp_path / "dir"), str(tmp_path / "missing"), str(odd), str(tmp_path / "dangling")]
+    assert inspector.existing_paths(asked) == [str(tmp_path / "dir"), str(odd)]
+    assert len(calls) == 1
+    assert inspector.existing_paths([]) == [] and len(calls) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -161,15 +161,17 @@ class LogTap:
         return data, warning
 
 
-def settle(read: Callable[[], T], quiet_s: float = 0.3, timeout: float = 3.0, size: Callable[[T], int] = len) -> T:
-    """Read until the data stops growing for ``quiet_s`` (logs written asynchronously)."""
+def settle_all(reads: Sequence[Callable[[], T]], quiet_s: float = 0.3, timeout: float = 3.0,
+               size: Callable[[T], int] = len) -> list[T]:
+    """Read every log until none has grown for ``quiet_s``: one quiet window for all of them (each
+    log waited for on its own made the windows add up, about 1.2 s per detonation for four logs)."""
     deadline = time.monotonic() + timeout
-    data = read()
+    data = [read() for read in reads]
     last_change = time.monotonic()
     while time.monotonic() < deadline:
         time.sleep(0.05)
-        new = read()
-        if size(new) != size(data):
+        new = [read() for read in reads]
+        if [size(x) for x in new] != [size(x) for x in data]:
             data, last_change = new, time.monotonic()
         elif time.monotonic() - last_change >= quiet_s:
             break

@@ -1,10 +1,12 @@
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from harness.targets.local import LocalTarget
-from harness.telemetry.collectors.files import LogTap, Mark, settle
+from harness.telemetry.collectors.files import LogTap, Mark, settle_all
 
 # Every tap test runs on a host file and through a target (the shell script run over SSH),
 # here the local target.
@@ -95,4 +97,30 @@ def test_wait_for_marker_and_settle(tmp_path: Path) -> None:
     assert b"sync abc" in tap.wait_for(start, b"sync abc", timeout=1)[0]
     data, _ = tap.wait_for(start, b"never there", timeout=0.2)
     assert b"sync abc" in data  # returns what is there once the timeout passes
-    assert settle(lambda: b"stable", quiet_s=0.05, timeout=1) == b"stable"
+    assert settle_all([lambda: b"stable"], quiet_s=0.05, timeout=1) == [b"stable"]
+
+
+def test_settle_all_waits_for_every_log_in_one_quiet_window(tmp_path: Path) -> None:
+    """A log that grows late, while another is already quiet, is still read whole; the window is
+    shared, so two quiet logs cost one window, not two."""
+    early, late = tmp_path / "dns.log", tmp_path / "squid.log"
+    early.write_text("query\n")
+    late.write_text("")
+
+    def write_late() -> None:
+        for i in range(3):
+            time.sleep(0.1)
+            with late.open("a") as fh:
+                fh.write(f"request {i}\n")
+
+    writer = threading.Thread(target=write_late)
+    writer.start()
+    got = settle_all([early.read_bytes, late.read_bytes], quiet_s=0.25, timeout=3)
+    writer.join()
+    assert got == [b"query\n", b"request 0\nrequest 1\nrequest 2\n"]
+    t0 = time.monotonic()
+    assert settle_all([early.read_bytes, late.read_bytes], quiet_s=0.2, timeout=3) == got
+    assert time.monotonic() - t0 < 0.4  # one shared window (0.2 s), not one per log
+    t0 = time.monotonic()
+    assert settle_all([lambda: b"x" * int(time.monotonic() * 20)], quiet_s=0.2, timeout=0.5)
+    assert time.monotonic() - t0 < 0.9  # a log that never stops growing ends at the timeout
