@@ -117,7 +117,8 @@ class TelemetrySession:
                 others.append(i)
         reads = [functools.partial(self.taps[i].read_slice, marks.get(self.taps[i].source, Mark(0, 0)))
                  for i in others]
-        for i, got in zip(others, settle_all(reads, size=lambda got: len(got[0])), strict=True):
+        written = [self.taps[i].last_write for i in others]
+        for i, got in zip(others, settle_all(reads, size=lambda got: len(got[0]), written=written), strict=True):
             out[i] = got
         return [out[i] for i in range(len(self.taps))]
 

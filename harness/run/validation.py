@@ -175,12 +175,15 @@ class ValidationRun:
     def _probe_facts(self, session: Any) -> dict[str, Any]:
         facts: dict[str, Any] = {"harness_host": {"python": sys.version.split()[0], "platform": platform.platform()}}
         tools: dict[str, str] = {}
-        for name, cmd in FACT_COMMANDS.items():
-            try:
-                res = session.target.run(cmd, timeout=20)
-                value = res.stdout.strip().splitlines()[0] if res.stdout.strip() else ""
-            except (HarnessError, IndexError) as exc:
-                value = f"unavailable: {exc}"
+        # One command for all of them (one round trip, not eleven): each fact's first stdout line
+        # after its own marker line.
+        try:
+            out = session.target.run(facts_script(), timeout=60).stdout
+            answers = _fact_answers(out)
+        except HarnessError as exc:
+            answers = dict.fromkeys(FACT_COMMANDS, f"unavailable: {exc}")
+        for name in FACT_COMMANDS:
+            value = answers.get(name, "")
             if name in ("os", "kernel", "hostname"):
                 facts[name] = value
             else:
@@ -327,6 +330,26 @@ class ValidationRun:
         """Every run has a negative control once any atomic ran."""
         if self.outcomes and NEGATIVE_CONTROL_ID not in self.outcomes:
             self.outcome(NEGATIVE_CONTROL_ID)
+
+
+FACT_MARK = "@@recon-harness-fact "
+
+
+def facts_script() -> str:
+    return "".join(f"echo {FACT_MARK}{name}; ( {cmd} ) 2>/dev/null | head -n 1\n" for name, cmd in FACT_COMMANDS.items())
+
+
+def _fact_answers(out: str) -> dict[str, str]:
+    """``{name: first line}`` from the facts script's output (a fact that printed nothing is "")."""
+    answers: dict[str, str] = {}
+    name: str | None = None
+    for line in out.splitlines():
+        if line.startswith(FACT_MARK):
+            name = line[len(FACT_MARK):].strip()
+            answers[name] = ""
+        elif name is not None and not answers[name] and line.strip():
+            answers[name] = line.strip()
+    return answers
 
 
 def _hit(m: Any) -> dict[str, Any]:

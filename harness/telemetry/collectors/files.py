@@ -151,6 +151,16 @@ class LogTap:
         except FileNotFoundError:
             return b""
 
+    def last_write(self) -> float | None:
+        """When the log was last written (its mtime), for a log on this host; None on a target or
+        when there is no log."""
+        if self.target is not None:
+            return None
+        try:
+            return os.stat(self.path).st_mtime
+        except FileNotFoundError:
+            return None
+
     def wait_for(self, mark: Mark, needle: bytes, timeout: float = 5.0) -> tuple[bytes, str | None]:
         """Read until ``needle`` shows up (a sync marker) or ``timeout`` passes."""
         deadline = time.monotonic() + timeout
@@ -162,17 +172,30 @@ class LogTap:
 
 
 def settle_all(reads: Sequence[Callable[[], T]], quiet_s: float = 0.3, timeout: float = 3.0,
-               size: Callable[[T], int] = len) -> list[T]:
-    """Read every log until none has grown for ``quiet_s``: one quiet window for all of them (each
-    log waited for on its own made the windows add up, about 1.2 s per detonation for four logs)."""
+               size: Callable[[T], int] = len,
+               written: Sequence[Callable[[], float | None]] | None = None) -> list[T]:
+    """Read every log until none has grown for ``quiet_s``, in one window for all of them (waiting
+    for each log on its own made the windows add up: about 1.2 s per detonation for four logs).
+
+    ``written`` gives a log's last write time (epoch seconds; its mtime) where it can be known, read
+    after the log itself: a log last written ``quiet_s`` ago is quiet now, without watching it for
+    that long. Without it (logs on a target), growth is observed, every 20 ms.
+    """
     deadline = time.monotonic() + timeout
+
+    def last_writes() -> list[float | None]:
+        return [w() for w in written] if written is not None else [None] * len(reads)
+
     data = [read() for read in reads]
-    last_change = time.monotonic()
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
+    seen = time.time()
+    changed = [m if m is not None else seen for m in last_writes()]
+    while time.monotonic() < deadline and time.time() - max(changed, default=0.0) < quiet_s:
+        time.sleep(0.02)
         new = [read() for read in reads]
-        if [size(x) for x in new] != [size(x) for x in data]:
-            data, last_change = new, time.monotonic()
-        elif time.monotonic() - last_change >= quiet_s:
-            break
+        now = time.time()
+        for i, m in enumerate(last_writes()):
+            if size(new[i]) != size(data[i]):
+                data[i], changed[i] = new[i], (now if m is None else m)
+            elif m is not None:
+                changed[i] = m
     return data

@@ -124,3 +124,24 @@ def test_settle_all_waits_for_every_log_in_one_quiet_window(tmp_path: Path) -> N
     t0 = time.monotonic()
     assert settle_all([lambda: b"x" * int(time.monotonic() * 20)], quiet_s=0.2, timeout=0.5)
     assert time.monotonic() - t0 < 0.9  # a log that never stops growing ends at the timeout
+
+
+def test_settle_all_trusts_a_local_logs_mtime(tmp_path: Path) -> None:
+    """A local log last written long enough ago is quiet at once; one written just now is watched
+    until the window since that write has passed; a tap on a target has no mtime to trust."""
+    old, fresh = tmp_path / "old.log", tmp_path / "fresh.log"
+    old.write_text("a\n")
+    fresh.write_text("b\n")
+    os.utime(old, (time.time() - 5, time.time() - 5))
+    taps = [LogTap("dnsmasq", str(old), "dns"), LogTap("squid", str(fresh), "proxy")]
+    marks = [Mark(0, 0), Mark(0, 0)]
+    t0 = time.monotonic()
+    got = settle_all([lambda: taps[0].read_slice(marks[0])], quiet_s=0.3, size=lambda x: len(x[0]),
+                     written=[taps[0].last_write])
+    assert got == [(b"a\n", None)] and time.monotonic() - t0 < 0.15
+    t0 = time.monotonic()
+    reads = [lambda: taps[0].read_slice(marks[0]), lambda: taps[1].read_slice(marks[1])]
+    got = settle_all(reads, quiet_s=0.3, size=lambda x: len(x[0]), written=[t.last_write for t in taps])
+    assert got == [(b"a\n", None), (b"b\n", None)] and 0.2 <= time.monotonic() - t0 < 0.6
+    assert LogTap("squid", str(fresh), "proxy", LocalTarget()).last_write() is None
+    assert LogTap("squid", str(tmp_path / "absent.log"), "proxy").last_write() is None
