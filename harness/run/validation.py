@@ -336,7 +336,9 @@ FACT_MARK = "@@recon-harness-fact "
 
 
 def facts_script() -> str:
-    return "".join(f"echo {FACT_MARK}{name}; ( {cmd} ) 2>/dev/null | head -n 1\n" for name, cmd in FACT_COMMANDS.items())
+    """Every fact command after its marker line, first stdout line only."""
+    return "".join(f"echo {FACT_MARK}{name}; ( {cmd} ) 2>/dev/null | head -n 1\n"
+                   for name, cmd in FACT_COMMANDS.items())
 
 
 def _fact_answers(out: str) -> dict[str, str]:
