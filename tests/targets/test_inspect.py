@@ -56,15 +56,14 @@ def test_existing_paths_checks_many_paths_in_one_command(tmp_path: Path) -> None
     odd.write_text("x")
     (tmp_path / "dir").mkdir()
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
-    inspector = TargetInspector(LocalTarget())
     calls: list[str] = []
-    run = inspector.host.run
 
-    def counting(command: str, *args: object) -> object:
-        calls.append(command)
-        return run(command, *args)
+    class Counting(LocalTarget):
+        def run(self, command: str, **kwargs: Any) -> Any:
+            calls.append(command)
+            return super().run(command, **kwargs)
 
-    inspector.host.run = counting
+    inspector = TargetInspector(Counting())
     asked = [str(tmp_path / "dir"), str(tmp_path / "missing"), str(odd), str(tmp_path / "dangling")]
     assert inspector.existing_paths(asked) == [str(tmp_path / "dir"), str(odd)]
     assert len(calls) == 1
