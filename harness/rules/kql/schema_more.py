@@ -1,4 +1,5 @@
-"""More Defender advanced-hunting tables: alerts, e-mail, identity and Entra sign-ins, cloud apps, TVM.
+"""More Defender advanced-hunting tables (alerts, e-mail, identity and Entra sign-ins, cloud apps, TVM) and
+the two Log Analytics tables public Device* hunting queries join (SecurityEvent, IntuneDevices).
 
 Column names and types as the "<table> table in the advanced hunting schema" pages of the
 Microsoft Defender XDR documentation list them (MicrosoftDocs/defender-docs,
@@ -168,6 +169,75 @@ _SPEC = {
         "BrowserName:string ExtensionId:string ExtensionName:string ExtensionDescription:string "
         "ExtensionVersion:dynamic ExtensionRisk:string PermissionId:string PermissionName:string "
         "PermissionDescription:string PermissionRisk:string IsPermissionRequired:string"
+    ),
+    # Log Analytics tables (Sentinel): MicrosoftDocs/azure-reference-other, azure-monitor-ref/tables/
+    # includes/securityevent-include.md @04e8b5c; the hidden standard columns (_BilledSize, _IsBillable,
+    # _ResourceId, _SubscriptionId) are left out, as `*` leaves them out in Log Analytics
+    "SecurityEvent": (
+        "AccessMask:string Account:string AccountDomain:string AccountExpires:string AccountName:string "
+        "AccountSessionIdentifier:string AccountType:string Activity:string AdditionalInfo:string "
+        "AdditionalInfo2:string AllowedToDelegateTo:string Attributes:string AuditPolicyChanges:string "
+        "AuditsDiscarded:int AuthenticationLevel:int AuthenticationPackageName:string "
+        "AuthenticationProvider:string AuthenticationServer:string AuthenticationService:int "
+        "AuthenticationType:string AzureDeploymentID:string CACertificateHash:string CalledStationID:string "
+        "CallerProcessId:string CallerProcessName:string CallingStationID:string CAPublicKeyHash:string "
+        "CategoryId:string CertificateDatabaseHash:string Channel:string ClassId:string ClassName:string "
+        "ClientAddress:string ClientIPAddress:string ClientName:string CommandLine:string "
+        "CompatibleIds:string Computer:string DCDNSName:string DeviceDescription:string DeviceId:string "
+        "DisplayName:string Disposition:string DomainBehaviorVersion:string DomainName:string "
+        "DomainPolicyChanged:string DomainSid:string EAPType:string ElevatedToken:string ErrorCode:int "
+        "EventData:string EventID:int EventSourceName:string ExtendedQuarantineState:string "
+        "FailureReason:string FileHash:string FilePath:string FilePathNoUser:string Filter:string "
+        "ForceLogoff:string Fqbn:string FullyQualifiedSubjectMachineName:string "
+        "FullyQualifiedSubjectUserName:string GroupMembership:string HandleId:string HardwareIds:string "
+        "HomeDirectory:string HomePath:string InterfaceUuid:string IpAddress:string IpPort:string "
+        "KeyLength:int Level:string LmPackageName:string LocationInformation:string LockoutDuration:string "
+        "LockoutObservationWindow:string LockoutThreshold:string LoggingResult:string LogonGuid:string "
+        "LogonHours:string LogonID:string LogonProcessName:string LogonType:int LogonTypeName:string "
+        "MachineAccountQuota:string MachineInventory:string MachineLogon:string ManagementGroupName:string "
+        "MandatoryLabel:string MaxPasswordAge:string MemberName:string MemberSid:string MinPasswordAge:string "
+        "MinPasswordLength:string MixedDomainMode:string NASIdentifier:string NASIPv4Address:string "
+        "NASIPv6Address:string NASPort:string NASPortType:string NetworkPolicyName:string NewDate:string "
+        "NewMaxUsers:string NewProcessId:string NewProcessName:string NewRemark:string NewShareFlags:string "
+        "NewTime:string NewUacValue:string NewValue:string NewValueType:string ObjectName:string "
+        "ObjectServer:string ObjectType:string ObjectValueName:string OemInformation:string "
+        "OldMaxUsers:string OldRemark:string OldShareFlags:string OldUacValue:string OldValue:string "
+        "OldValueType:string OperationType:string PackageName:string ParentProcessName:string "
+        "PasswordHistoryLength:string PasswordLastSet:string PasswordProperties:string PreviousDate:string "
+        "PreviousTime:string PrimaryGroupId:string PrivateKeyUsageCount:string PrivilegeList:string "
+        "Process:string ProcessId:string ProcessName:string ProfilePath:string Properties:string "
+        "ProtocolSequence:string ProxyPolicyName:string QuarantineHelpURL:string QuarantineSessionID:string "
+        "QuarantineSessionIdentifier:string QuarantineState:string QuarantineSystemHealthResult:string "
+        "RelativeTargetName:string RemoteIpAddress:string RemotePort:string Requester:string RequestId:string "
+        "RestrictedAdminMode:string RowsDeleted:string SamAccountName:string ScriptPath:string "
+        "SecurityDescriptor:string ServiceAccount:string ServiceFileName:string ServiceName:string "
+        "ServiceStartType:int ServiceType:string SessionName:string ShareLocalPath:string ShareName:string "
+        "SidHistory:string SourceComputerId:string SourceSystem:string Status:string StorageAccount:string "
+        "SubcategoryGuid:string SubcategoryId:string Subject:string SubjectAccount:string "
+        "SubjectDomainName:string SubjectKeyIdentifier:string SubjectLogonId:string SubjectMachineName:string "
+        "SubjectMachineSID:string SubjectUserName:string SubjectUserSid:string SubStatus:string "
+        "TableId:string TargetAccount:string TargetDomainName:string TargetInfo:string "
+        "TargetLinkedLogonId:string TargetLogonGuid:string TargetLogonId:string "
+        "TargetOutboundDomainName:string TargetOutboundUserName:string TargetServerName:string "
+        "TargetSid:string TargetUser:string TargetUserName:string TargetUserSid:string Task:int "
+        "TemplateContent:string TemplateDSObjectFQDN:string TemplateInternalName:string TemplateOID:string "
+        "TemplateSchemaVersion:string TemplateVersion:string TimeGenerated:datetime TokenElevationType:string "
+        "TransmittedServices:string Type:string UserAccountControl:string UserParameters:string "
+        "UserPrincipalName:string UserWorkstations:string VendorIds:string VirtualAccount:string "
+        "Workstation:string WorkstationName:string"
+    ),
+    # intunedevices-include.md @97500f2 (hidden standard columns left out as above)
+    "IntuneDevices": (
+        "AADTenantId:string AndroidPatchLevel:string BatchId:string CategoryName:string CompliantState:string "
+        "CreatedDate:string DeviceId:string DeviceName:string DeviceRegistrationState:string "
+        "DeviceState:string EasID:string EncryptionStatusString:string GraphDeviceIsManaged:bool IMEI:string "
+        "InGracePeriodUntil:string IntuneAccountId:string JailBroken:string JoinType:string "
+        "LastContact:string ManagedBy:string ManagedDeviceName:string Manufacturer:string MEID:string "
+        "Model:string OperationName:string OS:string OSVersion:string Ownership:string PhoneNumber:string "
+        "PrimaryUser:string ReferenceId:string Result:string SerialNumber:string SkuFamily:string "
+        "SourceSystem:string Stats:dynamic StorageFree:long StorageTotal:long SubscriberCarrierNetwork:string "
+        "SupervisedStatusString:string TenantId:string TimeGenerated:datetime Type:string UPN:string "
+        "UserEmail:string UserName:string WifiMacAddress:string"
     ),
 }
 
