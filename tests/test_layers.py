@@ -47,6 +47,8 @@ def imports(path: Path, modules: set[str]) -> list[tuple[str, int, bool]]:
     typing_only = _type_checking_nodes(tree)
     out: list[tuple[str, int, bool]] = []
     for node in ast.walk(tree):
+        if not isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]

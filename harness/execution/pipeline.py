@@ -97,8 +97,7 @@ class DetonationPipeline:
             reason = runner.redactor.redact(refused)
             return Detonated(test, refused_run(test, self.session.target.url, reason), None, None, self.sensors)
         marks = self.telemetry.begin() if self.telemetry is not None else {}
-        atomic: Any = test  # AtomicTest satisfies the runner's AtomicLike (read-only attributes)
-        run = runner.run(atomic, dict(args or {}), on_phase=self._phase)
+        run = runner.run(test, dict(args or {}), on_phase=self._phase)
         out = run_dir(self.telemetry_dir, self.run_id, run.id) if self.telemetry_dir is not None else None
         tel = None
         if self.telemetry is not None:

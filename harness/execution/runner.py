@@ -45,12 +45,24 @@ class Phase(enum.StrEnum):
 class AtomicLike(Protocol):
     """What the runner needs of an atomic test (harness.atomics.model.AtomicTest)."""
 
-    id: str
-    guid: str
-    name: str
-    executor: Any
-    dependencies: Sequence[Any]
-    dependency_executor_name: str | None
+    # read-only: AtomicTest is a frozen dataclass
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def guid(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def executor(self) -> Any: ...
+
+    @property
+    def dependencies(self) -> Sequence[Any]: ...
+
+    @property
+    def dependency_executor_name(self) -> str | None: ...
 
     def render(self, text: str, args: Mapping[str, str] | None = None) -> str: ...
 

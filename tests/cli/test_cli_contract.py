@@ -17,7 +17,7 @@ TOOL = Path(os.environ.get("RECON_HARNESS_CLI_CONTRACT") or REPO.parent / "share
     reason=f"the CLI contract checker is not at {TOOL}: it ships with the project's shared material (CI has it at "
     "../shared/tools/cli-contract); set RECON_HARNESS_CLI_CONTRACT to its path to run this test",
 )
-def test_cli_output_shapes_hold():
+def test_cli_output_shapes_hold() -> None:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
     proc = subprocess.run(["bash", str(TOOL)], cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -19,7 +19,7 @@ def _offline_skipped() -> set[str]:
 
 
 @pytest.mark.skipif(not SIGMA.exists(), reason="run `./bootstrap.sh setup` (as root) to create .venv-sigma-cli")
-def test_sigma_check_finds_no_error_and_no_issue():
+def test_sigma_check_finds_no_error_and_no_issue() -> None:
     excluded = [a for v in sorted(_offline_skipped()) for a in ("-x", v)]
     proc = subprocess.run([str(SIGMA), "check", "--fail-on-error", "--fail-on-issues", *excluded,
                            str(REPO / "detections" / "sigma")], capture_output=True, text=True, timeout=300)

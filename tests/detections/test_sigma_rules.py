@@ -9,7 +9,7 @@ import re
 import uuid
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -152,12 +152,12 @@ def test_rule_invariants_all_at_once() -> None:
         if "correlation" in doc:
             continue
         ls = doc.get("logsource") or {}
-        key = (ls.get("product"), ls.get("category"), ls.get("service"))
-        prefix = FILENAME_PREFIX.get(key)
+        source = (ls.get("product"), ls.get("category"), ls.get("service"))
+        prefix = FILENAME_PREFIX.get(source)
         if prefix is None:
-            offenders.append(f"{name}: unexpected logsource {key}")
+            offenders.append(f"{name}: unexpected logsource {source}")
         elif not name.startswith(prefix):
-            offenders.append(f"{name}: logsource {key} needs file prefix {prefix}")
+            offenders.append(f"{name}: logsource {source} needs file prefix {prefix}")
     offenders += [f"duplicate id {i}: {n}" for i, n in ids.items() if len(n) > 1]
     offenders += [f"duplicate title {t}: {n}" for t, n in titles.items() if len(n) > 1]
     # every atomic covered by a rule, every rule exercised by an atomic
@@ -214,7 +214,7 @@ def test_sigmahq_validators() -> None:
     for name, cls in sorted(validators.items()):
         if name in OFFLINE_SKIPPED_VALIDATORS:
             continue
-        validator = cls()
+        validator = cast(Any, cls)()  # the registry's values are validator classes
         for issue in [i for r in collection for i in validator.validate(r)] + list(validator.finalize()):
             files = [Path(str(r.source.path)).name for r in issue.rules if r.source]
             if all((name, f) in ACCEPTED_FINDINGS for f in files) and files:
@@ -318,7 +318,7 @@ def test_rules_fire_through_the_product_parsers_and_view() -> None:
     def atomic_at(t: str) -> str:  # second resolution: dnsmasq logs whole seconds
         for name, start, end in windows:
             if start[:19] <= t[:19] <= end[:19]:
-                return name
+                return str(name)
         return "none"
 
     fired: dict[str, set[str]] = defaultdict(set)

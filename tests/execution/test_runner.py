@@ -2,17 +2,23 @@
 
 import dataclasses
 import uuid
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from harness.atomics.loader import load_technique
+from harness.atomics.model import AtomicTest
 from harness.execution.runner import Runner, Status
 from harness.execution.scope import Scope
 from harness.lab.config import load_lab_config
+from harness.lab.state import LabState, Resource
 from harness.targets import get_target
+from harness.targets.base import CommandResult, Target
 
 
-def _atomic(tmp_path, command, cleanup="", prereq=None, get_prereq=None, args=None):
+def _atomic(tmp_path: Path, command: str, cleanup: str = "", prereq: str | None = None,
+            get_prereq: str | None = None, args: dict[str, str] | None = None) -> AtomicTest:
     deps = ""
     if prereq is not None:
         deps = f"""  dependency_executor_name: sh
@@ -50,11 +56,11 @@ atomic_tests:
 
 
 @pytest.fixture
-def runner(tmp_path):
+def runner(tmp_path: Path) -> Any:
     return Runner(get_target("local://"), None, scratch_dir=str(tmp_path / "scratch"))
 
 
-def test_executed_and_cleanup_ran(tmp_path, runner):
+def test_executed_and_cleanup_ran(tmp_path: Path, runner: Runner) -> None:
     out = tmp_path / "out"
     run = runner.run(_atomic(tmp_path, f"echo hi > {out}", f"rm -f {out}"))
     assert run.status is Status.EXECUTED and run.exit_code == 0 and run.reason == ""
@@ -64,14 +70,14 @@ def test_executed_and_cleanup_ran(tmp_path, runner):
     assert not (tmp_path / "scratch" / f".harness-{run.correlation_id}").exists()
 
 
-def test_correlation_id_is_in_the_environment(tmp_path, runner):
+def test_correlation_id_is_in_the_environment(tmp_path: Path, runner: Runner) -> None:
     run = runner.run(_atomic(tmp_path, 'echo "cid=$HARNESS_CORRELATION_ID"; cat "$CURL_HOME/.curlrc"'))
     out = run.detonation_commands()[0].stdout
     assert f"cid={run.correlation_id}" in out
     assert f'user-agent = "curl (recon-atomics-harness; cid={run.correlation_id})"' in out
 
 
-def test_failure_is_execution_failed_and_cleanup_still_runs(tmp_path, runner):
+def test_failure_is_execution_failed_and_cleanup_still_runs(tmp_path: Path, runner: Runner) -> None:
     out = tmp_path / "half"
     run = runner.run(_atomic(tmp_path, f"touch {out}; echo boom >&2; exit 7", f"rm -f {out}"))
     assert run.status is Status.EXECUTION_FAILED and run.exit_code == 7
@@ -79,7 +85,7 @@ def test_failure_is_execution_failed_and_cleanup_still_runs(tmp_path, runner):
     assert not out.exists()
 
 
-def test_timeout_kills_and_cleans(tmp_path):
+def test_timeout_kills_and_cleans(tmp_path: Path) -> None:
     r = Runner(get_target("local://"), None, timeout_s=0.5, scratch_dir=str(tmp_path))
     marker = tmp_path / "m"
     run = r.run(_atomic(tmp_path, f"touch {marker}; sleep 30", f"rm -f {marker}"))
@@ -87,14 +93,14 @@ def test_timeout_kills_and_cleans(tmp_path):
     assert not marker.exists()
 
 
-def test_prereq_missing_without_get_prereqs(tmp_path, runner):
+def test_prereq_missing_without_get_prereqs(tmp_path: Path, runner: Runner) -> None:
     run = runner.run(_atomic(tmp_path, "echo never", prereq="false", get_prereq="echo would-install"))
     assert run.status is Status.PREREQ_MISSING
     assert "The tool must be present" in run.reason and "--get-prereqs" in run.reason
     assert [c.phase for c in run.commands] == ["prereq"]
 
 
-def test_prereq_reason_comes_from_get_prereq(tmp_path):
+def test_prereq_reason_comes_from_get_prereq(tmp_path: Path) -> None:
     r = Runner(get_target("local://"), None, get_prereqs=True, scratch_dir=str(tmp_path))
     run = r.run(_atomic(tmp_path, "echo never", prereq="false",
                         get_prereq='echo "prerequisite missing: no internet to fetch the tool" >&2; exit 1'))
@@ -103,7 +109,7 @@ def test_prereq_reason_comes_from_get_prereq(tmp_path):
     assert "detonate" not in [c.phase for c in run.commands]
 
 
-def test_secrets_are_redacted_from_every_record(tmp_path):
+def test_secrets_are_redacted_from_every_record(tmp_path: Path) -> None:
     secret = "sk_" + uuid.uuid4().hex
     r = Runner(get_target("local://"), None, env={"API_KEY": secret}, secrets=[secret], scratch_dir=str(tmp_path))
     run = r.run(_atomic(tmp_path, 'echo "key is $API_KEY"; echo "$API_KEY" >&2; exit 1'))
@@ -115,7 +121,7 @@ def test_secrets_are_redacted_from_every_record(tmp_path):
     assert secret.encode().hex() not in repr(run.to_dict())
 
 
-def test_out_of_scope_is_refused_before_anything_runs(tmp_path):
+def test_out_of_scope_is_refused_before_anything_runs(tmp_path: Path) -> None:
     r = Runner(get_target("local://"), Scope.from_lab(load_lab_config()), scratch_dir=str(tmp_path))
     run = r.run(_atomic(tmp_path, "echo #{target}", args={"target": "8.8.8.8"}))
     assert run.status is Status.ERROR and "8.8.8.8" in run.reason and run.commands == ()
@@ -124,28 +130,28 @@ def test_out_of_scope_is_refused_before_anything_runs(tmp_path):
 class _InterruptingTarget:
     """Raises Ctrl-C during the detonation (an error path: the one place a stand-in is used)."""
 
-    def __init__(self, inner):
+    def __init__(self, inner: Target) -> None:
         self.inner, self.url = inner, inner.url
 
-    def run(self, command, **kw):
+    def run(self, command: str, **kw: Any) -> CommandResult:
         if "sleep" in command:
             raise KeyboardInterrupt
         return self.inner.run(command, **kw)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
 
-def test_ctrl_c_runs_cleanup_then_propagates(tmp_path):
+def test_ctrl_c_runs_cleanup_then_propagates(tmp_path: Path) -> None:
     marker = tmp_path / "m"
     marker.write_text("x")
-    r = Runner(_InterruptingTarget(get_target("local://")), None, scratch_dir=str(tmp_path))
+    r = Runner(cast(Target, _InterruptingTarget(get_target("local://"))), None, scratch_dir=str(tmp_path))
     with pytest.raises(KeyboardInterrupt):
         r.run(_atomic(tmp_path, "sleep 30", f"rm -f {marker}"))
     assert not marker.exists()
 
 
-def test_cleanup_that_leaves_its_output_behind_is_an_error(tmp_path):
+def test_cleanup_that_leaves_its_output_behind_is_an_error(tmp_path: Path) -> None:
     from harness.targets.inspect import TargetInspector
 
     target = get_target("local://")
@@ -157,7 +163,7 @@ def test_cleanup_that_leaves_its_output_behind_is_an_error(tmp_path):
     assert run.status is Status.ERROR and f"cleanup left {out} behind" in run.reason
 
 
-def test_removed_paths_reads_rm_lines_only():
+def test_removed_paths_reads_rm_lines_only() -> None:
     from harness.execution.runner import removed_paths
 
     assert removed_paths("rm -f /tmp/a /tmp/b.xml\nrm -rf /tmp/home # c\necho /tmp/x\nrm /tmp/*.log") == [
@@ -167,22 +173,21 @@ def test_removed_paths_reads_rm_lines_only():
 class _Ledger:
     """The state file's record/discard calls, as the runner makes them (harness.lab.state.LabState)."""
 
-    def __init__(self, state_dir):
-        from harness.lab.state import LabState
+    def __init__(self, state_dir: Path) -> None:
 
         self.state = LabState.open(state_dir, "test")
 
-    def record(self, kind, name, **data):
+    def record(self, kind: str, name: str, **data: Any) -> Resource:
         return self.state.record(kind, name, **data)
 
-    def discard(self, res):
+    def discard(self, res: Resource) -> None:
         self.state.discard(res)
 
-    def pending(self):
+    def pending(self) -> list[tuple[str, str]]:
         return [(r.kind, r.name) for r in self.state.resources]
 
 
-def test_pending_cleanup_is_recorded_before_detonation_and_forgotten_after(tmp_path):
+def test_pending_cleanup_is_recorded_before_detonation_and_forgotten_after(tmp_path: Path) -> None:
     out = tmp_path / "out"
     ledger = _Ledger(tmp_path / "state")
     probe = tmp_path / "probe"
@@ -200,7 +205,7 @@ def test_pending_cleanup_is_recorded_before_detonation_and_forgotten_after(tmp_p
     assert ledger.pending() == [] and not out.exists()
 
 
-def test_failed_cleanup_stays_pending_for_lab_down(tmp_path):
+def test_failed_cleanup_stays_pending_for_lab_down(tmp_path: Path) -> None:
     ledger = _Ledger(tmp_path / "state")
     runner = Runner(get_target("local://"), None, scratch_dir=str(tmp_path / "scratch"), ledger=ledger)
     run = runner.run(_atomic(tmp_path, "true", "exit 4"))
@@ -208,7 +213,7 @@ def test_failed_cleanup_stays_pending_for_lab_down(tmp_path):
     assert [k for k, _ in ledger.pending()] == ["target_path", "atomic_cleanup"]
 
 
-def test_killed_at_a_phase_leaves_the_pending_cleanup_to_teardown(tmp_path):
+def test_killed_at_a_phase_leaves_the_pending_cleanup_to_teardown(tmp_path: Path) -> None:
     """RECON_HARNESS_CRASH_AT kills the process group at the phase: the entry stays, teardown runs it."""
     import os
     import signal
@@ -240,16 +245,17 @@ def test_killed_at_a_phase_leaves_the_pending_cleanup_to_teardown(tmp_path):
     state = LabState.load(tmp_path / "state")
     assert state is not None and {r.kind for r in state.resources} == {"target_path", "atomic_cleanup"}
 
-    def sh(command, shell):
+    def sh(command: Any, shell: Any) -> Any:
         res = subprocess.run([shell, "-c", command], capture_output=True, text=True)
         return res.returncode, res.stdout + res.stderr
 
     done, errors = teardown.undo_target_entries(state, sh)
-    assert errors == [] and not out.exists() and LabState.load(tmp_path / "state").resources == []
+    saved = LabState.load(tmp_path / "state")
+    assert errors == [] and not out.exists() and saved is not None and saved.resources == []
     assert any("pending cleanup" in d for d in done)
 
 
-def test_a_cleanup_holding_a_secret_is_recorded_redacted(tmp_path):
+def test_a_cleanup_holding_a_secret_is_recorded_redacted(tmp_path: Path) -> None:
     from harness.lab import teardown
 
     ledger = _Ledger(tmp_path / "state")
@@ -264,7 +270,7 @@ def test_a_cleanup_holding_a_secret_is_recorded_redacted(tmp_path):
     assert len(errors) == 1 and "held a secret" in errors[0]
 
 
-def test_a_test_for_another_executor_is_never_run(tmp_path, runner):
+def test_a_test_for_another_executor_is_never_run(tmp_path: Path, runner: Runner) -> None:
     out = tmp_path / "out"
     test = _atomic(tmp_path, f"echo ran > {out}")
     powershell = dataclasses.replace(test, executor=dataclasses.replace(test.executor, name="powershell"))

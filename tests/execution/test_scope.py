@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 
 from harness.errors import ScopeError
@@ -6,11 +8,11 @@ from harness.lab.config import load_lab_config
 
 
 @pytest.fixture
-def scope():
+def scope() -> Any:
     return Scope.from_lab(load_lab_config())
 
 
-def test_lab_commands_are_in_scope(scope):
+def test_lab_commands_are_in_scope(scope: Any) -> None:
     assert scope.violations("nmap -sn 198.51.100.128/28 -oX /tmp/x.xml") == []
     assert scope.violations("curl https://whois.arin.net/rest/ip/198.51.100.130 -o /tmp/a") == []
     assert scope.violations("curl -sS https://bgp.he.net/AS64500") == []
@@ -29,12 +31,12 @@ def test_lab_commands_are_in_scope(scope):
         ("theHarvester -d victim.com -b bing", {"domain": "victim.com"}, "domain=victim.com"),
     ],
 )
-def test_out_of_scope_targets_are_refused(scope, command, args, reason):
+def test_out_of_scope_targets_are_refused(scope: Any, command: Any, args: Any, reason: Any) -> None:
     with pytest.raises(ScopeError, match="refused") as exc:
         scope.check(command, args)
     assert reason in str(exc.value)
 
 
-def test_paths_and_flags_are_not_mistaken_for_targets(scope):
+def test_paths_and_flags_are_not_mistaken_for_targets(scope: Any) -> None:
     cmd = "rm -f /tmp/atomic-arin.json /tmp/atomic-rdap.json"
     assert scope.violations(cmd, {"output": "/tmp/atomic-arin.json"}) == []

@@ -1,10 +1,12 @@
+from typing import Any
+
 import pytest
 
 from harness.errors import TelemetryError
 from harness.lab import auditctl
 
 
-def test_rules_are_keyed_scoped_to_login_sessions_and_cover_every_syscall():
+def test_rules_are_keyed_scoped_to_login_sessions_and_cover_every_syscall() -> None:
     rules = [str(r) for r in auditctl.harness_rules("k1", ["/tmp", "/srv/out"])]
     assert all("-F auid!=unset -F key=k1" in r for r in rules)
     assert any("-S execve,execveat" in r and "arch=b64" in r for r in rules)
@@ -15,11 +17,12 @@ def test_rules_are_keyed_scoped_to_login_sessions_and_cover_every_syscall():
     assert sum("-F perm=wa" in r for r in rules) == 2
 
 
-def test_install_prepends_in_order_and_records_before_each_change():
-    calls, recorded = [], []
+def test_install_prepends_in_order_and_records_before_each_change() -> None:
+    calls: list[list[str]] = []
+    recorded: list[auditctl.AuditRule] = []
     rules = auditctl.harness_rules("k", ["/tmp"])
 
-    def run(args):
+    def run(args: Any) -> Any:
         calls.append(list(args))
         return 0, ""
 
@@ -30,7 +33,7 @@ def test_install_prepends_in_order_and_records_before_each_change():
     assert recorded == list(reversed(rules))
 
 
-def test_auditctl_failures_are_clear_errors():
+def test_auditctl_failures_are_clear_errors() -> None:
     rule = auditctl.harness_rules()[0]
     with pytest.raises(TelemetryError, match=r"auditctl -A .* failed: Operation not permitted"):
         auditctl.install([rule], lambda a: (1, "Operation not permitted"))
@@ -41,7 +44,7 @@ def test_auditctl_failures_are_clear_errors():
         auditctl.remove(rule, lambda a: (1, "Operation not permitted"))
 
 
-def test_status_parsing():
+def test_status_parsing() -> None:
     out = "enabled 1\nfailure 1\npid 123\nbacklog_limit 8192\nlost 0\n"
     st = auditctl.status(lambda a: (0, out))
     assert st["enabled"] == "1" and st["pid"] == "123" and st["backlog_limit"] == "8192"

@@ -1,10 +1,12 @@
+from pathlib import Path
+
 import pytest
 
 from harness.errors import ConfigError
 from harness.lab.config import load_lab_config
 
 
-def test_defaults_load_and_derive_addresses():
+def test_defaults_load_and_derive_addresses() -> None:
     c = load_lab_config()
     assert str(c.host_transit_ip) == "198.18.0.1" and str(c.lab_transit_ip) == "198.18.0.2"
     assert str(c.lab_uplink_ip) == "198.51.100.250" and str(c.inet_gateway_ip) == "198.51.100.249"
@@ -12,7 +14,7 @@ def test_defaults_load_and_derive_addresses():
     assert all(h.ip in c.sweep_range for h in c.live_hosts)
 
 
-def test_invalid_toml_names_line_and_column(tmp_path):
+def test_invalid_toml_names_line_and_column(tmp_path: Path) -> None:
     p = tmp_path / "lab.toml"
     p.write_text("[lab]\nname = \n")
     with pytest.raises(ConfigError) as exc:
@@ -20,7 +22,7 @@ def test_invalid_toml_names_line_and_column(tmp_path):
     assert str(exc.value).startswith(f"{p}:2:")
 
 
-def test_service_outside_scope_is_rejected(tmp_path):
+def test_service_outside_scope_is_rejected(tmp_path: Path) -> None:
     from importlib import resources
 
     text = resources.files("harness.lab").joinpath("default-lab.toml").read_text()
@@ -30,7 +32,7 @@ def test_service_outside_scope_is_rejected(tmp_path):
         load_lab_config(p)
 
 
-def test_the_config_names_the_handler_of_every_simulated_internet_host():
+def test_the_config_names_the_handler_of_every_simulated_internet_host() -> None:
     """The hosts are listed once, in the lab config; the handlers by name in harness.lab.inet.routes."""
     from harness.lab.inet import arin, bgphe, search_sites, shodan
     from harness.lab.inet.routes import HANDLERS
@@ -53,7 +55,7 @@ def test_the_config_names_the_handler_of_every_simulated_internet_host():
     }
 
 
-def test_service_hosts_as_a_list_have_no_handler_and_a_bad_value_is_an_error(tmp_path):
+def test_service_hosts_as_a_list_have_no_handler_and_a_bad_value_is_an_error(tmp_path: Path) -> None:
     from importlib import resources
 
     text = resources.files("harness.lab").joinpath("default-lab.toml").read_text()

@@ -12,7 +12,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +30,7 @@ CFG = load_lab_config()
 
 
 @pytest.fixture
-def baseline(private_tmp):
+def baseline(private_tmp: Any) -> Iterator[Any]:
     EmbeddedLab(CFG).down()  # a previous test's crash must not poison this one
     before = snapshot(CFG)
     yield before
@@ -38,7 +40,7 @@ def baseline(private_tmp):
     assert not leftover, "the test left lab state behind:\n" + "\n".join(leftover)
 
 
-def test_run_executes_the_runnable_atomics_for_real(baseline):
+def test_run_executes_the_runnable_atomics_for_real(baseline: Any) -> None:
     """`harness run` on the embedded lab: real sshd, DNS, clients against the simulated services."""
     proc = harness("run", "--json", "--keep-lab")
     runs = {r["id"]: r for r in map(json.loads, proc.stdout.splitlines())}
@@ -85,7 +87,7 @@ def test_run_executes_the_runnable_atomics_for_real(baseline):
     assert "key=<redacted>" in json.dumps(inet)
 
 
-def test_out_of_scope_target_is_refused_before_anything_runs(baseline):
+def test_out_of_scope_target_is_refused_before_anything_runs(baseline: Any) -> None:
     proc = harness("run", "T1590.005-3", "--json", "--arg", "target_range=10.0.0.0/24", check=False)
     # Refused while the arguments are resolved, before the lab is built or a command is sent (the
     # baseline fixture then checks that nothing was created).
@@ -151,7 +153,7 @@ def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 60) -> N
         time.sleep(0.1)
 
 
-def test_ctrl_c_during_detonation_cleans_up_and_removes_the_lab(baseline, tmp_path):
+def test_ctrl_c_during_detonation_cleans_up_and_removes_the_lab(baseline: Any, tmp_path: Path) -> None:
     marker = Path("/tmp") / f"atomic-interrupt-{uuid.uuid4().hex[:8]}"
     proc = _start_run(_write_long_atomic(tmp_path, marker))
     _wait_for(marker, proc)
@@ -164,7 +166,7 @@ def test_ctrl_c_during_detonation_cleans_up_and_removes_the_lab(baseline, tmp_pa
     assert not diff, "\n".join(diff)
 
 
-def test_sigterm_during_detonation_cleans_up_too(baseline, tmp_path):
+def test_sigterm_during_detonation_cleans_up_too(baseline: Any, tmp_path: Path) -> None:
     marker = Path("/tmp") / f"atomic-term-{uuid.uuid4().hex[:8]}"
     proc = _start_run(_write_long_atomic(tmp_path, marker))
     _wait_for(marker, proc)
@@ -176,7 +178,7 @@ def test_sigterm_during_detonation_cleans_up_too(baseline, tmp_path):
     assert not diff, "\n".join(diff)
 
 
-def test_lab_down_cleans_up_after_a_crashed_run(baseline, tmp_path, private_tmp):
+def test_lab_down_cleans_up_after_a_crashed_run(baseline: Any, tmp_path: Path, private_tmp: Any) -> None:
     marker = Path("/tmp") / f"atomic-crash-{uuid.uuid4().hex[:8]}"
     proc = _start_run(_write_long_atomic(tmp_path, marker))
     _wait_for(marker, proc)
@@ -194,7 +196,7 @@ def test_lab_down_cleans_up_after_a_crashed_run(baseline, tmp_path, private_tmp)
     _assert_no_survivor()
 
 
-def test_lab_up_status_down_cli(baseline):
+def test_lab_up_status_down_cli(baseline: Any) -> None:
     up = json.loads(harness("lab", "up", "--json").stdout)
     assert up["target"] == "netns://rah"
     assert json.loads(harness("lab", "status", "--json").stdout)["up"] is True
@@ -210,7 +212,7 @@ def test_lab_up_status_down_cli(baseline):
     assert harness("lab", "status", check=False).returncode == 1
 
 
-def test_lab_refuses_without_root(monkeypatch):
+def test_lab_refuses_without_root(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(LabError, match=r"needs root.*ssh://.*vagrant://"):
         EmbeddedLab(CFG).up()

@@ -37,7 +37,8 @@ def test_ca_is_a_short_lived_ec_ca(pki) -> None:  # type: ignore[no-untyped-def]
     assert ca.subject == ca.issuer
     assert ca.not_valid_after_utc - ca.not_valid_before_utc <= dt.timedelta(days=7, minutes=10)
     assert ca.not_valid_before_utc <= dt.datetime.now(dt.UTC) < ca.not_valid_after_utc
-    assert isinstance(ca.public_key(), ec.EllipticCurvePublicKey) and ca.public_key().curve.name == "secp256r1"
+    key = ca.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"
     assert pki.not_after == ca.not_valid_after_utc
 
 

@@ -8,10 +8,12 @@ from harness.lab.config import load_lab_config
 from harness.lab.embedded import EmbeddedLab
 from harness.lab.safety import HostNetworkUse, check_no_overlap, find_overlaps, host_network_uses
 
-N = ipaddress.ip_network
+
+def N(text: str) -> ipaddress.IPv4Network:
+    return ipaddress.IPv4Network(text)
 
 
-def test_overlap_with_address_route_and_resolver_is_found():
+def test_overlap_with_address_route_and_resolver_is_found() -> None:
     uses = [
         HostNetworkUse(N("192.0.2.0/24"), "address 192.0.2.2/24 on eth0"),
         HostNetworkUse(N("203.0.113.0/24"), "route 203.0.113.0/24 dev eth1 (table main)"),
@@ -22,7 +24,7 @@ def test_overlap_with_address_route_and_resolver_is_found():
         ("192.0.2.0/24", "address"), ("203.0.113.0/28", "route"), ("198.51.100.0/24", "resolver")]
 
 
-def test_default_lab_ranges_are_free_on_this_host():
+def test_default_lab_ranges_are_free_on_this_host() -> None:
     # The packaged defaults must work here: 198.51.100.0/24 and 198.18.0.0/15 are free.
     cfg = load_lab_config()
     if Path(f"/sys/class/net/{EmbeddedLab(cfg).host_veth}").exists():
@@ -30,12 +32,12 @@ def test_default_lab_ranges_are_free_on_this_host():
     check_no_overlap(cfg.lab_ranges())
 
 
-def test_host_network_is_read_for_real():
+def test_host_network_is_read_for_real() -> None:
     uses = host_network_uses()
     assert any(u.what.startswith("address 127.0.0.1") for u in uses)
 
 
-def test_ranges_the_host_uses_are_refused_with_a_clear_message():
+def test_ranges_the_host_uses_are_refused_with_a_clear_message() -> None:
     # On these machines 192.0.2.0/24 is the host's own network: a lab there must be refused.
     used = [u.network for u in host_network_uses() if u.what.startswith("address") and u.network.version == 4
             and not u.network.is_loopback]

@@ -1,6 +1,9 @@
 """SSH host-key verification against the real lab sshd: unknown keys are refused by default."""
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +16,7 @@ pytestmark = pytest.mark.lab
 
 
 @pytest.fixture(scope="module")
-def lab():
+def lab() -> Iterator[Any]:
     from harness.lab.lock import lab_lock
 
     lab = EmbeddedLab(load_lab_config())
@@ -24,18 +27,18 @@ def lab():
         lab.down()
 
 
-def _base(lab):
+def _base(lab: Any) -> Any:
     return f"ssh://root@{lab.cfg.lab_transit_ip}:22?identity_file={lab.client_key}"
 
 
-def test_unknown_host_key_is_refused(lab, tmp_path):
+def test_unknown_host_key_is_refused(lab: Any, tmp_path: Path) -> None:
     empty = tmp_path / "known_hosts"
     empty.write_text("")
     with pytest.raises(TargetError, match="unknown host key"):
         get_target(_base(lab) + f"&known_hosts={empty}").run("true")
 
 
-def test_pinned_host_key_is_accepted_and_a_wrong_one_refused(lab, tmp_path):
+def test_pinned_host_key_is_accepted_and_a_wrong_one_refused(lab: Any, tmp_path: Path) -> None:
     empty = tmp_path / "known_hosts"
     empty.write_text("")
     pub = " ".join((lab.ssh_dir / "host_ed25519.pub").read_text().split()[:2])
@@ -46,7 +49,7 @@ def test_pinned_host_key_is_accepted_and_a_wrong_one_refused(lab, tmp_path):
         get_target(_base(lab) + f"&known_hosts={empty}&host_key=SHA256:AAAA").run("true")
 
 
-def test_accepting_an_unknown_key_is_explicit_and_recorded(lab, tmp_path):
+def test_accepting_an_unknown_key_is_explicit_and_recorded(lab: Any, tmp_path: Path) -> None:
     empty = tmp_path / "known_hosts"
     empty.write_text("")
     t = get_target(_base(lab) + f"&known_hosts={empty}&accept_unknown_host_key=true")
@@ -58,7 +61,7 @@ def test_accepting_an_unknown_key_is_explicit_and_recorded(lab, tmp_path):
     json.dumps(facts)
 
 
-def test_timeout_kills_the_remote_process_tree(lab):
+def test_timeout_kills_the_remote_process_tree(lab: Any) -> None:
     t = get_target("netns://rah")
     r = t.run("sleep 300 & sleep 301", timeout=1)
     assert r.timed_out and r.pid
@@ -66,7 +69,7 @@ def test_timeout_kills_the_remote_process_tree(lab):
     assert check.stdout.strip() == "0", "processes of the timed-out command survived"
 
 
-def test_testinfra_readiness_and_cleanup_checks_on_the_lab_host(lab):
+def test_testinfra_readiness_and_cleanup_checks_on_the_lab_host(lab: Any) -> None:
     from harness.targets.inspect import TargetInspector
 
     t = get_target("netns://rah")

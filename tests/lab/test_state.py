@@ -6,14 +6,16 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.lab.state import LabState, target_key, target_state
 
 
-def _doc(state_dir: Path) -> dict:
-    return json.loads((state_dir / "state.json").read_text())
+def _doc(state_dir: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((state_dir / "state.json").read_text())
+    return doc
 
 
 def test_record_is_on_disk_before_the_step(tmp_path: Path) -> None:

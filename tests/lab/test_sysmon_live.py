@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -21,7 +23,7 @@ CFG = load_lab_config()
 
 
 @pytest.fixture
-def lab():
+def lab() -> Iterator[Any]:
     if packages.find_packages() is None:
         pytest.skip(packages.missing_reason())
     if sysmon.host_sysmon():

@@ -37,7 +37,7 @@ def test_terminate_reports_a_survivor_instead_of_hanging(monkeypatch: pytest.Mon
     # so the real process stands in for one; the wait must end and name it.
     proc = _start(IGNORES_TERM)
     try:
-        monkeypatch.setattr(teardown.os, "kill", lambda pid, sig: None)
+        monkeypatch.setattr("harness.lab.teardown.os.kill", lambda pid, sig: None)
         t0 = time.monotonic()
         out = teardown.terminate({proc.pid: "stuck"}, grace_s=0.2, kill_wait_s=0.5)
         assert time.monotonic() - t0 < 3

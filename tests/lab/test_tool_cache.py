@@ -57,7 +57,8 @@ def test_failed_provisioning_records_the_reason_and_leaves_no_venv(tmp_path: Pat
 
     monkeypatch.setattr(theharvester, "ensure", unavailable)
     lab._provision_harvester(state)
-    assert [r.kind for r in LabState.load(tmp_path / "state").resources] == ["tool_venv"]  # recorded first
+    saved = LabState.load(tmp_path / "state")
+    assert saved is not None and [r.kind for r in saved.resources] == ["tool_venv"]  # recorded first
     assert "not in the offline package cache" in state.info["theharvester"]
     assert not lab.harvester_venv.exists()
 
@@ -73,7 +74,9 @@ def test_lab_ca_in_the_venv_only_while_up(tmp_path: Path) -> None:
     state = LabState(tmp_path / "state" / "state.json", "rah")
     lab._trust_ca_in_tool_venv(state)
     assert b"lab CA" in bundle.read_bytes() and bundle.read_bytes().startswith(original)
-    (res,) = LabState.load(tmp_path / "state").resources
+    saved = LabState.load(tmp_path / "state")
+    assert saved is not None
+    (res,) = saved.resources
     assert res.kind == "venv_ca" and teardown.undo(res)
     assert bundle.read_bytes() == original
     assert teardown.undo(res) is None  # a second down has nothing to restore

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from harness.lab.config import load_lab_config
-from harness.lab.vagrant import DOMAIN_PREFIX, POOL, VagrantLab, check_isolated, network_xml, vagrant_env, virsh
+from harness.lab.config import load_lab_config, vagrant_env
+from harness.lab.vagrant import DOMAIN_PREFIX, POOL, VagrantLab, check_isolated, network_xml, virsh
 
 VM = pytest.mark.skipif(os.environ.get("RECON_HARNESS_VAGRANT") != "1",
                         reason="boots a VM: set RECON_HARNESS_VAGRANT=1 to run")

@@ -30,7 +30,8 @@ def _release(content: bytes = b"VERSION = '4.6.0'\n", mtime: int = 0) -> tuple[b
 
 class _Remote:
     def __init__(self, files: dict[str, bytes]) -> None:
-        self.files, self.requests = files, []
+        self.files = files
+        self.requests: list[str] = []
         remote = self
 
         class Handler(http.server.BaseHTTPRequestHandler):

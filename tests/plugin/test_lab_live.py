@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]
+import jsonschema
 import pytest
 
 from harness.evidence import run_schema, verify_manifest

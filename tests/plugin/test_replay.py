@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]
+import jsonschema
 import pytest
 
 from harness.evidence import run_schema
@@ -198,7 +198,7 @@ def test_replay_needs_no_root_and_no_lab(monkeypatch: pytest.MonkeyPatch, expect
     import harness.execution.session as session
     import harness.lab.embedded as embedded
 
-    def refuse(*args: Any, **kwargs: Any) -> Any:
+    def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a replay must not open a target session or touch a lab")
 
     monkeypatch.setattr(os, "geteuid", lambda: 1000)

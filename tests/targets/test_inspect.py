@@ -40,7 +40,7 @@ def test_close_removes_the_ssh_config_and_known_hosts(target: SSHTarget, tmp_pat
 def test_a_failure_while_building_removes_them_too(
     target: SSHTarget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(*_: Any, **__: Any) -> Any:
+    def broken(*_: Any, **__: Any) -> None:
         raise RuntimeError("testinfra backend unavailable")
 
     monkeypatch.setattr(testinfra, "get_host", broken)

@@ -1,9 +1,10 @@
 import time
+from pathlib import Path
 
 from harness.targets import get_target
 
 
-def test_run_reports_rc_output_times_and_pid():
+def test_run_reports_rc_output_times_and_pid() -> None:
     t = get_target("local://")
     before = time.time_ns()
     r = t.run("echo out; echo err >&2; exit 3")
@@ -13,7 +14,7 @@ def test_run_reports_rc_output_times_and_pid():
     assert r.failed and not r.succeeded
 
 
-def test_environment_arrives_through_stdin_not_argv():
+def test_environment_arrives_through_stdin_not_argv() -> None:
     t = get_target("local://")
     r = t.run('echo "$SECRET_V"; cat /proc/$$/cmdline | tr "\\0" " "', env={"SECRET_V": "s3cr3t value"})
     first, cmdline = r.stdout.splitlines()[0], r.stdout.splitlines()[1]
@@ -21,7 +22,7 @@ def test_environment_arrives_through_stdin_not_argv():
     assert "s3cr3t" not in cmdline
 
 
-def test_timeout_kills_the_whole_process_tree(tmp_path):
+def test_timeout_kills_the_whole_process_tree(tmp_path: Path) -> None:
     t = get_target("local://")
     marker = tmp_path / "child-alive"
     r = t.run(f"(sleep 2; touch {marker}) & sleep 30", timeout=0.5)
@@ -30,7 +31,7 @@ def test_timeout_kills_the_whole_process_tree(tmp_path):
     assert not marker.exists(), "a background child survived the timeout"
 
 
-def test_files_roundtrip(tmp_path):
+def test_files_roundtrip(tmp_path: Path) -> None:
     t = get_target("local://")
     p = tmp_path / "d" / "f"
     t.write_file(str(p), b"data", 0o640)

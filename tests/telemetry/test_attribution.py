@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,14 +13,14 @@ SOURCES = [("auditd", "audit.log"), ("sysmon", "sysmon.log"), ("dnsmasq", "dnsma
 
 
 @pytest.fixture(scope="module")
-def parsed(recording: Path) -> tuple[list[Record], dict[str, ParseStats], dict]:
+def parsed(recording: Path) -> tuple[list[Record], dict[str, ParseStats], dict[str, Any]]:
     stats = {s: ParseStats(s) for s, _ in SOURCES}
     recs = [r for s, f in SOURCES for r in parse_file(s, recording / f, stats=stats[s], year=2026)]
     manifest = json.loads((recording / "manifest.json").read_text(encoding="utf-8"))
     return recs, stats, {a["atomic"]: a for a in manifest["atomics"]}
 
 
-def _det(atomic: dict) -> Detonation:
+def _det(atomic: dict[str, Any]) -> Detonation:
     return Detonation(
         start=parse_iso(atomic["start_utc"]),
         end=parse_iso(atomic["end_utc"]),
@@ -42,7 +43,7 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_each_atomic_gets_exactly_its_telemetry(parsed, name: str) -> None:
+def test_each_atomic_gets_exactly_its_telemetry(parsed: Any, name: str) -> None:
     recs, stats, atomics = parsed
     res = attribute(recs, _det(atomics[name]), stats)
     kept = {src: c.kept for src, c in res.counts.items()}
@@ -60,7 +61,7 @@ def test_each_atomic_gets_exactly_its_telemetry(parsed, name: str) -> None:
             assert rec.fields["TerminalSessionId"] in (ses, "4294967295")
 
 
-def test_nmap_sweep_keeps_all_probes_and_the_command(parsed) -> None:
+def test_nmap_sweep_keeps_all_probes_and_the_command(parsed: Any) -> None:
     recs, stats, atomics = parsed
     res = attribute(recs, _det(atomics["c_nmap_ping_sweep"]), stats)
     sendto = [
@@ -75,7 +76,7 @@ def test_nmap_sweep_keeps_all_probes_and_the_command(parsed) -> None:
     assert "nmap -sn 198.51.100.128/28 -oX /tmp/atomic-nmap-sweep.xml" in cmd
 
 
-def test_process_tree_and_time_window_fallback(parsed) -> None:
+def test_process_tree_and_time_window_fallback(parsed: Any) -> None:
     recs, _stats, atomics = parsed
     a = atomics["d_bgp_he_asn"]
     shell = int(a["harness_ident"]["shell_pid"])
@@ -89,7 +90,7 @@ def test_process_tree_and_time_window_fallback(parsed) -> None:
     assert 0 < window.counts["auditd"].kept < window.counts["auditd"].records
 
 
-def test_requests_through_the_proxy_are_attributed_by_x_forwarded_for():
+def test_requests_through_the_proxy_are_attributed_by_x_forwarded_for() -> None:
     from harness.telemetry.attribution import Detonation, attribute
     from harness.telemetry.parsers.base import Record
 

@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ CFG = load_lab_config()
 pytestmark = pytest.mark.lab
 
 
-def _skip_unless_root():
+def _skip_unless_root() -> None:
     import os
 
     if os.geteuid() != 0:
@@ -28,7 +29,7 @@ def _skip_unless_root():
 KNOWN_KEY = "K3yForTests0123456789abcdefABCDEF"
 
 
-def _run(tmp: Path, *args: str) -> dict[str, dict]:
+def _run(tmp: Path, *args: str) -> dict[str, dict[str, Any]]:
     import os
 
     env = dict(os.environ, SHODAN_API_KEY=KNOWN_KEY)
@@ -39,19 +40,19 @@ def _run(tmp: Path, *args: str) -> dict[str, dict]:
     return {r["id"]: r for r in map(json.loads, proc.stdout.splitlines())}
 
 
-def _load(tmp: Path, atomic: str) -> tuple[list[dict], list[dict], dict]:
+def _load(tmp: Path, atomic: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     d = next(tmp.glob(f"*/{atomic}"))
     sigma = [json.loads(x) for x in (d / "sigma.jsonl").read_text().splitlines()]
     defender = [json.loads(x) for x in (d / "defender.jsonl").read_text().splitlines()]
     return sigma, defender, json.loads((d / "manifest.json").read_text())
 
 
-def _cat(events, category):
+def _cat(events: Any, category: Any) -> Any:
     return [e["event"] for e in events if e["logsource"].get("category") == category]
 
 
 @pytest.fixture(scope="module")
-def transparent(tmp_path_factory):
+def transparent(tmp_path_factory: pytest.TempPathFactory) -> Any:
     _skip_unless_root()
     EmbeddedLab(CFG).down()
     tmp = tmp_path_factory.mktemp("telemetry")
@@ -59,7 +60,7 @@ def transparent(tmp_path_factory):
     return tmp, runs
 
 
-def test_process_creation_has_the_exact_command_line(transparent):
+def test_process_creation_has_the_exact_command_line(transparent: Any) -> None:
     tmp, _ = transparent
     sigma, defender, manifest = _load(tmp, "T1590.005-3")
     # One event per process sensor: auditd always, Sysmon too where the lab installed it.
@@ -76,7 +77,7 @@ def test_process_creation_has_the_exact_command_line(transparent):
     assert [p["ProcessCommandLine"] for p in procs] == [cmd] * len(sensors)
 
 
-def test_sweep_icmp_echo_requests_and_file_creation(transparent):
+def test_sweep_icmp_echo_requests_and_file_creation(transparent: Any) -> None:
     tmp, _ = transparent
     sigma, _, manifest = _load(tmp, "T1590.005-3")
     fw = _cat(sigma, "firewall")
@@ -94,7 +95,7 @@ def test_sweep_icmp_echo_requests_and_file_creation(transparent):
     ("T1590.005-2", "whois.arin.net", "/rest/ip/198.51.100.130"),
     ("T1590.005-5", "bgp.he.net", "/AS64500"),
 ])
-def test_dns_connection_and_proxy_signals(transparent, atomic, host, path):
+def test_dns_connection_and_proxy_signals(transparent: Any, atomic: Any, host: Any, path: Any) -> None:
     tmp, _ = transparent
     sigma, defender, _ = _load(tmp, atomic)
     assert host in {e.get("query") for e in _cat(sigma, "dns")}
@@ -107,7 +108,7 @@ def test_dns_connection_and_proxy_signals(transparent, atomic, host, path):
     assert any(p.get("cs-host") == host and (p.get("c-uri") or "").split("?")[0].endswith(path) for p in proxy), proxy
 
 
-def test_nothing_of_another_detonation_leaks_in(transparent):
+def test_nothing_of_another_detonation_leaks_in(transparent: Any) -> None:
     tmp, _runs = transparent
     sigma, _, _ = _load(tmp, "T1590.005-5")
     images = {e.get("Image", "").rsplit("/", 1)[-1] for e in _cat(sigma, "process_creation")}
@@ -116,7 +117,7 @@ def test_nothing_of_another_detonation_leaks_in(transparent):
     assert {e.get("query") for e in _cat(sigma, "dns")} <= {"bgp.he.net"}
 
 
-def test_no_secret_is_stored_in_any_form(transparent):
+def test_no_secret_is_stored_in_any_form(transparent: Any) -> None:
     from urllib.parse import quote
 
     tmp, _ = transparent
@@ -134,7 +135,7 @@ def test_no_secret_is_stored_in_any_form(transparent):
     assert any((e.get("TargetFilename") or "").endswith("/.config/shodan/api_key") for e in _cat(sigma, "file_event"))
 
 
-def test_explicit_proxy_mode_logs_the_user(tmp_path):
+def test_explicit_proxy_mode_logs_the_user(tmp_path: Path) -> None:
     _skip_unless_root()
     EmbeddedLab(CFG).down()
     _run(tmp_path, "T1590.005-5", "--proxy-mode", "explicit")
@@ -150,7 +151,7 @@ def test_explicit_proxy_mode_logs_the_user(tmp_path):
     assert dns and all(e.get("src_ip") == str(CFG.dns_server) for e in dns)
 
 
-def test_a_busy_unrelated_session_leaves_nothing_in_the_atomics_telemetry(tmp_path):
+def test_a_busy_unrelated_session_leaves_nothing_in_the_atomics_telemetry(tmp_path: Path) -> None:
     """Another login session on the same lab host hammers the same services during the detonation."""
     _skip_unless_root()
     from harness.targets import get_target
@@ -161,7 +162,7 @@ def test_a_busy_unrelated_session_leaves_nothing_in_the_atomics_telemetry(tmp_pa
     stop = threading.Event()
     noise_done = []
 
-    def noise():
+    def noise() -> None:
         t = get_target("netns://rah")  # its own SSH connection: its own audit session
         while not stop.is_set():
             t.run("curl -s https://bgp.he.net/AS64500 -o /dev/null; nmap -sn 198.51.100.140/30 -oX - >/dev/null",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,13 +14,13 @@ from harness.cli import main
 KEY = "FAKEKEY0123456789abcdef0123456"
 
 
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[dict], str]:
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[dict[str, Any]], str]:
     rc = main(["parse", *argv])
     out, err = capsys.readouterr()
     return rc, [json.loads(line) for line in out.splitlines()], err
 
 
-def test_sysmon_sigma_and_defender(capsys, data: Path) -> None:
+def test_sysmon_sigma_and_defender(capsys: pytest.CaptureFixture[str], data: Path) -> None:
     src = str(data / "sysmon-syslog.log")
     rc, rows, err = _run(capsys, "--format", "sysmon", src, "--view", "sigma")
     assert rc == 0 and len(rows) == 8 and "sysmon: read 8, parsed 8, unparseable 0" in err
@@ -28,7 +30,7 @@ def test_sysmon_sigma_and_defender(capsys, data: Path) -> None:
     assert rc == 0 and {r["table"] for r in rows} >= {"DeviceProcessEvents", "DeviceFileEvents"}
 
 
-def test_auditd_views_with_context(capsys, recording: Path) -> None:
+def test_auditd_views_with_context(capsys: pytest.CaptureFixture[str], recording: Path) -> None:
     audit = str(recording / "audit.log")
     rc, rows, err = _run(
         capsys,
@@ -70,7 +72,7 @@ def test_auditd_views_with_context(capsys, recording: Path) -> None:
     assert net and net[0]["RemoteIPType"] == "Public" and net[0]["ActionType"] == "ConnectionAttempt"
 
 
-def test_raw_view_redacts_secrets(capsys, recording: Path) -> None:
+def test_raw_view_redacts_secrets(capsys: pytest.CaptureFixture[str], recording: Path) -> None:
     rc, rows, _ = _run(capsys, "--format", "auditd", str(recording / "audit.log"), "--view", "raw", "--secret", KEY)
     text = json.dumps(rows)
     assert rc == 0 and len(rows) == 266
@@ -83,7 +85,7 @@ def test_raw_view_redacts_secrets(capsys, recording: Path) -> None:
 
 
 def test_secret_file_and_environment_redact_like_secret(
-    capsys, recording: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], recording: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A secret on the command line shows in the process list: a file or the environment do not."""
     audit = str(recording / "audit.log")
@@ -105,7 +107,7 @@ def test_secret_file_and_environment_redact_like_secret(
     assert rc == 2 and err == "harness: error: cannot redact: secret too short to redact safely (3 characters)\n"
 
 
-def test_help_warns_against_secret_on_the_command_line(capsys) -> None:
+def test_help_warns_against_secret_on_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["parse", "--help"])
     text = " ".join(capsys.readouterr().out.split())
@@ -113,7 +115,7 @@ def test_help_warns_against_secret_on_the_command_line(capsys) -> None:
     assert "WARNING: a value on the command line is visible to other users in the process list" in text
 
 
-def test_garbage_is_reported_and_missing_file_is_an_error(capsys, tmp_path: Path) -> None:
+def test_garbage_is_reported_and_missing_file_is_an_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     bad = tmp_path / "bad.log"
     bad.write_text("garbage\nmore garbage\n", encoding="utf-8")
     rc, rows, err = _run(capsys, "--format", "auditd", str(bad))
@@ -124,7 +126,8 @@ def test_garbage_is_reported_and_missing_file_is_an_error(capsys, tmp_path: Path
 
 
 @pytest.mark.parametrize("secret", [None, "ffffff9c"])
-def test_auditd_sigma_output_is_the_reference_view(capsys, recording: Path, secret: str | None) -> None:
+def test_auditd_sigma_output_is_the_reference_view(capsys: pytest.CaptureFixture[str], recording: Path,
+                                                    secret: str | None) -> None:
     """What the CLI prints (C reader and view, or the line path when redacting) is the pure-Python
     view of the same records, line for line, with the resolver context."""
     from harness.telemetry.parsers import ParseStats, auditd, dnsmasq, open_lines
@@ -137,7 +140,7 @@ def test_auditd_sigma_output_is_the_reference_view(capsys, recording: Path, secr
     rc, rows, _ = _run(capsys, *argv, *(["--secret", secret] if secret else []))
     red = Redactor([secret]) if secret else None
 
-    def lines(p: Path) -> object:
+    def lines(p: Path) -> Iterable[str]:
         return red.redact_lines(open_lines(p)) if red else open_lines(p)
 
     view = SigmaView(ViewContext(), accelerated=False)

@@ -232,5 +232,5 @@ def test_real_engines_on_synthetic_events(nmap: dict[str, Signal]) -> None:
     assert [s.verdict for s in v.signals] == [Verdict.ALERTED, Verdict.ALERTED], failure_message(v, True)
     # a day later the query's ago(24h) excludes the row: the KQL half no longer alerts
     res = suite.evaluate(events, defender, now + dt.timedelta(days=2), {KQL})
-    v = judge_signal(nmap["nmap-process-auditd"], ARGS, events, defender, SENSORS, "EXECUTED", "", res)
-    assert v.sigma.verdict is Verdict.ALERTED and v.kql.verdict is Verdict.TELEMETRY_ONLY
+    sv = judge_signal(nmap["nmap-process-auditd"], ARGS, events, defender, SENSORS, "EXECUTED", "", res)
+    assert sv.sigma.verdict is Verdict.ALERTED and sv.kql.verdict is Verdict.TELEMETRY_ONLY

@@ -40,7 +40,7 @@ def test_from_lab_config() -> None:
     assert all(ctx.ip_type(str(net.network_address + 1)) == "Public" for net in cfg.simulated_internet_ranges())
 
 
-def test_same_second_answers_for_one_address_are_told_apart_by_sni():
+def test_same_second_answers_for_one_address_are_told_apart_by_sni() -> None:
     from harness.views.context import DnsIndex
 
     idx = DnsIndex()

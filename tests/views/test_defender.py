@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -8,10 +9,11 @@ from harness.telemetry.parsers import Record
 from harness.views.context import ViewContext
 from harness.views.defender import defender_rows
 
-_KQL_PY = {"string": str, "long": int, "int": int, "datetime": str, "bool": bool, "dynamic": (list, dict)}
+_KQL_PY: dict[str, type | tuple[type, ...]] = {"string": str, "long": int, "int": int, "datetime": str, "bool": bool,
+                                              "dynamic": (list, dict)}
 
 
-def _rows(rows: list[dict], table: str) -> list[dict]:
+def _rows(rows: list[dict[str, Any]], table: str) -> list[dict[str, Any]]:
     return [r["row"] for r in rows if r["table"] == table]
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from harness.telemetry.parsers import Record, parse_file
 from harness.telemetry.parsers.nflog import parse as parse_nflog
@@ -10,7 +11,7 @@ from harness.views.sigma import sigma_events
 NMAP = "nmap -sn 198.51.100.128/28 -oX /tmp/atomic-nmap-sweep.xml"
 
 
-def _cat(events: list[dict], category: str, product: str | None = "linux") -> list[dict]:
+def _cat(events: list[dict[str, Any]], category: str, product: str | None = "linux") -> list[dict[str, Any]]:
     return [
         e["event"] for e in events if e["logsource"]["category"] == category and e["logsource"]["product"] == product
     ]

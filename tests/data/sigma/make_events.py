@@ -25,6 +25,7 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[3]
 REC = ROOT / "tests" / "data" / "recordings" / "sysmon-linux-lab-2026-11-28"
@@ -70,7 +71,7 @@ def resolver_answers() -> list[tuple[float, str, str]]:
     return out
 
 
-def sysmon_events(wins: list[tuple[str, float, float]]) -> list[dict]:
+def sysmon_events(wins: list[tuple[str, float, float]]) -> list[dict[str, Any]]:
     answers = resolver_answers()
     events = []
     for lineno, line in enumerate((REC / "sysmon.log").read_text().splitlines(), 1):
@@ -79,9 +80,11 @@ def sysmon_events(wins: list[tuple[str, float, float]]) -> list[dict]:
         eid = root.findtext("System/EventID")
         if eid not in SYSMON_CATEGORY:
             continue
-        data = {d.get("Name"): (d.text or "") for d in root.iter("Data")}
+        data: dict[str | None, object] = {d.get("Name"): (d.text or "") for d in root.iter("Data")}
         data["EventID"] = int(eid)
-        ts = parse_iso(root.find("System/TimeCreated").get("SystemTime")[:26] + "Z")
+        created = root.find("System/TimeCreated")
+        assert created is not None
+        ts = parse_iso(str(created.get("SystemTime"))[:26] + "Z")
         meta = {"source": "sysmon", "file": "sysmon.log", "line": lineno, "time": iso(ts)}
         if eid == "3" and data.get("DestinationHostname") in ("-", "", None):
             names = [n for t, ip, n in answers if ip == data.get("DestinationIp") and t <= ts + 1]
@@ -94,7 +97,7 @@ def sysmon_events(wins: list[tuple[str, float, float]]) -> list[dict]:
     return events
 
 
-def dns_events(wins: list[tuple[str, float, float]]) -> list[dict]:
+def dns_events(wins: list[tuple[str, float, float]]) -> list[dict[str, Any]]:
     lines = (REC / "dnsmasq.log").read_text().splitlines()
     answers: dict[str, list[str]] = {}
     for line in lines:
@@ -115,7 +118,7 @@ def dns_events(wins: list[tuple[str, float, float]]) -> list[dict]:
     return out
 
 
-def proxy_events(wins: list[tuple[str, float, float]]) -> list[dict]:
+def proxy_events(wins: list[tuple[str, float, float]]) -> list[dict[str, Any]]:
     out = []
     for lineno, line in enumerate((REC / "fakeinet.jsonl").read_text().splitlines(), 1):
         rec = json.loads(line)
@@ -143,13 +146,14 @@ def _decode_arg(value: str) -> str:
         return value
 
 
-def auditd_events(wins: list[tuple[str, float, float]]) -> list[dict]:
+def auditd_events(wins: list[tuple[str, float, float]]) -> list[dict[str, Any]]:
     out = []
     for lineno, line in enumerate((REC / "audit.log").read_text().splitlines(), 1):
         line = line.split("\x1d")[0]
         if not line.startswith("type=EXECVE "):
             continue
         m = re.search(r"msg=audit\(([\d.]+):(\d+)\)", line)
+        assert m is not None, line
         ts = float(m.group(1))
         event: dict[str, object] = {"type": "EXECVE"}
         pieces: dict[str, dict[int, str]] = {}
@@ -169,13 +173,15 @@ def auditd_events(wins: list[tuple[str, float, float]]) -> list[dict]:
     return out
 
 
-def firewall_events(wins: list[tuple[str, float, float]]) -> list[dict]:
+def firewall_events(wins: list[tuple[str, float, float]]) -> list[dict[str, Any]]:
     protos = {"1": "icmp", "6": "tcp", "17": "udp"}
     out = []
     for lineno, line in enumerate((REC / "audit-context.log").read_text().splitlines(), 1):
         if not line.startswith("type=NETFILTER_PKT "):
             continue
-        ts = float(re.search(r"msg=audit\(([\d.]+):", line).group(1))
+        stamp = re.search(r"msg=audit\(([\d.]+):", line)
+        assert stamp is not None, line
+        ts = float(stamp.group(1))
         f = dict(re.findall(r"(\w+)=(\S+)", line.split("):", 1)[1]))
         event = {"src_ip": f["saddr"], "dst_ip": f["daddr"], "protocol": protos.get(f["proto"], f["proto"]),
                  "action": "log"}

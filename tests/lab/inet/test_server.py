@@ -6,6 +6,7 @@ import json
 import socket
 import ssl
 from pathlib import Path
+from typing import cast
 
 import pytest
 import requests
@@ -100,7 +101,9 @@ def test_bind_all_service_ips_and_default_cert_per_ip(tmp_path: Path) -> None:
         ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
         ip, port = listening[("arin", True)]
         with socket.create_connection((ip, port), timeout=5) as raw, ctx.wrap_socket(raw, server_hostname=ip) as tls:
-            sans = {v for _, v in tls.getpeercert()["subjectAltName"]}
+            cert = tls.getpeercert()
+            assert cert is not None
+            sans = {str(v) for _, v in cast(tuple[tuple[str, str], ...], cert["subjectAltName"])}
             assert "whois.arin.net" in sans and ip in sans
             tls.sendall(b"GET /rest/ip/127.77.100.130 HTTP/1.0\r\n\r\n")  # no Host header
             reply = b""

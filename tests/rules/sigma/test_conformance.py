@@ -776,7 +776,7 @@ def test_value_aggregate_correlations(make_engine: Any, ctype: str, condition: s
         {condition}
         field: bytes
 {extra}"""
-    rows = [
+    rows: list[tuple[int, dict[str, Any]]] = [
         (0, {"action": "failed", "user": "a", "bytes": 400}),
         (5, {"action": "failed", "user": "a", "bytes": "700"}),
         (6, {"action": "failed", "user": "b", "bytes": 100}),

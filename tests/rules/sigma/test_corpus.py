@@ -71,7 +71,8 @@ SYSMON_CATEGORIES = {
 
 def _json_documents(text: str) -> list[dict[str, Any]]:
     decoder = json.JSONDecoder()
-    out, i = [], 0
+    out: list[Any] = []
+    i = 0
     while True:
         rest = text[i:].lstrip()
         if not rest:

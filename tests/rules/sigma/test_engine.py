@@ -205,7 +205,7 @@ level: low
 
 def test_records_without_event_object_are_counted_not_fatal() -> None:
     engine = SigmaEngine.from_paths([ROOT / "detections" / "sigma" / "proc_creation_lnx_nmap_ping_sweep.yml"])
-    recs = [
+    recs: list[dict[str, Any]] = [
         {"logsource": {"product": "linux", "category": "process_creation"}, "event": None},
         {"logsource": "garbage", "event": {"Image": "/usr/bin/nmap", "CommandLine": "nmap -sn x"}},
         {"logsource": {"product": "linux", "category": "process_creation"},

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,7 +12,7 @@ from harness.telemetry.parsers.auditd import decode_sockaddr, execve_argv, parse
 DATA = Path(__file__).resolve().parents[2] / "data" / "telemetry"
 
 
-def _events(path: Path) -> tuple[list, ParseStats]:
+def _events(path: Path) -> tuple[list[Any], ParseStats]:
     st = ParseStats("auditd")
     return list(parse_file("auditd", path, stats=st)), st
 
@@ -96,7 +98,7 @@ def test_eoe_flushes_in_input_order() -> None:
 @pytest.mark.parametrize("accelerated", [False, True])
 def test_buffer_is_bounded_without_eoe(accelerated: bool) -> None:
     # 10 000 events never closed by EOE: the window flushes them as it goes.
-    def gen():
+    def gen() -> Iterator[Any]:
         for i in range(10_000):
             yield f"type=SYSCALL msg=audit(1.000:{i}): syscall=42 pid={i}"
 

@@ -9,9 +9,9 @@ generator's output, the malformed test inputs, hand-made edge cases and seeded m
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -200,7 +200,7 @@ def test_stats_shared_and_abandoned_generator() -> None:
     for accelerated in (False, True):
         st = ParseStats("auditd")
         st.read = 100
-        it = auditd.parse(lines, stats=st, accelerated=accelerated)
+        it = cast(Generator[Any, None, None], auditd.parse(lines, stats=st, accelerated=accelerated))
         next(it)
         first = (st.read, st.parsed)
         it.close()
@@ -249,6 +249,7 @@ def test_c_line_reader_gives_open_lines_lines(tmp_path: Path, monkeypatch: pytes
         ref = _grouped(auditd.make_grouper(open_lines(p), file="r", stats=st_ref), st_ref)
         for block in (1, 7, 300, 1 << 16):
             st = ParseStats("auditd")
+            assert auditd._CGrouper is not None
             with open(p, "rb") as raw:
                 g = auditd._CGrouper(
                     (), *_callbacks(st), auditd._decode_record_lazy, 64, 4096, raw=raw, block=block, max_chars=400
