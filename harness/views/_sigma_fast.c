@@ -4,9 +4,14 @@
  * SigmaView.events(rec) builds in Python: one {product: linux, service: auditd} event per
  * record (when raw), then the semantic events (process_creation, network_connection,
  * file_event, file_delete) of ActivityExtractor._auditd + activity_event. It works on the
- * extractor's own state (ProcessTable._pids, _inodes, dns), creating real ProcessInfo
- * objects, so Python and C calls can interleave on one view. Rare shapes go back to Python:
- * relative PATH names (extractor._resolve_path), paths that need normalising
+ * extractor's own state, creating real ProcessInfo objects, so Python and C calls can
+ * interleave on one view. The contract with Python: the state is handed over by
+ * ProcessTable.c_state() (pid table, capacity) and ActivityExtractor.c_state() (inode table,
+ * relative-path resolver), DnsIndex.knows(ip) says whether to ask DnsIndex.name_for, and
+ * ProcessInfo's fields are FIELD_NAMES below, exported as PROCESSINFO_FIELDS (a test compares
+ * them with the dataclass; AuditdSigma() refuses a ProcessInfo with other fields). No private
+ * attribute is read. Rare shapes go back to Python:
+ * relative PATH names (the resolver above), paths that need normalising
  * (posixpath.normpath), non-decimal ids (activity._int), DNS names (DnsIndex.name_for, only
  * for addresses the index knows), timestamps (iso_utc, once per distinct time).
  *
@@ -31,7 +36,7 @@ static PyObject *e_Image, *e_CommandLine, *e_CurrentDirectory, *e_User, *e_Logon
     *e_ProcessId, *e_ParentProcessId, *e_ParentImage, *e_ParentCommandLine, *e_ParentUser, *e_OriginalFileName,
     *e_Protocol, *e_Initiated, *e_SourceIp, *e_SourceIsIpv6, *e_DestinationIp, *e_DestinationPort,
     *e_DestinationHostname, *e_DestinationIsIpv6, *e_TargetFilename;
-static PyObject *m_move_to_end, *m_popitem, *m_name_for, *a_dns, *a_by_ip;
+static PyObject *m_move_to_end, *m_popitem, *m_name_for, *m_knows, *a_dns;
 #define ARGKEYS 64
 static PyObject *argkeys[ARGKEYS]; /* "a0".."a63" */
 
@@ -277,13 +282,13 @@ dns_name(FastObject *f, PyObject *ip, PyObject *time)
     if (ip == NULL || ip == Py_None) Py_RETURN_NONE;
     PyObject *dns = PyObject_GetAttr(f->extractor, a_dns);
     if (dns == NULL) return NULL;
-    PyObject *by_ip = PyObject_GetAttr(dns, a_by_ip);
-    if (by_ip == NULL) {
+    PyObject *k = PyObject_CallMethodOneArg(dns, m_knows, ip);
+    if (k == NULL) {
         Py_DECREF(dns);
         return NULL;
     }
-    int known = PyDict_Check(by_ip) ? PyDict_Contains(by_ip, ip) : 1;
-    Py_DECREF(by_ip);
+    int known = PyObject_IsTrue(k);
+    Py_DECREF(k);
     PyObject *r;
     if (known < 0) {
         r = NULL;
@@ -730,23 +735,44 @@ fast_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     f->meta = meta;
     f->last_iso = Py_NewRef(Py_None);
     PyObject *procs = PyObject_GetAttrString(extractor, "processes");
-    PyObject *cap = NULL, *ctx = NULL;
+    PyObject *cap = NULL, *ctx = NULL, *st = NULL;
     if (procs == NULL) goto fail;
-    f->pids = PyObject_GetAttrString(procs, "_pids");
-    cap = PyObject_GetAttrString(procs, "_cap");
+    /* the documented hand-over: ProcessTable.c_state() -> (pids, capacity) */
+    st = PyObject_CallMethod(procs, "c_state", NULL);
     Py_DECREF(procs);
-    if (f->pids == NULL || cap == NULL || !PyDict_Check(f->pids)) goto fail_type;
+    if (st == NULL) goto fail;
+    if (!PyTuple_Check(st) || PyTuple_GET_SIZE(st) != 2) goto fail_type;
+    f->pids = Py_NewRef(PyTuple_GET_ITEM(st, 0));
+    cap = Py_NewRef(PyTuple_GET_ITEM(st, 1));
+    Py_CLEAR(st);
+    if (!PyDict_Check(f->pids)) goto fail_type;
     f->pid_cap = PyLong_AsSsize_t(cap);
     if (f->pid_cap == -1 && PyErr_Occurred()) goto fail;
-    f->inodes = PyObject_GetAttrString(extractor, "_inodes");
-    if (f->inodes == NULL) goto fail;
-    f->resolve_path = PyObject_GetAttrString(extractor, "_resolve_path");
-    if (f->resolve_path == NULL) goto fail;
+    /* ActivityExtractor.c_state() -> (inodes, resolve_path) */
+    st = PyObject_CallMethod(extractor, "c_state", NULL);
+    if (st == NULL) goto fail;
+    if (!PyTuple_Check(st) || PyTuple_GET_SIZE(st) != 2) goto fail_type;
+    f->inodes = Py_NewRef(PyTuple_GET_ITEM(st, 0));
+    f->resolve_path = Py_NewRef(PyTuple_GET_ITEM(st, 1));
+    Py_CLEAR(st);
     ctx = PyObject_GetAttrString(extractor, "ctx");
     if (ctx == NULL) goto fail;
     f->local_ip = PyObject_GetAttrString(ctx, "local_ip");
     f->max_age = PyObject_GetAttrString(ctx, "dns_max_age_s");
     if (f->local_ip == NULL || f->max_age == NULL) goto fail;
+    /* ProcessInfo's dataclass fields must be FIELD_NAMES, in order: objects are built without
+     * __init__, so a field this code does not know would stay unset. */
+    st = PyObject_GetAttrString(info_type, "__dataclass_fields__");
+    if (st == NULL) goto fail;
+    if (!PyDict_Check(st) || PyDict_Size(st) != NF) goto fail_fields;
+    {
+        Py_ssize_t pos = 0;
+        PyObject *key, *value;
+        for (int i = 0; PyDict_Next(st, &pos, &key, &value); i++) {
+            if (!PyUnicode_Check(key) || PyUnicode_CompareWithASCIIString(key, FIELD_NAMES[i]) != 0) goto fail_fields;
+        }
+    }
+    Py_CLEAR(st);
     for (int i = 0; i < NF; i++) {
         PyObject *d = PyObject_GetAttrString(info_type, FIELD_NAMES[i]); /* the class attribute: the descriptor */
         if (d == NULL) goto fail;
@@ -761,9 +787,14 @@ fast_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     Py_XDECREF(cap);
     Py_XDECREF(ctx);
     return (PyObject *)f;
+fail_fields:
+    PyErr_SetString(PyExc_TypeError, "ProcessInfo's fields differ from PROCESSINFO_FIELDS of the C view "
+                                     "(harness/views/_sigma_fast.c): update FIELD_NAMES and rebuild");
+    goto fail;
 fail_type:
     if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "extractor or process_info of an unexpected shape");
 fail:
+    Py_XDECREF(st);
     Py_XDECREF(cap);
     Py_XDECREF(ctx);
     Py_DECREF(f);
@@ -1047,7 +1078,7 @@ PyInit__sigma_fast(void)
     INTERN(m_popitem, "popitem");
     INTERN(m_name_for, "name_for");
     INTERN(a_dns, "dns");
-    INTERN(a_by_ip, "_by_ip");
+    INTERN(m_knows, "knows");
     INTERN(records_key, "records");
     for (int i = 0; i < ARGKEYS; i++) {
         argkeys[i] = PyUnicode_FromFormat("a%d", i);
@@ -1057,6 +1088,25 @@ PyInit__sigma_fast(void)
     if (PyType_Ready(&FastType) < 0 || PyType_Ready(&StreamType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
+    PyObject *fields = PyTuple_New(NF);
+    if (fields == NULL) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    for (int i = 0; i < NF; i++) {
+        PyObject *name = PyUnicode_FromString(FIELD_NAMES[i]);
+        if (name == NULL) {
+            Py_DECREF(fields);
+            Py_DECREF(m);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(fields, i, name);
+    }
+    if (PyModule_AddObject(m, "PROCESSINFO_FIELDS", fields) < 0) {
+        Py_DECREF(fields);
+        Py_DECREF(m);
+        return NULL;
+    }
     Py_INCREF(&FastType);
     if (PyModule_AddObject(m, "AuditdSigma", (PyObject *)&FastType) < 0) {
         Py_DECREF(&FastType);

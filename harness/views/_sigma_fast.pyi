@@ -3,6 +3,9 @@ from typing import Any
 
 from harness.telemetry.parsers._auditd_fast import Grouper
 
+#: ProcessInfo's fields as the C code builds them (the C contract; tests/views/test_c_contract.py)
+PROCESSINFO_FIELDS: tuple[str, ...]
+
 class AuditdSigmaStream:
     parsed: int
     def __iter__(self) -> Iterator[list[dict[str, Any]]]: ...

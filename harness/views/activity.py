@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import posixpath
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,6 +113,11 @@ class ActivityExtractor:
     _dns_answers: dict[tuple[str, Any], list[tuple[str, str]]] = field(default_factory=dict)
     # (dev, inode) -> absolute path of files/directories seen in PATH records (LRU-bounded).
     _inodes: OrderedDict[tuple[str, str], str] = field(default_factory=OrderedDict)
+
+    def c_state(self) -> tuple[OrderedDict[tuple[str, str], str], Callable[..., str | None]]:
+        """The C contract (harness.views._sigma_fast): the inode table it reads and updates in place,
+        and the resolver of relative PATH names it hands back to Python."""
+        return self._inodes, self._resolve_path
 
     def prepare(self, records: Iterable[Record]) -> None:
         """First pass over a detonation's records: DNS answers and dnsmasq query answers."""

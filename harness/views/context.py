@@ -104,6 +104,10 @@ class DnsIndex:
         self._seq += 1
         bisect.insort(self._by_ip.setdefault(address, []), (time or 0.0, self._seq, name.rstrip(".").lower()))
 
+    def knows(self, ip: str) -> bool:
+        """Whether any resolver answer names ``ip`` (the C view asks before calling :meth:`name_for`)."""
+        return ip in self._by_ip
+
     def add_server_name(self, time: float | None, server_ip: str, name: str) -> None:
         """A TLS SNI or HTTP Host the simulated internet saw for ``server_ip``."""
         bisect.insort(self._sni.setdefault(server_ip, []), (time or 0.0, name.lower()))
@@ -205,6 +209,11 @@ class ProcessTable:
 
     def get(self, pid: int | None) -> ProcessInfo | None:
         return self._pids.get(pid) if pid is not None else None
+
+    def c_state(self) -> tuple[OrderedDict[int, ProcessInfo], int]:
+        """The C contract (harness.views._sigma_fast): the pid table it reads and updates in place
+        (most recent last, as :meth:`put` keeps it) and its capacity."""
+        return self._pids, self._cap
 
     def by_guid(self, guid: str | None) -> ProcessInfo | None:
         return self._guids.get(guid) if guid else None
