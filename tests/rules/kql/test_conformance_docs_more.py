@@ -149,3 +149,22 @@ def test_array_sort_page_rules(call: str, expected: Any) -> None:
 def test_array_sort_over_several_arrays_is_unsupported() -> None:
     with pytest.raises(UnsupportedError):
         rows("print array_sort_desc(dynamic([1,3]), dynamic(['a','b']))")
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    # make-string-function, "Examples" (all four)
+    ("print str = make_string(75, 117, 115, 116, 111)", "Kusto"),
+    ("print str = make_string(dynamic([75, 117, 115, 116, 111]))", "Kusto"),
+    ("print str = make_string(dynamic([75, 117, 115]), 116, 111)", "Kusto"),
+    ("print str = make_string(75, 10, 117, 10, 115, 10, 116, 10, 111)", "K\nu\ns\nt\no"),
+])
+def test_make_string_page_examples(query: str, expected: str) -> None:
+    assert rows(query) == [{"str": expected}]
+
+
+def test_extract_json_page_example_and_its_type_argument() -> None:
+    # extract-json-function, "Example"; "extract_json() and extractjson() are equivalent"
+    doc = "let json = '{\"name\": \"John\", \"age\": 30, \"city\": \"New York\"}';\n"
+    assert rows(doc + 'print extract_json("$.name", json, typeof(string))') == [{"print_0": "John"}]
+    # "Parameters": type: "typeof(long) will convert the extracted value to a long"
+    assert rows(doc + 'print a = extractjson("$.age", json, typeof(long))') == [{"a": 30}]
