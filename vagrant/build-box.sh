@@ -33,7 +33,7 @@ PACKAGES=(
   linux-image-cloud-amd64 grub-pc-bin initramfs-tools systemd-sysv udev
   openssh-server sudo ca-certificates auditd netbase kmod
   nmap curl dnsmasq-base squid-openssl ulogd2 ulogd2-json nftables iproute2 iputils-ping procps
-  python3 python3-venv python3-cryptography openssl
+  python3 python3-venv python3-cryptography openssl rsyslog
 )
 export VAGRANT_HOME="${VAGRANT_HOME:-$CACHE/vagrant.d}"
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
@@ -74,6 +74,19 @@ else
   log "${found#error: }: theHarvester is not baked in (the VM's theHarvester atomic reports PREREQ_MISSING)"
 fi
 
+# Sysmon for Linux: the packages packaging/sysmon/build-debs.sh built from upstream source into the
+# offline package cache (the build of the current inputs, as harness.packages.sysmon finds it), baked
+# in when the cache has them; the VM configures and starts Sysmon at provisioning.
+SYSMON_DEBS=()
+SYSMON=""
+sysmon_dir="$(PYTHONPATH="$HERE/.." python3 -m harness.packages.sysmon dir)"
+if [ -f "$sysmon_dir/BUILDINFO" ]; then
+  SYSMON_DEBS=("$sysmon_dir"/sysinternalsebpf_*_amd64.deb "$sysmon_dir"/sysmonforlinux_*_amd64.deb)
+  SYSMON="$(sha256sum "${SYSMON_DEBS[@]}" | cut -d' ' -f1 | tr '\n' ' ')"
+else
+  log "Sysmon for Linux packages are not in the cache ($sysmon_dir): not baked in (the VM's Sysmon signals report SENSOR_UNAVAILABLE)"
+fi
+
 # Runs in the chroot's Python (3.11 of Debian 12, as the VM runs it), never the host's. pip gets
 # only what it needs from the host's environment: its CA bundle (a host may trust a TLS proxy),
 # proxies and index. theHarvester's dependencies come from the cache's wheels/ when it has any
@@ -109,7 +122,7 @@ build_wheels() {
   rm -rf "$MNT/tmp/recon-wheels" "$MNT/root/.cache/pip"
 }
 
-KEY="$( { cat "${BASH_SOURCE[0]}"; cat "$HERE"/guest/*; printf '%s\n' "${PACKAGES[@]}" "$SHODAN_VERSION" "$HARVESTER"; } \
+KEY="$( { cat "${BASH_SOURCE[0]}"; cat "$HERE"/guest/*; printf '%s\n' "${PACKAGES[@]}" "$SHODAN_VERSION" "$HARVESTER" "$SYSMON"; } \
         | sha256sum | cut -c1-16)"
 BOX_FILE="$CACHE/recon-lab-$KEY.box"
 mkdir -p "$CACHE" "$VAGRANT_HOME"
@@ -171,6 +184,15 @@ if [ ! -f "$BOX_FILE" ]; then
   # dependency's Requires-Python (soupsieve: >=3.11.5) or ABI is decided by the exact interpreter.
   # The guest installs them offline in configure-guest.sh.
   build_wheels
+
+  if [ ${#SYSMON_DEBS[@]} -gt 0 ]; then
+    log "installing Sysmon for Linux's packages in the guest (${SYSMON_DEBS[*]##*/})"
+    install -d "$MNT/tmp/recon-sysmon"
+    cp "${SYSMON_DEBS[@]}" "$MNT/tmp/recon-sysmon/"
+    chroot "$MNT" sh -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends /tmp/recon-sysmon/*.deb' \
+      >> "$WORK/apt.log" 2>&1 || { tail -40 "$WORK/apt.log" >&2; die "installing the Sysmon packages in the guest failed"; }
+    rm -rf "$MNT/tmp/recon-sysmon"
+  fi
 
   log "configuring the guest"
   cp "$HERE"/guest/* "$MNT/opt/recon-harness/"

@@ -34,6 +34,7 @@ from harness.lab.config import LabConfig, VagrantConfig, load_lab_config, vagran
 from harness.lab.plan import LabLogs, lab_plan
 from harness.lab.registry import LabStatus
 from harness.lab.state import LabState, proc_start_time
+from harness.lab.vagrant_paths import GUEST_SYSMON_LOG
 
 if TYPE_CHECKING:
     from harness.lab.vagrant_target import VagrantTarget
@@ -54,7 +55,6 @@ LIBVIRT_URI = "qemu:///system"
 # Inside the VM (written by vagrant/provision.sh and harness.lab.vm_internet).
 GUEST_STATE_DIR = "/run/recon-harness"
 GUEST_SRC = "/opt/recon-harness/src"  # where vagrant/provision.sh (SRC=) unpacks the harness in the VM
-GUEST_SYSMON_LOG = "/var/log/sysmon.log"
 
 # The two daemons vagrant-libvirt needs; started with -d when not running (no systemd here).
 DAEMONS = (("virtlogd", Path("/run/virtlogd.pid")), ("libvirtd", Path("/run/libvirtd.pid")))

@@ -36,6 +36,7 @@ from harness.lab.registry import LabStatus
 from harness.lab.shell import in_netns as _ns
 from harness.lab.shell import run_checked as _run
 from harness.lab.state import LabState
+from harness.lab.vagrant_paths import GUEST_SYSMON_LOG
 
 GUEST_CA = Path("/etc/ssl/recon-harness-lab-ca.crt")
 RESOLV_CONF = Path("/etc/resolv.conf")
@@ -144,17 +145,19 @@ class VMInternetLab(EmbeddedLab):
 
 
 def sysmon_row() -> dict[str, Any]:
-    """Sysmon for Linux as provisioning left it: available only if installed AND running now."""
+    """Sysmon for Linux as provisioning left it, proven now: installed, running, and a probe
+    command's event reaching its log. Installed, it is mandatory (as in the embedded lab): a Sysmon
+    that stopped is an error of the run, not a missing sensor."""
+    from harness.lab.sysmon import probe
+
     try:
         status = SYSMON_STATUS.read_text().strip()
     except OSError:
         status = "unavailable: provisioning did not record Sysmon's status (the VM was not provisioned)"
     if status.startswith("installed"):
         running = any(_comm(p) == "sysmon" for p in Path("/proc").iterdir() if p.name.isdigit())
-        if running:
-            return {"name": "sysmon", "available": True, "reason": "", "mandatory": False}
-        return {"name": "sysmon", "available": False, "reason": "Sysmon for Linux is installed but not running",
-                "mandatory": False}
+        why = probe(Path(GUEST_SYSMON_LOG)) if running else "Sysmon for Linux is installed but not running"
+        return {"name": "sysmon", "available": not why, "reason": why, "mandatory": True}
     return {"name": "sysmon", "available": False, "reason": status.removeprefix("unavailable: "),
             "mandatory": False}
 
