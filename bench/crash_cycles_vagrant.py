@@ -63,9 +63,17 @@ def _comm_of(pid: str) -> str:
         return ""
 
 
+def _alive(proc: Path) -> bool:
+    """Not an exited process its parent has not reaped yet (a zombie holds nothing)."""
+    try:
+        return (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
 def vagrant_snapshot() -> dict[str, list[str]]:
     snap = snapshot()
-    running = any(_comm_of(p.name) == "libvirtd" for p in Path("/proc").iterdir() if p.name.isdigit())
+    running = any(_comm_of(p.name) == "libvirtd" and _alive(p) for p in Path("/proc").iterdir() if p.name.isdigit())
     snap["libvirt"] = (
         [f"domain {x}" for x in _lines([*VIRSH, "list", "--all", "--name"])]
         + [f"network {x}" for x in _lines([*VIRSH, "net-list", "--all", "--name"])]
@@ -75,13 +83,8 @@ def vagrant_snapshot() -> dict[str, list[str]]:
     snap["libvirt_files"] = sorted(str(p) for d in LIBVIRT_FILES if Path(d).is_dir() for p in Path(d).iterdir())
     procs = []
     for p in Path("/proc").iterdir():
-        if p.name.isdigit() and any(_comm_of(p.name).startswith(c) for c in PROCESSES):
-            try:
-                state = (p / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            except (OSError, IndexError):
-                continue
-            if state not in ("Z", "X"):  # an exited child not yet reaped holds nothing
-                procs.append(_comm_of(p.name))
+        if p.name.isdigit() and any(_comm_of(p.name).startswith(c) for c in PROCESSES) and _alive(p):
+            procs.append(_comm_of(p.name))
     snap["vagrant_processes"] = sorted(procs)
     return snap
 

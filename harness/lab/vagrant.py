@@ -33,7 +33,7 @@ from harness.lab import auditctl
 from harness.lab.config import LabConfig, VagrantConfig, load_lab_config, vagrant_env
 from harness.lab.plan import LabLogs, lab_plan
 from harness.lab.registry import LabStatus
-from harness.lab.state import LabState, proc_start_time
+from harness.lab.state import LabState, ledger_root, proc_start_time, target_key
 from harness.lab.vagrant_paths import GUEST_SYSMON_LOG
 
 if TYPE_CHECKING:
@@ -341,13 +341,16 @@ class VagrantLab:
         state = LabState.load(self.state_dir)
         libvirt_up = shutil.which("virsh") is not None and virsh("version", check=False).returncode == 0
         if libvirt_up:
+            destroy_failed = ""
             if (self.cwd / ".vagrant" / "machines" / self.machine).exists():
                 proc = _run(["vagrant", "destroy", "-f", self.machine], cwd=self.cwd, env=vagrant_env(self.vc),
                             check=False, timeout=600)
                 if proc.returncode == 0:
                     removed.append(f"vagrant machine {self.machine}")
                 else:
-                    errors.append(f"vagrant destroy: {proc.stderr.strip()[-500:]}")
+                    # A `vagrant up` killed while it created the domain leaves Vagrant's own state
+                    # behind the domain ("Name ... is already taken"): virsh below removes it.
+                    destroy_failed = proc.stderr.strip()[-300:] or proc.stdout.strip()[-300:]
             for dom in self.domains():  # whatever vagrant did not remove (crashed run, lost .vagrant/)
                 virsh("destroy", dom, check=False)
                 proc = virsh("undefine", dom, "--remove-all-storage", "--nvram", check=False)
@@ -357,6 +360,12 @@ class VagrantLab:
             for vol in self.pool_volumes():
                 proc = virsh("vol-delete", vol, "--pool", POOL, check=False)
                 (removed if proc.returncode == 0 else errors).append(f"volume {POOL}/{vol}")
+            if destroy_failed:
+                if self.domains():
+                    errors.append(f"vagrant destroy: {destroy_failed}")
+                else:
+                    removed.append(f"vagrant machine {self.machine} (vagrant destroy failed: {destroy_failed}; "
+                                   "removed with virsh)")
             try:
                 msg = self.remove_network()
                 if msg:
@@ -377,6 +386,7 @@ class VagrantLab:
             if log.exists():
                 log.unlink()
                 removed.append(f"file {log}")
+        removed += self._forget_target_ledger(errors)
         if state is not None:
             for res in reversed(state.resources):
                 if res.kind == "process":
@@ -392,6 +402,32 @@ class VagrantLab:
         if errors:
             raise LabError("vagrant lab down could not remove everything:\n  " + "\n  ".join(errors))
         return removed
+
+    def _forget_target_ledger(self, errors: list[str]) -> list[str]:
+        """What a killed run against vagrant://MACHINE recorded in that target's ledger: the host-side
+        entries (inspector temp dirs) are undone; the ones inside the VM (pending atomic cleanups,
+        scratch dirs) went with the destroyed VM and are forgotten."""
+        from harness.lab import teardown
+
+        ledger = LabState.load(ledger_root() / "targets" / target_key(f"vagrant://{self.machine}"))
+        if ledger is None:
+            return []
+        ledger.remove_when_empty = True
+        done: list[str] = []
+        for res in reversed(list(ledger.resources)):
+            if res.kind in teardown.TARGET_KINDS:
+                ledger.discard(res)
+                done.append(f"{res.kind} {res.name}: in the destroyed VM")
+                continue
+            try:
+                msg = teardown.undo(res)
+            except OSError as exc:
+                errors.append(f"{res.kind} {res.name}: {exc}")
+                continue
+            ledger.discard(res)
+            if msg:
+                done.append(msg)
+        return done
 
     # Telemetry ----------------------------------------------------------------------------------
     def sensors(self, target: VagrantTarget | None = None) -> list[SensorStatus]:

@@ -166,3 +166,21 @@ def test_atomics_run_in_the_vm_with_the_embedded_lab_verdicts(lab_vm: VagrantLab
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert key not in path.read_text(errors="replace"), path
+
+
+def test_lab_down_undoes_a_killed_runs_target_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run against vagrant:// killed mid-detonation leaves its target ledger: the host-side temp dir
+    is removed, the pending cleanup inside the (destroyed) VM is forgotten, the ledger goes."""
+    from harness.lab.state import target_state
+
+    monkeypatch.setenv("RECON_HARNESS_STATE_DIR", str(tmp_path / "state"))
+    ledger = target_state("vagrant://default?cwd=/somewhere")
+    host_tmp = ledger.tempdir("recon-harness-testinfra-", parent=tmp_path)
+    ledger.record("atomic_cleanup", "T1590.005-1", command="rm -rf /tmp/atomic-shodan-home", shell="sh")
+    assert host_tmp.exists() and (tmp_path / "state" / "targets").exists()
+    errors: list[str] = []
+    done = VagrantLab()._forget_target_ledger(errors)
+    assert errors == [] and not host_tmp.exists()
+    assert any("in the destroyed VM" in d for d in done) and any(str(host_tmp) in d for d in done)
+    assert not list((tmp_path / "state" / "targets").iterdir())
+    assert VagrantLab()._forget_target_ledger(errors) == []  # nothing left: a second down is a no-op
