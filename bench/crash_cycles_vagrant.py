@@ -8,7 +8,8 @@ Run as root, alone on the machine's labs (``flock /tmp/recon-lab.flock``), with 
 
 Phases:
 * ``lab_up``: `harness lab up --lab vagrant` in its own process group, SIGKILLed ``--kill-after``
-  seconds in (by default while `vagrant up` creates and boots the domain);
+  seconds in (by default while `vagrant up` creates and boots the domain); with ``--term``, the
+  harness process alone gets SIGTERM and must stop `vagrant up` and undo the lab itself;
 * ``detonate``: the lab brought up, then `pytest atomics/ --target vagrant://default` with
   ``RECON_HARNESS_CRASH_AT=detonate`` (the harness SIGKILLs its own process group one second into
   the first detonation).
@@ -94,7 +95,7 @@ def harness(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[st
                           timeout=timeout)
 
 
-def kill_lab_up(kill_after: float, log: Path) -> dict[str, Any]:
+def kill_lab_up(kill_after: float, log: Path, term: bool = False) -> dict[str, Any]:
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "lab", "up", "--lab", "vagrant"], cwd=REPO,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -102,8 +103,16 @@ def kill_lab_up(kill_after: float, log: Path) -> dict[str, Any]:
             rc = proc.wait(timeout=kill_after)
             return {"rc": rc, "problems": [f"lab up ended (exit {rc}) before the kill at {kill_after:g} s"]}
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            return {"rc": proc.wait(), "problems": []}
+            if not term:
+                os.killpg(proc.pid, signal.SIGKILL)
+                return {"rc": proc.wait(), "problems": []}
+            # SIGTERM to the harness alone (a CI timeout, `kill PID`): it must end `vagrant up` itself.
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                return {"rc": proc.wait(timeout=300), "problems": []}
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                return {"rc": proc.wait(), "problems": ["lab up did not end within 300 s of SIGTERM"]}
 
 
 def kill_detonation(log: Path, work: Path) -> dict[str, Any]:
@@ -129,6 +138,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--phases", default=",".join(PHASES))
     ap.add_argument("--kill-after", type=float, default=60.0, help="seconds into `lab up` for the lab_up kill")
+    ap.add_argument("--term", action="store_true",
+                    help="lab_up: SIGTERM the harness process alone (it must stop `vagrant up`), not SIGKILL its group")
     ap.add_argument("--foreign", action="append", default=[], metavar="REGEX",
                     help="differences matching REGEX belong to other users of a shared machine (shown, not counted)")
     ap.add_argument("--json", metavar="FILE")
@@ -150,7 +161,7 @@ def main() -> int:
             work.mkdir()
             before = vagrant_snapshot()
             t0 = time.monotonic()
-            res = (kill_lab_up(args.kill_after, work / "lab-up.log") if phase == "lab_up"
+            res = (kill_lab_up(args.kill_after, work / "lab-up.log", args.term) if phase == "lab_up"
                    else kill_detonation(work / "pytest.log", work))
             res["run_s"] = round(time.monotonic() - t0, 1)
             t1 = time.monotonic()

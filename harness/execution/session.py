@@ -10,11 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets as pysecrets
-import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import Any
 
 from harness.errors import ConfigError
@@ -23,6 +21,7 @@ from harness.execution.scope import Scope
 from harness.lab.config import LabConfig, load_lab_config
 from harness.lab.lock import lab_lock
 from harness.lab.registry import Lab, lab_class, lab_for_scheme
+from harness.lab.shell import sigterm_as_interrupt
 from harness.lab.state import LabState, target_state
 from harness.targets.base import Target, get_target, parse_target_url
 from harness.targets.inspect import TargetInspector
@@ -57,10 +56,6 @@ class Session:
         return str(self.lab.home_dir) if self.lab is not None else "/tmp"
 
 
-def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 @contextmanager
 def open_session(target_url: str | None = None, lab_config: str | None = None,
                  keep_lab: bool = False, proxy_mode: str | None = None,
@@ -79,62 +74,58 @@ def open_session(target_url: str | None = None, lab_config: str | None = None,
     owns = False
     lab_name = lab_for_scheme(parsed.scheme)
     lab_cls = lab_class(lab_name) if lab_name is not None else None
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     # One run at a time per lab: a concurrent run would otherwise tear the lab down under us.
     lock = lab_lock(cfg.name) if lab_cls is not None and lab_cls.BUILT_BY_SESSION else contextlib.nullcontext()
-    try:
-        with lock:
-            if lab_cls is not None and lab_cls.BUILT_BY_SESSION:
-                built = lab = lab_cls.for_session(cfg)
-                if not built.status().up:
-                    built.up()
-                    owns = not keep_lab
-            target: Target | None = None
-            inspector: TargetInspector | None = None
-            session: Session | None = None
-            try:
-                target = get_target(url, lab_config=lab_config)
-                if lab_cls is not None and lab is None:
-                    # A lab the session does not build (the Vagrant VM, `harness lab up --lab vagrant`):
-                    # reached through the target, its telemetry read over it.
-                    lab = lab_cls.for_session(cfg, target)
-                env: dict[str, str] = {}
-                secret_values: list[str] = []
-                key = os.environ.get("SHODAN_API_KEY")
-                if not key and parsed.scheme in ("netns", "vagrant"):
-                    # The simulated Shodan API accepts any key: a fresh random one per run, still a secret.
-                    key = pysecrets.token_hex(16)
-                if key:
-                    env["SHODAN_API_KEY"] = key
-                    secret_values.append(key)
-                mode = proxy_mode or cfg.telemetry.proxy_mode
-                if mode == "explicit" and lab is not None:
-                    # The clients go to the proxy (CONNECT), authenticating: the log gains cs-username.
-                    user, password = lab.proxy_credentials()
-                    url = f"http://{user}:{password}@{cfg.telemetry.proxy_ip}:{cfg.telemetry.proxy_port}"
-                    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-                        env[name] = url
-                    secret_values.append(password)
-                ledger = (built.ledger() if built is not None else None) or target_state(target.url)
-                inspector = TargetInspector(target, tempdirs=ledger)
-                session = Session(target=target, lab_config=cfg, scope=scope or Scope.from_lab(cfg), lab=lab, env=env,
-                                  secrets=secret_values, owns_lab=owns, proxy_mode=mode, inspector=inspector,
-                                  ledger=ledger)
-                if parsed.scheme in CLOCKED_SCHEMES:
-                    from harness.targets.clock import measure_clock_offset
+    with sigterm_as_interrupt(), lock:
+        if lab_cls is not None and lab_cls.BUILT_BY_SESSION:
+            built = lab = lab_cls.for_session(cfg)
+            if not built.status().up:
+                built.up()
+                owns = not keep_lab
+        target: Target | None = None
+        inspector: TargetInspector | None = None
+        session: Session | None = None
+        try:
+            target = get_target(url, lab_config=lab_config)
+            if lab_cls is not None and lab is None:
+                # A lab the session does not build (the Vagrant VM, `harness lab up --lab vagrant`):
+                # reached through the target, its telemetry read over it.
+                lab = lab_cls.for_session(cfg, target)
+            env: dict[str, str] = {}
+            secret_values: list[str] = []
+            key = os.environ.get("SHODAN_API_KEY")
+            if not key and parsed.scheme in ("netns", "vagrant"):
+                # The simulated Shodan API accepts any key: a fresh random one per run, still a secret.
+                key = pysecrets.token_hex(16)
+            if key:
+                env["SHODAN_API_KEY"] = key
+                secret_values.append(key)
+            mode = proxy_mode or cfg.telemetry.proxy_mode
+            if mode == "explicit" and lab is not None:
+                # The clients go to the proxy (CONNECT), authenticating: the log gains cs-username.
+                user, password = lab.proxy_credentials()
+                url = f"http://{user}:{password}@{cfg.telemetry.proxy_ip}:{cfg.telemetry.proxy_port}"
+                for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+                    env[name] = url
+                secret_values.append(password)
+            ledger = (built.ledger() if built is not None else None) or target_state(target.url)
+            inspector = TargetInspector(target, tempdirs=ledger)
+            session = Session(target=target, lab_config=cfg, scope=scope or Scope.from_lab(cfg), lab=lab, env=env,
+                              secrets=secret_values, owns_lab=owns, proxy_mode=mode, inspector=inspector,
+                              ledger=ledger)
+            if parsed.scheme in CLOCKED_SCHEMES:
+                from harness.targets.clock import measure_clock_offset
 
-                    session.clock = measure_clock_offset(target)
-                yield session
-            finally:
-                # Also when building the session failed half-way (the inspector could not connect):
-                # a lab this session brought up comes down, and no inspector files stay behind.
-                for close in reversed(session.closers if session is not None else []):
-                    close()
-                if inspector is not None:
-                    inspector.close()
-                if target is not None:
-                    target.close()
-                if built is not None and owns:
-                    built.down()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+                session.clock = measure_clock_offset(target)
+            yield session
+        finally:
+            # Also when building the session failed half-way (the inspector could not connect):
+            # a lab this session brought up comes down, and no inspector files stay behind.
+            for close in reversed(session.closers if session is not None else []):
+                close()
+            if inspector is not None:
+                inspector.close()
+            if target is not None:
+                target.close()
+            if built is not None and owns:
+                built.down()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.errors import LabError
@@ -54,3 +57,24 @@ def require_root(action: str) -> None:
             "--target ssh://user@host:port?identity_file=KEY (your own lab host) or "
             "--target vagrant://default (the Vagrant lab VM)."
         )
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt inside the block, as Ctrl-C does: the undo paths run, and a
+    child started with ``subprocess.run`` (a minutes-long ``vagrant up``) is killed on the way out
+    instead of outliving its harness. Outside the main thread (no signal handlers there) it does
+    nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+

@@ -33,6 +33,7 @@ from harness.lab import auditctl
 from harness.lab.config import LabConfig, VagrantConfig, load_lab_config, vagrant_env
 from harness.lab.plan import LabLogs, lab_plan
 from harness.lab.registry import LabStatus
+from harness.lab.shell import sigterm_as_interrupt
 from harness.lab.state import LabState, ledger_root, proc_start_time, target_key
 from harness.lab.vagrant_paths import GUEST_SYSMON_LOG
 
@@ -247,6 +248,12 @@ class VagrantLab:
                            "for the box build)")
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         t0 = time.monotonic()
+        # SIGTERM (a CI timeout, `kill`) as Ctrl-C: `vagrant up` is killed and the lab undone below,
+        # instead of the harness dying and `vagrant up` running on without it.
+        with sigterm_as_interrupt():
+            return self._up(t0)
+
+    def _up(self, t0: float) -> dict[str, Any]:
         try:
             self.ensure_libvirt()
             if self.vc.box == BOX_NAME and not self.box_present():
