@@ -110,6 +110,11 @@ class CollectionPlan:
     proxy_addresses: tuple[str, ...] = ()
     #: Writes a marker into the audit log, so a slice is known to be complete when the marker is read.
     audit_sync: Callable[[str], None] | None = None
+    #: The lab's Sysmon config logs every ProcessCreate, so the ``auditctl -m`` process of the audit
+    #: sync is in the Sysmon log too, carrying the marker: a Sysmon slice is complete once it is read.
+    #: (Sysmon writes asynchronously, from per-CPU buffers; a quiet window alone can close early.)
+    #: False for a host's own Sysmon, whose config may filter that process out.
+    sysmon_sees_sync: bool = False
     tempdirs: TempDirs | None = None
     #: Asked again after each detonation: a sensor that died during it is unavailable for it.
     recheck: Callable[[], Sequence[SensorStatus]] | None = None

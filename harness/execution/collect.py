@@ -73,6 +73,7 @@ class TelemetrySession:
         secrets: Iterable[str] = (),
         client_addresses: Iterable[str] = (),
         audit_sync: Callable[[str], None] | None = None,
+        sysmon_sees_sync: bool = False,
         proxy_addresses: Iterable[str] = (),
         tempdirs: TempDirs | None = None,
         recheck: Callable[[], Sequence[SensorStatus]] | None = None,
@@ -89,6 +90,7 @@ class TelemetrySession:
         self.redactor = Redactor([s for s in secrets if s])
         self.client_addresses = frozenset(client_addresses)
         self.audit_sync = audit_sync
+        self.sysmon_sees_sync = sysmon_sees_sync and audit_sync is not None
         self.clock: Any = None  # harness.targets.clock.ClockOffset of the target, when measured
 
     @classmethod
@@ -96,22 +98,26 @@ class TelemetrySession:
         """The session that collects what a lab described (its logs, live sensors and secrets)."""
         taps = [LogTap(spec.source, spec.path, spec.sensor, spec.shell) for spec in plan.logs]
         return cls(taps, plan.sensors, view_context, plan.secrets, client_addresses=plan.client_addresses,
-                   audit_sync=plan.audit_sync, proxy_addresses=plan.proxy_addresses, tempdirs=plan.tempdirs,
+                   audit_sync=plan.audit_sync, sysmon_sees_sync=plan.sysmon_sees_sync,
+                   proxy_addresses=plan.proxy_addresses, tempdirs=plan.tempdirs,
                    recheck=plan.recheck)
 
     def begin(self) -> dict[str, Mark]:
         return {tap.source: tap.mark() for tap in self.taps}
 
     def _slices(self, marks: dict[str, Mark], cid: str) -> list[tuple[bytes, str | None]]:
-        """Every tap's slice, in tap order: the audit log up to its sync marker, the other logs once
-        none of them has grown for the quiet window (they are written asynchronously)."""
+        """Every tap's slice, in tap order: the audit log (and the lab's Sysmon log, which sees the
+        marker's auditctl process) up to the sync marker, the other logs once none of them has grown
+        for the quiet window (they are written asynchronously)."""
         out: dict[int, tuple[bytes, str | None]] = {}
+        marker = f"recon-harness sync {cid}"
+        synced = {Source.AUDITD} | ({Source.SYSMON} if self.sysmon_sees_sync else set())
+        if self.audit_sync is not None:
+            self.audit_sync(marker)
         others: list[int] = []
         for i, tap in enumerate(self.taps):
             mark = marks.get(tap.source, Mark(0, 0))
-            if tap.source == Source.AUDITD and self.audit_sync is not None:
-                marker = f"recon-harness sync {cid}"
-                self.audit_sync(marker)
+            if self.audit_sync is not None and tap.source in synced:
                 out[i] = tap.wait_for(mark, marker.encode())
             else:
                 others.append(i)

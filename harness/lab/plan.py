@@ -53,6 +53,7 @@ def lab_plan(
         client_addresses=tuple(clients),
         proxy_addresses=(cfg.telemetry.proxy_ip,),
         audit_sync=audit_sync,
+        sysmon_sees_sync=True,  # harness/lab/sysmon-config.xml logs every process creation
         tempdirs=tempdirs,
         recheck=recheck,
     )

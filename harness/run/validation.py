@@ -198,6 +198,7 @@ class ValidationRun:
         if self._pipeline is not None:
             self.progress("[harness] closing the target session (lab down if the run built it) ...")
         self._stack.close()
+        self.suite.close()
         self._pipeline = None
         self.ended = self.ended or utc_now()
 

@@ -123,6 +123,12 @@ class DetectionSuite:
             result.kql[query] = run_query(self.query_path(query), query, tables, now, self._kql_engine())
         return result
 
+    def close(self) -> None:
+        """Release the KQL engine (its DuckDB connection); a later query opens a new one."""
+        if self._kql is not None:
+            self._kql.close()
+            self._kql = None
+
     def _kql_engine(self) -> KqlEngine:
         """One DuckDB-backed engine for the suite: its set-up (macros, functions) is paid once, and
         queries are parsed once per text (the engine caches parses); each run reloads its tables."""

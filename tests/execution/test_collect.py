@@ -81,3 +81,33 @@ def test_the_detonation_window_follows_the_measured_target_clock(tmp_path: Path)
     assert shifted.clock_offset_s == 30.0 and shifted.slack_s == 1.75  # widened by the uncertainty
     assert shifted.start is not None and shifted.in_window(shifted.start + 30.0)
     assert plain.in_window(shifted.start) and not shifted.in_window(shifted.start)  # 30 s early on the host
+
+
+def test_the_sysmon_slice_waits_for_the_sync_markers_process(tmp_path: Path) -> None:
+    """Sysmon writes late (per-CPU buffers, then syslog): its slice ends at the marker that the audit
+    sync's auditctl process leaves in it, not when the log looks quiet for a moment."""
+    import threading
+
+    audit, sysmon = tmp_path / "audit.log", tmp_path / "sysmon.log"
+    audit.write_text("")
+    sysmon.write_text("")
+
+    def sync(marker: str) -> None:
+        with audit.open("a") as fh:
+            fh.write(f'type=USER msg=audit(5.0:9): msg="{marker}"\n')
+
+        def late() -> None:  # the detonation's last event and the marker, a second after the sync
+            time.sleep(1.0)
+            with sysmon.open("a") as fh:
+                fh.write("<Event>late file event</Event>\n")
+                fh.write(f"<Event>auditctl -m {marker}</Event>\n")
+        threading.Thread(target=late, daemon=True).start()
+
+    taps = [LogTap("auditd", str(audit), "auditd"), LogTap("sysmon", str(sysmon), "sysmon")]
+    sensors = [SensorStatus("auditd", True, mandatory=True), SensorStatus("sysmon", True)]
+    session = TelemetrySession(taps, sensors, ViewContext(), audit_sync=sync, sysmon_sees_sync=True)
+    marks = session.begin()
+    session.finish(_run(), marks, tmp_path / "out")
+    raw = (tmp_path / "out" / "raw").iterdir()
+    sysmon_raw = next(p for p in raw if p.name.startswith("sysmon")).read_text()
+    assert "late file event" in sysmon_raw and "recon-harness sync cid" in sysmon_raw

@@ -33,6 +33,19 @@ def _verdicts(doc: dict[str, Any]) -> dict[str, dict[str, str]]:
             for a in [*doc["atomics"], doc["negative_control"]]}
 
 
+def _explain(out: str, ev: Path) -> str:
+    """What a failed live run shows: each non-passing signal with its reason and telemetry counts
+    from run.json (the console tail alone may not reach them), then the console's tail."""
+    lines: list[str] = []
+    for path in ev.glob("*/run.json") if ev.is_dir() else ():
+        doc = json.loads(path.read_text())
+        for a in [*doc["atomics"], doc["negative_control"]]:
+            for s in a["signals"]:
+                if s["verdict"] not in ("ALERTED", "OBSERVED", "CLEAN", "SENSOR_UNAVAILABLE"):
+                    lines.append(f"{a['id']}/{s['id']}: {s['verdict']}: {s['reason']} {s['telemetry']}")
+    return "\n".join([*lines, out[-3000:]])
+
+
 def test_live_run_records_evidence_and_replays_to_the_same_verdicts(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["SHODAN_API_KEY"] = SECRET
@@ -46,7 +59,7 @@ def test_live_run_records_evidence_and_replays_to_the_same_verdicts(tmp_path: Pa
     from harness.packages import cache_dir, find_pinned, theharvester
 
     if find_pinned(theharvester.ARCHIVE) is not None:  # the offline package cache has the release
-        assert "6 passed" in out and "T1590.005-4        ALERTED" in out, out[-3000:]
+        assert "6 passed" in out and "T1590.005-4        ALERTED" in out, _explain(out, ev)
     else:  # and this machine cannot fetch the tag: the reason names both
         assert "T1590.005-4: PREREQ_MISSING" in out and str(cache_dir() / theharvester.ARCHIVE) in out, out[-3000:]
     assert not [p.name for p in (tmp_path / "tmp").iterdir() if p.name.startswith("recon-harness-")]

@@ -170,6 +170,8 @@ def test_pytest_atomics_replay_end_to_end(expected: dict[str, Any], tmp_path: Pa
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
     out = res.stdout + res.stderr
     assert "6 passed" in out and "skipped" not in out.splitlines()[-1], out[-3000:]
+    # the run ends with its summary: no DuckDB binding noise after it (an engine left open at exit)
+    assert "leaked" not in out, out[-3000:]
     cases = {c.get("name", ""): c for c in ET.parse(junit).getroot().iter("testcase")}
     assert len(cases) == 6
     for name, case in cases.items():

@@ -502,6 +502,12 @@ class KqlEngine:
         f("kql_xxh64", _kql_xxh64, [VARCHAR, BOOLEAN], BIGINT, null_handling="special")
         f("kql_totimespan", _totimespan, [VARCHAR], INTERVAL, null_handling="special")
 
+    def close(self) -> None:
+        """Close the DuckDB connection. An engine still open at interpreter exit makes DuckDB's
+        bindings (nanobind) print dozens of "leaked instance" lines after the run's output."""
+        self.con.close()
+        self.tables.clear()
+
     def reset(self) -> None:
         """Drop every loaded table, so the connection can serve another run's rows."""
         for table in list(self.tables):
