@@ -5,9 +5,12 @@ lookups and OSINT tool runs the query must find), writes them as the run's JSONL
 (``{"table", "row"}`` lines) and as Parquet, then measures separately:
 
 * loading from JSONL and from Parquet (each table, wall time),
-* the query once loaded (median and max of ``--repeat`` runs).
+* the query once loaded (median and max of ``--repeat`` runs),
+* the seed query from the JSONL view *including load*, as ``harness kql`` runs it: a new engine,
+  the column plan (only the columns the query names, harness/rules/kql/columns.py), both tables
+  loaded, the query run (three runs; issue 17's floor: at most 2 s).
 
-The issue's floor: query time under 1 s once loaded. Usage::
+The floors: query time under 1 s once loaded; JSONL load + query at most 2 s. Usage::
 
     .venv/bin/python bench/bench_kql.py [--rows 1000000] [--repeat 5] [--dir /tmp/kql-bench]
 """
@@ -118,14 +121,32 @@ def main(argv: list[str] | None = None) -> int:
         "DeviceProcessEvents": round(timed(eng.load_jsonl, "DeviceProcessEvents", jsonl), 3),
     }
     view = KqlEngine("defender")
-    results["load_jsonl_both_tables_one_pass_s"] = round(
+    results["load_view_both_tables_s"] = round(
         timed(view.load_view, jsonl, ["DeviceNetworkEvents", "DeviceProcessEvents"]), 3)
     pq = KqlEngine("defender")
     results["load_parquet_s"] = {
         "DeviceNetworkEvents": round(timed(pq.load_parquet, "DeviceNetworkEvents", net_pq), 3),
         "DeviceProcessEvents": round(timed(pq.load_parquet, "DeviceProcessEvents", proc_pq), 3),
     }
+    results["jsonl_load_and_query_s"] = _load_and_query(jsonl, query)
     return _query(eng, query, args.repeat, results)
+
+
+def _load_and_query(jsonl: Path, query: str, runs: int = 3) -> dict[str, object]:
+    from harness.rules.kql.columns import needed_columns
+
+    tables = ["DeviceNetworkEvents", "DeviceProcessEvents"]
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        eng = KqlEngine("defender")
+        only = needed_columns(eng, query, str(QUERY), NOW, tables, "defender")
+        eng.load_view(jsonl, tables, "defender", only)
+        n = len(eng.run(query, str(QUERY), NOW).rows)
+        times.append(time.perf_counter() - start)
+        eng.close()
+    return {"runs": [round(t, 3) for t in times], "median": round(statistics.median(times), 3),
+            "lean": only is not None, "result_rows": n, "at_most_2s": max(times) <= 2.0}
 
 
 def _query(eng: KqlEngine, query: str, repeat: int, results: dict[str, object]) -> int:
@@ -145,7 +166,8 @@ def _query(eng: KqlEngine, query: str, repeat: int, results: dict[str, object]) 
     results["result_rows"] = n_rows
     results["query_under_1s"] = statistics.median(times) < 1.0
     print(json.dumps(results, indent=2))
-    return 0 if results["query_under_1s"] else 1
+    load_ok = bool((results.get("jsonl_load_and_query_s") or {"at_most_2s": True})["at_most_2s"])  # type: ignore[index]
+    return 0 if results["query_under_1s"] and load_ok else 1
 
 
 if __name__ == "__main__":

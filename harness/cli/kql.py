@@ -62,6 +62,11 @@ def run(args: argparse.Namespace) -> int:
                 raise ConfigError(f"--table {name}: no such file {file}")
             by_file.setdefault(file, []).append(name)
         now = parse_now(args.now) if args.now else datetime.now(UTC)
+        # JSONL tables load only the columns the query names, when that cannot change its result
+        from harness.rules.kql.columns import needed_columns
+
+        jsonl = [n for f, ns in by_file.items() if not f.endswith(".parquet") for n in ns]
+        only = needed_columns(engine, text, path, now, jsonl, flavour) if jsonl else None
         with ExitStack() as stack:
             for file, names in by_file.items():
                 # DuckDB reads files itself (.gz included); standard input is spooled to a file first.
@@ -72,9 +77,12 @@ def run(args: argparse.Namespace) -> int:
                     for name in names:
                         engine.load_parquet(name, real, flavour)
                 elif len(names) > 1:
-                    engine.load_view(real, names, flavour)  # one read for every table of a run's view
+                    engine.load_view(real, names, flavour, only)
                 else:
-                    engine.load_jsonl(names[0], real, flavour)
+                    engine.load_jsonl(names[0], real, flavour, (only or {}).get(names[0]))
+        for name, n in engine.skipped_lines.items():
+            if n:
+                print(f"harness kql: note: {name}: {n} malformed JSON line(s) skipped", file=sys.stderr)
         result = engine.run(text, path, now)
         rows = list(result.records())
         hint = None if rows else stale_time_hint(engine, text, [n for ns in by_file.values() for n in ns], now)

@@ -74,3 +74,16 @@ def test_table_files_may_be_dev_null_or_a_fifo(capsys: pytest.CaptureFixture[str
     assert (rc, out) == (0, '{"Count": 132}\n')
     rc, out, err = _kql(capsys, "DeviceProcessEvents | count", "--table", f"DeviceProcessEvents={tmp_path / 'none'}")
     assert rc == 2 and "no such file" in err
+
+
+def test_malformed_jsonl_lines_are_counted_and_the_valid_rows_still_load(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    rows = tmp_path / "view.jsonl"
+    rows.write_text('{"table": "DeviceProcessEvents", "row": {"FileName": "nmap", "ProcessId": 7}}\n'
+                    '{"table": "DeviceProcessEvents", "row": {"FileName": "cu\n'   # a truncated write
+                    '{"table": "DeviceProcessEvents", "row": {"FileName": "curl", "ProcessId": "x"}}\n')
+    rc, out, err = _kql(capsys, "DeviceProcessEvents | project FileName, ProcessId",
+                        "--table", f"DeviceProcessEvents={rows}")
+    assert rc == 0
+    assert out.splitlines() == ['{"FileName": "nmap", "ProcessId": 7}', '{"FileName": "curl", "ProcessId": null}']
+    assert "DeviceProcessEvents: 1 malformed JSON line(s) skipped" in err

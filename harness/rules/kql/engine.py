@@ -21,7 +21,7 @@ import re
 import shutil
 import tempfile
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -470,6 +470,10 @@ class KqlEngine:
             self.con.execute(m)
         self.tables: dict[str, list[tuple[str, str]]] = {}
         self.load_stats: dict[str, int] = {}
+        #: malformed JSONL lines skipped per table (the valid ones are loaded)
+        self.skipped_lines: dict[str, int] = {}
+        #: tables loaded with only the columns a query names (harness.rules.kql.columns)
+        self.lean: set[str] = set()
 
     def _register_udfs(self) -> None:
         from duckdb.sqltypes import BIGINT, BOOLEAN, INTERVAL, VARCHAR
@@ -514,6 +518,8 @@ class KqlEngine:
             self.con.execute(f"DROP TABLE IF EXISTS {q(table)}")
         self.tables.clear()
         self.load_stats.clear()
+        self.skipped_lines.clear()
+        self.lean.clear()
 
     # loading
     def _flavour_for(self, query: str | None) -> Flavour:
@@ -547,50 +553,75 @@ class KqlEngine:
                 shutil.copyfileobj(src, dst)
             yield str(copy)
 
-    def load_jsonl(self, table: str, path: str | Path, flavour: Flavour = "defender") -> int:
+    def load_jsonl(self, table: str, path: str | Path, flavour: Flavour = "defender",
+                   only: Collection[str] | None = None) -> int:
         """Load ``table`` from JSONL: bare rows, or ``{"table", "row"}`` lines (other tables skipped).
 
         Values are converted to the schema's types; a cell that does not convert becomes null.
+        ``only`` keeps the named columns of the schema (see :func:`columns.needed_columns`).
         Returns the number of rows loaded.
         """
         with self._readable(path) as p:
-            return self._load_jsonl(table, p, flavour)
+            return self._load_jsonl(table, p, flavour, only)
 
-    def _load_jsonl(self, table: str, p: str, flavour: Flavour) -> int:
-        cols = self._columns(table, flavour)
+    def _load_jsonl(self, table: str, p: str, flavour: Flavour, only: Collection[str] | None = None) -> int:
+        n = self._load_jsonl_rows(table, p, flavour, only)
+        if only is not None:
+            self.lean.add(table)
+        return n
+
+    def _load_jsonl_rows(self, table: str, p: str, flavour: Flavour, only: Collection[str] | None) -> int:
+        cols = self._subset(self._columns(table, flavour), only)
         if Path(p).stat().st_size == 0:
             return self._create(table, cols, None)
-        src = f"read_ndjson_objects({_lit(p)})"
-        probe = self.con.execute(f"SELECT json FROM {src} LIMIT 1").fetchone()
+        lines = f"read_ndjson_objects({_lit(p)}, ignore_errors=true)"
+        probe = self.con.execute(f"SELECT json FROM {lines} WHERE json IS NOT NULL LIMIT 1").fetchone()
         first = json.loads(probe[0]) if probe else {}
         wrapped = isinstance(first, dict) and set(first) == {"table", "row"}
-        if wrapped:
-            rows = f"(SELECT json -> '$.row' AS j FROM {src} WHERE json ->> '$.table' = {_lit(table)}) AS r"
-        else:
-            rows = f"(SELECT json AS j FROM {src}) AS r"
-        return self._create(table, cols, rows)
+        try:  # strict first: a clean file is read once, at full speed
+            return self._create(table, cols, self._typed_rows(p, cols, table if wrapped else None), typed=True)
+        except duckdb.InvalidInputException:
+            pass
+        # a corrupt line (a truncated write, a stray byte): load what is valid and count the rest
+        n = self._create(table, cols, self._typed_rows(p, cols, table if wrapped else None, lenient=True), typed=True)
+        bad = self.con.execute(f"SELECT count(*) FROM {lines} WHERE json IS NULL").fetchone()
+        self.skipped_lines[table] = int(bad[0]) if bad else 0
+        return n
 
-    def load_view(self, path: str | Path, tables: list[str], flavour: Flavour = "defender") -> dict[str, int]:
-        """Load several tables from one Defender-view JSONL file, reading the file once."""
+    def load_view(self, path: str | Path, tables: list[str], flavour: Flavour = "defender",
+                  only: Mapping[str, Collection[str]] | None = None) -> dict[str, int]:
+        """Load several tables from one Defender-view JSONL file (``only`` keeps a table's named columns)."""
         for t in tables:
             self._columns(t, flavour)  # unknown table names fail before any work
         with self._readable(path) as p:
-            return self._load_view(p, tables, flavour)
+            return {t: self._load_jsonl(t, p, flavour, (only or {}).get(t)) for t in tables}
 
-    def _load_view(self, p: str, tables: list[str], flavour: Flavour) -> dict[str, int]:
-        if Path(p).stat().st_size == 0:
-            return {t: self._create(t, self._columns(t, flavour), None) for t in tables}
-        self.con.execute("DROP TABLE IF EXISTS __kql_view")
-        self.con.execute(
-            f"CREATE TEMP TABLE __kql_view AS SELECT json ->> '$.table' AS t, json -> '$.row' AS j "
-            f"FROM read_ndjson_objects({_lit(p)}) WHERE json_type(json, '$.row') = 'OBJECT'")
-        counts = {t: self._create(t, self._columns(t, flavour),
-                                  f"(SELECT j FROM __kql_view WHERE t = {_lit(t)}) AS r") for t in tables}
-        self.con.execute("DROP TABLE __kql_view")
-        return counts
+    def create_lean(self, table: str, columns: Collection[str], flavour: Flavour) -> None:
+        """An empty ``table`` with only ``columns`` of the schema, which queries then see as is."""
+        self._create(table, self._subset(self._columns(table, flavour), columns), None)
+        self.lean.add(table)
 
-    def _create(self, table: str, cols: list[tuple[str, str]], rows_sql: str | None) -> int:
-        """Create ``table`` with the schema's columns from ``rows_sql`` (one JSON object ``j`` per row)."""
+    def _subset(self, cols: list[tuple[str, str]], only: Collection[str] | None) -> list[tuple[str, str]]:
+        return cols if only is None else [c for c in cols if c[0] in only]
+
+    def _typed_rows(self, p: str, cols: list[tuple[str, str]], table: str | None, lenient: bool = False) -> str:
+        """Rows of ``p`` as a struct ``s`` of ``cols`` (text, or JSON for dynamic), parsed once by
+        DuckDB's JSON reader with the schema given up front (read_ndjson_objects, then
+        json_transform, parsed every line twice: 1.6 s for 1M rows instead of 1.1 s)."""
+        fields = {n: "JSON" if t == "dynamic" else "VARCHAR" for n, t in cols}
+        opt = "format='newline_delimited'" + (", ignore_errors=true" if lenient else "")
+        if table is None:  # bare rows: the line is the row
+            spec = "{" + ", ".join(f"{_lit(n)}: {_lit(t)}" for n, t in fields.items()) + "}"
+            row = "{" + ", ".join(f"{_lit(n)}: r.{q(n)}" for n in fields) + "}"
+            return f"(SELECT {row} AS s FROM read_json({_lit(p)}, columns={spec}, {opt}) AS r)"
+        struct = "STRUCT(" + ", ".join(f"{q(n)} {t}" for n, t in fields.items()) + ")"
+        spec = "{'table': 'VARCHAR', 'row': " + _lit(struct) + "}"
+        return (f"(SELECT \"row\" AS s FROM read_json({_lit(p)}, columns={spec}, {opt}) "
+                f"WHERE \"table\" = {_lit(table)} AND \"row\" IS NOT NULL) AS r")
+
+    def _create(self, table: str, cols: list[tuple[str, str]], rows_sql: str | None, typed: bool = False) -> int:
+        """Create ``table`` with the schema's columns from ``rows_sql``: one JSON object ``j`` per
+        row, or (``typed``) rows already parsed into a struct ``s`` of the columns."""
         # parse each row once into a struct of the schema's fields (text, or JSON for dynamic)
         structure = json.dumps({n: ("JSON" if t == "dynamic" else "VARCHAR") for n, t in cols})
         sels = []
@@ -615,12 +646,13 @@ class KqlEngine:
                 expr = f"TRY_CAST({v} AS {SQL_TYPES[typ]})"
             sels.append(f"{expr} AS {q(name)}")
         self.con.execute(f"DROP TABLE IF EXISTS {q(table)}")
+        self.lean.discard(table)
         if rows_sql is None:
             defs = ", ".join(f"{q(n)} {SQL_TYPES[t]}" for n, t in cols)
             self.con.execute(f"CREATE TABLE {q(table)} ({defs})")
             n = 0
         else:
-            parsed = f"(SELECT json_transform(j, {_lit(structure)}) AS s FROM {rows_sql})"
+            parsed = rows_sql if typed else f"(SELECT json_transform(j, {_lit(structure)}) AS s FROM {rows_sql})"
             self.con.execute(f"CREATE TABLE {q(table)} AS SELECT {', '.join(sels)} FROM {parsed}")
             row = self.con.execute(f"SELECT count(*) FROM {q(table)}").fetchone()
             n = int(row[0]) if row else 0
@@ -645,6 +677,7 @@ class KqlEngine:
         sels = [x if t != "string" else f"coalesce({x.rsplit(' AS ', 1)[0]}, '') AS {q(n)}"
                 for x, (n, t) in zip(sels, cols, strict=True)]
         self.con.execute(f"DROP TABLE IF EXISTS {q(table)}")
+        self.lean.discard(table)
         self.con.execute(f"CREATE TABLE {q(table)} AS SELECT {', '.join(sels)} FROM read_parquet({_lit(str(path))})")
         row = self.con.execute(f"SELECT count(*) FROM {q(table)}").fetchone()
         self.tables[table] = cols
@@ -676,6 +709,8 @@ class KqlEngine:
         # loaded tables keep the columns of the flavour they were loaded with; others come from the schema
         def ensure(used: set[str]) -> None:
             for t in used:
+                if t in self.lean:
+                    continue  # loaded with the columns the query names, on purpose
                 want = table_columns(t, flavour)
                 if want is not None and self.tables.get(t) != want:
                     if t in self.tables:
@@ -688,7 +723,8 @@ class KqlEngine:
             return self.con.execute(sql).fetchall()
 
         sql, cols, used, external = translate(script, path, ref, flavour, {
-            n: c for n, c in known.items() if table_columns(n, flavour) is None or c == table_columns(n, flavour)
+            n: c for n, c in known.items()
+            if n in self.lean or table_columns(n, flavour) is None or c == table_columns(n, flavour)
         }, probe)
         ensure(used)
         for name, node in external:
