@@ -11,6 +11,7 @@ Unlike testinfra's paramiko backend, an unknown host key is refused by default.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import logging
@@ -226,6 +227,14 @@ class SSHTarget(Target):
             facts["host_key_accepted_unverified"] = self._policy.accepted_unverified
         return facts
 
+    def _drop_connection(self) -> None:
+        """Forget the connection without waiting on it; the next command connects again."""
+        sftp, client, self._sftp, self._client = self._sftp, self._client, None, None
+        for closable in (sftp, client):
+            if closable is not None:
+                with contextlib.suppress(Exception):
+                    closable.close()
+
     def close(self) -> None:
         if self._sftp is not None:
             self._sftp.close()
@@ -274,10 +283,14 @@ class SSHTarget(Target):
                     self._kill_tree(pid)
                     break
                 select.select([chan], [], [], 0.05)
-        except BaseException:
+        except BaseException as exc:
             pid = self._marker_pid(chan, err)
-            self._kill_tree(pid)
             chan.close()
+            if not isinstance(exc, Exception):
+                # Ctrl-C or SIGTERM can land inside paramiko (a channel half opened, a lock taken):
+                # the kill and the cleanup after it go over a new connection, not the wedged one
+                self._drop_connection()
+            self._kill_tree(pid)
             raise
         rc = chan.recv_exit_status() if not timed_out else -9
         chan.close()
@@ -326,7 +339,7 @@ class SSHTarget(Target):
                 f"i=0; while [ $i -lt 40 ] && {{ kill -0 -- -{pid} || pgrep -s {pid}; }} >/dev/null 2>&1; "
                 "do sleep 0.05; i=$((i + 1)); done; true"
             )
-            chan.recv_exit_status()
+            chan.status_event.wait(self._connect_timeout)  # bounded: the script itself ends in 2 s
             chan.close()
         except (paramiko.SSHException, OSError, TargetError):
             pass

@@ -100,3 +100,50 @@ def test_refused_port_is_one_line() -> None:
         port = s.getsockname()[1]  # closed again below: nothing listens there
     proc = _harness_run(f"ssh://root@127.0.0.1:{port}?connect_timeout=3")
     assert _error_line(proc).endswith(f": ssh root@127.0.0.1:{port}: cannot connect: connection refused")
+
+
+class _WedgedChannel:
+    """A channel whose read is interrupted by Ctrl-C, as when SIGINT lands inside paramiko."""
+
+    closed = False
+
+    def exec_command(self, command: str) -> None: ...
+    def sendall(self, data: bytes) -> None: ...
+    def shutdown_write(self) -> None: ...
+    def recv_ready(self) -> bool:
+        raise KeyboardInterrupt
+    def recv_stderr_ready(self) -> bool:
+        return False
+    def close(self) -> None:
+        self.closed = True
+
+
+class _Transport:
+    def is_active(self) -> bool:
+        return True
+    def open_session(self, timeout: float | None = None) -> _WedgedChannel:
+        return _WedgedChannel()
+
+
+class _Client:
+    closed = False
+
+    def get_transport(self) -> _Transport:
+        return _Transport()
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_ctrl_c_inside_paramiko_kills_over_a_new_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CI run hung for 60 s after Ctrl-C: the kill and the cleanup went over the connection the
+    interrupt had left mid-read. Now that connection is dropped first (error path: fakes only)."""
+    target = get_target("ssh://root@127.0.0.1:1?accept_unknown_host_key=true")
+    assert isinstance(target, SSHTarget)
+    wedged = _Client()
+    target._client = wedged  # type: ignore[assignment]
+    seen: list[object] = []
+    monkeypatch.setattr(SSHTarget, "_marker_pid", staticmethod(lambda chan, err, wait_s=1.0: 4242))
+    monkeypatch.setattr(SSHTarget, "_kill_tree", lambda self, pid: seen.append((pid, self._client)))
+    with pytest.raises(KeyboardInterrupt):
+        target.run("sleep 30")
+    assert seen == [(4242, None)] and wedged.closed  # killed after the wedged connection was dropped

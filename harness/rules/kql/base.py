@@ -27,7 +27,14 @@ class TranslatorBase:
         self.case_sensitive_search = False
         # runs SQL over the loaded tables during translation: bag_unpack's columns depend on the data
         self.probe: Callable[[str, set[str]], list[tuple[Any, ...]]] | None = None
+        # False when the SQL depends on more than the query and the tables' columns (a datetime
+        # literal relative to `now`): the engine then translates it again for every run
+        self.reusable = True
         self._n = 0
+
+    def now_sql(self) -> str:
+        """now() in SQL: the engine's session variable, so one translation serves every `now`."""
+        return "CAST(getvariable('kql_now') AS TIMESTAMP)"
 
     # helpers
     def loc(self, node: ast.Node) -> SourceLocation:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from harness.rules.kql import syntax as ast
 from harness.rules.kql.functions import FUNCTIONS, Fn, fn
-from harness.rules.kql.sqlbase import _DT_FORMAT, NUMERIC, ORD, SQL_TYPES, Binding, Scope, q, s, ts_sql
+from harness.rules.kql.sqlbase import _DT_FORMAT, NUMERIC, ORD, SQL_TYPES, Binding, Scope, q, s
 
 if TYPE_CHECKING:
     from harness.rules.kql.translate import Translator
@@ -18,15 +18,15 @@ def _ago(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tupl
     (x, xt), = t.args(e, sc, env, 1, 1)
     if xt != "timespan":
         raise t.err(e, "ago() needs a timespan")
-    return f"({ts_sql(t.now)} - {x})", "datetime"
+    return f"({t.now_sql()} - {x})", "datetime"
 
 
 @fn("now")
 def _now(t: Translator, e: ast.Call, sc: Scope, env: dict[str, Binding]) -> tuple[str, str]:
     a = t.args(e, sc, env, 0, 1)
     if a:
-        return f"({ts_sql(t.now)} + {a[0][0]})", "datetime"
-    return ts_sql(t.now), "datetime"
+        return f"({t.now_sql()} + {a[0][0]})", "datetime"
+    return t.now_sql(), "datetime"
 
 
 @fn("datetime_add")

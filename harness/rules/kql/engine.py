@@ -21,7 +21,7 @@ import re
 import shutil
 import tempfile
 import urllib.parse
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,7 +34,7 @@ from harness.rules.kql import syntax
 from harness.rules.kql.arraysort import array_sort
 from harness.rules.kql.ipv4text import has_ipv4
 from harness.rules.kql.schema import Flavour, table_columns
-from harness.rules.kql.sqlbase import SQL_TYPES, py_has, q
+from harness.rules.kql.sqlbase import SQL_TYPES, py_has, q, ts_sql
 from harness.rules.kql.translate import translate
 from harness.rules.kql.xmljson import parse_xml
 
@@ -474,6 +474,9 @@ class KqlEngine:
         self.skipped_lines: dict[str, int] = {}
         #: tables loaded with only the columns a query names (harness.rules.kql.columns)
         self.lean: set[str] = set()
+        #: translations by (query, path, flavour, shapes of non-schema tables): a detection is
+        #: translated once per run, not once per detonation (now() reads a session variable)
+        self._translations: dict[tuple[Any, ...], _Compiled] = {}
 
     def _register_udfs(self) -> None:
         from duckdb.sqltypes import BIGINT, BOOLEAN, INTERVAL, VARCHAR
@@ -699,37 +702,52 @@ class KqlEngine:
     # running
     def compile(self, query: str, path: str = "<query>",
                 now: datetime | None = None) -> tuple[str, list[tuple[str, str]]]:
-        """Parse, check and translate ``query``; returns the SQL and output columns."""
+        """Parse, check and translate ``query`` (once per text and table shapes; ``now`` is the
+        session variable ``kql_now``, set here); returns the SQL and output columns."""
         flavour = self._flavour_for(query)
-        script = _parse(query, path)
         ref = now or datetime.now(UTC)
         if ref.tzinfo is not None:
             ref = ref.astimezone(UTC).replace(tzinfo=None)
-        known = {n: c for n, c in self.tables.items()}
+        self.con.execute(f"SET VARIABLE kql_now = {ts_sql(ref)}")
         # loaded tables keep the columns of the flavour they were loaded with; others come from the schema
-        def ensure(used: set[str]) -> None:
-            for t in used:
-                if t in self.lean:
-                    continue  # loaded with the columns the query names, on purpose
-                want = table_columns(t, flavour)
-                if want is not None and self.tables.get(t) != want:
-                    if t in self.tables:
-                        self._reshape(t, want)
-                    else:
-                        self._create(t, want, None)
+        known = {n: c for n, c in self.tables.items()
+                 if n in self.lean or table_columns(n, flavour) is None or c == table_columns(n, flavour)}
+        key = (query, path, flavour, tuple(sorted((n, tuple(c)) for n, c in known.items()
+                                                  if n in self.lean or table_columns(n, flavour) is None)))
+        tr = self._translations.get(key)
+        if tr is None:
+            tr = self._translate(query, path, ref, flavour, known)
+            if tr.reusable:
+                self._translations[key] = tr
+        self._ensure(tr.used, flavour)
+        for name, node in tr.external:
+            self._load_external(name, node, path)
+        return tr.sql, list(tr.cols)
+
+    def _ensure(self, used: Iterable[str], flavour: Flavour) -> None:
+        """Create the tables a query reads that are not loaded (empty, with the schema's columns)."""
+        for t in used:
+            if t in self.lean:
+                continue  # loaded with the columns the query names, on purpose
+            want = table_columns(t, flavour)
+            if want is not None and self.tables.get(t) != want:
+                if t in self.tables:
+                    self._reshape(t, want)
+                else:
+                    self._create(t, want, None)
+
+    def _translate(self, query: str, path: str, now: datetime, flavour: Flavour,
+                   known: dict[str, list[tuple[str, str]]]) -> _Compiled:
+        probed = False
 
         def probe(sql: str, used: set[str]) -> list[tuple[Any, ...]]:
-            ensure(used)
+            nonlocal probed
+            probed = True  # the SQL now depends on these rows: not reused for another run's
+            self._ensure(used, flavour)
             return self.con.execute(sql).fetchall()
 
-        sql, cols, used, external = translate(script, path, ref, flavour, {
-            n: c for n, c in known.items()
-            if n in self.lean or table_columns(n, flavour) is None or c == table_columns(n, flavour)
-        }, probe)
-        ensure(used)
-        for name, node in external:
-            self._load_external(name, node, path)
-        return sql, cols
+        t = translate(_parse(query, path), path, now, flavour, known, probe)
+        return _Compiled(t.sql, t.cols, t.used, t.external, t.reusable and not probed)
 
     def _load_external(self, name: str, node: syntax.ExternalData, path: str) -> None:
         """Fill an externaldata table from the local copy of one of its URLs.
@@ -811,6 +829,17 @@ class KqlEngine:
                                        SourceLocation(path, 1, 1)) from exc
             raise RuleError(f"query failed while running: {msg}", SourceLocation(path, 1, 1)) from exc
         return KqlResult(tuple(cols), tuple(tuple(r) for r in rows))
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """One translation; the engine keeps it when ``reusable``."""
+
+    sql: str
+    cols: tuple[tuple[str, str], ...]
+    used: frozenset[str]
+    external: tuple[tuple[str, syntax.ExternalData], ...]
+    reusable: bool
 
 
 @functools.lru_cache(maxsize=256)

@@ -222,12 +222,6 @@ SCALAR_TYPES = {
     "timespan": "timespan", "time": "timespan", "dynamic": "dynamic", "guid": "guid", "decimal": "real",
 }
 
-_STRING_OPS = {
-    "has", "!has", "has_cs", "!has_cs", "contains", "!contains", "contains_cs", "!contains_cs",
-    "startswith", "!startswith", "startswith_cs", "!startswith_cs", "endswith", "!endswith",
-    "endswith_cs", "!endswith_cs", "hasprefix", "!hasprefix", "hassuffix", "!hassuffix",
-    "hasprefix_cs", "hassuffix_cs", "matches",
-}
 _LIST_OPS = {"in", "!in", "in~", "!in~", "has_any", "has_all", "has_any_cs", "has_all_cs"}
 
 _PLAIN_OPS = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from harness.errors import UnsupportedError
 from harness.rules.kql import syntax as ast
@@ -115,7 +116,10 @@ class ScalarExprs(TranslatorBase):
             return f"CAST({f!r} AS DOUBLE)", t
         if t == "datetime":
             try:
-                return ts_sql(parse_datetime_text(str(v), self.now)), t
+                d = parse_datetime_text(str(v), self.now)
+                if d != parse_datetime_text(str(v), self.now + timedelta(days=1)):
+                    self.reusable = False  # relative to today: translated again for another `now`
+                return ts_sql(d), t
             except ValueError as exc:
                 raise self.err(e, str(exc)) from exc
         if t == "timespan":

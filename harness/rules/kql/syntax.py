@@ -15,9 +15,6 @@ from harness.rules.kql.nodes import (
     _PLAIN_OPS as _PLAIN_OPS,
 )
 from harness.rules.kql.nodes import (
-    _STRING_OPS as _STRING_OPS,
-)
-from harness.rules.kql.nodes import (
     SCALAR_TYPES as SCALAR_TYPES,
 )
 from harness.rules.kql.nodes import (

@@ -19,6 +19,7 @@ Kusto's strings are; string predicates rely on it and carry no NULL guard.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -35,7 +36,7 @@ class Translator(SearchSources):
 def translate(script: ast.Script, path: str, now: datetime, flavour: Flavour,
               tables: dict[str, list[tuple[str, str]]],
               probe: Callable[[str, set[str]], list[tuple[Any, ...]]] | None = None,
-              ) -> tuple[str, list[tuple[str, str]], set[str], list[tuple[str, ast.ExternalData]]]:
+              ) -> Translation:
     """Translate ``script``: the SQL, the output columns, the tables it reads and its externaldata.
 
     ``probe(sql, tables)`` runs SQL over the data (after making sure ``tables`` exist) for the
@@ -44,4 +45,16 @@ def translate(script: ast.Script, path: str, now: datetime, flavour: Flavour,
     tr = Translator(path, now, flavour, tables)
     tr.probe = probe
     rel = tr.translate_script(script)
-    return rel.sql, rel.cols, tr.used_tables, tr.external
+    return Translation(rel.sql, tuple(rel.cols), frozenset(tr.used_tables), tuple(tr.external), tr.reusable)
+
+
+@dataclass(frozen=True)
+class Translation:
+    """A query in SQL; ``now()`` is the session variable ``kql_now``. ``reusable``: the same SQL
+    serves another run with tables of the same columns (the engine may still find it used data)."""
+
+    sql: str
+    cols: tuple[tuple[str, str], ...]
+    used: frozenset[str]
+    external: tuple[tuple[str, ast.ExternalData], ...]
+    reusable: bool

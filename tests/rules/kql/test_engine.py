@@ -7,6 +7,7 @@ import os
 import random
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -150,3 +151,33 @@ def test_duckdb_memory_is_capped_at_a_share_of_ram(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("RECON_HARNESS_KQL_MEMORY_MIB", "512")
     limit = KqlEngine().con.execute("SELECT current_setting('memory_limit')").fetchone()
     assert limit is not None and limit[0] in ("512.0 MiB", "536.8 MB"), limit
+
+
+def test_a_query_is_translated_once_and_serves_every_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    """now() is a session variable: one translation per query text serves each detonation's `now`
+    (a detection used to be translated again for every detonation)."""
+    from harness.rules.kql import engine as engine_module
+    from harness.rules.kql.translate import Translation, translate
+
+    calls: list[str] = []
+
+    def counting(*a: Any, **k: Any) -> Translation:
+        calls.append("t")
+        return translate(*a, **k)
+
+    monkeypatch.setattr(engine_module, "translate", counting)
+    rows = [{"Timestamp": "2026-11-28T05:00:00Z", "FileName": "nmap"},
+            {"Timestamp": "2026-11-27T05:00:00Z", "FileName": "curl"}]
+    query = "DeviceProcessEvents | where Timestamp between (ago(12h) .. now()) | project FileName"
+    eng = KqlEngine("defender")
+    got = {}
+    for now in (datetime(2026, 11, 28, 6, tzinfo=UTC), datetime(2026, 11, 27, 6, tzinfo=UTC)):
+        eng.reset()
+        eng.load_rows("DeviceProcessEvents", rows)
+        got[now.day] = [r[0] for r in eng.run(query, "q.kql", now).rows]
+    assert got == {28: ["nmap"], 27: ["curl"]} and len(calls) == 1
+    # a time of day without a date is on `now`'s date: that translation is not reused
+    relative = "DeviceProcessEvents | where Timestamp > datetime(04:00) | project FileName"
+    for now in (datetime(2026, 11, 28, 6, tzinfo=UTC), datetime(2026, 11, 27, 6, tzinfo=UTC)):
+        got[now.day] = [r[0] for r in eng.run(relative, "q.kql", now).rows]
+    assert got == {28: ["nmap"], 27: ["nmap", "curl"]} and len(calls) == 3
