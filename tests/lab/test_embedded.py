@@ -137,9 +137,16 @@ atomic_tests:
     return p
 
 
+def _default_sigint() -> None:
+    # A CI job started in the background of a non-interactive shell ignores SIGINT, and an ignored
+    # signal stays ignored across exec: the harness would never see the Ctrl-C this file sends.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_run(atomics: Path) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "--atomics", str(atomics)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
 
 
 def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 60) -> None:
