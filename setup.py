@@ -10,15 +10,18 @@ setup(
     ext_modules=[
         Extension(
             "harness.telemetry.parsers._auditd_fast",
-            sources=["harness/telemetry/parsers/_auditd_fast.c"],
+            # tokenizer, grouper, reader + module; the header is their internal interface
+            sources=[f"harness/telemetry/parsers/{n}.c" for n in ("_auditd_tokens", "_auditd_group", "_auditd_fast")],
+            depends=["harness/telemetry/parsers/_auditd_fast.h"],
             optional=True,
-            extra_compile_args=["-O2"],
+            extra_compile_args=["-O2", "-fvisibility=hidden"],
         ),
         Extension(
             "harness.views._sigma_fast",
-            sources=["harness/views/_sigma_fast.c"],
+            sources=["harness/views/_sigma_event.c", "harness/views/_sigma_fast.c"],
+            depends=["harness/views/_sigma_fast.h"],
             optional=True,
-            extra_compile_args=["-O2"],
+            extra_compile_args=["-O2", "-fvisibility=hidden"],
         ),
     ]
 )

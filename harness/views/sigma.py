@@ -135,7 +135,7 @@ def activity_event(act: Activity) -> SigmaEvent | None:
     p, parent = act.process, act.parent
     kind = act.kind
     # Key order is the documented one; None values are left out. (The auditd kinds are also built
-    # by the C accelerator, harness/views/_sigma_fast.c, which must stay equal to this.)
+    # by the C accelerator, harness/views/_sigma_event.c, which must stay equal to this.)
     if kind == "process_creation" and p is not None:
         event = _clean(
             {

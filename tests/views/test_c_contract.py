@@ -1,4 +1,4 @@
-"""The contract between the C Sigma view (harness/views/_sigma_fast.c) and the Python state it
+"""The contract between the C Sigma view (harness/views/_sigma_*.c) and the Python state it
 works on: ProcessInfo's fields, and state handed over by documented methods only."""
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from harness.views.activity import ActivityExtractor, _int
 from harness.views.context import ProcessInfo
 
 fast = pytest.importorskip("harness.views._sigma_fast", reason="the C view is not built (setup.py needs gcc)")
-SOURCE = Path(__file__).resolve().parents[2] / "harness" / "views" / "_sigma_fast.c"
+#: every part of the extension (setup.py builds _sigma_fast from these)
+SOURCES = sorted((Path(__file__).resolve().parents[2] / "harness" / "views").glob("_sigma_*.[ch]"))
 
 
 def _build(info_type: type) -> object:
@@ -48,7 +49,8 @@ def test_a_processinfo_with_other_fields_is_refused() -> None:
 def test_the_c_code_reads_no_private_attribute() -> None:
     """Attribute names the C code looks up (GetAttrString / CallMethod / interned): none private;
     dunders (``__dataclass_fields__``) are Python's own protocol."""
-    text = SOURCE.read_text(encoding="utf-8")
+    assert {p.name for p in SOURCES} >= {"_sigma_event.c", "_sigma_fast.c", "_sigma_fast.h"}
+    text = "\n".join(p.read_text(encoding="utf-8") for p in SOURCES)
     names = re.findall(r'(?:GetAttrString|CallMethod|INTERN)\([^"]*"([A-Za-z_][A-Za-z0-9_]*)"', text)
     assert "c_state" in names and "knows" in names
     private = [n for n in names if n.startswith("_") and not (n.startswith("__") and n.endswith("__"))]
