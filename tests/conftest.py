@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -11,20 +12,51 @@ from pathlib import Path
 
 import pytest
 
+from harness.lab.state import proc_start_time
 from harness.telemetry.parsers import open_lines
 
 REPO = Path(__file__).resolve().parents[1]
 _BASETEMP = pytest.StashKey[Path]()
 
 
+BASETEMP_PREFIX = "pytest-recon-harness-"
+_OWNER = ".owner"  # "PID START_TIME" of the pytest process that made the directory
+
+
+def sweep_stale_basetemps(parent: Path) -> list[Path]:
+    """Remove the session directories of pytest processes that are gone: a session killed with
+    SIGKILL never reaches pytest_unconfigure. A directory without an owner file is left alone (a
+    session that has not written it yet, or not one of ours)."""
+    removed = []
+    for d in sorted(parent.glob(BASETEMP_PREFIX + "*")):
+        try:
+            pid, start = (d / _OWNER).read_text(encoding="utf-8").split()
+            owner_alive = proc_start_time(int(pid)) == int(start)
+        except (OSError, ValueError):
+            continue
+        if not owner_alive:
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    return removed
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """tmp_path fixtures live in one directory of this session, removed when it ends: the suite
-    leaves nothing in /tmp (pytest's default keeps the last three sessions' directories)."""
+    leaves nothing in /tmp (pytest's default keeps the last three sessions' directories); those of
+    killed sessions are removed by the next one."""
     if config.option.basetemp is None and not hasattr(config, "workerinput"):
-        base = Path(tempfile.mkdtemp(prefix="pytest-recon-harness-"))
+        sweep_stale_basetemps(Path(tempfile.gettempdir()))
+        base = Path(tempfile.mkdtemp(prefix=BASETEMP_PREFIX))
+        (base / _OWNER).write_text(f"{os.getpid()} {proc_start_time(os.getpid())}", encoding="utf-8")
         config.stash[_BASETEMP] = base
-        config.option.basetemp = str(base)
+        config.option.basetemp = str(base / "t")  # pytest empties basetemp itself: the owner file sits above it
+
+
+@pytest.fixture
+def sweep_basetemps() -> Callable[[Path], list[Path]]:
+    """The sweep pytest_configure runs, for its test (tests/ has no packages to import it from)."""
+    return sweep_stale_basetemps
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
