@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     """Handler of ``harness kql``; returns the exit code (2 on any query or input error)."""
     from harness.rules.kql import KqlEngine
 
+    engine: KqlEngine | None = None
     try:
         if args.query.startswith("@"):
             path = args.query[1:]
@@ -89,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
     except HarnessError as exc:
         print(f"harness kql: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if engine is not None:
+            engine.close()
     out = sys.stdout
     for rec in rows:
         out.write(json.dumps(rec, ensure_ascii=False) + "\n")

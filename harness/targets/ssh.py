@@ -227,21 +227,14 @@ class SSHTarget(Target):
             facts["host_key_accepted_unverified"] = self._policy.accepted_unverified
         return facts
 
-    def _drop_connection(self) -> None:
-        """Forget the connection without waiting on it; the next command connects again."""
+    def close(self) -> None:
+        """Close the connection (never raises: also used on one an interrupt may have left
+        mid-read); the next command connects again."""
         sftp, client, self._sftp, self._client = self._sftp, self._client, None, None
         for closable in (sftp, client):
             if closable is not None:
                 with contextlib.suppress(Exception):
                     closable.close()
-
-    def close(self) -> None:
-        if self._sftp is not None:
-            self._sftp.close()
-            self._sftp = None
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
     # Commands --------------------------------------------------------------------------------
     def run(
@@ -289,7 +282,7 @@ class SSHTarget(Target):
             if not isinstance(exc, Exception):
                 # Ctrl-C or SIGTERM can land inside paramiko (a channel half opened, a lock taken):
                 # the kill and the cleanup after it go over a new connection, not the wedged one
-                self._drop_connection()
+                self.close()
             self._kill_tree(pid)
             raise
         rc = chan.recv_exit_status() if not timed_out else -9
