@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import urllib.parse
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from harness.rules.kql.arraysort import array_sort
 from harness.rules.kql.ipv4text import has_ipv4
 from harness.rules.kql.schema import Flavour, table_columns
 from harness.rules.kql.sqlbase import SQL_TYPES, py_has, q, ts_sql
-from harness.rules.kql.translate import translate
+from harness.rules.kql.translate import Translation, translate
 from harness.rules.kql.xmljson import parse_xml
 
 _MACROS = [
@@ -476,7 +476,7 @@ class KqlEngine:
         self.lean: set[str] = set()
         #: translations by (query, path, flavour, shapes of non-schema tables): a detection is
         #: translated once per run, not once per detonation (now() reads a session variable)
-        self._translations: dict[tuple[Any, ...], _Compiled] = {}
+        self._translations: dict[tuple[Any, ...], Translation] = {}
 
     def _register_udfs(self) -> None:
         from duckdb.sqltypes import BIGINT, BOOLEAN, INTERVAL, VARCHAR
@@ -737,7 +737,7 @@ class KqlEngine:
                     self._create(t, want, None)
 
     def _translate(self, query: str, path: str, now: datetime, flavour: Flavour,
-                   known: dict[str, list[tuple[str, str]]]) -> _Compiled:
+                   known: dict[str, list[tuple[str, str]]]) -> Translation:
         probed = False
 
         def probe(sql: str, used: set[str]) -> list[tuple[Any, ...]]:
@@ -747,7 +747,7 @@ class KqlEngine:
             return self.con.execute(sql).fetchall()
 
         t = translate(_parse(query, path), path, now, flavour, known, probe)
-        return _Compiled(t.sql, t.cols, t.used, t.external, t.reusable and not probed)
+        return replace(t, reusable=t.reusable and not probed)
 
     def _load_external(self, name: str, node: syntax.ExternalData, path: str) -> None:
         """Fill an externaldata table from the local copy of one of its URLs.
@@ -829,17 +829,6 @@ class KqlEngine:
                                        SourceLocation(path, 1, 1)) from exc
             raise RuleError(f"query failed while running: {msg}", SourceLocation(path, 1, 1)) from exc
         return KqlResult(tuple(cols), tuple(tuple(r) for r in rows))
-
-
-@dataclass(frozen=True)
-class _Compiled:
-    """One translation; the engine keeps it when ``reusable``."""
-
-    sql: str
-    cols: tuple[tuple[str, str], ...]
-    used: frozenset[str]
-    external: tuple[tuple[str, syntax.ExternalData], ...]
-    reusable: bool
 
 
 @functools.lru_cache(maxsize=256)
