@@ -201,9 +201,45 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static int
+module_traverse(PyObject *m, visitproc visit, void *arg)
+{
+    AfState *st = PyModule_GetState(m);
+    return st != NULL ? af_state_traverse(st, visit, arg) : 0;
+}
+
+static int
+module_clear(PyObject *m)
+{
+    AfState *st = PyModule_GetState(m);
+    if (st != NULL) af_state_clear(st);
+    return 0;
+}
+
+static void
+module_free(void *m)
+{
+    module_clear((PyObject *)m);
+}
+
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_auditd_fast", "C tokenizer for auditd lines (optional accelerator).", -1, methods,
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_auditd_fast",
+    .m_doc = "C tokenizer for auditd lines (optional accelerator).",
+    .m_size = sizeof(AfState), /* zeroed by PyModule_Create */
+    .m_methods = methods,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
 };
+
+PyObject *
+af_module(void)
+{
+    PyObject *m = PyState_FindModule(&module);
+    if (m == NULL && !PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "_auditd_fast is not imported");
+    return m;
+}
 
 PyMODINIT_FUNC
 PyInit__auditd_fast(void)

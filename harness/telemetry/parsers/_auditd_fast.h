@@ -15,6 +15,28 @@
 #include <string.h>
 #include <structmember.h>
 
+/* ---- module state: everything the extension changes after import ------------------------
+ * (the interned key strings and character classes are set once at import and never change).
+ * configure() fills the Python side's tables; the string cache and the record templates fill
+ * as lines are parsed. A Grouper keeps its module alive and reads this through g->st. */
+#define CACHE_SLOTS 8192 /* small-string cache: keys and short values recur on every line */
+#define TPL_SLOTS 64     /* record templates, by record type */
+#define TPL_MAXPAIRS 96
+
+typedef struct {
+    PyObject *rtype, *dict, *keys[TPL_MAXPAIRS];
+    Py_ssize_t npairs;
+    unsigned hex_seen;
+} Template;
+
+typedef struct {
+    PyObject *syscall_names;    /* dict: x86_64 syscall number (str) -> name */
+    PyObject *sockaddr_decoder; /* callable: saddr hex -> dict */
+    PyObject *sockaddr_cache;   /* the decoder's own cache (saddr hex -> dict), read here first */
+    PyObject *cache[CACHE_SLOTS];
+    Template templates[TPL_SLOTS];
+} AfState;
+
 typedef struct {
     PyObject_HEAD
     PyObject *node, *stamp, *records;
@@ -24,6 +46,8 @@ typedef struct {
 
 typedef struct {
     PyObject_HEAD
+    PyObject *module; /* strong: keeps st alive */
+    AfState *st;
     PyObject *it, *slow, *bad, *lazy, *open, *out;
     Py_ssize_t out_pos, window, max_records, n, read, truncated;
     int exhausted;
@@ -40,8 +64,13 @@ typedef struct {
 
 /* _auditd_tokens.c */
 int af_tokens_init(void);
-PyObject *parse_ascii(const char *line, Py_ssize_t n);
-PyObject *configure(PyObject *self, PyObject *args);
+PyObject *parse_ascii(AfState *st, const char *line, Py_ssize_t n);
+PyObject *configure(PyObject *module, PyObject *args);
+int af_state_traverse(AfState *st, visitproc visit, void *arg);
+void af_state_clear(AfState *st);
+
+/* _auditd_fast.c */
+PyObject *af_module(void); /* the imported module (borrowed), or NULL with an exception */
 
 /* _auditd_group.c */
 int af_group_init(void);
@@ -51,7 +80,7 @@ int gr_clear(GrouperObject *g);
 void gr_dealloc(GrouperObject *g);
 PyObject *gr_new(PyTypeObject *type, PyObject *args, PyObject *kwds);
 int pop_head(GrouperObject *g, int only_complete);
-PyObject *parse_line(PyObject *self, PyObject *arg);
+PyObject *parse_line(PyObject *module, PyObject *arg);
 int feed(GrouperObject *g, PyObject *line);
 int feed_parsed(GrouperObject *g, PyObject *line, const char *text, Py_ssize_t len);
 int finish_line(GrouperObject *g, EvObject *ev, PyObject *rtype, PyObject *fields, PyObject *stamp, int slow);

@@ -25,6 +25,7 @@ static PyObject *eoe_str, *execve_str, *trunc_key, *rstrip_chars;
 int
 gr_traverse(GrouperObject *g, visitproc visit, void *arg)
 {
+    Py_VISIT(g->module);
     Py_VISIT(g->it);
     Py_VISIT(g->slow);
     Py_VISIT(g->bad);
@@ -42,6 +43,7 @@ gr_traverse(GrouperObject *g, visitproc visit, void *arg)
 int
 gr_clear(GrouperObject *g)
 {
+    Py_CLEAR(g->module);
     Py_CLEAR(g->it);
     Py_CLEAR(g->slow);
     Py_CLEAR(g->bad);
@@ -80,8 +82,12 @@ gr_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "block and max_chars must be positive");
         return NULL;
     }
+    PyObject *module = af_module();
+    if (module == NULL) return NULL;
     GrouperObject *g = (GrouperObject *)type->tp_alloc(type, 0);
     if (g == NULL) return NULL;
+    g->module = Py_NewRef(module);
+    g->st = PyModule_GetState(module);
     g->it = raw == Py_None ? PyObject_GetIter(lines) : (Py_INCREF(Py_None), Py_None);
     g->open = PyDict_New();
     g->out = PyList_New(0);
@@ -144,11 +150,17 @@ flush_complete(GrouperObject *g)
     return rc;
 }
 
-PyObject *
-parse_line(PyObject *Py_UNUSED(self), PyObject *arg)
+static PyObject *
+parse_str(AfState *st, PyObject *arg)
 {
     if (!PyUnicode_Check(arg) || !PyUnicode_IS_ASCII(arg)) Py_RETURN_NONE;
-    return parse_ascii((const char *)PyUnicode_DATA(arg), PyUnicode_GET_LENGTH(arg));
+    return parse_ascii(st, (const char *)PyUnicode_DATA(arg), PyUnicode_GET_LENGTH(arg));
+}
+
+PyObject *
+parse_line(PyObject *module, PyObject *arg)
+{
+    return parse_str(PyModule_GetState(module), arg);
 }
 int finish_line(GrouperObject *g, EvObject *ev, PyObject *rtype, PyObject *fields, PyObject *stamp, int slow);
 
@@ -190,7 +202,7 @@ feed_parsed(GrouperObject *g, PyObject *line, const char *text, Py_ssize_t len)
 {
     g->read++;
     int slow = 0, rc = -1;
-    PyObject *parsed = line != NULL ? parse_line(NULL, line) : parse_ascii(text, len), *key = NULL;
+    PyObject *parsed = line != NULL ? parse_str(g->st, line) : parse_ascii(g->st, text, len), *key = NULL;
     PyObject *made = NULL; /* the str of an ASCII line the Python path needs */
     EvObject *ev = NULL;   /* strong reference while this line is handled */
     if (parsed == NULL) goto done;

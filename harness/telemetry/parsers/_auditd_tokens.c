@@ -16,10 +16,8 @@
  */
 #include "_auditd_fast.h"
 
-/* ---- small-string cache: keys and short values recur on every line ---------------------- */
-#define CACHE_SLOTS 8192
+/* ---- small-string cache: keys and short values recur on every line (AfState.cache) ------ */
 #define CACHE_MAXLEN 40
-static PyObject *cache[CACHE_SLOTS];
 
 static inline uint64_t
 load8(const char *p)
@@ -56,7 +54,7 @@ same_bytes(const char *a, const char *b, Py_ssize_t n)
 }
 
 static PyObject *
-mkstr(const char *s, Py_ssize_t n)
+mkstr(AfState *st, const char *s, Py_ssize_t n)
 {
     if (n > CACHE_MAXLEN) {
         return PyUnicode_FromStringAndSize(s, n);
@@ -76,7 +74,7 @@ mkstr(const char *s, Py_ssize_t n)
     }
     h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 32;
-    PyObject **slot = &cache[h & (CACHE_SLOTS - 1)];
+    PyObject **slot = &st->cache[h & (CACHE_SLOTS - 1)];
     PyObject *o = *slot;
     if (o != NULL && PyUnicode_GET_LENGTH(o) == n && same_bytes((const char *)PyUnicode_DATA(o), s, n)) {
         Py_INCREF(o);
@@ -119,13 +117,17 @@ static const char *HEX_KEYS[] = {"comm", "exe", "name", "cwd", "path", "ocomm", 
                                  "acct", "proctitle", "data", "grp", NULL};
 static PyObject *hex_key_objs[13];
 #define PROCTITLE_KEY_INDEX 9
-/* Which hex-capable keys the current line set (bit k = HEX_KEYS[k]): only those are looked up. */
-static unsigned hex_seen;
+/* One line's scratch: the module state, and which hex-capable keys the line set (hex_seen) and
+ * which of them are quoted in its body (quoted_seen), bit k = HEX_KEYS[k]. */
+typedef struct {
+    AfState *st;
+    unsigned hex_seen, quoted_seen;
+} Scan;
 
 static const unsigned char HEX_LENS[] = {4, 3, 4, 3, 4, 5, 3, 3, 4, 9, 4, 3};
 
 static void
-note_hex_key(const char *k, Py_ssize_t kn)
+note_hex_key(Scan *sc, const char *k, Py_ssize_t kn)
 { /* by length first: most keys are none of these (HEX_KEYS order: bit i = HEX_KEYS[i]) */
     int bit = -1;
     switch (kn) {
@@ -152,16 +154,16 @@ note_hex_key(const char *k, Py_ssize_t kn)
     default:
         break;
     }
-    if (bit >= 0) hex_seen |= 1u << bit;
+    if (bit >= 0) sc->hex_seen |= 1u << bit;
 }
 
 static int
-set_item(PyObject *d, const char *k, Py_ssize_t kn, const char *v, Py_ssize_t vn)
+set_item(Scan *sc, PyObject *d, const char *k, Py_ssize_t kn, const char *v, Py_ssize_t vn)
 {
-    note_hex_key(k, kn);
-    PyObject *key = mkstr(k, kn);
+    note_hex_key(sc, k, kn);
+    PyObject *key = mkstr(sc->st, k, kn);
     if (key == NULL) return -1;
-    PyObject *val = mkstr(v, vn);
+    PyObject *val = mkstr(sc->st, v, vn);
     if (val == NULL) {
         Py_DECREF(key);
         return -1;
@@ -174,7 +176,7 @@ set_item(PyObject *d, const char *k, Py_ssize_t kn, const char *v, Py_ssize_t vn
 
 /* Tokenise "plain" (quotes already removed) into d. */
 static int
-plain_fields(PyObject *d, const char *p, Py_ssize_t n, Py_ssize_t eq, Py_ssize_t sp, int dbl)
+plain_fields(Scan *sc, PyObject *d, const char *p, Py_ssize_t n, Py_ssize_t eq, Py_ssize_t sp, int dbl)
 { /* eq, sp: '=' and ' ' in p; dbl: p has "  " (counted while p was built) */
     if (eq == sp + 1 && !dbl) {
         /* pieces split at ' ' and '=', paired in order */
@@ -185,7 +187,7 @@ plain_fields(PyObject *d, const char *p, Py_ssize_t n, Py_ssize_t eq, Py_ssize_t
             if (want_key) {
                 kstart = start;
                 klen = i - start;
-            } else if (set_item(d, p + kstart, klen, p + start, i - start) < 0) {
+            } else if (set_item(sc, d, p + kstart, klen, p + start, i - start) < 0) {
                 return -1;
             }
             if (i >= n) break;
@@ -204,7 +206,7 @@ plain_fields(PyObject *d, const char *p, Py_ssize_t n, Py_ssize_t eq, Py_ssize_t
         const char *e = memchr(p + s, '=', (size_t)(i - s));
         if (e != NULL) {
             Py_ssize_t kl = e - (p + s);
-            if (set_item(d, p + s, kl, e + 1, i - s - kl - 1) < 0) return -1;
+            if (set_item(sc, d, p + s, kl, e + 1, i - s - kl - 1) < 0) return -1;
         }
     }
     return 0;
@@ -213,7 +215,7 @@ plain_fields(PyObject *d, const char *p, Py_ssize_t n, Py_ssize_t eq, Py_ssize_t
 /* Emulate re.findall(r"([^\s=]+)=('[^']*'|\"[^\"]*\"|\{[^}]*\}|\S*)") on an enriched part and
  * store value[1:-1] when it starts with '"' or '{' and is longer than 1. */
 static int
-brace_fields(PyObject *d, const char *p, Py_ssize_t n)
+brace_fields(Scan *sc, PyObject *d, const char *p, Py_ssize_t n)
 {
     Py_ssize_t pos = 0;
     while (pos < n) {
@@ -242,9 +244,9 @@ brace_fields(PyObject *d, const char *p, Py_ssize_t n)
         Py_ssize_t vl = ve - vs;
         int rc;
         if (vl > 1 && (p[vs] == '"' || p[vs] == '{')) {
-            rc = set_item(d, p + ks, ke - ks, p + vs + 1, vl - 2);
+            rc = set_item(sc, d, p + ks, ke - ks, p + vs + 1, vl - 2);
         } else {
-            rc = set_item(d, p + ks, ke - ks, p + vs, vl);
+            rc = set_item(sc, d, p + ks, ke - ks, p + vs, vl);
         }
         if (rc < 0) return -1;
         pos = ve > pos ? ve : pos + 1;
@@ -253,15 +255,13 @@ brace_fields(PyObject *d, const char *p, Py_ssize_t n)
 }
 
 /* Which hex-capable keys occur quoted in the body, as the Python path's key + '="' in body
- * test decides (bit k = HEX_KEYS[k]); note_quoted is called at each '="' with the '=' index. */
-static unsigned quoted_seen;
-
+ * test decides; note_quoted is called at each '="' with the '=' index. */
 static void
-note_quoted(const char *body, Py_ssize_t eq)
+note_quoted(Scan *sc, const char *body, Py_ssize_t eq)
 {
     for (int k = 0; HEX_KEYS[k] != NULL; k++) {
         Py_ssize_t kl = HEX_LENS[k];
-        if (eq >= kl && memcmp(body + eq - kl, HEX_KEYS[k], (size_t)kl) == 0) quoted_seen |= 1u << k;
+        if (eq >= kl && memcmp(body + eq - kl, HEX_KEYS[k], (size_t)kl) == 0) sc->quoted_seen |= 1u << k;
     }
 }
 
@@ -272,15 +272,8 @@ note_quoted(const char *body, Py_ssize_t eq)
  * that template with every value replaced in order: the same dict (keys, order, values), without
  * a string lookup per key or an insertion per field. Lines with repeated keys (or a key named
  * "type") are never templates: their dict has fewer entries than pairs. */
-#define TPL_SLOTS 64
-#define TPL_MAXPAIRS 96
-static PyObject *type_key; /* "type" (interned at module init) */
-typedef struct {
-    PyObject *rtype, *dict, *keys[TPL_MAXPAIRS];
-    Py_ssize_t npairs;
-    unsigned hex_seen;
-} Template;
-static Template templates[TPL_SLOTS];
+static PyObject *type_key, *syscall_key, *SYSCALL_key, *arch_key, *saddr_key, *SADDR_key, *proctitle_key,
+    *x86_64_str, *nul_str, *space_str; /* interned at module init, never changed */
 
 static PyObject *
 new_fields(Py_ssize_t n)
@@ -303,7 +296,7 @@ template_clear(Template *t)
 
 /* The dict {"type": rtype, k1: v1, ...} of the pieces of p split at ' ' and '=' (npairs pairs). */
 static PyObject *
-template_fields(PyObject *rtype, const char *p, Py_ssize_t n, Py_ssize_t npairs)
+template_fields(Scan *sc, PyObject *rtype, const char *p, Py_ssize_t n, Py_ssize_t npairs)
 {
     Py_ssize_t pos[2 * TPL_MAXPAIRS + 1], i = 0, k = 0;
     pos[k++] = 0; /* piece j runs from pos[j] to pos[j + 1] - 1 */
@@ -315,7 +308,7 @@ template_fields(PyObject *rtype, const char *p, Py_ssize_t n, Py_ssize_t npairs)
     pos[k] = n + 1; /* k == 2 * npairs pieces (the caller checked the counts) */
     const char *rt = PyUnicode_DATA(rtype);
     Py_ssize_t rn = PyUnicode_GET_LENGTH(rtype);
-    Template *t = &templates[(rn * 31 + (unsigned char)rt[0] * 7 + (unsigned char)rt[rn - 1]) & (TPL_SLOTS - 1)];
+    Template *t = &sc->st->templates[(rn * 31 + (unsigned char)rt[0] * 7 + (unsigned char)rt[rn - 1]) & (TPL_SLOTS - 1)];
     int hit = t->dict != NULL && t->npairs == npairs && PyUnicode_GET_LENGTH(t->rtype) == rn &&
               same_bytes(PyUnicode_DATA(t->rtype), rt, rn);
     for (Py_ssize_t j = 0; hit && j < npairs; j++) {
@@ -329,7 +322,7 @@ template_fields(PyObject *rtype, const char *p, Py_ssize_t n, Py_ssize_t npairs)
         if (d == NULL) return NULL;
         for (Py_ssize_t j = 0; j < npairs; j++) {
             Py_ssize_t vs = pos[2 * j + 1], vl = pos[2 * j + 2] - 1 - vs;
-            PyObject *val = mkstr(p + vs, vl);
+            PyObject *val = mkstr(sc->st, p + vs, vl);
             if (val == NULL || PyDict_SetItem(d, t->keys[j], val) < 0) {
                 Py_XDECREF(val);
                 Py_DECREF(d);
@@ -337,11 +330,11 @@ template_fields(PyObject *rtype, const char *p, Py_ssize_t n, Py_ssize_t npairs)
             }
             Py_DECREF(val);
         }
-        hex_seen = t->hex_seen;
+        sc->hex_seen = t->hex_seen;
         return d;
     }
     d = new_fields(npairs + 1);
-    hex_seen = 0;
+    sc->hex_seen = 0;
     if (d == NULL || PyDict_SetItem(d, type_key, rtype) < 0) {
         Py_XDECREF(d);
         return NULL;
@@ -349,7 +342,7 @@ template_fields(PyObject *rtype, const char *p, Py_ssize_t n, Py_ssize_t npairs)
     for (Py_ssize_t j = 0; j < npairs; j++) {
         Py_ssize_t ks = pos[2 * j], kl = pos[2 * j + 1] - 1 - ks;
         Py_ssize_t vs = pos[2 * j + 1], vl = pos[2 * j + 2] - 1 - vs;
-        if (set_item(d, p + ks, kl, p + vs, vl) < 0) {
+        if (set_item(sc, d, p + ks, kl, p + vs, vl) < 0) {
             Py_DECREF(d);
             return NULL;
         }
@@ -369,23 +362,23 @@ template_fields(PyObject *rtype, const char *p, Py_ssize_t n, Py_ssize_t npairs)
             j++;
         }
         t->npairs = npairs;
-        t->hex_seen = hex_seen;
+        t->hex_seen = sc->hex_seen;
     }
     return d;
 }
 
 /* Returns 1 done, 0 = needs the Python path, -1 error. */
 static int
-decode_hex_keys(PyObject *d, const char *body, Py_ssize_t bn, int proctitle_record)
+decode_hex_keys(Scan *sc, PyObject *d, const char *body, Py_ssize_t bn, int proctitle_record)
 {
     for (int k = 0; HEX_KEYS[k] != NULL; k++) {
-        if (!(hex_seen & (1u << k))) continue; /* not a key of this line */
+        if (!(sc->hex_seen & (1u << k))) continue; /* not a key of this line */
         PyObject *v = PyDict_GetItemWithError(d, hex_key_objs[k]);
         if (v == NULL) {
             if (PyErr_Occurred()) return -1;
             continue;
         }
-        if (quoted_seen & (1u << k)) continue; /* quoted in the body: literal */
+        if (sc->quoted_seen & (1u << k)) continue; /* quoted in the body: literal */
         Py_ssize_t vn = PyUnicode_GET_LENGTH(v);
         const unsigned char *s = PyUnicode_DATA(v); /* ASCII (from this line) */
         if (vn == 0 || vn % 2 || !is_hex(s[0])) continue;
@@ -429,11 +422,6 @@ decode_hex_keys(PyObject *d, const char *body, Py_ssize_t bn, int proctitle_reco
     return 1;
 }
 
-static PyObject *type_key, *syscall_key, *SYSCALL_key, *arch_key, *saddr_key, *SADDR_key, *proctitle_key,
-    *x86_64_str, *nul_str, *space_str;
-static PyObject *syscall_names; /* dict: x86_64 syscall number (str) -> name, set by configure() */
-static PyObject *sockaddr_decoder; /* callable: saddr hex -> dict, set by configure() */
-static PyObject *sockaddr_cache;   /* the decoder's own cache (saddr hex -> dict), read here first */
 
 static int
 type_is(const char *t, Py_ssize_t n, const char *lit)
@@ -444,18 +432,18 @@ type_is(const char *t, Py_ssize_t n, const char *lit)
 /* auditd._decode_record_lazy for the C path: SOCKADDR decoded, SYSCALL name added when not
  * enriched, PROCTITLE NULs turned into spaces. */
 static int
-decode_lazy(PyObject *d, const char *rtype, Py_ssize_t rn)
+decode_lazy(AfState *st, PyObject *d, const char *rtype, Py_ssize_t rn)
 {
     if (type_is(rtype, rn, "SOCKADDR")) {
         PyObject *saddr = PyDict_GetItemWithError(d, saddr_key);
         if (saddr == NULL) return PyErr_Occurred() ? -1 : 0;
-        if (!PyUnicode_Check(saddr) || sockaddr_decoder == NULL) return 0;
-        PyObject *dec = sockaddr_cache != NULL ? PyDict_GetItemWithError(sockaddr_cache, saddr) : NULL;
+        if (!PyUnicode_Check(saddr) || st->sockaddr_decoder == NULL) return 0;
+        PyObject *dec = st->sockaddr_cache != NULL ? PyDict_GetItemWithError(st->sockaddr_cache, saddr) : NULL;
         if (dec != NULL) {
             Py_INCREF(dec); /* what the decoder returns for a cached blob */
         } else {
             if (PyErr_Occurred()) return -1;
-            dec = PyObject_CallOneArg(sockaddr_decoder, saddr);
+            dec = PyObject_CallOneArg(st->sockaddr_decoder, saddr);
             if (dec == NULL) return -1;
         }
         if (!PyDict_Check(dec)) {
@@ -480,10 +468,10 @@ decode_lazy(PyObject *d, const char *rtype, Py_ssize_t rn)
     }
     if (type_is(rtype, rn, "SYSCALL")) {
         int has = PyDict_Contains(d, SYSCALL_key);
-        if (has != 0 || syscall_names == NULL) return has < 0 ? -1 : 0;
+        if (has != 0 || st->syscall_names == NULL) return has < 0 ? -1 : 0;
         PyObject *nr = PyDict_GetItemWithError(d, syscall_key);
         if (nr == NULL) return PyErr_Occurred() ? -1 : 0; /* .get("syscall", "") finds no name */
-        PyObject *name = PyDict_GetItemWithError(syscall_names, nr);
+        PyObject *name = PyDict_GetItemWithError(st->syscall_names, nr);
         if (name == NULL) return PyErr_Occurred() ? -1 : 0;
         PyObject *arch = PyDict_GetItemWithError(d, arch_key);
         if (arch == NULL && PyErr_Occurred()) return -1;
@@ -513,28 +501,51 @@ decode_lazy(PyObject *d, const char *rtype, Py_ssize_t rn)
     return 0;
 }
 
+/* The module's configure(): hands the Python side's tables to this module's state. */
 PyObject *
-configure(PyObject *Py_UNUSED(self), PyObject *args)
+configure(PyObject *module, PyObject *args)
 {
+    AfState *st = PyModule_GetState(module);
     PyObject *names, *decoder, *cache;
     if (!PyArg_ParseTuple(args, "O!OO!:configure", &PyDict_Type, &names, &decoder, &PyDict_Type, &cache)) return NULL;
-    Py_INCREF(cache);
-    Py_XSETREF(sockaddr_cache, cache);
-    Py_INCREF(names);
-    Py_XSETREF(syscall_names, names);
-    Py_INCREF(decoder);
-    Py_XSETREF(sockaddr_decoder, decoder);
+    if (!PyCallable_Check(decoder)) {
+        PyErr_SetString(PyExc_TypeError, "configure: sockaddr_decoder must be callable");
+        return NULL;
+    }
+    Py_XSETREF(st->sockaddr_cache, Py_NewRef(cache));
+    Py_XSETREF(st->syscall_names, Py_NewRef(names));
+    Py_XSETREF(st->sockaddr_decoder, Py_NewRef(decoder));
     Py_RETURN_NONE;
+}
+
+int
+af_state_traverse(AfState *st, visitproc visit, void *arg)
+{
+    Py_VISIT(st->syscall_names);
+    Py_VISIT(st->sockaddr_decoder);
+    Py_VISIT(st->sockaddr_cache);
+    for (int i = 0; i < TPL_SLOTS; i++) Py_VISIT(st->templates[i].dict);
+    return 0; /* the string cache and the templates' keys are str: no cycles through them */
+}
+
+void
+af_state_clear(AfState *st)
+{
+    Py_CLEAR(st->syscall_names);
+    Py_CLEAR(st->sockaddr_decoder);
+    Py_CLEAR(st->sockaddr_cache);
+    for (int i = 0; i < TPL_SLOTS; i++) template_clear(&st->templates[i]);
+    for (int i = 0; i < CACHE_SLOTS; i++) Py_CLEAR(st->cache[i]);
 }
 
 /* _maybe_hex for an EXECVE argument: even-length all-hex text decoded as UTF-8 with
  * backslashreplace, anything else kept as it is. New ref. */
 static PyObject *
-maybe_hex(const char *s, Py_ssize_t n)
+maybe_hex(AfState *st, const char *s, Py_ssize_t n)
 {
-    if (n == 0 || n % 2 || !is_hex((unsigned char)s[0])) return mkstr(s, n);
+    if (n == 0 || n % 2 || !is_hex((unsigned char)s[0])) return mkstr(st, s, n);
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (!is_hex((unsigned char)s[i])) return mkstr(s, n); /* fromhex would fail: kept */
+        if (!is_hex((unsigned char)s[i])) return mkstr(st, s, n); /* fromhex would fail: kept */
     }
     Py_ssize_t bl = n / 2;
     char stackbuf[512];
@@ -561,7 +572,7 @@ maybe_hex(const char *s, Py_ssize_t n)
  * (an unterminated one loses only its opening quote); aN arguments that are not quoted are
  * hex-decoded when they are hex; aN_len is dropped. 0 ok, -1 error. */
 static int
-execve_fields(PyObject *d, const char *p, Py_ssize_t n)
+execve_fields(AfState *st, PyObject *d, const char *p, Py_ssize_t n)
 {
     Py_ssize_t i = 0;
     while (i < n) {
@@ -584,16 +595,16 @@ execve_fields(PyObject *d, const char *p, Py_ssize_t n)
                 vl--;
             }
         }
-        PyObject *key = mkstr(k, kl), *val;
+        PyObject *key = mkstr(st, k, kl), *val;
         if (key == NULL) return -1;
         if (kl >= 2 && k[0] == 'a' && k[1] >= '0' && k[1] <= '9') {
             if (kl >= 4 && memcmp(k + kl - 4, "_len", 4) == 0) {
                 Py_DECREF(key);
                 continue;
             }
-            val = literal ? mkstr(v, vl) : maybe_hex(v, vl);
+            val = literal ? mkstr(st, v, vl) : maybe_hex(st, v, vl);
         } else {
-            val = mkstr(v, vl);
+            val = mkstr(st, v, vl);
         }
         if (val == NULL) {
             Py_DECREF(key);
@@ -608,18 +619,18 @@ execve_fields(PyObject *d, const char *p, Py_ssize_t n)
 }
 
 static PyObject *
-make_result(const char *node, Py_ssize_t node_len, const char *stamp, Py_ssize_t stamp_len, PyObject *rtype_o,
+make_result(AfState *st, const char *node, Py_ssize_t node_len, const char *stamp, Py_ssize_t stamp_len, PyObject *rtype_o,
             PyObject *fields)
 { /* (node, stamp, type, fields) */
     PyObject *node_o, *stamp_o, *result;
     if (node != NULL) {
-        node_o = mkstr(node, node_len);
+        node_o = mkstr(st, node, node_len);
         if (node_o == NULL) return NULL;
     } else {
         node_o = Py_None;
         Py_INCREF(node_o);
     }
-    stamp_o = mkstr(stamp, stamp_len); /* shared by the lines of an event: hash computed once */
+    stamp_o = mkstr(st, stamp, stamp_len); /* shared by the lines of an event: hash computed once */
     if (stamp_o == NULL) {
         Py_DECREF(node_o);
         return NULL;
@@ -641,8 +652,9 @@ make_result(const char *node, Py_ssize_t node_len, const char *stamp, Py_ssize_t
 
 /* The tokenizer on an ASCII line (no line end): the 4-tuple, Py_None (Python path) or NULL. */
 PyObject *
-parse_ascii(const char *line, Py_ssize_t n)
+parse_ascii(AfState *st, const char *line, Py_ssize_t n)
 {
+    Scan scan = {st, 0, 0}, *sc = &scan;
     const char *node = NULL;
     Py_ssize_t node_len = 0;
     if (n >= 5 && memcmp(line, "node=", 5) == 0) {
@@ -680,10 +692,10 @@ parse_ascii(const char *line, Py_ssize_t n)
             else if (c == '[' || c == 0x1d) Py_RETURN_NONE;
         }
         if (quotes % 2) Py_RETURN_NONE;
-        PyObject *rtype_o = mkstr(rtype, rtype_len), *fields = PyDict_New(), *result = NULL;
+        PyObject *rtype_o = mkstr(st, rtype, rtype_len), *fields = PyDict_New(), *result = NULL;
         if (rtype_o != NULL && fields != NULL && PyDict_SetItem(fields, type_key, rtype_o) == 0 &&
-            execve_fields(fields, body, blen) == 0 && PyDict_SetItem(fields, type_key, rtype_o) == 0) {
-            result = make_result(node, node_len, stamp, stamp_len, rtype_o, fields);
+            execve_fields(st, fields, body, blen) == 0 && PyDict_SetItem(fields, type_key, rtype_o) == 0) {
+            result = make_result(st, node, node_len, stamp, stamp_len, rtype_o, fields);
         }
         Py_XDECREF(rtype_o);
         Py_XDECREF(fields);
@@ -714,7 +726,6 @@ parse_ascii(const char *line, Py_ssize_t n)
     if (plain == NULL) return PyErr_NoMemory();
     Py_ssize_t pl = 0, bq = 0, eqc = 0, spc = 0;
     int dbl = 0, prev_space = 0; /* was the last character written to plain a space? */
-    quoted_seen = 0;
     for (Py_ssize_t i = 0; i < blen; i++) {
         unsigned char c = (unsigned char)body[i];
         while (CLS[c] == C_PLAIN) { /* the run up to the next quote, '=' or space */
@@ -726,7 +737,7 @@ parse_ascii(const char *line, Py_ssize_t n)
         switch (CLS[c]) {
         case C_DQUOTE:
             bq++;
-            if (i > 0 && body[i - 1] == '=') note_quoted(body, i - 1);
+            if (i > 0 && body[i - 1] == '=') note_quoted(sc, body, i - 1);
             continue;
         case C_SQUOTE:
             if (plain != stackbuf) PyMem_Free(plain);
@@ -775,30 +786,30 @@ body_done:
         }
     }
     PyObject *fields = NULL, *rtype_o = NULL, *result = NULL;
-    rtype_o = mkstr(rtype, rtype_len);
+    rtype_o = mkstr(st, rtype, rtype_len);
     if (rtype_o == NULL) goto done;
     if (eqc == spc + 1 && !dbl && eqc <= TPL_MAXPAIRS) {
-        fields = template_fields(rtype_o, plain, pl, eqc);
+        fields = template_fields(sc, rtype_o, plain, pl, eqc);
         if (fields == NULL) goto done;
     } else {
         fields = new_fields(eqc + 1);
-        hex_seen = 0;
+        sc->hex_seen = 0;
         if (fields == NULL || PyDict_SetItem(fields, type_key, rtype_o) < 0 ||
-            plain_fields(fields, plain, pl, eqc, spc, dbl) < 0) {
+            plain_fields(sc, fields, plain, pl, eqc, spc, dbl) < 0) {
             goto done;
         }
     }
-    int rc = decode_hex_keys(fields, body, blen, type_is(rtype, rtype_len, "PROCTITLE"));
+    int rc = decode_hex_keys(sc, fields, body, blen, type_is(rtype, rtype_len, "PROCTITLE"));
     if (rc < 0) goto done;
     if (rc == 0) {
         result = Py_None;
         Py_INCREF(result);
         goto done;
     }
-    if (brace && elen > 0 && brace_fields(fields, enr, elen) < 0) goto done;
+    if (brace && elen > 0 && brace_fields(sc, fields, enr, elen) < 0) goto done;
     if (PyDict_SetItem(fields, type_key, rtype_o) < 0) goto done;
-    if (decode_lazy(fields, rtype, rtype_len) < 0) goto done;
-    result = make_result(node, node_len, stamp, stamp_len, rtype_o, fields);
+    if (decode_lazy(st, fields, rtype, rtype_len) < 0) goto done;
+    result = make_result(st, node, node_len, stamp, stamp_len, rtype_o, fields);
 done:
     if (plain != stackbuf) PyMem_Free(plain);
     Py_XDECREF(fields);
