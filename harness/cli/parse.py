@@ -17,6 +17,7 @@ from harness.telemetry.inputs import check_input, open_binary
 from harness.telemetry.parsers import FORMATS, ParseStats, Record, parse_file
 from harness.telemetry.redaction import Redactor
 from harness.views.context import ViewContext
+from harness.views.events import DefenderRecord, SigmaEvent
 
 if TYPE_CHECKING:
     from harness.views.defender import DefenderView
@@ -170,7 +171,7 @@ def view_items(
     redactor: Redactor | None,
     records: Iterator[Record] | None = None,
     opener: Opener = open_binary,
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[SigmaEvent | DefenderRecord]:
     """The view's items (Sigma events or Defender rows) of ``args.files`` in ``args.format``, in
     input order, once the context of ``args.dns``/``args.inet`` (and of the input itself, for
     dnsmasq and inet logs) is in the view's extractor. ``records``: the input's records if the
@@ -210,7 +211,7 @@ def view_items(
         yield from emit(rec)
 
 
-def _binary_batches(view: SigmaView, name: str, stats: ParseStats, opener: Opener) -> Iterator[list[dict[str, Any]]]:
+def _binary_batches(view: SigmaView, name: str, stats: ParseStats, opener: Opener) -> Iterator[list[SigmaEvent]]:
     with opener(name) as raw:
         yield from view.auditd_binary(raw, file=name, stats=stats)
 

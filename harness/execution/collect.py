@@ -17,7 +17,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from harness.telemetry.parsers import ParseStats, Record, parse_file
 from harness.telemetry.redaction import Redactor
 from harness.views.context import ViewContext
 from harness.views.defender import defender_rows
+from harness.views.events import DefenderRecord, SigmaEvent
 from harness.views.sigma import sigma_events
 
 LAYOUT_VERSION = 1
@@ -42,8 +43,8 @@ class DetonationTelemetry:
 
     run: AtomicRun
     records: list[Record]
-    sigma: list[dict[str, Any]]
-    defender: list[dict[str, Any]]
+    sigma: list[SigmaEvent]
+    defender: list[DefenderRecord]
     counts: dict[str, dict[str, Any]]
     methods: dict[str, str]
     sensors: list[SensorStatus]
@@ -297,7 +298,7 @@ def corroborate(result: Attribution, proxy_addresses: frozenset[str] = frozenset
             result.method[src] += " + destination contacted by the detonation's processes"
 
 
-def _jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+def _jsonl(path: Path, rows: Iterable[Mapping[str, object]]) -> None:
     with path.open("w") as fh:
         for row in rows:
             fh.write(json.dumps(row, default=str, separators=(",", ":")) + "\n")

@@ -33,6 +33,7 @@ from harness.verdicts import (
     judge_control,
 )
 from harness.verdicts.layout import RecordedDetonation, latest_time, load_run, run_directory
+from harness.views.events import DefenderRecord, SigmaEvent
 
 TARGET_FILE = "target.json"  # run-level facts saved beside the atomic directories of a recording
 FACT_COMMANDS = {
@@ -227,7 +228,7 @@ class ValidationRun:
         self.progress(f"[harness] {atomic_id}: {v.verdict}" + (f" - {v.reason}" if v.reason else ""))
         return out
 
-    def _material(self, test: AtomicTest) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]],
+    def _material(self, test: AtomicTest) -> tuple[dict[str, Any], list[SigmaEvent], list[DefenderRecord],
                                                    list[dict[str, Any]], dict[str, Any], float]:
         """(run dict, sigma events, defender rows, sensors, telemetry summary, detonation seconds)."""
         if self._recorded is not None:
@@ -244,8 +245,8 @@ class ValidationRun:
         secs = time.monotonic() - t0
         tel = done.telemetry
         summary = {"directory": str(done.directory) if done.directory else None}
-        sigma: list[dict[str, Any]] = []
-        defender: list[dict[str, Any]] = []
+        sigma: list[SigmaEvent] = []
+        defender: list[DefenderRecord] = []
         if tel is not None:
             sigma, defender = tel.sigma, tel.defender
             summary.update({"counts": tel.counts, "attribution": tel.methods,
@@ -364,13 +365,13 @@ def _hit(m: Any) -> dict[str, Any]:
     return d
 
 
-def _excerpts(sigma: list[dict[str, Any]], per_source: int = 3) -> list[dict[str, Any]]:
+def _excerpts(sigma: list[SigmaEvent], per_source: int = 3) -> list[dict[str, Any]]:
     """A few events per source and log source for the report (not the whole view)."""
     seen: dict[tuple[str, str], int] = {}
     out = []
     for e in sigma:
-        meta = e.get("meta") or {}
-        ls = e.get("logsource") or {}
+        meta: Mapping[str, object] = e.get("meta") or {}
+        ls = e["logsource"]
         key = (str(meta.get("source")), str(ls.get("category") or ls.get("service")))
         if seen.get(key, 0) >= per_source:
             continue

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
 from harness.rules.sigma import SigmaEngine, SigmaMatch
+from harness.views.events import DefenderRecord, DefenderRow, SigmaEvent
 
 if TYPE_CHECKING:
     from harness.rules.kql import KqlEngine
@@ -106,8 +107,8 @@ class DetectionSuite:
 
     def evaluate(
         self,
-        sigma_events: Sequence[Mapping[str, Any]],
-        defender_rows: Iterable[Mapping[str, Any]],
+        sigma_events: Sequence[SigmaEvent],
+        defender_rows: Iterable[DefenderRecord],
         now: dt.datetime,
         queries: Iterable[str],
     ) -> DetectionResult:
@@ -116,9 +117,9 @@ class DetectionSuite:
         with now()/ago() pinned to ``now``."""
         matches = self.engine.match_all(sigma_events) if self.engine is not None else []
         result = DetectionResult(matches, dict(self.rule_titles), list(self.load_problems))
-        tables: dict[str, list[dict[str, Any]]] = {}
+        tables: dict[str, list[DefenderRow]] = {}
         for line in defender_rows:
-            tables.setdefault(str(line["table"]), []).append(dict(line["row"]))
+            tables.setdefault(line["table"], []).append(dict(line["row"]))
         for query in sorted(set(queries)):
             result.kql[query] = run_query(self.query_path(query), query, tables, now, self._kql_engine())
         return result
@@ -139,7 +140,7 @@ class DetectionSuite:
         return self._kql
 
 
-def run_query(path: Path, name: str, tables: Mapping[str, list[dict[str, Any]]], now: dt.datetime,
+def run_query(path: Path, name: str, tables: Mapping[str, list[DefenderRow]], now: dt.datetime,
               engine: KqlEngine | None = None) -> KqlOutcome:
     """One KQL query over in-memory tables of ``tables`` only; its failure is reported, not raised."""
     if not path.is_file():

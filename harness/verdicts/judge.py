@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.atomics.model import NEGATIVE_CONTROL_ID, Signal
+from harness.collection import SensorStatus
 from harness.verdicts.detect import DetectionResult, KqlOutcome
 from harness.verdicts.model import (
     PASSING,
@@ -33,6 +34,7 @@ from harness.verdicts.model import (
     Verdict,
     worst,
 )
+from harness.views.events import DefenderRecord, DefenderRow, SigmaEvent
 
 MAX_EXAMPLES = 3
 #: Columns that identify what a Defender row is about (the process, the file, the remote end);
@@ -50,14 +52,14 @@ class SensorState:
     mandatory: bool = False
 
     @classmethod
-    def of(cls, value: Any) -> SensorState:
+    def of(cls, value: SensorStatus | SensorState | Mapping[str, Any]) -> SensorState:
         if isinstance(value, Mapping):
             return cls(str(value["name"]), bool(value["available"]), str(value.get("reason") or ""),
                        bool(value.get("mandatory")))
         return cls(str(value.name), bool(value.available), str(value.reason), bool(value.mandatory))
 
 
-def sensor_map(sensors: Iterable[Any]) -> dict[str, SensorState]:
+def sensor_map(sensors: Iterable[SensorStatus | SensorState | Mapping[str, Any]]) -> dict[str, SensorState]:
     out = {}
     for s in sensors:
         st = SensorState.of(s)
@@ -65,14 +67,18 @@ def sensor_map(sensors: Iterable[Any]) -> dict[str, SensorState]:
     return out
 
 
-def _meta_key(line: Mapping[str, Any]) -> tuple[str, int] | None:
+def _meta_key(line: SigmaEvent) -> tuple[str, int] | None:
     meta = line.get("meta")
     if not isinstance(meta, Mapping) or meta.get("line") is None:
         return None
     return str(meta.get("source")), int(meta["line"])
 
 
-def _row_key(row: Mapping[str, Any]) -> tuple[str, int] | None:
+def _source(event: SigmaEvent) -> str:
+    return str(event["meta"].get("source")) if "meta" in event else "None"
+
+
+def _row_key(row: DefenderRow) -> tuple[str, int] | None:
     extra = row.get("AdditionalFields")
     if isinstance(extra, str):
         try:
@@ -84,19 +90,19 @@ def _row_key(row: Mapping[str, Any]) -> tuple[str, int] | None:
     return str(extra.get("source")), int(extra["line"])
 
 
-def _own_values(row: Mapping[str, Any]) -> set[str]:
+def _own_values(row: DefenderRow) -> set[str]:
     """A Defender row's identifying values (of the row's own process, file or remote end)."""
     return {str(v) for k, v in row.items() if k in _IDENTIFYING and v not in (None, "", 0)}
 
 
-def _result_values(row: Mapping[str, Any]) -> set[str]:
+def _result_values(row: Mapping[str, object]) -> set[str]:
     """A query result row's candidate identifying values (queries rename columns: Branch 2 of the
     seed query projects ProcessCommandLine as InitiatingProcessCommandLine)."""
     return {str(v) for k, v in row.items()
             if (k in _IDENTIFYING or k.endswith("CommandLine")) and v not in (None, "", 0)}
 
 
-def _short(event: Mapping[str, Any], limit: int = 600) -> dict[str, Any]:
+def _short(event: Mapping[str, object], limit: int = 600) -> dict[str, Any]:
     """An event for messages and evidence: its fields (nested mappings kept), long values cut."""
     out: dict[str, Any] = {}
     for k, v in event.items():
@@ -122,7 +128,7 @@ def _instant(value: Any) -> str:
     return t.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
-def matching_indexes(signal: Signal, events: Sequence[Mapping[str, Any]], args: Mapping[str, str]) -> list[int]:
+def matching_indexes(signal: Signal, events: Sequence[SigmaEvent], args: Mapping[str, str]) -> list[int]:
     """Positions of the events that satisfy the signal (right source and Match)."""
     sources = set(signal.record_sources)
     out = []
@@ -134,7 +140,7 @@ def matching_indexes(signal: Signal, events: Sequence[Mapping[str, Any]], args: 
     return out
 
 
-def _near(signal: Signal, events: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def _near(signal: Signal, events: Sequence[SigmaEvent]) -> list[SigmaEvent]:
     """Events of the signal's source and log source that did not match: what was seen instead."""
     sources = set(signal.record_sources)
     out = []
@@ -170,8 +176,8 @@ def judge_sigma(signal: Signal, hit: set[int], detections: DetectionResult) -> E
 def judge_kql(
     signal: Signal,
     hit: set[int],
-    events: Sequence[Mapping[str, Any]],
-    defender_rows: Sequence[Mapping[str, Any]],
+    events: Sequence[SigmaEvent],
+    defender_rows: Sequence[DefenderRecord],
     detections: DetectionResult,
 ) -> EngineVerdict:
     if not signal.detections.kql:
@@ -203,15 +209,15 @@ def _not_judged(signal: Signal, verdict: Verdict) -> tuple[EngineVerdict, Engine
 def judge_signal(
     signal: Signal,
     args: Mapping[str, str],
-    events: Sequence[Mapping[str, Any]],
-    defender_rows: Sequence[Mapping[str, Any]],
+    events: Sequence[SigmaEvent],
+    defender_rows: Sequence[DefenderRecord],
     sensors: Mapping[str, SensorState],
     run_status: str,
     run_reason: str,
     detections: DetectionResult,
 ) -> SignalVerdict:
     """The verdict of one signal (see the module docstring for what each test means)."""
-    seen = dict(Counter(str((e.get("meta") or {}).get("source")) for e in events))
+    seen = dict(Counter(_source(e) for e in events))
     base: dict[str, Any] = {"signal_id": signal.id, "description": signal.description, "source": signal.source,
             "sensor": signal.sensor, "min_count": signal.match.min_count, "seen": seen}
 
@@ -270,9 +276,9 @@ def judge_atomic(
     target: str,
     signals: Sequence[Signal],
     args: Mapping[str, str],
-    events: Sequence[Mapping[str, Any]],
-    defender_rows: Sequence[Mapping[str, Any]],
-    sensors: Iterable[Any],
+    events: Sequence[SigmaEvent],
+    defender_rows: Sequence[DefenderRecord],
+    sensors: Iterable[SensorStatus | SensorState | Mapping[str, Any]],
     run_status: str,
     run_reason: str,
     detections: DetectionResult,
@@ -305,7 +311,7 @@ def judge_atomic(
 
 def judge_control(
     target: str,
-    events: Sequence[Mapping[str, Any]],
+    events: Sequence[SigmaEvent],
     run_status: str,
     run_reason: str,
     detections: DetectionResult,
@@ -342,6 +348,6 @@ def judge_control(
         kql=EngineVerdict("kql", Verdict.FALSE_POSITIVE if any(ran["kql"].values()) else Verdict.CLEAN,
                           tuple(r for r in rules if r.rule.endswith(".kql"))),
         telemetry_count=len(events), min_count=1, reason=reason,
-        seen=dict(Counter(str((e.get("meta") or {}).get("source")) for e in events)),
+        seen=dict(Counter(_source(e) for e in events)),
     )
     return AtomicVerdict(atomic_id, name, target, run_status, run_reason, verdict, (sv,), ran, errors, reason)

@@ -10,12 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from harness.errors import ConfigError, SourceLocation
+from harness.views.events import DefenderRecord, SigmaEvent, as_defender_record, as_sigma_event
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -25,8 +28,8 @@ class RecordedDetonation:
     atomic_id: str
     directory: Path
     manifest: dict[str, Any]
-    sigma: list[dict[str, Any]]
-    defender: list[dict[str, Any]]
+    sigma: list[SigmaEvent]
+    defender: list[DefenderRecord]
 
     @property
     def run(self) -> dict[str, Any]:
@@ -46,11 +49,11 @@ class RecordedDetonation:
 
 
 
-def latest_time(run: dict[str, Any], sigma: list[dict[str, Any]]) -> dt.datetime | None:
+def latest_time(run: Mapping[str, Any], sigma: Sequence[SigmaEvent]) -> dt.datetime | None:
     """The newest instant of a detonation (its commands' ends, its Sigma events' times), live or
     replayed: KQL's now() is pinned to it."""
     stamps = [str(c.get("ended")) for c in run.get("commands") or [] if c.get("ended")]
-    stamps += [str((e.get("meta") or {}).get("time")) for e in sigma if (e.get("meta") or {}).get("time")]
+    stamps += [t for e in sigma if "meta" in e and (t := e["meta"].get("time"))]
     parsed = [p for s in stamps if (p := parse_utc(s)) is not None]
     return max(parsed) if parsed else None
 
@@ -63,9 +66,10 @@ def parse_utc(text: str) -> dt.datetime | None:
     return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
 
 
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL file, or of its gzip-compressed twin ``<name>.gz`` (committed recordings)."""
-    out: list[dict[str, Any]] = []
+def _jsonl(path: Path, shape: Callable[[object], T | None], what: str) -> list[T]:
+    """Rows of a JSONL file, or of its gzip-compressed twin ``<name>.gz`` (committed recordings),
+    each checked to have the view's shape (``what``)."""
+    out: list[T] = []
     if not path.exists():
         gz = path.with_name(path.name + ".gz")
         if not gz.exists():
@@ -77,10 +81,14 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
             if not line.strip():
                 continue
             try:
-                out.append(json.loads(line))
+                value = json.loads(line)
             except ValueError as exc:
                 raise ConfigError(f"invalid JSON line in recorded telemetry: {exc}", SourceLocation(str(path), n, 1)) \
                     from exc
+            item = shape(value)
+            if item is None:
+                raise ConfigError(f"not a {what} in recorded telemetry", SourceLocation(str(path), n, 1))
+            out.append(item)
     return out
 
 
@@ -104,8 +112,10 @@ def load_detonation(directory: Path) -> RecordedDetonation:
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read {mpath}: {exc}", SourceLocation(str(mpath))) from exc
-    return RecordedDetonation(directory.name, directory, manifest, _jsonl(directory / "sigma.jsonl"),
-                              _jsonl(directory / "defender.jsonl"))
+    return RecordedDetonation(
+        directory.name, directory, manifest,
+        _jsonl(directory / "sigma.jsonl", as_sigma_event, 'Sigma event ({"logsource", "event", "meta"})'),
+        _jsonl(directory / "defender.jsonl", as_defender_record, 'Defender record ({"table", "row"})'))
 
 
 def load_run(base: Path) -> Iterator[RecordedDetonation]:

@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from harness.telemetry.parsers.base import Record, iso_utc
 from harness.views.activity import Activity, ActivityExtractor, _int
 from harness.views.context import ProcessInfo, ViewContext
-
-DefenderRow = dict[str, Any]
+from harness.views.events import DefenderRecord, DefenderRow
 
 
 def _basename(path: str | None) -> str | None:
@@ -61,7 +59,7 @@ def _logon(value: str | None) -> int | None:
     return _int(value) if value is not None else None
 
 
-def _initiating(p: ProcessInfo | None, parent: ProcessInfo | None) -> dict[str, Any]:
+def _initiating(p: ProcessInfo | None, parent: ProcessInfo | None) -> DefenderRow:
     if p is None:
         return {}
     domain, name = _account(p.user)
@@ -90,7 +88,7 @@ class DefenderView:
         self.extractor = extractor or ActivityExtractor(self.ctx)
         self._report_id = 0
 
-    def _base(self, act: Activity, action: str) -> dict[str, Any]:
+    def _base(self, act: Activity, action: str) -> DefenderRow:
         self._report_id += 1
         rec = act.record
         return {
@@ -100,9 +98,9 @@ class DefenderView:
             "ActionType": action,
         }
 
-    def _tail(self, row: dict[str, Any], act: Activity, extra: dict[str, Any] | None = None) -> DefenderRow:
+    def _tail(self, row: DefenderRow, act: Activity, extra: dict[str, object] | None = None) -> DefenderRow:
         rec = act.record
-        info: dict[str, Any] = {"source": rec.source, "file": rec.file, "line": rec.line}
+        info: dict[str, object] = {"source": rec.source, "file": rec.file, "line": rec.line}
         if extra:
             info.update(extra)
         row["ReportId"] = self._report_id
@@ -150,7 +148,7 @@ class DefenderView:
                 }
             )
             row.update(_initiating(p, parent))
-            extra: dict[str, Any] = {}
+            extra: dict[str, object] = {}
             if d.get("syscall"):
                 extra["Syscall"] = d["syscall"]
             if d.get("protocol_inferred"):
@@ -188,20 +186,20 @@ class DefenderView:
             return "DeviceEvents", {k: v for k, v in row.items() if v is not None}
         return None
 
-    def rows(self, rec: Record) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
+    def rows(self, rec: Record) -> list[DefenderRecord]:
+        out: list[DefenderRecord] = []
         for act in self.extractor.extract(rec):
             tr = self.row(act)
             if tr is not None:
                 out.append({"table": tr[0], "row": tr[1]})
         return out
 
-    def stream(self, records: Iterable[Record]) -> Iterator[dict[str, Any]]:
+    def stream(self, records: Iterable[Record]) -> Iterator[DefenderRecord]:
         for rec in records:
             yield from self.rows(rec)
 
 
-def defender_rows(records: Iterable[Record], ctx: ViewContext | None = None) -> list[dict[str, Any]]:
+def defender_rows(records: Iterable[Record], ctx: ViewContext | None = None) -> list[DefenderRecord]:
     """The Defender view of one detonation's records (all sources together), input order kept."""
     recs = list(records)
     view = DefenderView(ctx)

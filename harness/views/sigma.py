@@ -23,13 +23,18 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from types import NotImplementedType
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from harness.telemetry.inputs import open_binary
 from harness.telemetry.parsers import auditd as _auditd
 from harness.telemetry.parsers.base import ParseStats, Record, iso_utc
 from harness.views.activity import Activity, ActivityExtractor, _int
 from harness.views.context import DnsIndex, ProcessInfo, ViewContext
+from harness.views.events import EventMeta, Fields, LogSource, SigmaEvent
+
+if TYPE_CHECKING:
+    from harness.telemetry.parsers._auditd_fast import Grouper
 
 try:  # optional C accelerator of the auditd part (setup.py builds it when a compiler is there)
     from harness.views import _sigma_fast
@@ -39,7 +44,6 @@ except ImportError:  # pragma: no cover - depends on the build
 #: True when the C accelerator of the auditd Sigma view is loaded.
 ACCELERATED = _sigma_fast is not None
 
-SigmaEvent = dict[str, Any]
 
 #: Sysmon event ID -> Sigma category (Windows and Linux share the numbering).
 SYSMON_CATEGORIES: dict[int, str | None] = {
@@ -81,7 +85,7 @@ _REGISTRY_EVENT_TYPES = {
     "SetValue": "registry_set",
     "RenameKey": "registry_rename",
 }
-_AUDITD_LS = {"product": "linux", "service": "auditd", "category": None}
+_AUDITD_LS: LogSource = {"product": "linux", "service": "auditd", "category": None}
 _SOURCE_LS: dict[str, dict[str, str | None]] = {
     "dnsmasq": {"product": None, "service": "dnsmasq"},
     "squid": {"product": None, "service": "squid"},
@@ -93,18 +97,18 @@ _SOURCE_LS: dict[str, dict[str, str | None]] = {
 _NO_TIME = object()
 
 
-def _ls(product: str | None, service: str | None, category: str | None) -> dict[str, str | None]:
+def _ls(product: str | None, service: str | None, category: str | None) -> LogSource:
     return {"product": product, "service": service, "category": category}
 
 
-def _clean(event: dict[str, Any]) -> dict[str, Any]:
+def _clean(event: Fields) -> Fields:
     return {k: v for k, v in event.items() if v is not None}
 
 
 def _sysmon_event(rec: Record, dns: DnsIndex, ctx: ViewContext) -> SigmaEvent:
     f = rec.fields
     system = f.get("System") or {}
-    event: dict[str, Any] = {k: v for k, v in f.items() if k != "System"}
+    event: Fields = {k: v for k, v in f.items() if k != "System"}
     for key in ("Provider_Name", "Channel", "Computer"):
         if key in system and key not in event:
             event[key] = system[key]
@@ -284,13 +288,13 @@ class SigmaView:
             # Hot path: one raw event per audit record plus the semantic ones.
             meta = self._meta(rec) if self.meta else None
             if self._fast is not None:
-                fast: list[SigmaEvent] = self._fast.events(rec.fields.get("records") or [], rec.time, meta)
-                if fast is not NotImplemented:
+                fast = self._fast.events(rec.fields.get("records") or [], rec.time, meta)
+                if not isinstance(fast, NotImplementedType):
                     return fast
             if self.auditd_raw:
                 records = rec.fields.get("records") or []
                 if meta is not None:
-                    out = [{"logsource": _AUDITD_LS, "event": r, "meta": meta} for r in records]
+                    out: list[SigmaEvent] = [{"logsource": _AUDITD_LS, "event": r, "meta": meta} for r in records]
                 else:
                     out = [{"logsource": _AUDITD_LS, "event": r} for r in records]
             else:
@@ -317,7 +321,7 @@ class SigmaView:
                 ev["meta"] = meta
         return out
 
-    def _meta(self, rec: Record) -> dict[str, Any]:
+    def _meta(self, rec: Record) -> EventMeta:
         t = rec.time
         if t != self._last_time:  # events of one audit burst share a timestamp: format it once
             self._last_time = t
@@ -375,7 +379,7 @@ class SigmaView:
         st = stats if stats is not None else ParseStats(_auditd.SOURCE)
         yield from self._drain(_auditd.make_grouper(raw=raw, file=file, stats=st), file, st)
 
-    def _drain(self, grouper: Any, file: str, st: ParseStats) -> Iterator[list[SigmaEvent]]:
+    def _drain(self, grouper: Grouper, file: str, st: ParseStats) -> Iterator[list[SigmaEvent]]:
         assert self._fast is not None
         events = self._fast.stream(grouper, file, _auditd._build_event)
         try:

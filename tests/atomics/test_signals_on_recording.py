@@ -17,6 +17,7 @@ import pytest
 from harness.atomics.loader import load
 from harness.atomics.model import Signal
 from harness.telemetry.parsers import Record, parse_file
+from harness.views.events import SigmaEvent
 from harness.views.sigma import sigma_events
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,7 +62,7 @@ def records() -> list[Record]:
 
 
 @pytest.fixture(scope="module")
-def view(records: list[Record]) -> list[dict[str, Any]]:
+def view(records: list[Record]) -> list[SigmaEvent]:
     return sigma_events(records)
 
 

@@ -23,6 +23,7 @@ from harness.verdicts import (
     judge_control,
     judge_signal,
 )
+from harness.views.events import DefenderRecord, SigmaEvent
 
 ROOT = Path(__file__).resolve().parents[2]
 TECHNIQUE = ROOT / "atomics" / "T1590.005" / "T1590.005.yaml"
@@ -42,25 +43,25 @@ def nmap() -> dict[str, Signal]:
     return {s.id: s for s in signals.for_test(technique.find("T1590.005-3")).signals}
 
 
-def _execve(line: int, a0: str = "nmap", a1: str = "-sn") -> dict[str, Any]:
+def _execve(line: int, a0: str = "nmap", a1: str = "-sn") -> SigmaEvent:
     return {"logsource": {"product": "linux", "service": "auditd", "category": None},
             "event": {"type": "EXECVE", "a0": a0, "a1": a1, "a2": "198.51.100.128/28"},
             "meta": {"source": "auditd", "file": "audit.log", "line": line, "time": "2026-11-28T06:00:00.000Z"}}
 
 
-def _proc(line: int, cmd: str = "nmap -sn 198.51.100.128/28 -oX /tmp/atomic-nmap-sweep.xml") -> dict[str, Any]:
+def _proc(line: int, cmd: str = "nmap -sn 198.51.100.128/28 -oX /tmp/atomic-nmap-sweep.xml") -> SigmaEvent:
     return {"logsource": {"product": "linux", "service": None, "category": "process_creation"},
             "event": {"Image": "/usr/bin/nmap", "CommandLine": cmd},
             "meta": {"source": "auditd", "file": "audit.log", "line": line, "time": "2026-11-28T06:00:00.100Z"}}
 
 
-def _defender(line: int, cmd: str) -> dict[str, Any]:
+def _defender(line: int, cmd: str) -> DefenderRecord:
     return {"table": "DeviceProcessEvents", "row": {
         "Timestamp": "2026-11-28T06:00:00.100Z", "FileName": "nmap", "ProcessCommandLine": cmd,
         "AdditionalFields": json.dumps({"source": "auditd", "file": "audit.log", "line": line})}}
 
 
-def _match(rule: str, index: int, event: dict[str, Any]) -> SigmaMatch:
+def _match(rule: str, index: int, event: SigmaEvent) -> SigmaMatch:
     return SigmaMatch(rule, "t", "low", index, event["event"])
 
 
@@ -106,9 +107,9 @@ def test_no_telemetry_names_what_was_seen(nmap: dict[str, Signal]) -> None:
 
 def test_min_count_is_enforced(nmap: dict[str, Signal]) -> None:
     sweep = nmap["nmap-icmp-sweep"]
-    one = [{"logsource": {"product": "linux", "service": "nflog", "category": "firewall"},
-            "event": {"protocol": "icmp", "icmp_type": 8, "dst_ip": "198.51.100.129"},
-            "meta": {"source": "nflog", "line": 1}}]
+    one: list[SigmaEvent] = [{"logsource": {"product": "linux", "service": "nflog", "category": "firewall"},
+                              "event": {"protocol": "icmp", "icmp_type": 8, "dst_ip": "198.51.100.129"},
+                              "meta": {"source": "nflog", "file": "nflog.log", "line": 1, "time": None}}]
     sensors = {**SENSORS, "firewall": SensorState("firewall", True, mandatory=True)}
     v = judge_signal(sweep, ARGS, one, [], sensors, "EXECUTED", "", _result([]))
     assert v.verdict is Verdict.NO_TELEMETRY and v.telemetry_count == 1 and v.min_count == 2
@@ -173,7 +174,8 @@ def test_kql_row_must_derive_from_the_signals_telemetry(nmap: dict[str, Signal])
     assert v.verdict is Verdict.TELEMETRY_ONLY
     # same instant, but it shares only the account with the signal's process: another process's row
     same_time = {**row, "InitiatingProcessCommandLine": "sh -c nmap -sn 198.51.100.128/28", "AccountName": "root"}
-    rows_with_account = [{**d, "row": {**d["row"], "AccountName": "root"}} for d in defender]
+    rows_with_account: list[DefenderRecord] = [
+        {"table": d["table"], "row": {**d["row"], "AccountName": "root"}} for d in defender]
     v = judge_signal(sig, ARGS, events, rows_with_account, SENSORS, "EXECUTED", "",
                      _result(sigma, kql_rows=(same_time,)))
     assert v.kql.verdict is Verdict.TELEMETRY_ONLY

@@ -1,19 +1,19 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
 from harness.telemetry.parsers import Record
 from harness.views.context import ViewContext
 from harness.views.defender import defender_rows
+from harness.views.events import DefenderRecord, DefenderRow
 
 _KQL_PY: dict[str, type | tuple[type, ...]] = {"string": str, "long": int, "int": int, "datetime": str, "bool": bool,
                                               "dynamic": (list, dict)}
 
 
-def _rows(rows: list[dict[str, Any]], table: str) -> list[dict[str, Any]]:
+def _rows(rows: list[DefenderRecord], table: str) -> list[DefenderRow]:
     return [r["row"] for r in rows if r["table"] == table]
 
 

@@ -1,17 +1,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from harness.telemetry.parsers import Record, parse_file
 from harness.telemetry.parsers.nflog import parse as parse_nflog
 from harness.views.context import ViewContext
+from harness.views.events import Fields, SigmaEvent
 from harness.views.sigma import sigma_events
 
 NMAP = "nmap -sn 198.51.100.128/28 -oX /tmp/atomic-nmap-sweep.xml"
 
 
-def _cat(events: list[dict[str, Any]], category: str, product: str | None = "linux") -> list[dict[str, Any]]:
+def _cat(events: list[SigmaEvent], category: str, product: str | None = "linux") -> list[Fields]:
     return [
         e["event"] for e in events if e["logsource"]["category"] == category and e["logsource"]["product"] == product
     ]
