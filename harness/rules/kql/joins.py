@@ -124,7 +124,7 @@ class JoinsAndExpansions(Summarize):
         sc = self.scope(rel)
         exp: dict[str, tuple[str, str]] = {}
         lists: list[str] = []
-        for item, totype in p["items"]:
+        for item, totype in p["expand"]:
             sql, typ = self.expr(item.expr, sc, env)
             nm = item.names[0] if item.names else self.infer_name(item.expr, "Column1")
             if typ != "dynamic":
@@ -181,10 +181,10 @@ class JoinsAndExpansions(Summarize):
         base = self.wrap(rel, [q(n) for n, _ in rel.cols] + [f"row_number() OVER () AS {q(rid)}"],
                          [*rel.cols, (rid, "long")])
         expand_items = []
-        for item, totype in op.params["items"]:
+        for item, totype in op.params["expand"]:
             nm = item.names[0] if item.names else self.infer_name(item.expr, "Column1")
             expand_items.append((ast.Assign(item.line, item.col, (nm,), item.expr), totype))
-        expanded = self.mv_expand(base, ast.Op(op.line, op.col, "mv-expand", {**op.params, "items": expand_items}),
+        expanded = self.mv_expand(base, ast.Op(op.line, op.col, "mv-expand", {**op.params, "expand": expand_items}),
                                   env)
         keep = {rid, *(a.names[0] for a, _ in expand_items)}
         if op.params.get("with_itemindex"):
@@ -251,7 +251,7 @@ class JoinsAndExpansions(Summarize):
     @staticmethod
     def per_row(sop: ast.Op, rid: ast.Name) -> ast.Op:
         """The subquery operator applied to each row id separately."""
-        p = dict(sop.params)
+        p = sop.params.copy()
         if sop.name == "summarize":
             p["by"] = [*p["by"], ast.Assign(rid.line, rid.col, (rid.name,), rid)]
             return ast.Op(sop.line, sop.col, "summarize", p)
@@ -259,7 +259,7 @@ class JoinsAndExpansions(Summarize):
             return ast.Op(sop.line, sop.col, "partition", {"column": (rid.name, rid), "inner": sop})
         if sop.name == "project":
             p["items"] = [*p["items"], ast.Assign(rid.line, rid.col, (), rid)]
-        if sop.name == "distinct" and p.get("items") is not None:
+        if sop.name == "distinct" and not p.get("all_columns"):
             p["items"] = [*p["items"], ast.Assign(rid.line, rid.col, (), rid)]
         if sop.name == "project-away":
             p["names"] = [x for x in p["names"] if x[0] != rid.name]
@@ -276,13 +276,13 @@ class JoinsAndExpansions(Summarize):
         flags = p.get("flags", "")
         regex = "(?s)^" if kind != "regex" else f"(?s{flags})"
         caps: list[tuple[str, str]] = []
-        for k, (pk, pv) in enumerate(parts):
+        for k, (_kind, pv) in enumerate(parts):
             last = k == len(parts) - 1
-            if pk == "lit":
+            if isinstance(pv, str):  # "lit"
                 regex += pv if kind == "regex" else re.escape(pv)
-            elif pk == "star":
+            elif pv is None:  # "star"
                 regex += "(?:.*?)" if not last else "(?:.*)"
-            else:
+            else:  # "col"
                 name, ctype, _ = pv
                 nxt_lit = k + 1 < len(parts)
                 if ctype in ("long", "int") and kind != "regex":

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    from harness.rules.kql.tokens import Token
 
 
 @dataclass(frozen=True)
@@ -158,12 +161,52 @@ class Op(Node):
     """A pipe operator: ``name`` is the KQL operator (``where``, ``project-away``...)."""
 
     name: str
-    params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    params: OpParams = field(default_factory=lambda: OpParams(), hash=False, compare=False)
+
+
+#: one piece of a ``parse ... with`` pattern: ("lit", text), ("star", None) or ("col", (name, type, token))
+ParsePart = tuple[str, "str | tuple[str, str, Token] | None"]
+
+
+class OpParams(TypedDict, total=False):
+    """A pipe operator's parameters; each operator sets its own (the parser in parse_operators.py)."""
+
+    pred: Expr                          # where
+    items: list[Assign]                 # extend, project, distinct, serialize
+    all_columns: bool                   # distinct *
+    names: list[tuple[str, Token]]      # project-away, project-keep, project-reorder
+    pairs: list[tuple[str, str, Token]]  # project-rename: (new, old, token)
+    keys: list[SortKey]                 # sort, top
+    n: Expr                             # top, take, top-nested
+    union: Union                        # union
+    name: str                           # as, invoke
+    args: list[Expr]                    # invoke, evaluate plugins
+    tok: Name                           # invoke: the function's name (for error locations)
+    named: dict[str, Expr]              # evaluate plugins: named arguments
+    schema: list[tuple[str, str]] | None  # evaluate plugins: the output schema
+    search: Search                      # search
+    column: tuple[str, Name]            # top-nested, partition
+    agg: Assign                         # top-nested
+    desc: bool                          # top-nested
+    inner: Op                           # partition
+    aggs: list[Assign]                  # summarize
+    by: list[Assign]                    # summarize
+    kind: str                           # join, lookup, parse
+    right: Query                        # join, lookup
+    on: list[Expr]                      # join, lookup
+    bagexpansion: str                   # mv-expand, mv-apply (kind= or bagexpansion=)
+    limit: Expr | None                  # mv-expand, mv-apply
+    with_itemindex: str                 # mv-expand, mv-apply
+    expand: list[tuple[Assign, str | None]]  # mv-expand, mv-apply: (item, to typeof(T))
+    subquery: tuple[Op, ...]            # mv-apply
+    src: Expr                           # parse
+    parts: list[ParsePart]              # parse
+    flags: str                          # parse
 
 
 @dataclass(frozen=True)
 class Query(Node):
-    source: Any  # TableRef | FuncSource | Datatable | Print | Range | Union | Query
+    source: Source
     ops: tuple[Op, ...]
 
 
@@ -232,3 +275,7 @@ _PLAIN_OPS = {
     "parse-where", "top-hitters", "fork", "facet", "partition", "scan", "find", "reduce",
     "extend-by", "sample-distinct", "consume", "externaldata",
 }
+
+
+#: what a query reads from (the first part before the pipes)
+Source = TableRef | FuncSource | Datatable | Print | Range | Union | Query | Search | Find | ExternalData

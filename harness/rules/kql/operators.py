@@ -108,7 +108,7 @@ class Operators(TabularSources):
             tail = f" ORDER BY {q(ORD)}" if rel.ordered else ""
             return Rel(f"SELECT * FROM ({rel.sql}) AS {self.alias()}{tail} LIMIT {n_sql}", rel.cols, rel.ordered)
         if name == "distinct":
-            if p["items"] is None:
+            if p.get("all_columns"):
                 cols = list(rel.cols)
                 sels = [q(n) for n, _ in cols]
             else:
@@ -144,19 +144,19 @@ class Operators(TabularSources):
             return rel
         if name == "top-nested":
             # one level: the N values of the column with the largest (smallest) aggregate
-            col, tok = p["column"]
-            self.match_cols(rel, col, ast.Name(tok.line, tok.col, col))
+            col, cname = p["column"]
+            self.match_cols(rel, col, cname)
             agg: ast.Assign = p["agg"]
             named = ast.Assign(agg.line, agg.col, (f"aggregated_{col}",), agg.expr)
-            by = [ast.Assign(tok.line, tok.col, (col,), ast.Name(tok.line, tok.col, col))]
+            by = [ast.Assign(cname.line, cname.col, (col,), cname)]
             summ = self.summarize(rel, [named], by, env, op)
             key = ast.SortKey(op.line, op.col, ast.Name(op.line, op.col, f"aggregated_{col}"), p["desc"], None)
             n_sql = self.const_int(p["n"], env)
             r = self.sort(summ, [key], env)
             return Rel(f"SELECT * FROM ({r.sql}) AS {self.alias()} ORDER BY {q(ORD)} LIMIT {n_sql}", r.cols, True)
         if name == "partition":
-            col, tok = p["column"]
-            self.match_cols(rel, col, ast.Name(tok.line, tok.col, col))
+            col, cname = p["column"]
+            self.match_cols(rel, col, cname)
             inner: ast.Op = p["inner"]
             n_sql = self.const_int(inner.params["n"], env)
             sc = self.scope(rel)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from harness.rules.kql.nodes import (
     _PLAIN_OPS,
@@ -11,7 +10,10 @@ from harness.rules.kql.nodes import (
     Assign,
     Expr,
     Lit,
+    Name,
     Op,
+    OpParams,
+    ParsePart,
     Query,
     SortKey,
     TableRef,
@@ -142,7 +144,7 @@ class OperatorParser(StatementParser):
         if lname == "distinct":
             if self.is_op("*"):
                 self.next()
-                return Op(ln, cl, "distinct", {"items": None})
+                return Op(ln, cl, "distinct", {"items": [], "all_columns": True})
             return Op(ln, cl, "distinct", {"items": self.parse_assign_list()})
         if lname == "count":
             return Op(ln, cl, "count", {})
@@ -171,7 +173,7 @@ class OperatorParser(StatementParser):
             fname = self.ident()
             self.expect_op("(")
             args = self.parse_args(")")
-            return Op(ln, cl, "invoke", {"name": fname, "args": args, "tok": ft})
+            return Op(ln, cl, "invoke", {"name": fname, "args": args, "tok": Name(ft.line, ft.col, fname)})
         if lname == "render":
             # render only changes presentation: the rows are those of its input. Its property list
             # ``with (title="...", ...)`` has parentheses of its own (render page, "Syntax").
@@ -249,7 +251,8 @@ class OperatorParser(StatementParser):
             desc = self.next().text.lower() == "desc"
         if self.is_op(","):
             raise self.unsupported("top-nested with several levels is not supported")
-        return Op(t.line, t.col, "top-nested", {"n": n, "column": (col, ct), "agg": agg, "desc": desc})
+        return Op(t.line, t.col, "top-nested", {"n": n, "column": (col, Name(ct.line, ct.col, col)), "agg": agg,
+                                                "desc": desc})
 
     def parse_partition(self, t: Token) -> Op:
         """``partition by Col ( top N by ... | take N )``: other subqueries are unsupported."""
@@ -265,7 +268,7 @@ class OperatorParser(StatementParser):
         self.next()
         if inner.name not in ("top", "take"):
             raise self.unsupported(f"partition over '{inner.name}' is not supported", t)
-        return Op(t.line, t.col, "partition", {"column": (col, ct), "inner": inner})
+        return Op(t.line, t.col, "partition", {"column": (col, Name(ct.line, ct.col, col)), "inner": inner})
 
     def parse_sort_keys(self) -> list[SortKey]:
         keys: list[SortKey] = []
@@ -352,13 +355,16 @@ class OperatorParser(StatementParser):
         return Op(t.line, t.col, "mv-apply", params)
 
     def parse_mv_expand(self, t: Token) -> Op:
-        params: dict[str, Any] = {"bagexpansion": "bag", "limit": None, "items": []}
+        params = OpParams(bagexpansion="bag", limit=None, expand=[])
         while self.tok.kind == "ident" and self.peek().text == "=" and self.tok.text in (
             "bagexpansion", "kind", "with_itemindex"
         ):
             key = self.next().text
             self.next()
-            params[key] = self.next().text
+            if key == "with_itemindex":
+                params["with_itemindex"] = self.next().text
+            else:  # kind= is the documented name, bagexpansion= the legacy one (mv-expand page, "Syntax")
+                params["bagexpansion"] = self.next().text.lower()
         items: list[tuple[Assign, str | None]] = []
         while True:
             a = self.parse_assign()
@@ -381,7 +387,7 @@ class OperatorParser(StatementParser):
             self.next()
             self.next()
             params["with_itemindex"] = self.ident()
-        params["items"] = items
+        params["expand"] = items
         return Op(t.line, t.col, "mv-expand", params)
 
     def parse_parse(self, t: Token) -> Op:
@@ -399,7 +405,7 @@ class OperatorParser(StatementParser):
                 raise self.unsupported(f"parse flags {flags!r} are not supported")
         src = self.parse_expr()
         self.expect_word("with")
-        parts: list[tuple[str, Any]] = []
+        parts: list[ParsePart] = []
         while True:
             if self.tok.kind == "string":
                 parts.append(("lit", self.next().value))

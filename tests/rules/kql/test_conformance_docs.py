@@ -334,3 +334,15 @@ def test_geo_info_needs_geoip_data(engine: KqlEngine) -> None:
 def test_countof_kind_must_be_normal_or_regex(engine: KqlEngine) -> None:
     with pytest.raises(RuleError, match="kind"):
         engine.run('print countof("a", "a", "other")', "<doc>", NOW)
+
+
+@pytest.mark.parametrize("spelling", ["kind=array", "bagexpansion=array", "kind = array"])
+def test_mv_expand_array_expansion_is_refused_not_ignored(engine: KqlEngine, spelling: str) -> None:
+    """mv-expand-operator.md, "Syntax": ``kind=(bag|array)`` (``bagexpansion=`` its legacy name). Array
+    expansion of bags is not implemented: either spelling is a located UnsupportedError (``kind=``
+    used to be taken as bag expansion, silently)."""
+    q = f"print d = dynamic({{'a': 1, 'b': 2}}) | mv-expand {spelling} d"
+    with pytest.raises(UnsupportedError, match="bagexpansion=array") as info:
+        engine.run(q, "<doc>", NOW)
+    assert info.value.location is not None and info.value.location.line == 1
+    assert rows(engine, "print d = dynamic({'a': 1}) | mv-expand kind=bag d") == [{"d": {"a": 1}}]
