@@ -8,6 +8,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from harness import __version__
+from harness.records import CommandEntry
 from harness.run.model import iso, sha256_text, utc_now
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ def run_schema() -> dict[str, Any]:
     return data
 
 
-def _command(c: dict[str, Any]) -> dict[str, Any]:
+def _command(c: CommandEntry) -> dict[str, Any]:
     out = str(c.get("stdout") or "")
     err = str(c.get("stderr") or "")
     return {

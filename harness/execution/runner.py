@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from harness.crashpoint import crash_point
 from harness.errors import HarnessError, ScopeError
 from harness.execution.scope import Scope
+from harness.records import CommandEntry, RunRecord
 from harness.targets.base import CommandResult, Target
 
 DEFAULT_TIMEOUT_S = 180.0
@@ -78,7 +79,7 @@ class CommandRecord(CommandResult):
 
     phase: Phase = field(kw_only=True)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> CommandEntry:
         return {
             "phase": str(self.phase),
             "command": self.command,
@@ -115,7 +116,7 @@ class AtomicRun:
     def detonation_commands(self) -> tuple[CommandRecord, ...]:
         return tuple(c for c in self.commands if c.phase == Phase.DETONATE)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> RunRecord:
         return {
             "id": self.id,
             "guid": self.guid,

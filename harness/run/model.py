@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
+from harness.records import RunRecord
 
 if TYPE_CHECKING:
     from harness.verdicts import AtomicVerdict
@@ -42,7 +43,7 @@ class AtomicOutcome:
     name: str
     guid: str
     verdict: AtomicVerdict
-    run: dict[str, Any]
+    run: RunRecord
     args: dict[str, str]
     telemetry: dict[str, Any]
     sigma_hits: list[dict[str, Any]]

@@ -25,6 +25,7 @@ from harness.crashpoint import crash_point
 from harness.errors import HarnessError
 from harness.execution.pipeline import DetonationPipeline, negative_control_test
 from harness.lab.config import load_lab_config
+from harness.records import RunRecord
 from harness.run.model import AtomicOutcome, iso, sha256_text, utc_now
 from harness.run.preflight import require_sensors
 from harness.verdicts import (
@@ -228,7 +229,7 @@ class ValidationRun:
         self.progress(f"[harness] {atomic_id}: {v.verdict}" + (f" - {v.reason}" if v.reason else ""))
         return out
 
-    def _material(self, test: AtomicTest) -> tuple[dict[str, Any], list[SigmaEvent], list[DefenderRecord],
+    def _material(self, test: AtomicTest) -> tuple[RunRecord, list[SigmaEvent], list[DefenderRecord],
                                                    list[dict[str, Any]], dict[str, Any], float]:
         """(run dict, sigma events, defender rows, sensors, telemetry summary, detonation seconds)."""
         if self._recorded is not None:
@@ -257,7 +258,7 @@ class ValidationRun:
             if done.run.status == "EXECUTED":
                 # The detonation ran but nothing could be collected: an infrastructure gap, never a verdict
                 # about the detections.
-                run = {**done.run.to_dict(), "status": "ERROR", "reason": summary["note"]}
+                run: RunRecord = {**done.run.to_dict(), "status": "ERROR", "reason": summary["note"]}
                 return run, sigma, defender, self.sensors, summary, secs
         sensors = [s.to_dict() for s in done.sensors] or self.sensors
         return done.run.to_dict(), sigma, defender, sensors, summary, secs
@@ -279,7 +280,7 @@ class ValidationRun:
         result = self.suite.evaluate(sigma, defender, now, queries)
         sensors = require_sensors(sensors, self.required_sensors)
         verdict = judge_atomic(test.id, test.name, self.target_label, signals, args, sigma, defender, sensors,
-                               str(run.get("status")), str(run.get("reason") or ""), result)
+                               run["status"], run["reason"], result)
         if not self.sensors and sensors:
             self.sensors = sensors
         return AtomicOutcome(
@@ -295,7 +296,7 @@ class ValidationRun:
         if self._recorded is not None:
             det = self._recorded.get(NEGATIVE_CONTROL_ID)
             if det is None:
-                run = {"id": NEGATIVE_CONTROL_ID, "status": "ERROR",
+                run: RunRecord = {"id": NEGATIVE_CONTROL_ID, "status": "ERROR",
                        "reason": f"no negative control in the recording {self.replay_dir}", "commands": []}
                 sigma, defender, summary, secs = [], [], {}, 0.0
             else:
@@ -322,7 +323,7 @@ class ValidationRun:
         queries = {k.query for e in self.signals.expectations.values() for s in e.signals for k in s.detections.kql}
         now = self.now_for(latest_time(run, sigma))
         result = self.suite.evaluate(sigma, defender, now, queries)
-        verdict = judge_control(self.target_label, sigma, str(run.get("status")), str(run.get("reason") or ""), result)
+        verdict = judge_control(self.target_label, sigma, run["status"], run["reason"], result)
         return AtomicOutcome(NEGATIVE_CONTROL_ID, verdict.name, "", verdict, run, {}, summary,
                              sigma_hits=[_hit(m) for m in result.sigma_matches],
                              kql_rows={q: list(o.rows) for q, o in result.kql.items()},

@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.errors import ConfigError, SourceLocation
+from harness.records import RunRecord, as_run_record
 from harness.views.events import DefenderRecord, SigmaEvent, as_defender_record, as_sigma_event
 
 T = TypeVar("T")
@@ -27,21 +28,18 @@ class RecordedDetonation:
 
     atomic_id: str
     directory: Path
-    manifest: dict[str, Any]
+    manifest: dict[str, Any]  # the rest of manifest.json (counts, sensors...): JSON as written
+    run: RunRecord
     sigma: list[SigmaEvent]
     defender: list[DefenderRecord]
 
     @property
-    def run(self) -> dict[str, Any]:
-        return dict(self.manifest.get("atomic") or {})
-
-    @property
     def status(self) -> str:
-        return str(self.run.get("status") or "ERROR")
+        return self.run["status"]
 
     @property
     def reason(self) -> str:
-        return str(self.run.get("reason") or "")
+        return self.run["reason"]
 
     @property
     def sensors(self) -> list[dict[str, Any]]:
@@ -49,10 +47,10 @@ class RecordedDetonation:
 
 
 
-def latest_time(run: Mapping[str, Any], sigma: Sequence[SigmaEvent]) -> dt.datetime | None:
+def latest_time(run: RunRecord, sigma: Sequence[SigmaEvent]) -> dt.datetime | None:
     """The newest instant of a detonation (its commands' ends, its Sigma events' times), live or
     replayed: KQL's now() is pinned to it."""
-    stamps = [str(c.get("ended")) for c in run.get("commands") or [] if c.get("ended")]
+    stamps = [c["ended"] for c in run["commands"] if c.get("ended")]
     stamps += [t for e in sigma if "meta" in e and (t := e["meta"].get("time"))]
     parsed = [p for s in stamps if (p := parse_utc(s)) is not None]
     return max(parsed) if parsed else None
@@ -112,8 +110,12 @@ def load_detonation(directory: Path) -> RecordedDetonation:
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read {mpath}: {exc}", SourceLocation(str(mpath))) from exc
+    run = as_run_record(manifest.get("atomic") if isinstance(manifest, dict) else None)
+    if run is None:
+        raise ConfigError(f'{mpath}: "atomic" is not a run record (an object with string "id" and "status")',
+                          SourceLocation(str(mpath)))
     return RecordedDetonation(
-        directory.name, directory, manifest,
+        directory.name, directory, manifest, run,
         _jsonl(directory / "sigma.jsonl", as_sigma_event, 'Sigma event ({"logsource", "event", "meta"})'),
         _jsonl(directory / "defender.jsonl", as_defender_record, 'Defender record ({"table", "row"})'))
 

@@ -43,3 +43,11 @@ def test_a_line_without_the_shape_is_a_located_error(tmp_path: Path, sigma: list
     with pytest.raises(ConfigError) as info:
         load_detonation(_detonation(tmp_path, sigma, defender))
     assert what in str(info.value) and where in str(info.value)
+
+
+def test_a_manifest_without_a_run_record_is_a_located_error(tmp_path: Path) -> None:
+    d = _detonation(tmp_path, [], [])
+    (d / "manifest.json").write_text(json.dumps({"atomic": {"status": "EXECUTED"}}))
+    with pytest.raises(ConfigError, match="not a run record") as info:
+        load_detonation(d)
+    assert "manifest.json" in str(info.value)

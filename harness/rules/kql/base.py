@@ -97,7 +97,7 @@ class TranslatorBase:
     def string_test(self, base: str, hay: str, needle: str, const: str | None) -> str:
         raise NotImplementedError
 
-    def source(self, src: object, env: dict[str, Binding]) -> Rel:
+    def source(self, src: ast.Source, env: dict[str, Binding]) -> Rel:
         raise NotImplementedError
 
     def search_source(self, node: ast.Search, env: dict[str, Binding]) -> Rel:

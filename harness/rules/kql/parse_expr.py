@@ -105,6 +105,9 @@ class ParserBase:
     def parse_assign_list(self, allow_star: bool = False) -> list[Assign]:
         raise NotImplementedError
 
+    def parse_assign(self) -> Assign:
+        raise NotImplementedError
+
 
 class ExprParser(ParserBase):
     """Scalar expressions, lowest precedence first."""

@@ -23,7 +23,60 @@ from harness.rules.kql.parse_statements import StatementParser
 from harness.rules.kql.tokens import Token
 
 
-class OperatorParser(StatementParser):
+class ExpandParser(StatementParser):
+    """mv-expand and mv-apply: the operators that turn array elements into rows."""
+
+    def parse_mv_apply(self, t: Token) -> Op:
+        """``mv-apply [with_itemindex=I] [N =] arr [to typeof(T)], ... [limit L] on (subquery)``."""
+        params = self.parse_mv_expand(t).params
+        self.expect_word("on")
+        self.expect_op("(")
+        ops = [self.parse_operator()]
+        while self.is_op("|"):
+            self.next()
+            ops.append(self.parse_operator())
+        self.expect_op(")")
+        params["subquery"] = tuple(ops)
+        return Op(t.line, t.col, "mv-apply", params)
+
+    def parse_mv_expand(self, t: Token) -> Op:
+        params = OpParams(bagexpansion="bag", limit=None, expand=[])
+        while self.tok.kind == "ident" and self.peek().text == "=" and self.tok.text in (
+            "bagexpansion", "kind", "with_itemindex"
+        ):
+            key = self.next().text
+            self.next()
+            if key == "with_itemindex":
+                params["with_itemindex"] = self.next().text
+            else:  # kind= is the documented name, bagexpansion= the legacy one (mv-expand page, "Syntax")
+                params["bagexpansion"] = self.next().text.lower()
+        items: list[tuple[Assign, str | None]] = []
+        while True:
+            a = self.parse_assign()
+            totype = None
+            if self.is_word("to"):
+                self.next()
+                self.expect_word("typeof")
+                self.expect_op("(")
+                totype = SCALAR_TYPES.get(self.ident().lower(), "dynamic")
+                self.expect_op(")")
+            items.append((a, totype))
+            if self.is_op(","):
+                self.next()
+                continue
+            break
+        if self.is_word("limit"):
+            self.next()
+            params["limit"] = self.parse_expr()
+        if self.is_word("with_itemindex") and self.peek().text == "=":
+            self.next()
+            self.next()
+            params["with_itemindex"] = self.ident()
+        params["expand"] = items
+        return Op(t.line, t.col, "mv-expand", params)
+
+
+class OperatorParser(ExpandParser):
     """Operator arguments and the operators themselves."""
 
     def parse_args(self, close: str) -> list[Expr]:
@@ -340,55 +393,6 @@ class OperatorParser(StatementParser):
                 continue
             break
         return Op(t.line, t.col, opname, {"kind": kind, "right": right, "on": conds})
-
-    def parse_mv_apply(self, t: Token) -> Op:
-        """``mv-apply [with_itemindex=I] [N =] arr [to typeof(T)], ... [limit L] on (subquery)``."""
-        params = self.parse_mv_expand(t).params
-        self.expect_word("on")
-        self.expect_op("(")
-        ops = [self.parse_operator()]
-        while self.is_op("|"):
-            self.next()
-            ops.append(self.parse_operator())
-        self.expect_op(")")
-        params["subquery"] = tuple(ops)
-        return Op(t.line, t.col, "mv-apply", params)
-
-    def parse_mv_expand(self, t: Token) -> Op:
-        params = OpParams(bagexpansion="bag", limit=None, expand=[])
-        while self.tok.kind == "ident" and self.peek().text == "=" and self.tok.text in (
-            "bagexpansion", "kind", "with_itemindex"
-        ):
-            key = self.next().text
-            self.next()
-            if key == "with_itemindex":
-                params["with_itemindex"] = self.next().text
-            else:  # kind= is the documented name, bagexpansion= the legacy one (mv-expand page, "Syntax")
-                params["bagexpansion"] = self.next().text.lower()
-        items: list[tuple[Assign, str | None]] = []
-        while True:
-            a = self.parse_assign()
-            totype = None
-            if self.is_word("to"):
-                self.next()
-                self.expect_word("typeof")
-                self.expect_op("(")
-                totype = SCALAR_TYPES.get(self.ident().lower(), "dynamic")
-                self.expect_op(")")
-            items.append((a, totype))
-            if self.is_op(","):
-                self.next()
-                continue
-            break
-        if self.is_word("limit"):
-            self.next()
-            params["limit"] = self.parse_expr()
-        if self.is_word("with_itemindex") and self.peek().text == "=":
-            self.next()
-            self.next()
-            params["with_itemindex"] = self.ident()
-        params["expand"] = items
-        return Op(t.line, t.col, "mv-expand", params)
 
     def parse_parse(self, t: Token) -> Op:
         kind = "simple"

@@ -75,6 +75,9 @@ from harness.rules.kql.nodes import (
     Op as Op,
 )
 from harness.rules.kql.nodes import (
+    OpParams as OpParams,
+)
+from harness.rules.kql.nodes import (
     Param as Param,
 )
 from harness.rules.kql.nodes import (
@@ -94,6 +97,9 @@ from harness.rules.kql.nodes import (
 )
 from harness.rules.kql.nodes import (
     SortKey as SortKey,
+)
+from harness.rules.kql.nodes import (
+    Source as Source,
 )
 from harness.rules.kql.nodes import (
     Star as Star,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from harness.errors import RuleError, UnsupportedError
 from harness.rules.kql import syntax as ast
 from harness.rules.kql.predicates import ScalarOps
@@ -64,7 +62,7 @@ class TabularSources(ScalarOps):
             rel = self.operator(op, rel, env)
         return rel
 
-    def source(self, src: Any, env: dict[str, Binding]) -> Rel:
+    def source(self, src: ast.Source, env: dict[str, Binding]) -> Rel:
         if isinstance(src, ast.Query):
             return self.query(src, env)
         if isinstance(src, ast.TableRef):
