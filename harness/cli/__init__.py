@@ -13,7 +13,6 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from harness import __version__
 from harness.errors import HarnessError
@@ -37,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _unavailable(subparsers: Any, name: str, exc: Exception) -> None:
+def _unavailable(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str, exc: Exception) -> None:
     """A placeholder for a subcommand module that failed to import: says why when used."""
     reason = f"{type(exc).__name__}: {exc}"
     p = subparsers.add_parser(name, help=f"(unavailable: {reason})", add_help=False)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+import argparse
 
 from harness.errors import ConfigError
 
 
-def add_rule_options(p: Any) -> None:
+def add_rule_options(p: argparse.ArgumentParser) -> None:
     """The rules and how they are loaded (``check``, ``match``, ``scan``)."""
     p.add_argument("rules", nargs="+", help="rule files or directories")
     p.add_argument("--pipeline", action="append", default=[], help="processing pipeline YAML")

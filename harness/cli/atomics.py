@@ -12,7 +12,6 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from harness.atomics.library import Library, LibraryTest, load_library
 from harness.atomics.loader import default_technique_path
@@ -37,7 +36,7 @@ _ATOMICS_HELP = (
 )
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``list`` and ``show`` to the ``harness`` command."""
     p = subparsers.add_parser("list", help="list the atomic tests (id, GUID, executor, name; why not runnable)")
     p.add_argument("--atomics", default=None, help=_ATOMICS_HELP)

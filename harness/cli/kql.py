@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from harness.rules.kql.schema import Flavour
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``kql`` subcommand."""
     p = subparsers.add_parser(
         "kql",

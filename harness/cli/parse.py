@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from harness.errors import ConfigError
 from harness.telemetry.inputs import check_input, open_binary
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 SECRETS_ENV = "RECON_HARNESS_SECRETS"
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``parse`` subcommand."""
     p = subparsers.add_parser(
         "parse",
@@ -53,7 +53,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def add_context_options(p: Any) -> None:
+def add_context_options(p: argparse.ArgumentParser) -> None:
     """Options of the context a view is built with and of redaction (``parse``, ``sigma scan``)."""
     p.add_argument(
         "--dns",

@@ -16,7 +16,7 @@ from harness.errors import ConfigError, SourceLocation
 from harness.telemetry.inputs import check_input, open_binary
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``sigma`` subcommand family."""
     parser = subparsers.add_parser("sigma", help="check Sigma rules and match them on Sigma-view events")
     sub = parser.add_subparsers(dest="sigma_command", metavar="ACTION")
@@ -32,7 +32,12 @@ def register(subparsers: Any) -> None:
     match.add_argument("--stats", action="store_true", help="print throughput counters on stderr")
     match.set_defaults(func=_match)
     sigma_scan.add_parser(sub)
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+    parser.set_defaults(func=lambda args: _help(parser))
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ class _FormatAndFiles(argparse.Action):
         namespace.format, namespace.files = fmt, files
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``sigma scan`` to the ``sigma`` subcommand family."""
     from harness.cli._rule_options import add_rule_options
     from harness.cli.parse import add_context_options

@@ -25,6 +25,7 @@ from typing import Any
 from harness.collection import CollectionPlan, SensorStatus, Source, TempDirs
 from harness.errors import TelemetryError
 from harness.execution.runner import AtomicRun
+from harness.targets.clock import ClockOffset
 from harness.telemetry.attribution import Attribution, Detonation, attribute
 from harness.telemetry.collectors.files import LogTap, Mark, settle_all
 from harness.telemetry.parsers import ParseStats, Record, parse_file
@@ -92,7 +93,7 @@ class TelemetrySession:
         self.client_addresses = frozenset(client_addresses)
         self.audit_sync = audit_sync
         self.sysmon_sees_sync = sysmon_sees_sync and audit_sync is not None
-        self.clock: Any = None  # harness.targets.clock.ClockOffset of the target, when measured
+        self.clock: ClockOffset | None = None  # of the target, when measured
 
     @classmethod
     def from_plan(cls, plan: CollectionPlan, view_context: ViewContext) -> TelemetrySession:

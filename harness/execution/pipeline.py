@@ -10,14 +10,18 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from harness.atomics.model import NEGATIVE_CONTROL_ID, AtomicTest, Executor
+from harness.collection import SensorStatus
 from harness.crashpoint import crash_point
 from harness.execution import art_guard
 from harness.execution.fleet import needs_declared_scope
-from harness.execution.runner import AtomicRun, Runner, Status
+from harness.execution.runner import AtomicLike, AtomicRun, Runner, Status
 from harness.execution.session import Session
+
+if TYPE_CHECKING:
+    from harness.execution.collect import DetonationTelemetry, TelemetrySession
 
 
 @dataclass
@@ -26,9 +30,9 @@ class Detonated:
 
     test: AtomicTest
     run: AtomicRun
-    telemetry: Any | None  # harness.execution.collect.DetonationTelemetry
+    telemetry: DetonationTelemetry | None
     directory: Path | None
-    sensors: list[Any]
+    sensors: list[SensorStatus]
 
 
 ProgressFn = Callable[[str, str], None]  # (atomic id, phase)
@@ -57,7 +61,7 @@ class DetonationPipeline:
         self.telemetry_dir = telemetry_dir
         self.run_id = run_id or new_run_id()
         self.progress = progress
-        self.telemetry = None
+        self.telemetry: TelemetrySession | None = None
         if collect and session.lab is not None:
             from harness.execution.collect import TelemetrySession
             from harness.views.context import ViewContext
@@ -74,10 +78,10 @@ class DetonationPipeline:
             self.telemetry = host_telemetry(session)
 
     @property
-    def sensors(self) -> list[Any]:
+    def sensors(self) -> list[SensorStatus]:
         return list(self.telemetry.sensors) if self.telemetry is not None else []
 
-    def _phase(self, test: Any, phase: str) -> None:
+    def _phase(self, test: AtomicLike, phase: str) -> None:
         if self.progress is not None:
             self.progress(test.id, phase)
 
@@ -112,7 +116,7 @@ class DetonationPipeline:
         return Detonated(test, run, tel, out, list(tel.sensors) if tel is not None else self.sensors)
 
 
-def host_telemetry(session: Session) -> Any:
+def host_telemetry(session: Session) -> TelemetrySession:
     """The TelemetrySession of a host the harness did not build; its audit rules go when the session ends."""
     from harness.execution.collect import TelemetrySession
     from harness.execution.host_sensors import HostSensors

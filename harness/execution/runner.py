@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -171,7 +171,7 @@ class Runner:
     # removed by `lab down` even when the harness itself is killed.
     scratch_dir: str = "/tmp"
     # Given the absolute paths the cleanup command removes, returns those that still exist.
-    verify_cleanup: Any = None
+    verify_cleanup: Callable[[list[str]], list[str]] | None = None
     # The state file: each detonation's pending cleanup and scratch dir are recorded before it
     # starts, so `lab down` / `harness target cleanup` can finish the job after a crash.
     ledger: Ledger | None = None
@@ -207,7 +207,7 @@ class Runner:
         args: Mapping[str, str] | None = None,
         *,
         correlation_id: str | None = None,
-        on_phase: Any = None,
+        on_phase: Callable[[AtomicLike, str], None] | None = None,
     ) -> AtomicRun:
         cid = correlation_id or uuid.uuid4().hex
         started = _now_ns()

@@ -24,6 +24,7 @@ from harness.lab.registry import Lab, lab_class, lab_for_scheme
 from harness.lab.shell import sigterm_as_interrupt
 from harness.lab.state import LabState, target_state
 from harness.targets.base import Target, get_target, parse_target_url
+from harness.targets.clock import ClockOffset
 from harness.targets.inspect import TargetInspector
 
 DEFAULT_TARGET = "netns://rah"
@@ -42,8 +43,8 @@ class Session:
     owns_lab: bool = False
     facts: dict[str, Any] = field(default_factory=dict)
     proxy_mode: str = "transparent"
-    inspector: Any = None  # harness.targets.inspect.TargetInspector (testinfra)
-    clock: Any = None  # harness.targets.clock.ClockOffset of an SSH host (None: the controller's own clock)
+    inspector: TargetInspector | None = None  # testinfra
+    clock: ClockOffset | None = None  # of an SSH host (None: the controller's own clock)
     # The state file of everything this run leaves on the host and target: the embedded lab's own
     # (undone by `lab down`), else the target's ledger (undone by `harness target cleanup URL`).
     ledger: LabState | None = None

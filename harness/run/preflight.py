@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.targets.base import Target
 
 #: One line per sensor: ``<name> <0|1> <reason>``. POSIX sh, read-only apart from one probe command
 #: (``: <nonce>``) whose Sysmon event must arrive: a running binary alone does not make Sysmon available.
@@ -39,8 +40,8 @@ echo "inet 0 the simulated internet exists only in the embedded lab"
 """
 
 
-def probe_sensors(target: Any) -> list[dict[str, Any]]:
-    """Sensor statuses of ``target`` (a :class:`harness.targets.base.Target`); auditd is mandatory."""
+def probe_sensors(target: Target) -> list[dict[str, Any]]:
+    """Sensor statuses of ``target``; auditd is mandatory."""
     try:
         res = target.run(PROBE, timeout=30)
     except HarnessError as exc:

@@ -24,8 +24,11 @@ from harness.atomics.model import NEGATIVE_CONTROL_ID, AtomicTest, Signal, Techn
 from harness.crashpoint import crash_point
 from harness.errors import HarnessError
 from harness.execution.pipeline import DetonationPipeline, negative_control_test
+from harness.execution.scope import Scope
+from harness.execution.session import Session
 from harness.lab.config import load_lab_config
 from harness.records import RunRecord
+from harness.rules.sigma import SigmaMatch
 from harness.run.model import AtomicOutcome, iso, sha256_text, utc_now
 from harness.run.preflight import require_sensors
 from harness.verdicts import (
@@ -69,7 +72,7 @@ class ValidationRun:
         lab_config: str | None = None,
         required_sensors: Sequence[str] = (),
         atomic_args: Mapping[str, str] | None = None,
-        scope: Any = None,
+        scope: Scope | None = None,
         label: str | None = None,
     ) -> None:
         root = repo_root()
@@ -174,7 +177,7 @@ class ValidationRun:
                 indent=2) + "\n")
         return pipeline
 
-    def _probe_facts(self, session: Any) -> dict[str, Any]:
+    def _probe_facts(self, session: Session) -> dict[str, Any]:
         facts: dict[str, Any] = {"harness_host": {"python": sys.version.split()[0], "platform": platform.platform()}}
         tools: dict[str, str] = {}
         # One command for all of them (one round trip, not eleven): each fact's first stdout line
@@ -357,7 +360,7 @@ def _fact_answers(out: str) -> dict[str, str]:
     return answers
 
 
-def _hit(m: Any) -> dict[str, Any]:
+def _hit(m: SigmaMatch) -> dict[str, Any]:
     d: dict[str, Any] = {"rule_id": m.rule_id, "title": m.title, "level": m.level, "index": m.index,
                          "event": dict(m.event)}
     if m.correlation_type is not None:

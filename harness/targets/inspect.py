@@ -14,8 +14,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import paramiko
 import testinfra
 
+from harness.collection import TempDirs
 from harness.errors import TargetError
 from harness.targets.base import Target
 from harness.targets.local import LocalTarget
@@ -25,8 +27,8 @@ from harness.targets.ssh import SSHTarget
 class TargetInspector:
     """A testinfra host for the same machine as ``target``."""
 
-    def __init__(self, target: Target, tempdirs: Any = None) -> None:
-        """``tempdirs``: a harness.lab.state.LabState that records the ssh_config dir before it exists."""
+    def __init__(self, target: Target, tempdirs: TempDirs | None = None) -> None:
+        """``tempdirs``: records the ssh_config dir before it exists (harness.lab.state.LabState)."""
         self._tmp: Path | None = None
         self._tempdirs = tempdirs
         self._target = target
@@ -45,7 +47,7 @@ class TargetInspector:
             raise
 
     @staticmethod
-    def _ssh_host(target: SSHTarget, key: Any, tmp: Path) -> Any:
+    def _ssh_host(target: SSHTarget, key: paramiko.PKey, tmp: Path) -> Any:
         known = tmp / "known_hosts"
         spec = target.host if target.port == 22 else f"[{target.host}]:{target.port}"
         known.write_text(f"{spec} {key.get_name()} {key.get_base64()}\n")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from harness.errors import TargetError
 from harness.run.preflight import probe_sensors
-from harness.targets.base import get_target
+from harness.targets.base import Target, get_target
 
 
 def test_probe_on_this_host_reports_every_sensor_with_auditd_mandatory() -> None:
@@ -36,9 +37,9 @@ class _Silent:
 
 
 def test_probe_failure_is_a_missing_mandatory_auditd() -> None:
-    (s,) = probe_sensors(_Broken())
+    (s,) = probe_sensors(cast(Target, _Broken()))
     assert s["name"] == "auditd" and not s["available"] and s["mandatory"] and "connection refused" in s["reason"]
-    (s,) = probe_sensors(_Silent())
+    (s,) = probe_sensors(cast(Target, _Silent()))
     assert not s["available"] and "rc 127" in s["reason"]
 
 
