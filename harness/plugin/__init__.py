@@ -19,15 +19,17 @@ import datetime as dt
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 # Every pytest run in this environment loads the plugin: keep its import light (engines, lab and
 # targets are imported when an atomic test first needs them).
 if TYPE_CHECKING:
+    from harness.run import AtomicOutcome, ValidationRun
     from harness.verdicts import AtomicVerdict
 
 
@@ -45,15 +47,15 @@ class ValidationRunHolder:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.runs: dict[str, Any] = {}  # target label -> ValidationRun
+        self.runs: dict[str, ValidationRun] = {}  # by target label
         self.evidence_written: list[Path] = []
 
     @property
-    def run(self) -> Any:
+    def run(self) -> ValidationRun | None:
         """The first target's run (None before any)."""
         return next(iter(self.runs.values()), None)
 
-    def get(self, label: str | None = None) -> Any:
+    def get(self, label: str | None = None) -> ValidationRun:
         from harness.plugin.targets import spec_for, target_labels
 
         label = label or target_labels(self.config)[0]
@@ -116,7 +118,7 @@ def _check_target(url: str) -> None:
         raise pytest.UsageError(f"--target: {exc}") from exc
 
 
-def _progress_writer(config: pytest.Config) -> Any:
+def _progress_writer(config: pytest.Config) -> Callable[[str], None]:
     """Live progress per atomic and phase, past pytest's output capture."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     capman = config.pluginmanager.get_plugin("capturemanager")
@@ -226,7 +228,7 @@ class AtomicCheck:
 
     atomic_id: str
     verdict: AtomicVerdict
-    outcome: Any
+    outcome: AtomicOutcome
 
     def assert_alerted(self) -> None:
         """Pass only when every expected signal whose sensor is present is ALERTED (or, for a
@@ -272,14 +274,14 @@ def harness_target(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def _checked(run: Any) -> Any:
+def _checked(run: ValidationRun) -> ValidationRun:
     if run.mode == "live" and str(run.target_url).startswith("netns://") and os.geteuid() != 0:
         pytest.skip("the embedded lab needs root (network namespaces, auditd): run as root, or use --replay DIR")
     return run
 
 
 @pytest.fixture(scope="session")
-def validation_run(request: pytest.FixtureRequest) -> Any:
+def validation_run(request: pytest.FixtureRequest) -> ValidationRun:
     """The session's :class:`~harness.run.ValidationRun` of its first target (live or replay)."""
     holder: ValidationRunHolder = request.config.stash[_RUN_KEY]
     return _checked(holder.get())
@@ -330,7 +332,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         holder.evidence_written.append(out)
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
     holder: ValidationRunHolder | None = config.stash.get(_RUN_KEY, None)
     runs = [r for r in holder.runs.values() if r.outcomes] if holder is not None else []
     if not runs:
@@ -346,8 +348,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
                 counts[str(s.verdict)] = counts.get(str(s.verdict), 0) + 1
             summary = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
             terminalreporter.write_line(f"{aid:<18} {v.verdict!s:<18} {summary}")
-        for s in run.sensors:
-            if not s.get("available"):
-                terminalreporter.write_line(f"SENSOR UNAVAILABLE: {s.get('name')}: {s.get('reason')}", yellow=True)
+        for sensor in run.sensors:
+            if not sensor.get("available"):
+                terminalreporter.write_line(f"SENSOR UNAVAILABLE: {sensor.get('name')}: {sensor.get('reason')}",
+                                            yellow=True)
     for out in holder.evidence_written if holder is not None else []:
         terminalreporter.write_line(f"evidence: {out}")

@@ -7,14 +7,17 @@ targets, the lab or the engines until a session asks for its targets.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-_SPECS_KEY = pytest.StashKey[list[Any]]()
+if TYPE_CHECKING:
+    from harness.execution.fleet import TargetSpec
+
+_SPECS_KEY = pytest.StashKey[list["TargetSpec"]]()
 
 
-def add_options(group: Any) -> None:
+def add_options(group: pytest.OptionGroup) -> None:
     group.addoption("--inventory", dest="harness_inventory", default=None, metavar="FILE",
                     help="Ansible inventory (INI or YAML): every host, or those of --target-group, becomes an "
                          "ssh:// target; atomic_arg_<NAME> vars set atomic arguments per host")
@@ -32,7 +35,7 @@ def fleet_requested(config: pytest.Config) -> bool:
                 or any(str(t).startswith("ssh://") for t in opt("harness_target", None) or []))
 
 
-def target_specs(config: pytest.Config) -> list[Any]:
+def target_specs(config: pytest.Config) -> list[TargetSpec]:
     """The session's :class:`~harness.execution.fleet.TargetSpec` list (resolved once); a problem is a
     usage error before anything runs."""
     if _SPECS_KEY in config.stash:
@@ -75,7 +78,7 @@ def target_labels(config: pytest.Config) -> list[str]:
     return [s.label for s in target_specs(config)]
 
 
-def spec_for(config: pytest.Config, label: str) -> Any:
+def spec_for(config: pytest.Config, label: str) -> TargetSpec:
     from harness.execution.fleet import TargetSpec
 
     if not fleet_requested(config):
