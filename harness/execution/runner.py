@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from harness.atomics.model import Dependency, Executor
 from harness.crashpoint import crash_point
 from harness.errors import HarnessError, ScopeError
 from harness.execution.scope import Scope
@@ -57,10 +58,10 @@ class AtomicLike(Protocol):
     def name(self) -> str: ...
 
     @property
-    def executor(self) -> Any: ...
+    def executor(self) -> Executor: ...
 
     @property
-    def dependencies(self) -> Sequence[Any]: ...
+    def dependencies(self) -> Sequence[Dependency]: ...
 
     @property
     def dependency_executor_name(self) -> str | None: ...
