@@ -21,7 +21,8 @@ BUDGET = 313
 def _anys(annotation: ast.expr) -> int:
     n = 0
     for node in ast.walk(annotation):
-        if isinstance(node, ast.Name) and node.id == "Any" or isinstance(node, ast.Attribute) and node.attr == "Any":
+        name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+        if name == "Any":
             n += 1
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):  # a quoted annotation
             n += _anys(ast.parse(node.value, mode="eval").body) if "Any" in node.value else 0
