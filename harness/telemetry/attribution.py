@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.telemetry.parsers.base import ParseStats, Record
+from harness.telemetry.parsers.sysmon import guid_neighbours
 
 _UNSET = "4294967295"
 
@@ -135,24 +136,45 @@ def _auditd_keep(rec: Record, det: Detonation, tree: _Tree) -> bool:
 
 
 class _Lineage:
+    """The detonation's Sysmon process GUIDs (GUID -> pid)."""
+
     def __init__(self) -> None:
-        self.guids: set[str] = set()
+        self.guids: dict[str, int | None] = {}
+
+    def add(self, guid: object, pid: int | None) -> None:
+        if isinstance(guid, str):
+            self.guids[guid] = pid
+
+    def holds(self, guid: object, pid: int | None) -> bool:
+        """``guid`` is in the lineage, or is a lineage process's GUID whose start second Sysmon
+        computed one off (:func:`guid_neighbours`) for the same pid; such a GUID joins the lineage."""
+        if not isinstance(guid, str):
+            return False
+        if guid in self.guids:
+            return True
+        if pid is None:
+            return False
+        for other in guid_neighbours(guid):
+            if any(g.lower() == other and p == pid for g, p in self.guids.items()):
+                self.guids[guid] = pid
+                return True
+        return False
 
 
 def _sysmon_keep(rec: Record, det: Detonation, lineage: _Lineage, tree: _Tree) -> bool:
     f = rec.fields
     eid = str(f.get("EventID"))
     guid = f.get("ProcessGuid")
+    pid = _int(f.get("ProcessId"))
     if eid == "1":
         ses = str(f.get("TerminalSessionId", ""))
-        parent_guid = f.get("ParentProcessGuid")
-        in_tree = tree.observe(_int(f.get("ProcessId")), _int(f.get("ParentProcessId")))
-        if (ses and ses in det.sessions) or parent_guid in lineage.guids or in_tree:
-            if isinstance(guid, str):
-                lineage.guids.add(guid)
+        ppid = _int(f.get("ParentProcessId"))
+        in_tree = tree.observe(pid, ppid)
+        if (ses and ses in det.sessions) or lineage.holds(f.get("ParentProcessGuid"), ppid) or in_tree:
+            lineage.add(guid, pid)
             return True
         return False
-    return isinstance(guid, str) and guid in lineage.guids
+    return lineage.holds(guid, pid)
 
 
 def _client_of(rec: Record) -> list[str]:

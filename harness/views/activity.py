@@ -320,7 +320,7 @@ class ActivityExtractor:
             )
             self.processes.put(info)
             return [Activity("process_creation", rec, {}, info, creator)]
-        proc = self.processes.by_guid(guid) or ProcessInfo(
+        proc = self.processes.by_guid(guid, _int(f.get("ProcessId"))) or ProcessInfo(
             pid=_int(f.get("ProcessId")), image=_dash(f.get("Image")), user=_dash(f.get("User")), guid=guid
         )
         parent: ProcessInfo | None = self.processes.by_guid(proc.parent_guid)

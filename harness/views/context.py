@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from harness.telemetry.parsers.base import Record
+from harness.telemetry.parsers.sysmon import guid_neighbours
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -215,5 +216,15 @@ class ProcessTable:
         (most recent last, as :meth:`put` keeps it) and its capacity."""
         return self._pids, self._cap
 
-    def by_guid(self, guid: str | None) -> ProcessInfo | None:
-        return self._guids.get(guid) if guid else None
+    def by_guid(self, guid: str | None, pid: int | None = None) -> ProcessInfo | None:
+        """The process of a Sysmon ProcessGuid; with ``pid``, also when Sysmon computed the GUID's
+        start second one off for a later event of the same process (``guid_neighbours``)."""
+        if not guid:
+            return None
+        found = self._guids.get(guid)
+        if found is None and pid is not None:
+            for other in guid_neighbours(guid):
+                info = self._guids.get(other)
+                if info is not None and info.pid == pid:
+                    return info
+        return found

@@ -101,3 +101,40 @@ def test_requests_through_the_proxy_are_attributed_by_x_forwarded_for() -> None:
     det = Detonation(start=9.0, end=11.0, client_addresses=frozenset({"198.51.100.250"}))
     result = attribute([rec, other], det)
     assert result.kept == [rec]
+
+
+SHIFT = Path(__file__).resolve().parents[1] / "data" / "telemetry" / "sysmon-guid-second-shift.log.gz"
+HARVESTER_GUIDS = ("{3d1219c7-598d-6b12-55a1-d58023560000}", "{3d1219c7-598c-6b12-55a1-d58023560000}")
+
+
+def test_a_sysmon_guid_one_second_off_stays_in_the_lineage() -> None:
+    """Real lab log: theHarvester's later events carry its ProcessGuid with the start second one less
+    (Sysmon recomputes it from /proc): they are the same process (same pid), and are kept."""
+    records = list(parse_file("sysmon", SHIFT))
+    python = [r for r in records if r.fields.get("ProcessId") == "8728"]
+    assert {r.fields.get("ProcessGuid") for r in python} == set(HARVESTER_GUIDS)
+    det = Detonation(sessions=frozenset({"3883"}), root_pids=frozenset({8726, 8752, 8755}))
+    kept = attribute(records, det).kept
+    assert all(r in kept for r in python)
+    reports = [r.fields.get("TargetFilename") for r in kept if str(r.fields.get("EventID")) == "11"]
+    assert {"/tmp/atomic-harvester.xml", "/tmp/atomic-harvester.json"} <= set(reports)
+    # not a wildcard: another process with the same GUID key but another pid stays out
+    assert not any(r.fields.get("ProcessId") == "8174" for r in kept)  # the simulated internet's server
+
+
+def test_a_shifted_guid_of_another_pid_is_not_the_same_process() -> None:
+    head = '<14>Dec  4 06:11:25 sysmon: <Event><System><Provider Name="Linux-Sysmon"/><EventID>{eid}</EventID>' \
+           '<TimeCreated SystemTime="2026-12-04T06:11:25.000000000Z"/><Computer>vm</Computer></System><EventData>'
+    create = head.format(eid=1) + ('<Data Name="ProcessGuid">{3d1219c7-598d-6b12-55a1-d58023560000}</Data>'
+                                   '<Data Name="ProcessId">8728</Data>'
+                                   '<Data Name="ParentProcessId">8726</Data><Data Name="TerminalSessionId">3883</Data>'
+                                   '</EventData></Event>')
+    other = head.format(eid=11) + ('<Data Name="ProcessGuid">{3d1219c7-598c-6b12-55a1-d58023560000}</Data>'
+                                   '<Data Name="ProcessId">9999</Data><Data Name="TargetFilename">/tmp/x</Data>'
+                                   '</EventData></Event>')
+    from harness.telemetry.parsers.sysmon import parse
+
+    records = list(parse([create, other]))
+    assert len(records) == 2
+    kept = attribute(records, Detonation(sessions=frozenset({"3883"}))).kept
+    assert [r.fields.get("EventID") for r in kept] == [1]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +92,18 @@ def test_columns_and_types_follow_the_kql_schema(
                 ):
                     offenders.append((item["table"], col, f"{type(value).__name__} for {cols[col]}"))
     assert sorted(set(offenders)) == []
+
+
+def test_file_events_of_a_shifted_sysmon_guid_name_their_process() -> None:
+    """Real lab log (tests/data/telemetry/sysmon-guid-second-shift.md): theHarvester's report files
+    are written under its ProcessGuid with the start second one off; the row still names the
+    process that wrote them (the command line comes from its process creation)."""
+    from harness.telemetry.parsers import parse_file
+    from harness.views import defender_rows
+
+    shift = Path(__file__).resolve().parents[1] / "data" / "telemetry" / "sysmon-guid-second-shift.log.gz"
+    rows = _rows(defender_rows(parse_file("sysmon", shift)), "DeviceFileEvents")
+    reports = [r for r in rows if r.get("FolderPath") in ("/tmp/atomic-harvester.xml", "/tmp/atomic-harvester.json")
+               and r.get("ActionType") == "FileCreated"]
+    assert len(reports) == 2
+    assert all("theHarvester -d example.test" in str(r.get("InitiatingProcessCommandLine")) for r in reports)

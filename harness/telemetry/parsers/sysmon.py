@@ -133,6 +133,32 @@ def _xml_of_line(line: str) -> str | None:
     return s[start:]
 
 
+_GUID = re.compile(r"\{([0-9a-fA-F]{8})-([0-9a-fA-F]{4})-([0-9a-fA-F]{4})-([0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}")
+
+
+def guid_neighbours(guid: str) -> tuple[str, ...]:
+    """The same Sysmon for Linux ProcessGuid with its seconds one less and one more.
+
+    Sysmon builds a process GUID from the machine id, the process start time in whole seconds
+    (bytes 4-7, little-endian: the second and third groups) and a process key
+    (SysmonCommon/eventsCommon.cpp, GenerateUniqueId). The process-creation event takes the start
+    time from eBPF; a later event of a process its cache does not hold recomputes it from
+    /proc/PID/stat, in clock ticks plus an estimate of the boot time (SysmonForLinux/linuxHelpers.cpp,
+    GetProcessInfo), which can fall in the previous or next second: seen in the lab, theHarvester's
+    file events carried {...-598c-6b12-...} while its process creation said {...-598d-6b12-...}.
+    Empty for a value that is not a GUID."""
+    m = _GUID.fullmatch(guid.strip())
+    if m is None:
+        return ()
+    machine, low, high, rest = (g.lower() for g in m.groups())
+    seconds = int(high + low, 16)
+    out = []
+    for s in (seconds - 1, seconds + 1):
+        if 0 <= s <= 0xFFFFFFFF:
+            out.append(f"{{{machine}-{s & 0xFFFF:04x}-{s >> 16:04x}-{rest}}}")
+    return tuple(out)
+
+
 def parse(lines: Iterable[str], *, file: str = "-", stats: ParseStats | None = None) -> Iterator[Record]:
     """Stream Sysmon events from lines in any of the supported forms."""
     st = stats if stats is not None else ParseStats(SOURCE)
