@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.crashpoint import crash_point
+from harness.evidence.document import JsonDoc
 from harness.evidence.formats import attire_log, junit_xml, navigator_layer
 from harness.evidence.report import render_report
 from harness.telemetry.redaction import Redactor
@@ -21,7 +22,7 @@ def _dump(value: Any) -> str:
     return json.dumps(value, indent=2, default=str, ensure_ascii=False) + "\n"
 
 
-def write_evidence(doc: dict[str, Any], out_dir: Path, secrets: Iterable[str] = ()) -> list[Path]:
+def write_evidence(doc: JsonDoc, out_dir: Path, secrets: Iterable[str] = ()) -> list[Path]:
     """Write run.json, report.html, junit.xml, navigator-layer.json, attire.json and MANIFEST.sha256.
 
     Every file passes through the secret redactor before it is written (the run's Shodan key and

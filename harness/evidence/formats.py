@@ -6,31 +6,46 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from importlib import resources
-from typing import Any
 
+from harness.evidence.document import JsonDoc
 from harness.evidence.report import COLOURS
 
 _PASS = {"ALERTED", "OBSERVED", "CLEAN"}
 _SKIP = {"PREREQ_MISSING", "SENSOR_UNAVAILABLE"}
 
 
-def attire_schema() -> dict[str, Any]:
+def attire_schema() -> JsonDoc:
     text = resources.files("harness.evidence").joinpath("schemas/attire-1-1-schema.json").read_text(encoding="utf-8")
-    data: dict[str, Any] = json.loads(text)
+    data: JsonDoc = json.loads(text)
     return data
 
 
-def _all(doc: dict[str, Any]) -> list[dict[str, Any]]:
+def _all(doc: JsonDoc) -> list[JsonDoc]:
     return list(doc["atomics"]) + ([doc["negative_control"]] if doc.get("negative_control") else [])
 
 
-def junit_xml(doc: dict[str, Any]) -> str:
+def junit_xml(doc: JsonDoc) -> str:
     """One testsuite per run, one testcase per expected signal (and per atomic without signals run)."""
+    return junit_document([junit_suite(doc)])
+
+
+def junit_document(suites: list[ET.Element]) -> str:
+    root = ET.Element("testsuites")
+    root.extend(suites)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def junit_suite(doc: JsonDoc, at_target: bool = False) -> ET.Element:
+    """One target's testsuite; ``at_target`` names the target in each case's classname
+    (``T1590.005.T1590.005-3@ssh://lab-07``), as the pytest test ids do, for a fleet's file."""
+    label = str(doc["target"]["label"])
     cases: list[ET.Element] = []
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for a in _all(doc):
         for s in a["signals"]:
-            case = ET.Element("testcase", classname=f"{doc['technique']['id']}.{a['id']}", name=s["id"],
+            case = ET.Element("testcase", classname=f"{doc['technique']['id']}.{a['id']}" + (f"@{label}" if at_target
+                                                                                             else ""), name=s["id"],
                               time=str(a.get("duration_s") or 0))
             v = s["verdict"]
             msg = f"{v}: {s['reason']}" if s["reason"] else v
@@ -52,22 +67,27 @@ def junit_xml(doc: dict[str, Any]) -> str:
                            ("target", doc["target"]["label"])):
                 ET.SubElement(props, "property", name=k, value=str(val))
             cases.append(case)
-    suites = ET.Element("testsuites")
     attrib = {"name": f"{doc['technique']['id']} {doc['run_id']}", "timestamp": str(doc["started"]),
-              "hostname": str(doc["target"]["label"]), **{k: str(v) for k, v in counts.items()}}
-    suite = ET.SubElement(suites, "testsuite", attrib)
+              "hostname": label, **{k: str(v) for k, v in counts.items()}}
+    suite = ET.Element("testsuite", attrib)
     suite.extend(cases)
-    ET.indent(suites)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    return suite
 
 
-def navigator_layer(doc: dict[str, Any]) -> dict[str, Any]:
+_ORDER = ["ALERTED", "OBSERVED", "SENSOR_UNAVAILABLE", "PREREQ_MISSING", "TELEMETRY_ONLY", "NO_TELEMETRY",
+          "FALSE_POSITIVE", "EXECUTION_FAILED", "ERROR"]
+
+
+def worst_verdict(verdicts: list[str]) -> str:
+    """The worst of ``verdicts`` in the Navigator's order (ERROR when there are none)."""
+    return max(verdicts, key=lambda v: _ORDER.index(v) if v in _ORDER else len(_ORDER)) if verdicts else "ERROR"
+
+
+def navigator_layer(doc: JsonDoc) -> JsonDoc:
     """ATT&CK Navigator layer (format 4.5): the technique coloured by its worst atomic verdict, each
     atomic's verdict in the metadata and comment."""
-    order = ["ALERTED", "OBSERVED", "SENSOR_UNAVAILABLE", "PREREQ_MISSING", "TELEMETRY_ONLY", "NO_TELEMETRY",
-             "FALSE_POSITIVE", "EXECUTION_FAILED", "ERROR"]
     verdicts = [a["verdict"] for a in doc["atomics"]]
-    worst = max(verdicts, key=lambda v: order.index(v) if v in order else len(order)) if verdicts else "ERROR"
+    worst = worst_verdict(verdicts)
     alerted = sum(1 for v in verdicts if v in _PASS)
     technique = doc["technique"]["id"]
     tid, _, sub = technique.partition(".")
@@ -98,7 +118,7 @@ def navigator_layer(doc: dict[str, Any]) -> dict[str, Any]:
         "techniques": entries,
         "gradient": {"colors": ["#ff6666ff", "#ffe766ff", "#8ec843ff"], "minValue": 0,
                      "maxValue": max(len(doc["atomics"]), 1)},
-        "legendItems": [{"label": v, "color": COLOURS[v]} for v in order if v in COLOURS],
+        "legendItems": [{"label": v, "color": COLOURS[v]} for v in _ORDER if v in COLOURS],
         "metadata": [{"name": "run_id", "value": doc["run_id"]}, {"name": "mode", "value": doc["mode"]}],
         "links": [],
         "showTacticRowBackground": False,
@@ -109,7 +129,7 @@ def navigator_layer(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def attire_log(doc: dict[str, Any]) -> dict[str, Any]:
+def attire_log(doc: JsonDoc) -> JsonDoc:
     """The run as an ATTiRe v1.1 log: one procedure per atomic, one step per command."""
     facts = doc["target"].get("facts") or {}
     procedures = []

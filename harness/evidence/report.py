@@ -7,6 +7,8 @@ import html
 import json
 from typing import Any
 
+from harness.evidence.document import JsonDoc
+
 COLOURS = {
     "ALERTED": "#1b7f3b", "OBSERVED": "#2f6f9f", "CLEAN": "#1b7f3b", "NOT_JUDGED": "#777777",
     "TELEMETRY_ONLY": "#c77700", "NO_TELEMETRY": "#b3261e", "SENSOR_UNAVAILABLE": "#8a6d00",
@@ -42,7 +44,7 @@ def _j(value: Any, limit: int = 4000) -> str:
     return e(text[:limit] + ("\n…" if len(text) > limit else ""))
 
 
-def _summary(doc: dict[str, Any]) -> list[str]:
+def _summary(doc: JsonDoc, anchor: str = "") -> list[str]:
     out = ["<h2>Summary</h2>", "<table><tr><th>Atomic</th><th>Name</th><th>Run</th><th>Verdict</th>"
            "<th>Signals</th><th>Why</th></tr>"]
     rows = list(doc["atomics"]) + ([doc["negative_control"]] if doc.get("negative_control") else [])
@@ -51,7 +53,7 @@ def _summary(doc: dict[str, Any]) -> list[str]:
         for s in a["signals"]:
             counts[s["verdict"]] = counts.get(s["verdict"], 0) + 1
         sig = ", ".join(f"{e(k)} {v}" for k, v in sorted(counts.items()))
-        out.append(f'<tr><td><a href="#{e(a["id"])}">{e(a["id"])}</a></td><td>{e(a["name"])}</td>'
+        out.append(f'<tr><td><a href="#{e(anchor + a["id"])}">{e(a["id"])}</a></td><td>{e(a["name"])}</td>'
                    f'<td>{e(a["status"])}</td><td>{badge(a["verdict"])}</td><td>{sig}</td>'
                    f'<td>{e(a["verdict_reason"] or a["reason"])}</td></tr>')
     out.append("</table>")
@@ -62,8 +64,8 @@ def _summary(doc: dict[str, Any]) -> list[str]:
     return out
 
 
-def _atomic(a: dict[str, Any]) -> list[str]:
-    out = [f'<h2 id="{e(a["id"])}">{e(a["id"])}: {e(a["name"])} {badge(a["verdict"])}</h2>',
+def _atomic(a: JsonDoc, anchor: str = "") -> list[str]:
+    out = [f'<h2 id="{e(anchor + a["id"])}">{e(a["id"])}: {e(a["name"])} {badge(a["verdict"])}</h2>',
            f'<p class="meta">run {e(a["status"])} {e(a["reason"])} · started {e(a.get("started"))} · '
            f'duration {e(a.get("duration_s"))} s · correlation id {e(a.get("correlation_id"))}</p>']
     if a["commands"]:
@@ -107,24 +109,36 @@ def _atomic(a: dict[str, Any]) -> list[str]:
     return out
 
 
-def render_report(doc: dict[str, Any]) -> str:
-    """The page for one run.json document."""
-    t = doc["target"]
-    parts = [
+def page_head(doc: JsonDoc, what: str) -> list[str]:
+    """The page's head and title lines for a run.json document (one target's or a fleet's)."""
+    return [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'">',
         f"<title>{e(doc['technique']['id'])} validation run {e(doc['run_id'])}</title>",
         f"<style>{CSS}</style></head><body>",
         f"<h1>{e(doc['technique']['id'])} {e(doc['technique']['name'])}: detection validation</h1>",
         f'<p class="meta">Run {e(doc["run_id"])} ({e(doc["mode"])}) · {e(doc["started"])} – {e(doc["ended"])} UTC · '
-        f'{e(doc["harness"]["name"])} {e(doc["harness"]["version"])} · target {e(t["label"])}</p>',
+        f'{e(doc["harness"]["name"])} {e(doc["harness"]["version"])} · {what}</p>',
     ]
+
+
+def render_report(doc: JsonDoc) -> str:
+    """The page for one run.json document."""
+    parts = page_head(doc, f"target {doc['target']['label']}") + run_parts(doc)
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def run_parts(doc: JsonDoc, anchor: str = "") -> list[str]:
+    """One target's sections (``anchor`` prefixes its ids, to keep several on one page apart)."""
+    t = doc["target"]
+    parts: list[str] = []
     if doc.get("infrastructure_error"):
         parts.append(f'<div class="bad"><b>Infrastructure error:</b> {e(doc["infrastructure_error"])}</div>')
     if t["sensors_unavailable"]:
         parts.append('<div class="loud"><b>Sensors unavailable on this target</b> (their signals were skipped, '
                      'not passed):<ul>' + "".join(f"<li>{e(x)}</li>" for x in t["sensors_unavailable"]) + "</ul></div>")
-    parts += _summary(doc)
+    parts += _summary(doc, anchor)
     parts.append("<h2>Target</h2><table>")
     facts = t["facts"]
     for k in ("os", "kernel", "hostname"):
@@ -145,8 +159,7 @@ def render_report(doc: dict[str, Any]) -> str:
     for p in d["sigma_problems"]:
         parts.append(f'<div class="bad">{e(p)}</div>')
     for a in doc["atomics"]:
-        parts += _atomic(a)
+        parts += _atomic(a, anchor)
     if doc.get("negative_control"):
-        parts += _atomic(doc["negative_control"])
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+        parts += _atomic(doc["negative_control"], anchor)
+    return parts

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from collections import Counter
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from harness import __version__
+from harness.evidence.document import JsonDoc
 from harness.records import CommandEntry
 from harness.run.model import iso, sha256_text, utc_now
 
@@ -18,13 +19,13 @@ SCHEMA_VERSION = 1
 OUTPUT_EXCERPT = 2000  # characters of each command's stdout/stderr kept beside its hash
 
 
-def run_schema() -> dict[str, Any]:
+def run_schema() -> JsonDoc:
     text = resources.files("harness.evidence").joinpath("schemas/run.schema.json").read_text(encoding="utf-8")
-    data: dict[str, Any] = json.loads(text)
+    data: JsonDoc = json.loads(text)
     return data
 
 
-def _command(c: CommandEntry) -> dict[str, Any]:
+def _command(c: CommandEntry) -> JsonDoc:
     out = str(c.get("stdout") or "")
     err = str(c.get("stderr") or "")
     return {
@@ -46,7 +47,7 @@ def _command(c: CommandEntry) -> dict[str, Any]:
     }
 
 
-def _atomic(o: AtomicOutcome) -> dict[str, Any]:
+def _atomic(o: AtomicOutcome) -> JsonDoc:
     v = o.verdict
     run = o.run
     return {
@@ -75,7 +76,7 @@ def _atomic(o: AtomicOutcome) -> dict[str, Any]:
     }
 
 
-def build_document(run: ValidationRun) -> dict[str, Any]:
+def build_document(run: ValidationRun) -> JsonDoc:
     from harness.atomics.model import NEGATIVE_CONTROL_ID
 
     atomics = [run.outcomes[a] for a in run.order if a != NEGATIVE_CONTROL_ID]

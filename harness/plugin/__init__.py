@@ -313,23 +313,34 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from harness.evidence.runjson import build_document
 
     base = session.config.getoption("harness_evidence") or str(repo_root() / "evidence")
-    # One evidence folder per target so far (one run.json for a fleet is the fleet issue's later part).
     key = session.config.getoption("harness_sign_key")
+    finished = []
     for run in holder.runs.values():
         try:
             if run.outcomes:
                 run.ensure_control()
         finally:
             run.close()
-        if not run.outcomes:
-            continue
-        out = Path(base) / run.run_id
-        write_evidence(build_document(run), out, run.secrets)
-        if key:
-            from harness.evidence.signing import sign
+        if run.outcomes:
+            finished.append(run)
+    if not finished:
+        return
+    # One evidence set per session: a fleet's run.json holds each target's record (evidence/fleet.py).
+    secrets = [s for run in finished for s in run.secrets]
+    if len(finished) == 1:
+        out = Path(base) / finished[0].run_id
+        write_evidence(build_document(finished[0]), out, secrets)
+    else:
+        from harness.evidence.fleet import build_fleet_document, write_fleet_evidence
 
-            sign(out, Path(key))
-        holder.evidence_written.append(out)
+        fleet = build_fleet_document([build_document(run) for run in finished])
+        out = Path(base) / fleet["run_id"]
+        write_fleet_evidence(fleet, out, secrets)
+    if key:
+        from harness.evidence.signing import sign
+
+        sign(out, Path(key))
+    holder.evidence_written.append(out)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:

@@ -86,6 +86,7 @@ class ValidationRun:
         self.atomic_args = arguments_per_test(self.technique.atomic_tests, atomic_args or {})
         self.target_url = target
         self.label = label or target  # ssh://<inventory host> for an inventory host, else the URL
+        self._named = label is not None
         self.scope = scope  # harness.execution.scope.Scope declared for a real host; None: the lab's
         self.detections_dir = Path(detections)
         self.suite = DetectionSuite(self.detections_dir)
@@ -130,7 +131,9 @@ class ValidationRun:
 
     @property
     def target_label(self) -> str:
-        return f"replay:{self.target_url}" if self.mode == "replay" else self.label
+        if self.mode == "replay":  # the recorded target, or the name this replay was given (a fleet's)
+            return f"replay:{self.label if self._named else self.target_url}"
+        return self.label
 
     def expected_atomics(self) -> list[str]:
         return [t.id for t in self.technique.atomic_tests]
