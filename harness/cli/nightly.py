@@ -2,7 +2,9 @@
 
 A regression is a signal that was ALERTED in the previous run on the same target and is not now
 (or a negative control that was CLEAN and is not now); any regression exits 1. The evidence of
-every run is written under ``--evidence-dir``.
+every run is written under ``--evidence-dir``: one folder per run, a fleet's when it covers several
+targets (``--target`` repeated, ``--inventory``). The history keeps each target's record under
+its label (the URL, or ssh://<inventory host>), so regressions are per target.
 
 Schedule it (as root, from the checkout, here /opt/rah)::
 
@@ -52,7 +54,7 @@ from harness.execution.session import DEFAULT_TARGET
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, started TEXT NOT NULL, ended TEXT NOT NULL, target TEXT NOT NULL,
-    mode TEXT NOT NULL, passed INTEGER NOT NULL, evidence TEXT
+    mode TEXT NOT NULL, passed INTEGER NOT NULL, evidence TEXT, label TEXT, fleet_id TEXT
 );
 CREATE TABLE IF NOT EXISTS verdicts (
     run_id TEXT NOT NULL REFERENCES runs(run_id), atomic_id TEXT NOT NULL, signal_id TEXT NOT NULL,
@@ -68,7 +70,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--history", required=True, metavar="SQLITE", help="verdict history database (created if absent)")
     p.add_argument("--evidence-dir", default="evidence", metavar="DIR", help="evidence root (default evidence/)")
-    p.add_argument("--target", default=DEFAULT_TARGET, help=f"target URL (default {DEFAULT_TARGET})")
+    p.add_argument("--target", action="append", default=None,
+                   help=f"target URL (repeatable; default {DEFAULT_TARGET})")
+    p.add_argument("--inventory", metavar="FILE", default=None,
+                   help="Ansible inventory (INI or YAML): its hosts (or --target-group's) become ssh:// targets")
+    p.add_argument("--target-group", action="append", default=[], metavar="NAME",
+                   help="the hosts of this inventory group (repeatable; needs --inventory)")
+    p.add_argument("--scope", metavar="FILE", default=None,
+                   help="declared scope of real hosts ([scope] table as in a lab config); required for ssh://")
     p.add_argument("--detections", default=None, metavar="DIR", help="detections directory (default detections/)")
     p.add_argument("--record", default=None, metavar="DIR", help="also save the telemetry layout under DIR")
     p.add_argument("--replay", default=None, metavar="DIR", help="judge a recording instead of detonating")
@@ -86,15 +95,31 @@ def open_history(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(path)
     con.executescript(SCHEMA)
+    _migrate(con)
     return con
 
 
-def store(con: sqlite3.Connection, doc: dict[str, Any], evidence: str | None) -> None:
-    """Record one run.json document's verdicts."""
+def _migrate(con: sqlite3.Connection) -> None:
+    """Histories written before fleets have no label (a target's stable name) or fleet_id: add them;
+    an old run's label is its target URL, which is what its regressions were compared on."""
+    columns = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
     with con:
-        con.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+        if "label" not in columns:
+            con.execute("ALTER TABLE runs ADD COLUMN label TEXT")
+        if "fleet_id" not in columns:
+            con.execute("ALTER TABLE runs ADD COLUMN fleet_id TEXT")
+        # what ValidationRun.target_label was for such runs: the URL, or replay:<URL> for a replay
+        con.execute("UPDATE runs SET label = CASE mode WHEN 'replay' THEN 'replay:' || target ELSE target END "
+                    "WHERE label IS NULL")
+
+
+def store(con: sqlite3.Connection, doc: dict[str, Any], evidence: str | None, fleet_id: str | None = None) -> None:
+    """Record one target's run.json document and its verdicts (``fleet_id``: the run it was part of)."""
+    with con:
+        con.execute("INSERT OR REPLACE INTO runs (run_id, started, ended, target, mode, passed, evidence, label, "
+                    "fleet_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (doc["run_id"], doc["started"], doc["ended"], doc["target"]["url"], doc["mode"],
-                     int(bool(doc["summary"]["passed"])), evidence))
+                     int(bool(doc["summary"]["passed"])), evidence, doc["target"]["label"], fleet_id))
         for a in [*doc["atomics"], *([doc["negative_control"]] if doc.get("negative_control") else [])]:
             for s in a["signals"]:
                 con.execute("INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -102,10 +127,11 @@ def store(con: sqlite3.Connection, doc: dict[str, Any], evidence: str | None) ->
                              s["kql"]["verdict"], s["reason"]))
 
 
-def previous_run(con: sqlite3.Connection, run_id: str, target: str) -> str | None:
-    row = con.execute("SELECT run_id FROM runs WHERE target = ? AND run_id != ? AND started <= "
+def previous_run(con: sqlite3.Connection, run_id: str, label: str) -> str | None:
+    """The latest earlier run of the target named ``label`` (a URL, or ssh://<inventory host>)."""
+    row = con.execute("SELECT run_id FROM runs WHERE label = ? AND run_id != ? AND started <= "
                       "(SELECT started FROM runs WHERE run_id = ?) ORDER BY started DESC, run_id DESC LIMIT 1",
-                      (target, run_id, run_id)).fetchone()
+                      (label, run_id, run_id)).fetchone()
     return str(row[0]) if row else None
 
 
@@ -127,43 +153,70 @@ def regressions(con: sqlite3.Connection, run_id: str, before: str) -> list[tuple
 def _main(args: argparse.Namespace) -> int:
     from harness.atomics.loader import repo_root
     from harness.evidence import write_evidence
+    from harness.evidence.fleet import build_fleet_document, write_fleet_evidence
     from harness.evidence.runjson import build_document
+    from harness.execution.fleet import resolve_targets
     from harness.run import ValidationRun, parse_now
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    run = ValidationRun(
-        target=args.target,
-        detections=Path(args.detections) if args.detections else repo_root() / "detections",
-        replay=Path(args.replay) if args.replay else None,
-        record=Path(args.record) if args.record else None,
-        now=parse_now(args.now) if args.now else None,
-        progress=progress,
-    )
-    try:
-        for atomic in run.expected_atomics():
-            run.outcome(atomic)
-        run.ensure_control()
-    finally:
-        run.close()
-    doc = build_document(run)
-    out = Path(args.evidence_dir) / run.run_id
-    write_evidence(doc, out, run.secrets)
+    specs = resolve_targets(args.target or [], inventory=args.inventory, groups=args.target_group,
+                            scope_file=args.scope, default=DEFAULT_TARGET)
+    if args.replay and len(specs) > 1:
+        from harness.errors import ConfigError
+
+        raise ConfigError("--replay judges one recording, of one target: give one --target (or none)")
+    docs = []
+    secrets: list[str] = []
+    for spec in specs:
+        run = ValidationRun(
+            target=spec.url,
+            label=spec.label if spec.label != spec.url else None,  # ssh://<inventory host>
+            scope=spec.scope,
+            atomic_args=spec.arguments(),
+            detections=Path(args.detections) if args.detections else repo_root() / "detections",
+            replay=Path(args.replay) if args.replay else None,
+            record=Path(args.record) if args.record else None,
+            now=parse_now(args.now) if args.now else None,
+            progress=progress,
+        )
+        try:
+            for atomic in run.expected_atomics():
+                run.outcome(atomic)
+            run.ensure_control()
+        finally:
+            run.close()
+        docs.append(build_document(run))
+        secrets += run.secrets
+    fleet = build_fleet_document(docs) if len(docs) > 1 else None
+    out = Path(args.evidence_dir) / (fleet["run_id"] if fleet is not None else docs[0]["run_id"])
+    if fleet is not None:
+        write_fleet_evidence(fleet, out, secrets)
+    else:
+        write_evidence(docs[0], out, secrets)
     if args.sign_key:
         from harness.evidence.signing import sign
 
         sign(out, Path(args.sign_key))
     con = open_history(Path(args.history))
+    status = 0
     try:
-        store(con, doc, str(out))
-        before = previous_run(con, run.run_id, doc["target"]["url"])
-        found = regressions(con, run.run_id, before) if before else []
+        compared = []
+        for doc in docs:
+            store(con, doc, str(out), fleet["run_id"] if fleet is not None else None)
+            before = previous_run(con, doc["run_id"], doc["target"]["label"])
+            compared.append((doc, before, regressions(con, doc["run_id"], before) if before else []))
         for gone in apply_retention(con, Path(args.evidence_dir), args.keep_runs, args.keep_days):
             print(f"retention: removed {gone}")
     finally:
         con.close()
-    return report(doc, out, before, found)
+    for doc, before, found in compared:
+        if fleet is not None:
+            print(f"== {doc['target']['label']}")
+        status |= report(doc, before, found)
+    print(f"evidence: {out}")
+    return status
 
 
 def apply_retention(con: sqlite3.Connection, root: Path, keep_runs: int | None, keep_days: float | None,
@@ -175,8 +228,10 @@ def apply_retention(con: sqlite3.Connection, root: Path, keep_runs: int | None, 
 
     if keep_runs is None and keep_days is None:
         return []
-    rows = con.execute("SELECT run_id, started, evidence FROM runs WHERE evidence IS NOT NULL "
-                       "ORDER BY started DESC, run_id DESC").fetchall()
+    # One row per evidence folder (a fleet's targets share theirs), named after its run: the
+    # single target's run, or the fleet's (its first target's run id).
+    rows = con.execute("SELECT COALESCE(fleet_id, run_id) AS folder, MIN(started) AS started, evidence FROM runs "
+                       "WHERE evidence IS NOT NULL GROUP BY evidence ORDER BY started DESC, folder DESC").fetchall()
     cutoff = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=keep_days) if keep_days is not None else None
     removed = []
     for index, (run_id, started, evidence) in enumerate(rows):
@@ -193,15 +248,14 @@ def apply_retention(con: sqlite3.Connection, root: Path, keep_runs: int | None, 
             continue
         shutil.rmtree(path)
         with con:
-            con.execute("UPDATE runs SET evidence = NULL WHERE run_id = ?", (run_id,))
+            con.execute("UPDATE runs SET evidence = NULL WHERE evidence = ?", (evidence,))
         removed.append(path)
     return removed
 
 
-def report(doc: dict[str, Any], out: Path, before: str | None, found: Sequence[tuple[str, str, str, str]]) -> int:
+def report(doc: dict[str, Any], before: str | None, found: Sequence[tuple[str, str, str, str]]) -> int:
     for a in [*doc["atomics"], *([doc["negative_control"]] if doc.get("negative_control") else [])]:
         print(f"{a['id']:<18} {a['verdict']:<18} {a['verdict_reason'] or a['reason']}")
-    print(f"evidence: {out}")
     if before is None:
         print("no previous run on this target: nothing to compare")
     elif not found:

@@ -69,3 +69,31 @@ def test_two_targets_one_evidence_set(lab: EmbeddedLab, tmp_path: Path) -> None:
     assert verify_manifest(evidence) == []
     assert f"evidence: {evidence}" in out
     assert auditctl.list_rules() == rules_before  # the ssh:// target's own rules are gone again
+
+
+def test_nightly_over_two_targets_keeps_history_per_target(lab: EmbeddedLab, tmp_path: Path) -> None:
+    """`harness nightly --target netns:// --target ssh://...`: one fleet evidence folder, each
+    target's run in the history under its own label, compared with that target's previous run."""
+    import sqlite3
+
+    netns = f"netns://{lab.cfg.name}"
+    ssh = (f"ssh://root@{lab.cfg.lab_transit_ip}:{lab.cfg.ssh_port}?identity_file={lab.client_key}"
+           f"&known_hosts={lab.known_hosts}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["SHODAN_API_KEY"] = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+    env["RECON_HARNESS_STATE_DIR"] = str(tmp_path / "ledgers")
+    history, ev = tmp_path / "h.sqlite", tmp_path / "ev"
+    cmd = [str(Path(sys.executable).parent / "harness"), "nightly", "--history", str(history),
+           "--evidence-dir", str(ev), "--target", netns, "--target", ssh, "--scope", str(SCOPE)]
+    for night in (1, 2):
+        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
+        out = res.stdout + res.stderr
+        assert res.returncode == 0, out[-4000:]
+        assert out.count("no previous run on this target" if night == 1 else "no regression against") == 2, out
+    folders = sorted(ev.iterdir())
+    assert len(folders) == 2 and all(json.loads((f / "run.json").read_text())["kind"] == "fleet" for f in folders)
+    con = sqlite3.connect(history)
+    labels = [r[0] for r in con.execute("SELECT label FROM runs ORDER BY started")]
+    assert sorted(labels) == sorted([netns, ssh, netns, ssh])
+    assert con.execute("SELECT count(DISTINCT fleet_id) FROM runs").fetchone()[0] == 2
+

@@ -67,3 +67,75 @@ def test_retention_keeps_the_newest_runs_signs_them_and_spares_other_directories
     assert main(["nightly", "--history", str(tmp_path / "h.sqlite"), "--evidence-dir", str(ev), "--replay",
                  str(RECORDING), "--detections", str(ROOT / "detections"), "--keep-days", "0"]) == 0
     assert sorted(p.name for p in ev.iterdir()) == ["someone-elses-run"]
+
+
+def _doc(label: str, detections: Path = ROOT / "detections") -> dict[str, object]:
+    from harness.evidence.runjson import build_document
+    from harness.run import ValidationRun
+
+    run = ValidationRun(target="netns://rah", label=label, detections=detections, replay=RECORDING)
+    try:
+        for atomic in run.expected_atomics():
+            run.outcome(atomic)
+        run.ensure_control()
+    finally:
+        run.close()
+    return build_document(run)
+
+
+def test_an_old_history_gains_labels_as_its_regressions_were_keyed(tmp_path: Path) -> None:
+    from harness.cli.nightly import open_history
+
+    path = tmp_path / "old.sqlite"
+    con = sqlite3.connect(path)
+    con.executescript("CREATE TABLE runs (run_id TEXT PRIMARY KEY, started TEXT NOT NULL, ended TEXT NOT NULL, "
+                      "target TEXT NOT NULL, mode TEXT NOT NULL, passed INTEGER NOT NULL, evidence TEXT);"
+                      "INSERT INTO runs VALUES ('r1', '2026-12-01', '2026-12-01', 'netns://rah', 'live', 1, NULL);"
+                      "INSERT INTO runs VALUES ('r2', '2026-12-02', '2026-12-02', 'netns://rah', 'replay', 1, NULL);")
+    con.commit()
+    con.close()
+    con = open_history(path)
+    rows = con.execute("SELECT run_id, label, fleet_id FROM runs ORDER BY run_id").fetchall()
+    assert rows == [("r1", "netns://rah", None), ("r2", "replay:netns://rah", None)]
+    con.close()
+    open_history(path).close()  # a second open changes nothing
+
+
+def test_a_fleets_history_is_kept_and_compared_per_target(tmp_path: Path) -> None:
+    from harness.cli.nightly import apply_retention, open_history, previous_run, regressions, store
+
+    if not RECORDING.is_dir():
+        pytest.skip("recording missing")
+    ev = tmp_path / "ev"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    con = open_history(tmp_path / "h.sqlite")
+    nights = [
+        [_doc("ssh://lab-01"), _doc("ssh://lab-02")],
+        [_doc("ssh://lab-01"), _doc("ssh://lab-02", detections=empty)],  # lab-02 loses every detection
+    ]
+    for night in nights:
+        folder = ev / str(night[0]["run_id"])
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(f'{{"run_id": "{night[0]["run_id"]}"}}')
+        for doc in night:
+            store(con, doc, str(folder), str(night[0]["run_id"]))
+    first, second = nights
+    for old, new in zip(first, second, strict=True):
+        assert previous_run(con, str(new["run_id"]), str(new["target"]["label"])) == old["run_id"]  # type: ignore[index]
+    assert regressions(con, str(second[0]["run_id"]), str(first[0]["run_id"])) == []
+    lost = regressions(con, str(second[1]["run_id"]), str(first[1]["run_id"]))
+    assert ("T1590.005-3", "nmap-execve", "ALERTED", "TELEMETRY_ONLY") in lost
+    # retention counts a fleet's folder once, and forgets it for all of the fleet's targets
+    assert apply_retention(con, ev, keep_runs=1, keep_days=None) == [ev / str(first[0]["run_id"])]
+    assert sorted(p.name for p in ev.iterdir()) == [second[0]["run_id"]]
+    gone = con.execute("SELECT count(*) FROM runs WHERE evidence IS NULL").fetchone()[0]
+    assert gone == 2
+    con.close()
+
+
+def test_replay_is_one_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["nightly", "--history", str(tmp_path / "h.sqlite"), "--evidence-dir", str(tmp_path / "ev"),
+                 "--replay", str(RECORDING), "--target", "netns://a", "--target", "netns://b"])
+    assert code == 2 and "--replay judges one recording" in capsys.readouterr().err
+    assert not (tmp_path / "h.sqlite").exists()
