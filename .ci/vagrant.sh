@@ -133,4 +133,57 @@ EOF
     run_rc=1
   fi
 }
+
+# The same VM as a plain ssh:// host, as an outsider would see it: the harness collects the VM's own
+# sensors over SSH (harness.execution.host_sensors) and must reach the vagrant:// run's verdict for
+# every atomic (an atomic's verdict leaves out the signals of sensors a host does not have).
+{
+  t=$(date +%s)
+  SSH_URL="$("$PY" - <<'EOF'
+from urllib.parse import quote
+
+from harness.atomics.loader import repo_root
+from harness.lab.config import load_lab_config
+from harness.lab.vagrant_target import host_key_from_serial_log, vagrant_ssh_config
+
+entry = vagrant_ssh_config("default", repo_root())
+key = host_key_from_serial_log(load_lab_config().vagrant.serial_log)
+assert key is not None and entry.identity_files, "no pinned host key or identity file for the VM"
+print(f"ssh://root@{entry.hostname}:{entry.port}?identity_file={quote(entry.identity_files[0], safe='')}"
+      f"&host_key={quote(key, safe='')}")
+EOF
+)"
+  set +e
+  "$PY" -m pytest -q -rA atomics/ --target "$SSH_URL" --scope tests/data/scope/lab-services.toml \
+    --evidence-dir "$OUT/evidence-ssh" -p no:cacheprovider > "$OUT/pytest-atomics-ssh.log" 2>&1
+  ssh_rc=$?
+  set -e
+  step pytest_atomics_ssh "$t"
+  tail -12 "$OUT/pytest-atomics-ssh.log"
+  if ! "$PY" - "$OUT/evidence" "$OUT/evidence-ssh" <<'EOF'
+import json, sys
+from pathlib import Path
+
+def load(root: str) -> list[dict]:
+    (doc,) = [json.loads(p.read_text()) for p in Path(root).glob("*/run.json")]
+    return [*doc["atomics"], doc["negative_control"]]
+
+vm, ssh = load(sys.argv[1]), load(sys.argv[2])
+over_vagrant = {a["id"]: a["verdict"] for a in vm}
+over_ssh = {a["id"]: a["verdict"] for a in ssh}
+print("vagrant://default:", over_vagrant)
+print("the VM as ssh://: ", over_ssh)
+# every signal the ssh:// host could judge (its sensors present) has the vagrant:// verdict
+vm_signals = {(a["id"], s["id"]): s["verdict"] for a in vm for s in a["signals"]}
+judged = {(a["id"], s["id"]): s["verdict"] for a in ssh for s in a["signals"] if s["verdict"] != "SENSOR_UNAVAILABLE"}
+differ = {k: (vm_signals.get(k), v) for k, v in judged.items() if vm_signals.get(k) != v}
+print(f"signals judged over ssh://: {len(judged)} of {len(vm_signals)}; differing: {differ or 'none'}")
+sys.exit(0 if over_vagrant == over_ssh and not differ and judged else 1)
+EOF
+  then
+    log "the VM as a plain ssh:// target did not give the vagrant:// verdicts"
+    run_rc=1
+  fi
+  [ "$ssh_rc" = 0 ] || run_rc=$ssh_rc
+}
 exit "$run_rc"
