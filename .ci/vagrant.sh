@@ -153,22 +153,25 @@ print(f"ssh://root@{entry.hostname}:{entry.port}?identity_file={quote(entry.iden
       f"&host_key={quote(key, safe='')}")
 EOF
 )"
-  set +e
-  "$PY" -m pytest -q -rA atomics/ --target "$SSH_URL" --scope tests/data/scope/lab-services.toml \
-    --evidence-dir "$OUT/evidence-ssh" -p no:cacheprovider > "$OUT/pytest-atomics-ssh.log" 2>&1
-  ssh_rc=$?
-  set -e
-  step pytest_atomics_ssh "$t"
-  tail -12 "$OUT/pytest-atomics-ssh.log"
-  if ! "$PY" - "$OUT/evidence" "$OUT/evidence-ssh" <<'EOF'
+  # Twice: Sysmon's events reaching /var/log/syslog (rsyslog, as provisioned), then the journal only.
+  ssh_pass() {  # NAME: run the atomics over ssh://, compare with the vagrant:// run, print SENSOR_WANT's status
+    set +e
+    "$PY" -m pytest -q -rA atomics/ --target "$SSH_URL" --scope tests/data/scope/lab-services.toml \
+      --evidence-dir "$OUT/evidence-$1" -p no:cacheprovider > "$OUT/pytest-atomics-$1.log" 2>&1
+    local rc=$?
+    set -e
+    tail -8 "$OUT/pytest-atomics-$1.log"
+    if ! "$PY" - "$OUT/evidence" "$OUT/evidence-$1" "$2" <<'EOF'
 import json, sys
 from pathlib import Path
 
-def load(root: str) -> list[dict]:
+def load(root: str) -> dict:
     (doc,) = [json.loads(p.read_text()) for p in Path(root).glob("*/run.json")]
-    return [*doc["atomics"], doc["negative_control"]]
+    return doc
 
-vm, ssh = load(sys.argv[1]), load(sys.argv[2])
+vm_doc, ssh_doc = load(sys.argv[1]), load(sys.argv[2])
+vm = [*vm_doc["atomics"], vm_doc["negative_control"]]
+ssh = [*ssh_doc["atomics"], ssh_doc["negative_control"]]
 over_vagrant = {a["id"]: a["verdict"] for a in vm}
 over_ssh = {a["id"]: a["verdict"] for a in ssh}
 print("vagrant://default:", over_vagrant)
@@ -178,12 +181,32 @@ vm_signals = {(a["id"], s["id"]): s["verdict"] for a in vm for s in a["signals"]
 judged = {(a["id"], s["id"]): s["verdict"] for a in ssh for s in a["signals"] if s["verdict"] != "SENSOR_UNAVAILABLE"}
 differ = {k: (vm_signals.get(k), v) for k, v in judged.items() if vm_signals.get(k) != v}
 print(f"signals judged over ssh://: {len(judged)} of {len(vm_signals)}; differing: {differ or 'none'}")
-sys.exit(0 if over_vagrant == over_ssh and not differ and judged else 1)
+sysmon = next(s for s in ssh_doc["target"]["sensors"] if s["name"] == "sysmon")
+print(f"sysmon over ssh://: available={sysmon['available']} ({sysmon['reason']})")
+ok = sysmon["available"] and sys.argv[3] in sysmon["reason"]
+sys.exit(0 if over_vagrant == over_ssh and not differ and judged and ok else 1)
 EOF
-  then
-    log "the VM as a plain ssh:// target did not give the vagrant:// verdicts"
-    run_rc=1
-  fi
-  [ "$ssh_rc" = 0 ] || run_rc=$ssh_rc
+    then
+      log "the VM as a plain ssh:// target ($1) did not give the vagrant:// verdicts"
+      run_rc=1
+    fi
+    [ "$rc" = 0 ] || run_rc=$rc
+  }
+  ssh_pass ssh-syslog /var/log/syslog
+  step pytest_atomics_ssh_syslog "$t"
+  t=$(date +%s)
+  # Sysmon's syslog messages stop before rsyslog writes them anywhere: they reach the journal only.
+  "$PY" - "$SSH_URL" <<'EOF'
+import sys
+from harness.targets.base import get_target
+
+t = get_target(sys.argv[1])
+res = t.run("echo ':programname, isequal, \"sysmon\" stop' > /etc/rsyslog.d/29-sysmon-journal-only.conf"
+            " && systemctl restart rsyslog", timeout=60)
+t.close()
+sys.exit(res.rc)
+EOF
+  ssh_pass ssh-journal journal
+  step pytest_atomics_ssh_journal "$t"
 }
 exit "$run_rc"

@@ -12,8 +12,8 @@ configuration is locked (``auditctl -e 2``) takes no rule: auditd is then availa
 host's own rules log execve, and the reason says which rules are used.
 
 Sysmon for Linux: its events are read from the syslog file they reach (``/var/log/syslog``,
-``/var/log/messages``), found by a probe command whose event must arrive. A host whose Sysmon
-writes to journald only is reported unavailable with that reason (no file to slice).
+``/var/log/messages``), or from the systemd journal (``journalctl -t sysmon``, sliced by cursor)
+when they reach only the journal; the probe's own command must show up in one of them.
 
 Resolver and proxy logs are taken when the host has them at their Debian places (dnsmasq with
 ``log-queries`` and a ``log-facility`` file, Squid's ``/var/log/squid/access.log``).
@@ -29,6 +29,7 @@ from harness.collection import CollectionPlan, LogSpec, Sensor, SensorStatus, Sh
 from harness.errors import TelemetryError
 from harness.lab.auditctl import AuditRule, harness_rules
 from harness.lab.state import LabState
+from harness.telemetry.collectors.files import JOURNAL
 
 #: ``key=value`` lines; POSIX sh, read-only apart from the harmless probe command ``: <nonce>``.
 HOST_PROBE = r"""
@@ -102,12 +103,12 @@ def sysmon_status(facts: HostFacts) -> SensorStatus:
     where = facts.sysmon
     if where.startswith("/"):
         return SensorStatus(Sensor.SYSMON, True, f"a probe command's event arrived in {where}")
+    if where == "journald":
+        return SensorStatus(Sensor.SYSMON, True, "a probe command's event arrived in the journal (no syslog file)")
     why = {
         "absent": "Sysmon for Linux is not running",
         "none": "sysmon runs but no event for a probe command reached /var/log/syslog, /var/log/messages "
                 "or journald within 10 s",
-        "journald": "Sysmon's events reach journald only: there is no syslog file to slice (forward them "
-                    "to a file, e.g. rsyslog or ForwardToSyslog=yes)",
     }.get(where, f"unexpected probe answer {where!r}")
     return SensorStatus(Sensor.SYSMON, False, why)
 
@@ -190,7 +191,8 @@ class HostSensors:
         if auditd.available:
             logs.append(LogSpec(Source.AUDITD, facts.audit_log, Sensor.AUDITD, self.target))
         if sysmon.available:
-            logs.append(LogSpec(Source.SYSMON, facts.sysmon, Sensor.SYSMON, self.target))
+            path = f"{JOURNAL}sysmon" if facts.sysmon == "journald" else facts.sysmon
+            logs.append(LogSpec(Source.SYSMON, path, Sensor.SYSMON, self.target))
         if facts.dns_log:
             logs.append(LogSpec(Source.DNSMASQ, facts.dns_log, Sensor.DNS, self.target))
         if facts.proxy_log:

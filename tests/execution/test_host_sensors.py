@@ -77,10 +77,11 @@ def test_probe_answers_are_parsed() -> None:
     assert parse_probe("") == HostFacts()
 
 
-def test_sysmon_is_available_only_from_a_syslog_file() -> None:
+def test_sysmon_is_available_from_a_syslog_file_or_the_journal() -> None:
     assert sysmon_status(HostFacts(sysmon="/var/log/messages")).available
-    for where, why in (("absent", "not running"), ("none", "no event for a probe command"),
-                       ("journald", "journald only")):
+    journal = sysmon_status(HostFacts(sysmon="journald"))
+    assert journal.available and "journal" in journal.reason
+    for where, why in (("absent", "not running"), ("none", "no event for a probe command")):
         st = sysmon_status(HostFacts(sysmon=where))
         assert not st.available and why in st.reason, st
 
