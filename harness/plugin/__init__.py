@@ -29,6 +29,7 @@ import pytest
 # Every pytest run in this environment loads the plugin: keep its import light (engines, lab and
 # targets are imported when an atomic test first needs them).
 if TYPE_CHECKING:
+    from harness.evidence.document import JsonDoc
     from harness.run import AtomicOutcome, ValidationRun
     from harness.verdicts import AtomicVerdict
 
@@ -49,6 +50,7 @@ class ValidationRunHolder:
         self.config = config
         self.runs: dict[str, ValidationRun] = {}  # by target label
         self.evidence_written: list[Path] = []
+        self.worker_documents: list[JsonDoc] = []  # on an xdist controller: the workers' run records
 
     @property
     def run(self) -> ValidationRun | None:
@@ -181,6 +183,9 @@ def pytest_configure(config: pytest.Config) -> None:
         for target in config.getoption("harness_target", None) or []:
             _check_target(target)  # and a target URL that cannot parse (one line, not one failure per test)
     _check_fleet(config)
+    from harness.plugin.workers import check_dist_mode
+
+    check_dist_mode(config)
     config.stash[_RUN_KEY] = ValidationRunHolder(config)
 
 
@@ -311,9 +316,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from harness.atomics.loader import repo_root
     from harness.evidence import write_evidence
     from harness.evidence.runjson import build_document
+    from harness.plugin.workers import is_worker, send
 
-    base = session.config.getoption("harness_evidence") or str(repo_root() / "evidence")
-    key = session.config.getoption("harness_sign_key")
     finished = []
     for run in holder.runs.values():
         try:
@@ -323,17 +327,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             run.close()
         if run.outcomes:
             finished.append(run)
-    if not finished:
-        return
-    # One evidence set per session: a fleet's run.json holds each target's record (evidence/fleet.py).
+    documents = [build_document(run) for run in finished]
     secrets = [s for run in finished for s in run.secrets]
-    if len(finished) == 1:
-        out = Path(base) / finished[0].run_id
-        write_evidence(build_document(finished[0]), out, secrets)
+    if is_worker(session.config):  # the xdist controller writes the one evidence set (plugin/workers.py)
+        send(session.config, documents, secrets)
+        return
+    documents += holder.worker_documents  # already redacted by their workers
+    if not documents:
+        return
+    base = session.config.getoption("harness_evidence") or str(repo_root() / "evidence")
+    key = session.config.getoption("harness_sign_key")
+    # One evidence set per session: a fleet's run.json holds each target's record (evidence/fleet.py).
+    if len(documents) == 1:
+        out = Path(base) / documents[0]["run_id"]
+        write_evidence(documents[0], out, secrets)
     else:
         from harness.evidence.fleet import build_fleet_document, write_fleet_evidence
 
-        fleet = build_fleet_document([build_document(run) for run in finished])
+        fleet = build_fleet_document(documents)
         out = Path(base) / fleet["run_id"]
         write_fleet_evidence(fleet, out, secrets)
     if key:
@@ -343,10 +354,29 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     holder.evidence_written.append(out)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    from harness.plugin.workers import make_scheduler
+
+    return make_scheduler(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """pytest-xdist, on the controller: a worker is done; keep the run records it sent."""
+    from harness.plugin.workers import received
+
+    config: pytest.Config = getattr(node, "config")  # noqa: B009 - xdist's WorkerController, untyped
+    holder: ValidationRunHolder | None = config.stash.get(_RUN_KEY, None)
+    output = getattr(node, "workeroutput", None)
+    if holder is not None and isinstance(output, dict):
+        holder.worker_documents += received(output)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
     holder: ValidationRunHolder | None = config.stash.get(_RUN_KEY, None)
     runs = [r for r in holder.runs.values() if r.outcomes] if holder is not None else []
-    if not runs:
+    if not runs and not (holder is not None and holder.worker_documents):
         return
     terminalreporter.section("recon-harness verdicts")
     for run in runs:
@@ -363,5 +393,23 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
             if not sensor.get("available"):
                 terminalreporter.write_line(f"SENSOR UNAVAILABLE: {sensor.get('name')}: {sensor.get('reason')}",
                                             yellow=True)
+    for doc in holder.worker_documents if holder is not None else []:
+        _doc_summary(terminalreporter, doc, len(holder.worker_documents) > 1 if holder is not None else False)
     for out in holder.evidence_written if holder is not None else []:
         terminalreporter.write_line(f"evidence: {out}")
+
+
+def _doc_summary(terminalreporter: pytest.TerminalReporter, doc: JsonDoc, with_label: bool) -> None:
+    """The verdicts of one target's run record (on an xdist controller, which ran none itself)."""
+    if with_label:
+        terminalreporter.write_line(f"[{doc['target']['label']}]", bold=True)
+    for a in [*doc["atomics"], *([doc["negative_control"]] if doc.get("negative_control") else [])]:
+        counts: dict[str, int] = {}
+        for s in a["signals"]:
+            counts[s["verdict"]] = counts.get(s["verdict"], 0) + 1
+        summary = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
+        terminalreporter.write_line(f"{a['id']:<18} {a['verdict']:<18} {summary}")
+    for sensor in doc["target"]["sensors"]:
+        if not sensor.get("available"):
+            terminalreporter.write_line(f"SENSOR UNAVAILABLE: {sensor.get('name')}: {sensor.get('reason')}",
+                                        yellow=True)
