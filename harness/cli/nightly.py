@@ -49,6 +49,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.cli._target_options import add_target_options
 from harness.execution.session import DEFAULT_TARGET
 
 SCHEMA = """
@@ -70,14 +71,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--history", required=True, metavar="SQLITE", help="verdict history database (created if absent)")
     p.add_argument("--evidence-dir", default="evidence", metavar="DIR", help="evidence root (default evidence/)")
-    p.add_argument("--target", action="append", default=None,
-                   help=f"target URL (repeatable; default {DEFAULT_TARGET})")
-    p.add_argument("--inventory", metavar="FILE", default=None,
-                   help="Ansible inventory (INI or YAML): its hosts (or --target-group's) become ssh:// targets")
-    p.add_argument("--target-group", action="append", default=[], metavar="NAME",
-                   help="the hosts of this inventory group (repeatable; needs --inventory)")
-    p.add_argument("--scope", metavar="FILE", default=None,
-                   help="declared scope of real hosts ([scope] table as in a lab config); required for ssh://")
+    add_target_options(p)
     p.add_argument("--detections", default=None, metavar="DIR", help="detections directory (default detections/)")
     p.add_argument("--record", default=None, metavar="DIR", help="also save the telemetry layout under DIR")
     p.add_argument("--replay", default=None, metavar="DIR", help="judge a recording instead of detonating")
@@ -181,12 +175,7 @@ def _main(args: argparse.Namespace) -> int:
             now=parse_now(args.now) if args.now else None,
             progress=progress,
         )
-        try:
-            for atomic in run.expected_atomics():
-                run.outcome(atomic)
-            run.ensure_control()
-        finally:
-            run.close()
+        run.run_all()
         docs.append(build_document(run))
         secrets += run.secrets
     fleet = build_fleet_document(docs) if len(docs) > 1 else None

@@ -11,24 +11,18 @@ from typing import Any
 
 from harness.atomics.arguments import arguments_per_test, parse_assignments
 from harness.atomics.loader import default_technique_path, load_technique
+from harness.cli._target_options import add_target_options
 from harness.errors import ConfigError, TargetError
 from harness.execution.fleet import TargetSpec, resolve_targets
 from harness.execution.pipeline import DetonationPipeline, refused_run
 from harness.execution.runner import AtomicRun, Status
-from harness.execution.session import DEFAULT_TARGET, open_session
+from harness.execution.session import open_session
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("run", help="detonate atomics on a target (default: the embedded lab)")
     p.add_argument("ids", nargs="*", metavar="ID", help="atomic ids (T1590.005-N) or GUIDs; default: all")
-    p.add_argument("--target", action="append", default=None,
-                   help=f"target URL (repeatable; default {DEFAULT_TARGET})")
-    p.add_argument("--inventory", metavar="FILE", default=None,
-                   help="Ansible inventory (INI or YAML): its hosts (or --target-group's) become ssh:// targets")
-    p.add_argument("--target-group", action="append", default=[], metavar="NAME",
-                   help="run on the hosts of this inventory group (repeatable; needs --inventory)")
-    p.add_argument("--scope", metavar="FILE", default=None,
-                   help="declared scope of real hosts ([scope] table as in a lab config); required for ssh://")
+    add_target_options(p)
     p.add_argument("--atomics", default=None, help="atomic YAML (default atomics/T1590.005/T1590.005.yaml)")
     p.add_argument("--lab-config", default=None, help="lab config TOML (scope and addresses)")
     p.add_argument("--get-prereqs", action="store_true",

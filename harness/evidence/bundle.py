@@ -18,7 +18,8 @@ MANIFEST = "MANIFEST.sha256"
 FILES = ("run.json", "report.html", "junit.xml", "navigator-layer.json", "attire.json")
 
 
-def _dump(value: Any) -> str:
+def dump_json(value: Any) -> str:
+    """An evidence JSON file's text (indented, UTF-8 kept, anything else as str)."""
     return json.dumps(value, indent=2, default=str, ensure_ascii=False) + "\n"
 
 
@@ -29,19 +30,25 @@ def write_evidence(doc: JsonDoc, out_dir: Path, secrets: Iterable[str] = ()) -> 
     proxy password, plus credential query parameters), so no secret reaches the evidence even if
     an upstream stage missed one.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    redactor = Redactor([s for s in secrets if s])
     texts = {
-        "run.json": _dump(doc),
+        "run.json": dump_json(doc),
         "report.html": render_report(doc),
         "junit.xml": junit_xml(doc),
-        "navigator-layer.json": _dump(navigator_layer(doc)),
-        "attire.json": _dump(attire_log(doc)),
+        "navigator-layer.json": dump_json(navigator_layer(doc)),
+        "attire.json": dump_json(attire_log(doc)),
     }
+    return write_sealed(out_dir, {name: texts[name] for name in FILES}, secrets)
+
+
+def write_sealed(out_dir: Path, texts: dict[str, str], secrets: Iterable[str] = ()) -> list[Path]:
+    """Write ``texts`` (relative name -> text, in order) through the secret redactor, then
+    MANIFEST.sha256 over them; returns the files written, the manifest last."""
+    redactor = Redactor([s for s in secrets if s])
     written = []
-    for name in FILES:
+    for name, text in texts.items():
         path = out_dir / name
-        path.write_text(redactor.redact(texts[name]), encoding="utf-8")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(redactor.redact(text), encoding="utf-8")
         written.append(path)
         crash_point("evidence")  # bench/crash_cycles.py: killed with the evidence half written
     write_manifest(out_dir, written)

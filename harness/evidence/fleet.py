@@ -22,13 +22,11 @@ from typing import Any
 import jsonschema
 from referencing import Registry, Resource
 
-from harness.crashpoint import crash_point
-from harness.evidence.bundle import write_manifest
+from harness.evidence.bundle import dump_json, write_sealed
 from harness.evidence.document import JsonDoc
 from harness.evidence.formats import _PASS, attire_log, junit_document, junit_suite, navigator_layer, worst_verdict
 from harness.evidence.report import COLOURS, badge, e, page_head, run_parts
 from harness.evidence.runjson import run_schema
-from harness.telemetry.redaction import Redactor
 
 FLEET_SCHEMA_VERSION = 1
 
@@ -134,29 +132,15 @@ def _slug(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "target"
 
 
-def _dump(value: Any) -> str:
-    return json.dumps(value, indent=2, default=str, ensure_ascii=False) + "\n"
-
-
 def write_fleet_evidence(fleet: JsonDoc, out_dir: Path, secrets: Iterable[str] = ()) -> list[Path]:
     """Write the fleet's run.json, report.html, junit.xml, navigator-layer.json, one ATTiRe log per
     target (attire/NN-<label>.json) and MANIFEST.sha256, every file through the secret redactor."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "attire").mkdir(exist_ok=True)
-    redactor = Redactor([s for s in secrets if s])
     texts = {
-        "run.json": _dump(fleet),
+        "run.json": dump_json(fleet),
         "report.html": render_fleet_report(fleet),
         "junit.xml": fleet_junit(fleet),
-        "navigator-layer.json": _dump(fleet_navigator(fleet)),
+        "navigator-layer.json": dump_json(fleet_navigator(fleet)),
     }
     for n, doc in enumerate(fleet["targets"], 1):
-        texts[f"attire/{n:02d}-{_slug(doc['target']['label'])}.json"] = _dump(attire_log(doc))
-    written = []
-    for name, text in texts.items():
-        path = out_dir / name
-        path.write_text(redactor.redact(text), encoding="utf-8")
-        written.append(path)
-        crash_point("evidence")
-    write_manifest(out_dir, written)
-    return [*written, out_dir / "MANIFEST.sha256"]
+        texts[f"attire/{n:02d}-{_slug(doc['target']['label'])}.json"] = dump_json(attire_log(doc))
+    return write_sealed(out_dir, texts, secrets)

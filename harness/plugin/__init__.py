@@ -375,41 +375,35 @@ def pytest_testnodedown(node: object, error: object) -> None:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
     holder: ValidationRunHolder | None = config.stash.get(_RUN_KEY, None)
-    runs = [r for r in holder.runs.values() if r.outcomes] if holder is not None else []
-    if not runs and not (holder is not None and holder.worker_documents):
+    if holder is None:
+        return
+    # (label, [(atomic, verdict, signal verdicts)], sensors) per target: this process's own runs,
+    # or, on an xdist controller, the run records its workers sent
+    targets: list[tuple[str, list[tuple[str, str, list[str]]], list[dict[str, object]]]] = [
+        (run.target_label, [(aid, str(run.outcomes[aid].verdict.verdict),
+                             [str(s.verdict) for s in run.outcomes[aid].verdict.signals]) for aid in run.order],
+         run.sensors)
+        for run in holder.runs.values() if run.outcomes]
+    targets += [(doc["target"]["label"],
+                 [(a["id"], a["verdict"], [s["verdict"] for s in a["signals"]])
+                  for a in [*doc["atomics"], *([doc["negative_control"]] if doc.get("negative_control") else [])]],
+                 doc["target"]["sensors"])
+                for doc in holder.worker_documents]
+    if not targets:
         return
     terminalreporter.section("recon-harness verdicts")
-    for run in runs:
-        if len(runs) > 1:
-            terminalreporter.write_line(f"[{run.target_label}]", bold=True)
-        for aid in run.order:
-            v = run.outcomes[aid].verdict
+    for label, rows, sensors in targets:
+        if len(targets) > 1:
+            terminalreporter.write_line(f"[{label}]", bold=True)
+        for aid, verdict, signals in rows:
             counts: dict[str, int] = {}
-            for s in v.signals:
-                counts[str(s.verdict)] = counts.get(str(s.verdict), 0) + 1
+            for v in signals:
+                counts[v] = counts.get(v, 0) + 1
             summary = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
-            terminalreporter.write_line(f"{aid:<18} {v.verdict!s:<18} {summary}")
-        for sensor in run.sensors:
+            terminalreporter.write_line(f"{aid:<18} {verdict:<18} {summary}")
+        for sensor in sensors:
             if not sensor.get("available"):
                 terminalreporter.write_line(f"SENSOR UNAVAILABLE: {sensor.get('name')}: {sensor.get('reason')}",
                                             yellow=True)
-    for doc in holder.worker_documents if holder is not None else []:
-        _doc_summary(terminalreporter, doc, len(holder.worker_documents) > 1 if holder is not None else False)
-    for out in holder.evidence_written if holder is not None else []:
+    for out in holder.evidence_written:
         terminalreporter.write_line(f"evidence: {out}")
-
-
-def _doc_summary(terminalreporter: pytest.TerminalReporter, doc: JsonDoc, with_label: bool) -> None:
-    """The verdicts of one target's run record (on an xdist controller, which ran none itself)."""
-    if with_label:
-        terminalreporter.write_line(f"[{doc['target']['label']}]", bold=True)
-    for a in [*doc["atomics"], *([doc["negative_control"]] if doc.get("negative_control") else [])]:
-        counts: dict[str, int] = {}
-        for s in a["signals"]:
-            counts[s["verdict"]] = counts.get(s["verdict"], 0) + 1
-        summary = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
-        terminalreporter.write_line(f"{a['id']:<18} {a['verdict']:<18} {summary}")
-    for sensor in doc["target"]["sensors"]:
-        if not sensor.get("available"):
-            terminalreporter.write_line(f"SENSOR UNAVAILABLE: {sensor.get('name')}: {sensor.get('reason')}",
-                                        yellow=True)

@@ -335,6 +335,16 @@ class ValidationRun:
                              kql_rows={q: list(o.rows) for q, o in result.kql.items()},
                              excerpts=_excerpts(sigma), timings={"detonation_s": round(secs, 3)}, kql_now=iso(now))
 
+    def run_all(self) -> None:
+        """Every expected atomic, then the negative control, then the session closed (also after an
+        error): what ``harness nightly`` and the suite-level tests run."""
+        try:
+            for atomic in self.expected_atomics():
+                self.outcome(atomic)
+            self.ensure_control()
+        finally:
+            self.close()
+
     def ensure_control(self) -> None:
         """Every run has a negative control once any atomic ran."""
         if self.outcomes and NEGATIVE_CONTROL_ID not in self.outcomes:

@@ -140,24 +140,26 @@ class _Lineage:
 
     def __init__(self) -> None:
         self.guids: dict[str, int | None] = {}
+        self._by_pid: dict[int, set[str]] = {}  # lower-cased GUIDs of each lineage pid
 
     def add(self, guid: object, pid: int | None) -> None:
         if isinstance(guid, str):
             self.guids[guid] = pid
+            if pid is not None:
+                self._by_pid.setdefault(pid, set()).add(guid.lower())
 
     def holds(self, guid: object, pid: int | None) -> bool:
         """``guid`` is in the lineage, or is a lineage process's GUID whose start second Sysmon
-        computed one off (:func:`guid_neighbours`) for the same pid; such a GUID joins the lineage."""
+        computed one off (:func:`guid_neighbours`) for the same pid; such a GUID joins the lineage.
+        Most events are unrelated: only a pid of the lineage costs more than a dict lookup."""
         if not isinstance(guid, str):
             return False
         if guid in self.guids:
             return True
-        if pid is None:
-            return False
-        for other in guid_neighbours(guid):
-            if any(g.lower() == other and p == pid for g, p in self.guids.items()):
-                self.guids[guid] = pid
-                return True
+        known = self._by_pid.get(pid) if pid is not None else None
+        if known and any(other in known for other in guid_neighbours(guid)):
+            self.add(guid, pid)
+            return True
         return False
 
 

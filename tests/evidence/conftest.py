@@ -17,8 +17,5 @@ ROOT = Path(__file__).resolve().parents[2]
 def replayed_document(recording_without_sysmon: Path) -> dict[str, Any]:
     # The variant without Sysmon, so the evidence also carries skipped (SENSOR_UNAVAILABLE) signals.
     run = ValidationRun(target="netns://rah", detections=ROOT / "detections", replay=recording_without_sysmon)
-    for atomic in run.expected_atomics():
-        run.outcome(atomic)
-    run.ensure_control()
-    run.close()
+    run.run_all()
     return build_document(run)

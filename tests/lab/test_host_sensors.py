@@ -37,12 +37,7 @@ def lab() -> Iterator[EmbeddedLab]:
 def _run_suite(target: str, **kwargs: object) -> dict[str, object]:
     """The whole suite in this process (the lab lock is re-entrant here, not across processes)."""
     run = ValidationRun(target=target, detections=REPO / "detections", **kwargs)  # type: ignore[arg-type]
-    try:
-        for atomic in run.expected_atomics():
-            run.outcome(atomic)
-        run.ensure_control()
-    finally:
-        run.close()
+    run.run_all()
     return build_document(run)
 
 

@@ -74,12 +74,7 @@ def _doc(label: str, detections: Path = ROOT / "detections") -> dict[str, object
     from harness.run import ValidationRun
 
     run = ValidationRun(target="netns://rah", label=label, detections=detections, replay=RECORDING)
-    try:
-        for atomic in run.expected_atomics():
-            run.outcome(atomic)
-        run.ensure_control()
-    finally:
-        run.close()
+    run.run_all()
     return build_document(run)
 
 
