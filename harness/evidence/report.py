@@ -145,6 +145,11 @@ def run_parts(doc: JsonDoc, anchor: str = "") -> list[str]:
         parts.append(f"<tr><th>{e(k)}</th><td>{e(facts.get(k))}</td></tr>")
     for k, v in sorted((facts.get("tools") or {}).items()):
         parts.append(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>")
+    conn = facts.get("connection") or {}
+    if conn.get("host_key_verification"):
+        parts.append(f"<tr><th>host key</th><td>{e(conn['host_key_verification'])}</td></tr>")
+    for why in conn.get("reconnects") or []:  # the run went on over a new connection: say why
+        parts.append(f'<tr><th>reconnected</th><td class="loud">{e(why)}</td></tr>')
     parts.append("</table><table><tr><th>Sensor</th><th>Available</th><th>Mandatory</th><th>Reason</th></tr>")
     for s in t["sensors"]:
         parts.append(f'<tr><td>{e(s["name"])}</td><td>{e(s["available"])}</td><td>{e(s["mandatory"])}</td>'

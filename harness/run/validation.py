@@ -199,11 +199,15 @@ class ValidationRun:
         facts["tools"] = tools
         if session.clock is not None:
             facts["clock"] = session.clock.to_dict()
+        # How the harness reached the target (host key verified how); refreshed at close with any
+        # reconnect the run needed.
+        facts["connection"] = session.target.facts()
         return facts
 
     def close(self) -> None:
         """Close the session: the lab comes down when this run built it."""
         if self._pipeline is not None:
+            self.facts["connection"] = self._pipeline.session.target.facts()
             self.progress("[harness] closing the target session (lab down if the run built it) ...")
         self._stack.close()
         self.suite.close()

@@ -20,9 +20,9 @@ import select
 import socket
 import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import paramiko
 
@@ -38,6 +38,8 @@ from harness.targets.base import (
 )
 
 TRUE = {"1", "true", "yes", "on"}
+_T = TypeVar("_T")
+_log = logging.getLogger(__name__)
 
 # paramiko's transport thread logs a failed handshake (with its traceback) at ERROR before the
 # caller gets the exception; with no logging configured Python's last-resort handler would print
@@ -77,6 +79,12 @@ def connect_failure(exc: BaseException) -> str:
         text = str(exc) or type(exc).__name__
         text = re.sub(r"^Error reading SSH protocol banner(?=\S)", "Error reading SSH protocol banner: ", text)
     return " ".join(text.split())
+
+
+def _transport_failure(transport: paramiko.Transport | None) -> str:
+    """Why a transport ended, as paramiko recorded it (its reader thread keeps the exception)."""
+    exc = transport.get_exception() if transport is not None else None
+    return " ".join(str(exc).split()) or type(exc).__name__ if exc is not None else "closed by the peer"
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -145,6 +153,7 @@ class SSHTarget(Target):
         self._connect_timeout = connect_timeout
         self._client: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
+        self._reconnects: list[str] = []
 
     @property
     def where(self) -> str:
@@ -183,10 +192,14 @@ class SSHTarget(Target):
 
     # Connection -------------------------------------------------------------------------------
     def _connect(self) -> paramiko.SSHClient:
-        if self._client is not None and self._client.get_transport() is not None:
+        if self._client is not None:
             transport = self._client.get_transport()
             if transport is not None and transport.is_active():
                 return self._client
+            # The connection died between commands (the peer closed it, a network blip): connect
+            # again, and say so in the run's facts, not silently.
+            self._note_reconnect(f"connection lost ({_transport_failure(transport)})")
+            self.close()
         client = paramiko.SSHClient()
         known = self.known_hosts or str(Path.home() / ".ssh" / "known_hosts")
         if self.known_hosts is not None or Path(known).exists():
@@ -211,8 +224,15 @@ class SSHTarget(Target):
             raise
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise TargetError(f"{self.where}: cannot connect: {connect_failure(exc)}") from exc
+        transport = client.get_transport()
+        if transport is not None:
+            transport.set_keepalive(15)  # a long quiet collection must not let a middlebox drop it
         self._client = client
         return client
+
+    def _note_reconnect(self, why: str) -> None:
+        self._reconnects.append(why)
+        _log.warning("%s: %s; reconnecting", self.where, why)
 
     def verified_host_key(self) -> paramiko.PKey:
         """The server's host key, as verified when connecting (known_hosts, pin or explicit accept)."""
@@ -225,6 +245,8 @@ class SSHTarget(Target):
         facts: dict[str, Any] = {"url": self.url, "host_key_verification": self._policy.verified_by}
         if self._policy.accepted_unverified:
             facts["host_key_accepted_unverified"] = self._policy.accepted_unverified
+        if self._reconnects:
+            facts["reconnects"] = list(self._reconnects)
         return facts
 
     def close(self) -> None:
@@ -339,24 +361,55 @@ class SSHTarget(Target):
 
     # Files -------------------------------------------------------------------------------------
     def _sftp_client(self) -> paramiko.SFTPClient:
-        if self._sftp is None:
-            try:
-                self._sftp = self._connect().open_sftp()
-            except (paramiko.SSHException, OSError) as exc:
-                raise TargetError(f"{self.url}: SFTP unavailable: {exc}") from exc
+        sftp = self._sftp
+        if sftp is not None and not sftp.get_channel().closed:  # type: ignore[union-attr]
+            return sftp
+        if sftp is not None:
+            # A CI run lost its SFTP channel between two atomics and every later file operation
+            # failed with "Socket is closed": a closed channel is never reused. (When the whole
+            # connection went, _connect says so instead.)
+            transport = self._client.get_transport() if self._client is not None else None
+            if transport is not None and transport.is_active():
+                self._note_reconnect("SFTP session lost (channel closed)")
+            self._sftp = None
+            with contextlib.suppress(Exception):
+                sftp.close()
+        try:
+            self._sftp = self._connect().open_sftp()
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise TargetError(f"{self.url}: SFTP unavailable: {exc}") from exc
         return self._sftp
 
-    def read_file(self, path: str) -> bytes:
+    def _sftp_op(self, op: Callable[[paramiko.SFTPClient], _T]) -> _T:
+        """``op`` on the SFTP session, once more on a new session when the channel or connection
+        died under it (every file operation here is idempotent: read, whole-file write, remove)."""
         try:
-            with self._sftp_client().open(path, "rb") as fh:
+            return op(self._sftp_client())
+        except (FileNotFoundError, PermissionError, IsADirectoryError):
+            raise
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            sftp = self._sftp
+            alive = sftp is not None and not sftp.get_channel().closed  # type: ignore[union-attr]
+            if alive and not isinstance(exc, EOFError | paramiko.SSHException):
+                raise  # an error the server reported (no space, not a directory...): not retried
+            self._note_reconnect(f"SFTP session lost ({' '.join(str(exc).split()) or type(exc).__name__})")
+            self.close()
+            return op(self._sftp_client())
+
+    def read_file(self, path: str) -> bytes:
+        def read(sftp: paramiko.SFTPClient) -> bytes:
+            with sftp.open(path, "rb") as fh:
                 return fh.read()
-        except OSError as exc:
+
+        try:
+            return self._sftp_op(read)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
             raise TargetError(f"{self.url}: cannot read {path}: {exc}") from exc
 
     def write_file(self, path: str, data: bytes, mode: int = 0o600) -> None:
-        sftp = self._sftp_client()
         parent = path.rsplit("/", 1)[0]
-        try:
+
+        def write(sftp: paramiko.SFTPClient) -> None:
             if parent:
                 try:
                     sftp.stat(parent)
@@ -365,18 +418,26 @@ class SSHTarget(Target):
             with sftp.open(path, "wb") as fh:
                 fh.write(data)
             sftp.chmod(path, stat.S_IMODE(mode))
-        except OSError as exc:
+
+        try:
+            self._sftp_op(write)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
             raise TargetError(f"{self.url}: cannot write {path}: {exc}") from exc
 
     def remove_file(self, path: str) -> None:
-        sftp = self._sftp_client()
-        try:
-            st = sftp.stat(path)
+        def remove(sftp: paramiko.SFTPClient) -> None:
+            try:
+                st = sftp.stat(path)
+            except FileNotFoundError:
+                return
             if st.st_mode is not None and stat.S_ISDIR(st.st_mode):
                 sftp.rmdir(path)
             else:
                 sftp.remove(path)
+
+        try:
+            self._sftp_op(remove)
         except FileNotFoundError:
             pass
-        except OSError as exc:
+        except (OSError, EOFError, paramiko.SSHException) as exc:
             raise TargetError(f"{self.url}: cannot remove {path}: {exc}") from exc

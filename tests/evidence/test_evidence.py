@@ -4,6 +4,7 @@ redacted and HTML escaped. Built from the committed embedded-lab recording (no r
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import subprocess
@@ -143,3 +144,13 @@ def test_html_escapes_everything(doc: dict[str, Any]) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "http://" not in page.split("<body>")[0]  # self-contained: nothing loaded from elsewhere
     assert "<script" not in page and "<link" not in page and "@import" not in page
+
+
+def test_report_names_how_the_target_was_reached_and_every_reconnect(doc: dict[str, Any]) -> None:
+    d = copy.deepcopy(doc)
+    d["target"]["facts"]["connection"] = {"url": "ssh://root@lab:22", "host_key_verification": "pinned",
+                                          "reconnects": ["SFTP session lost (channel closed)"]}
+    page = render_report(d)
+    assert "<th>host key</th><td>pinned</td>" in page
+    assert '<th>reconnected</th><td class="loud">SFTP session lost (channel closed)</td>' in page
+    assert "reconnected" not in render_report(doc)

@@ -11,6 +11,7 @@ from harness.errors import TargetError
 from harness.lab.config import load_lab_config
 from harness.lab.embedded import EmbeddedLab
 from harness.targets import get_target
+from harness.targets.ssh import SSHTarget
 
 pytestmark = pytest.mark.lab
 
@@ -81,3 +82,28 @@ def test_testinfra_readiness_and_cleanup_checks_on_the_lab_host(lab: Any) -> Non
         assert inspector.existing_paths(["/tmp/atomic-inspector-probe"]) == ["/tmp/atomic-inspector-probe"]
         t.run("rm -f /tmp/atomic-inspector-probe")
         assert inspector.existing_paths(["/tmp/atomic-inspector-probe"]) == []
+
+
+def test_a_lost_sftp_session_or_connection_is_reopened_and_recorded(lab: Any) -> None:
+    """A CI run's SFTP channel died between two atomics and every later file operation failed
+    with "Socket is closed". Here the server side ends it for real: first the internal-sftp
+    process, then the whole connection's session process (both started by this connection)."""
+    t = get_target("netns://rah")
+    assert isinstance(t, SSHTarget)
+    probe = "/tmp/.harness-sftp-probe"
+    t.write_file(probe, b"one")
+    session = t.run("ps -o ppid= -p $$").stdout.strip()
+    children = t.run(f"ps -o pid=,args= --ppid {session}").stdout.splitlines()
+    sftp = [line.split()[0] for line in children if line.split()[1:] == ["rah-sshd:", "root@internal-sftp"]]
+    assert len(sftp) == 1, f"no internal-sftp process under session {session}"
+    assert t.run(f"kill -KILL {sftp[0]}").rc == 0
+    t.write_file(probe, b"two")
+    # found closed before the write, or the write is what found it (the server's close raced it)
+    (first,) = t.facts()["reconnects"]
+    assert first.startswith("SFTP session lost ("), first
+    t.run(f"kill -KILL {t.run('ps -o ppid= -p $$').stdout.strip()}")
+    assert t.read_file(probe) == b"two"
+    t.remove_file(probe)
+    assert t.run(f"test -e {probe}").rc == 1
+    reconnects = t.facts()["reconnects"]
+    assert len(reconnects) == 2 and reconnects[1].startswith("connection lost"), reconnects
