@@ -46,3 +46,23 @@ def arguments_per_test(tests: Sequence[AtomicTest], overrides: Mapping[str, str]
         test.arguments(mine)  # a value of the wrong type (integer given "abc") raises here
         per_test[test.id] = mine
     return per_test
+
+
+#: where the atomics' default outputs go; another embedded lab instance on the same filesystem gets
+#: its own names there (harness.lab.instances)
+SHARED_OUTPUT_PREFIX = "/tmp/atomic-"
+
+
+def instance_outputs(tests: Sequence[AtomicTest], per_test: Mapping[str, Mapping[str, str]],
+                     instance: str) -> dict[str, dict[str, str]]:
+    """``per_test`` plus, for lab instance ``instance``, every path argument left at a default under
+    ``/tmp/atomic-`` renamed ``/tmp/atomic-<instance>-...``: two labs sharing one filesystem never
+    write (or clean up) each other's outputs. An explicit override stays as given."""
+    out = {tid: dict(args) for tid, args in per_test.items()}
+    for test in tests:
+        mine = out.setdefault(test.id, {})
+        for name, arg in test.input_arguments.items():
+            default = arg.default_text()
+            if arg.type.lower() == "path" and name not in mine and default.startswith(SHARED_OUTPUT_PREFIX):
+                mine[name] = f"{SHARED_OUTPUT_PREFIX}{instance}-{default[len(SHARED_OUTPUT_PREFIX):]}"
+    return out

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from harness.errors import ConfigError
 from harness.lab.config import load_lab_config
+from harness.lab.instances import instance_config
 from harness.lab.registry import LABS, lab_class
 
 #: Scripts test `harness lab status` (`harness lab status || harness lab up`): down is not an error
@@ -28,12 +30,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--lab", default="embedded", choices=list(LABS),
                    help="which lab (default: embedded; vagrant: the libvirt lab VM, see docs/vagrant.md)")
     p.add_argument("--lab-config", metavar="TOML", help="lab config file (default: the packaged safe defaults)")
+    p.add_argument("--name", metavar="NAME",
+                   help="another embedded lab beside the configured one (own namespaces, transit /30, state "
+                        "and lock), reached as netns://NAME; host-wide sensors are shared until the last is down")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
     cfg = load_lab_config(args.lab_config)
+    if args.name:
+        if args.lab != "embedded":
+            raise ConfigError("--name: only the embedded lab has instances")
+        # an instance that is up is found by its state; one that is not gets a free transit /30
+        # (only `up` creates anything with it: down and status of a lab that is down find nothing)
+        cfg = instance_config(cfg, args.name, allocate=True)
     lab = lab_class(args.lab)(cfg)
     if args.action == "up":
         out, text = lab.up_report()

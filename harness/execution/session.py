@@ -19,6 +19,7 @@ from harness.errors import ConfigError
 from harness.execution.fleet import REAL_HOST_SCHEMES
 from harness.execution.scope import Scope
 from harness.lab.config import LabConfig, load_lab_config
+from harness.lab.instances import instance_config, is_instance
 from harness.lab.lock import lab_lock
 from harness.lab.registry import Lab, lab_class, lab_for_scheme
 from harness.lab.shell import sigterm_as_interrupt
@@ -68,6 +69,9 @@ def open_session(target_url: str | None = None, lab_config: str | None = None,
     url = target_url or DEFAULT_TARGET
     cfg = load_lab_config(lab_config)
     parsed = parse_target_url(url)
+    if parsed.scheme == "netns" and is_instance(cfg, parsed.host):
+        # netns://NAME: an instance of the configured lab, built by this session when it is down
+        cfg = instance_config(cfg, str(parsed.host), allocate=True)
     if scope is None and parsed.scheme in REAL_HOST_SCHEMES:
         raise ConfigError(f"{url} is a real host, not a lab: a run against it needs a declared scope (--scope FILE)")
     lab: Lab | None = None

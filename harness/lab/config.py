@@ -83,6 +83,15 @@ VAGRANT_ENV = {
 
 
 @dataclass(frozen=True)
+class BaseLab:
+    """The configured lab an instance (``harness lab up --name``) was derived from."""
+
+    name: str
+    state_dir: Path
+    slot: int  # the instance's transit is the configured one's /30 + slot
+
+
+@dataclass(frozen=True)
 class LabConfig:
     path: str
     name: str
@@ -100,6 +109,12 @@ class LabConfig:
     scope: Scope
     vagrant: VagrantConfig
     telemetry: TelemetryConfig = TelemetryConfig()
+    instance_of: BaseLab | None = None  # set on an instance (harness.lab.instances)
+
+    @property
+    def base(self) -> BaseLab:
+        """The configured lab (itself, slot 0, unless this is an instance)."""
+        return self.instance_of or BaseLab(self.name, self.state_dir, 0)
 
     # Derived addresses -------------------------------------------------------------------
     @property

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from harness.errors import LabError
 from harness.lab import auditctl
+from harness.lab.instances import shared_claims
 from harness.lab.layout import PAM_DIR, LabLayout
 from harness.lab.network import apply_nft
 from harness.lab.shell import in_netns, read_pid, run_checked
@@ -130,21 +131,31 @@ class Daemons(LabLayout):
     def _start_audit(self, state: LabState) -> None:
         if shutil.which("auditctl") is None or shutil.which("auditd") is None:
             raise LabError("auditd is not installed (Debian: apt-get install auditd)")
+        rules = auditctl.harness_rules(self.cfg.telemetry.audit_key, self.cfg.telemetry.audit_watch_dirs)
+        # auditd is host-wide: when another live lab instance set it up, claim what it recorded (the
+        # host's settings as they were before any lab) instead of recording the lab's own as "before".
+        claims = shared_claims(self.cfg, lambda r: r.kind in ("audit_settings", "audit_rule")
+                               or (r.name == "auditd" and r.kind in ("process", "process_starting")))
+        if claims and auditctl.rules_live(self.cfg.telemetry.audit_key) == len(rules):
+            for res in claims:
+                state.record(res.kind, res.name, **res.data)
+            return
         st = auditctl.status()
-        state.record("audit_settings", "audit", backlog_limit=st.get("backlog_limit"), enabled=st.get("enabled"))
+        state.record("audit_settings", "audit", backlog_limit=st.get("backlog_limit"), enabled=st.get("enabled"),
+                     shared=True)
         if st.get("pid", "0") == "0":
             # auditd runs in the host's namespace and its pid is known only once it has started: record
             # the intent first, so a crash in between still lets `lab down` find it by its pid file.
             state.record("process_starting", "auditd", pidfiles=["/run/auditd.pid", "/var/run/auditd.pid"],
-                         not_before=boot_ticks())
+                         not_before=boot_ticks(), shared=True)
             run_checked(["auditd"])  # daemonizes once it is ready
             pid = read_pid(Path("/run/auditd.pid")) or read_pid(Path("/var/run/auditd.pid"))
             if pid is None:
                 raise LabError("auditd started but wrote no pid file")
-            state.record_process("auditd", pid)
+            state.record("process", "auditd", pid=pid, start_time=proc_start_time(pid), shared=True)
         auditctl.set_backlog(auditctl.BACKLOG)
-        rules = auditctl.harness_rules(self.cfg.telemetry.audit_key, self.cfg.telemetry.audit_watch_dirs)
-        auditctl.install(rules, on_added=lambda r: state.record("audit_rule", str(r), fields=list(r.fields)))
+        auditctl.install(rules, on_added=lambda r: state.record("audit_rule", str(r), fields=list(r.fields),
+                                                                 shared=True))
 
     def _start_sshd(self, state: LabState) -> None:
         cfg = self.cfg

@@ -26,6 +26,7 @@ from harness.lab import auditctl
 from harness.lab import sysmon as lab_sysmon
 from harness.lab.config import LabConfig
 from harness.lab.daemons import Daemons, find_sshd
+from harness.lab.instances import HOST_LOCK, INSTANCES_DIR, held_blackholes, shared_claims
 from harness.lab.layout import NETNS_ETC, NETNS_RUN, PAM_DIR
 from harness.lab.lock import lab_lock
 from harness.lab.network import Network
@@ -63,7 +64,8 @@ class EmbeddedLab(Provisioning, Network, Daemons, Sensing, Takedown):
     # Up ----------------------------------------------------------------------------------------
     def up(self, *, provision: bool = True) -> LabState:
         require_root("harness lab up")
-        with lab_lock(self.cfg.name):
+        # The host lock: one lab instance at a time decides about host-wide things (claims).
+        with lab_lock(self.cfg.name), lab_lock(HOST_LOCK):
             return self._up(provision)
 
     def _up(self, provision: bool) -> LabState:
@@ -77,11 +79,15 @@ class EmbeddedLab(Provisioning, Network, Daemons, Sensing, Takedown):
         if LabState.load(self.state_dir) is not None or self._leftovers():
             # An earlier run crashed or was not torn down: clean it before building anew.
             self._down()
-        check_no_overlap(self.cfg.lab_ranges())
+        check_no_overlap(self.cfg.lab_ranges(), ignore_blackholes=held_blackholes(self.cfg))
         if provision:
             self.provision()
         started = time.monotonic()
         state = LabState(self.state_dir / "state.json", self.cfg.name)
+        if self.cfg.instance_of is not None:  # how netns://NAME finds this instance's addresses again
+            state.info["slot"] = self.cfg.instance_of.slot
+            # every instance claims the parent: the last one down (it is empty then) removes it
+            state.record("dir", str(INSTANCES_DIR), only_if_empty=True)
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         state.record("dir", str(self.state_dir))
         try:
@@ -108,7 +114,7 @@ class EmbeddedLab(Provisioning, Network, Daemons, Sensing, Takedown):
         crash_point("lab_up")  # bench/crash_cycles.py: killed with half the lab's daemons running
         self._start_firewall_log(state)
         self._start_audit(state)
-        lab_sysmon.setup(state, self.log_dir)
+        lab_sysmon.setup(state, lab_sysmon.SHARED_DIR, shared_claims(self.cfg, lab_sysmon.is_shared_part))
         self._start_sshd(state)
         self._wait_ready()
 
@@ -121,7 +127,7 @@ class EmbeddedLab(Provisioning, Network, Daemons, Sensing, Takedown):
             all_secrets.append(self.proxy_credentials()[1])
         logs = LabLogs(audit=str(self.audit_log_path()), dns=str(self.log_dir / "dnsmasq.log"),
                        proxy=str(self.squid_dir / "access.log"), firewall=str(self.log_dir / "nflog.jsonl"),
-                       inet=str(self.log_dir / "inet.jsonl"), sysmon=str(self.log_dir / "sysmon.log"))
+                       inet=str(self.log_dir / "inet.jsonl"), sysmon=str(self.sysmon_log))
         return lab_plan(self.cfg, logs, self.sensors(), all_secrets, proxy_mode, audit_sync=auditctl.sync_marker,
                         tempdirs=LabState.open(self.state_dir, self.cfg.name), recheck=self._sysmon_recheck)
 

@@ -15,7 +15,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.lab import sysmon
 from harness.lab.config import LabConfig
+from harness.lab.instances import INSTANCES_DIR
 
 _VOLATILE_AUDIT = re.compile(r"^(lost|backlog|pid|backlog_wait_time_actual)\b")
 
@@ -54,7 +56,7 @@ class HostState:
 def lab_processes(cfg: LabConfig) -> str:
     """Processes that belong to a lab: by its state dir or its sshd name in their command line."""
     # Every process the lab starts carries its state dir in argv (configs, logs, keys).
-    markers = (str(cfg.state_dir), f"{cfg.name}-sshd", f"netns exec {cfg.name}-")
+    markers = (str(cfg.state_dir), f"{cfg.name}-sshd", f"netns exec {cfg.name}-", str(INSTANCES_DIR))
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -70,7 +72,6 @@ def lab_processes(cfg: LabConfig) -> str:
 
 def sysmon_footprint() -> str:
     """What the lab's Sysmon install may leave: its packages, files, /dev/log, mounts, daemons."""
-    from harness.lab import sysmon
 
     mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
               if line.split()[2] in ("tracefs", "debugfs")]
@@ -110,6 +111,8 @@ def snapshot(cfg: LabConfig) -> HostState:
         "pam.d": _ls("/etc/pam.d"),
         "mounts": mounts,
         "state_dir": _ls(cfg.state_dir),
+        "lab_instances": _ls(INSTANCES_DIR),  # harness lab up --name
+        "sysmon_log_dir": _ls(sysmon.SHARED_DIR),
         "tmp_atomic_outputs": tmp_outputs,
         "tmp_harness_files": tmp_harness,
         "tmp_harness_dirs": tmp_dirs,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.lab.config import LabConfig, load_lab_config
+from harness.lab.sysmon import SHARED_DIR as SYSMON_DIR
 from harness.packages import theharvester
 
 PAM_DIR = Path("/etc/pam.d")
@@ -41,6 +42,11 @@ class LabLayout:
     @property
     def log_dir(self) -> Path:
         return self.state_dir / "logs"
+
+    @property
+    def sysmon_log(self) -> Path:
+        """Sysmon's events as the lab's /dev/log listener writes them (host-wide, see lab.sysmon)."""
+        return SYSMON_DIR / "sysmon.log"
 
     @property
     def home_dir(self) -> Path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.errors import TargetError
+from harness.errors import HarnessError, TargetError
 from harness.targets.base import TargetURL, check_options
 from harness.targets.ssh import SSHTarget
 
@@ -26,14 +26,18 @@ class NetnsTarget(SSHTarget):
     def from_url(cls, url: TargetURL, **kwargs: Any) -> NetnsTarget:
         from harness.lab.config import load_lab_config
         from harness.lab.embedded import EmbeddedLab
+        from harness.lab.instances import instance_config
 
         name = url.host or ""
         cfg = load_lab_config(url.options.get("config") or kwargs.get("lab_config"))
-        if name and name != cfg.name:
-            raise TargetError(f"netns://{name}: the lab config {cfg.path} describes lab {cfg.name!r}")
+        try:  # another name is an instance of the configured lab (harness lab up --name NAME)
+            cfg = instance_config(cfg, name)
+        except HarnessError as exc:
+            raise TargetError(f"netns://{name}: {exc}") from None
         lab = EmbeddedLab(cfg)
         if not lab.client_key.exists() or not lab.known_hosts.exists():
-            raise TargetError(f"netns://{cfg.name}: the embedded lab is not up (run `harness lab up`)")
+            up = "harness lab up" + (f" --name {cfg.name}" if cfg.instance_of else "")
+            raise TargetError(f"netns://{cfg.name}: the embedded lab is not up (run `{up}`)")
         target = cls(
             str(cfg.lab_transit_ip),
             user=cfg.lab_user,

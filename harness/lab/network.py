@@ -10,6 +10,7 @@ from pathlib import Path
 
 from harness.errors import LabError
 from harness.lab import teardown
+from harness.lab.instances import shared_claims
 from harness.lab.layout import NETNS_ETC, NETNS_RUN, LabLayout
 from harness.lab.shell import in_netns, run_checked
 from harness.lab.state import LabState, Resource
@@ -28,10 +29,12 @@ class Network(LabLayout):
 
     def _build_network(self, state: LabState) -> None:
         cfg = self.cfg
-        # Directories iproute2 and sshd need: removed again only when this lab created them.
+        # Directories iproute2 and sshd need: removed again only when this lab created them, and
+        # only by the last lab instance down (another's sshd still needs /run/sshd, empty as it is).
+        held = {r.name for r in shared_claims(cfg, lambda r: r.kind == "dir")}
         for d in (NETNS_RUN, NETNS_ETC, Path("/run/sshd")):
-            if not d.exists():
-                state.record("dir", str(d), only_if_empty=True)
+            if not d.exists() or str(d) in held:
+                state.record("dir", str(d), only_if_empty=True, shared=True)
 
         # Namespaces and links.
         for ns in (cfg.lab_ns, cfg.inet_ns):
@@ -61,10 +64,13 @@ class Network(LabLayout):
         self._add_internet_addresses()
 
         # Host side: blackhole the simulated internet so no host process can leak to the real one,
-        # and drop anything the lab starts towards the host (replies to our SSH pass).
+        # and drop anything the lab starts towards the host (replies to our SSH pass). The routes
+        # are host-wide: another live lab instance may hold them already (harness.lab.instances).
+        held = {r.name for r in shared_claims(cfg, lambda r: r.kind == "route")}
         for r in cfg.scope.ranges:
-            state.record("route", f"blackhole {r}", dst=str(r))
-            run_checked(["ip", "route", "add", "blackhole", str(r)])
+            state.record("route", f"blackhole {r}", dst=str(r), shared=True)
+            if f"blackhole {r}" not in held:
+                run_checked(["ip", "route", "add", "blackhole", str(r)])
         state.record("nft_table", f"inet {self.guard_table}", family="inet", table=self.guard_table, netns="")
         apply_nft(None, f"""
 table inet {self.guard_table} {{

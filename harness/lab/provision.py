@@ -59,8 +59,8 @@ class Provisioning(LabLayout):
         appended there, in its own venv only, and certifi's bundle is restored at down."""
         if theharvester.certifi_bundle(self.harvester_venv) is None:
             return
-        state.record("venv_ca", str(self.harvester_venv))
-        theharvester.trust_ca(self.harvester_venv, self.ca_bundle)
+        state.record("venv_ca", str(self.harvester_venv), label=self.cfg.name)
+        theharvester.trust_ca(self.harvester_venv, self.ca_bundle, self.cfg.name)
 
     def purge_cache(self) -> list[str]:
         """Remove the provisioned tools (the Shodan CLI's and theHarvester's venvs, the lab's other caches);
@@ -95,6 +95,7 @@ def _undo_tool_venv(res: Resource) -> str | None:
 
 @teardown.undo_handler("venv_ca")
 def _undo_venv_ca(res: Resource) -> str | None:
-    if theharvester.untrust_ca(Path(res.name)):
-        return f"certifi bundle of {res.name} restored (lab CA removed)"
+    label = res.data.get("label")
+    if theharvester.untrust_ca(Path(res.name), label):
+        return f"lab CA{' of ' + label if label else ''} out of the certifi bundle of {res.name}"
     return None

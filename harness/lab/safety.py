@@ -45,10 +45,13 @@ def _ip_json(args: Sequence[str]) -> list[dict[str, object]]:
 
 
 def host_network_uses(
-    resolv_conf: Path = Path("/etc/resolv.conf"), ignore_links: Iterable[str] = ()
+    resolv_conf: Path = Path("/etc/resolv.conf"), ignore_links: Iterable[str] = (),
+    ignore_blackholes: Iterable[str] = (),
 ) -> list[HostNetworkUse]:
-    """Addresses, routes (all tables, except the default route itself) and resolvers of the host."""
+    """Addresses, routes (all tables, except the default route itself) and resolvers of the host;
+    ``ignore_blackholes``: destinations of blackhole routes another lab instance of ours holds."""
     ignored = set(ignore_links)
+    ours = set(ignore_blackholes)
     uses: list[HostNetworkUse] = []
     for link in _ip_json(["addr", "show"]):
         ifname = str(link.get("ifname", "?"))
@@ -66,7 +69,7 @@ def host_network_uses(
     for route in _ip_json(["route", "show", "table", "all"]) + _ip_json(["-6", "route", "show", "table", "all"]):
         dst = str(route.get("dst", ""))
         dev = str(route.get("dev", ""))
-        if dev in ignored:
+        if dev in ignored or (route.get("type") == "blackhole" and dst in ours):
             continue
         if dst in ("default", "") or route.get("type") in ("broadcast", "multicast"):
             # The default route covers everything by design; its gateway is checked as an address.
@@ -112,9 +115,10 @@ def check_no_overlap(
     lab_ranges: Sequence[ipaddress.IPv4Network],
     resolv_conf: Path = Path("/etc/resolv.conf"),
     ignore_links: Iterable[str] = (),
+    ignore_blackholes: Iterable[str] = (),
 ) -> None:
     """Raise LabError listing every overlap between the lab's ranges and the host's."""
-    overlaps = find_overlaps(lab_ranges, host_network_uses(resolv_conf, ignore_links))
+    overlaps = find_overlaps(lab_ranges, host_network_uses(resolv_conf, ignore_links, ignore_blackholes))
     if overlaps:
         lines = "\n  ".join(str(o) for o in overlaps)
         raise LabError(

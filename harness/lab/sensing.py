@@ -17,13 +17,13 @@ class Sensing(LabLayout):
     def sensors(self) -> list[SensorStatus]:
         """Ask the lab which sensors are really live now (not what the config says); Sysmon only
         counts when a probe command's event arrives, and is mandatory where the lab installed it."""
-        ok, why, mandatory = lab_sysmon.status(LabState.load(self.state_dir), self.log_dir / "sysmon.log")
+        ok, why, mandatory = lab_sysmon.status(LabState.load(self.state_dir), self.sysmon_log)
         return [*self._core_sensors("lab"), SensorStatus(Sensor.SYSMON, ok, why, mandatory=mandatory)]
 
     def _sysmon_recheck(self) -> list[SensorStatus]:
         """Sysmon asked again after each detonation (it is mandatory where installed: one that died
         mid-run makes its signals ERROR); auditd's rules are judged per record, as before."""
-        ok, why, mandatory = lab_sysmon.status(LabState.load(self.state_dir), self.log_dir / "sysmon.log")
+        ok, why, mandatory = lab_sysmon.status(LabState.load(self.state_dir), self.sysmon_log)
         return [SensorStatus(Sensor.SYSMON, ok, why, mandatory=mandatory)]
 
     def _core_sensors(self, where: str) -> list[SensorStatus]:

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,9 @@ CONFIG = Path(__file__).with_name("sysmon-config.xml")
 #: Written before the install, outside the lab's state dir: whoever finds it knows the host's Sysmon
 #: is the lab's leftover (a state dir deleted after a crash), never the host's own.
 MARKER = Path("/run/recon-harness-sysmon.json")
+#: Where the lab's /dev/log listener writes Sysmon's events: host-wide like Sysmon itself, so every
+#: lab instance reads the same log, and it outlives the instance that installed Sysmon.
+SHARED_DIR = Path("/run/recon-harness-sysmon")
 DEV_LOG = Path("/dev/log")
 SYSMON_BIN = Path("/opt/sysmon/sysmon")
 EBPF_INSTALLER = Path("/usr/bin/libsysinternalsEBPFinstaller")
@@ -153,10 +157,22 @@ def _mounted(target: str) -> bool:
     return False
 
 
-def setup(state: LabState, log_dir: Path) -> SysmonSetup:
-    """Install and start Sysmon when the cache has it and the host has none; record the case."""
+def is_shared_part(res: Resource) -> bool:
+    """An entry of the lab's Sysmon install that another lab instance claims too."""
+    return (res.kind == "sysmon_install" or (res.kind == "process" and res.name in ("sysmon", "sysmon-devlog"))
+            or (res.kind == "file" and res.name == str(DEV_LOG)) or (res.kind == "dir" and res.name == str(SHARED_DIR)))
+
+
+def setup(state: LabState, log_dir: Path, claims: Sequence[Resource] = ()) -> SysmonSetup:
+    """Install and start Sysmon when the cache has it and the host has none; record the case.
+
+    ``claims``: the entries of another live lab instance's install, claimed instead of installing."""
     found = host_sysmon()
-    if found:
+    if any(r.kind == "sysmon_install" for r in claims):
+        for res in claims:
+            state.record(res.kind, res.name, **res.data)
+        result = SysmonSetup("installed", "installed by another lab instance, shared until the last is down")
+    elif found:
         result = SysmonSetup("host", f"the host runs its own Sysmon for Linux ({found}): the lab neither "
                                      "reinstalls nor removes it, and its config is not the lab's")
     else:
@@ -178,20 +194,23 @@ def _install(state: LabState, log_dir: Path, debs: packages.SysmonPackages) -> N
     mounts = [(fs, target) for fs, target in MOUNTS if not _mounted(target)]
     # Recorded before anything changes: the undo removes only what was not there before.
     data = {"preexisting": footprint(), "mounts": [t for _, t in mounts], "packages": list(PACKAGES)}
-    state.record("sysmon_install", "sysmon", **data)
+    state.record("sysmon_install", "sysmon", shared=True, **data)
     MARKER.write_text(json.dumps(data) + "\n")
     for fs, target in mounts:
         res = _run(["mount", "-t", fs, fs, target], timeout=30)
         if res.returncode != 0:
             raise LabError(f"cannot mount {fs} on {target} for Sysmon's eBPF loader: {res.stdout.strip()}")
-    state.record("file", str(DEV_LOG))
+    if not log_dir.exists():
+        state.record("dir", str(log_dir), shared=True)
+        log_dir.mkdir(mode=0o700)
+    state.record("file", str(DEV_LOG), shared=True)
     log = log_dir / "sysmon.log"
     listener = subprocess.Popen(
         [sys.executable, "-m", "harness.lab.devlog", str(DEV_LOG), str(log), str(log_dir / "syslog-other.log")],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=(log_dir / "devlog.stderr").open("wb"),
         start_new_session=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
-    state.record_process("sysmon-devlog", listener.pid)
+    state.record("process", "sysmon-devlog", pid=listener.pid, start_time=proc_start_time(listener.pid), shared=True)
     deadline = time.monotonic() + 10
     while not DEV_LOG.exists():
         if listener.poll() is not None or time.monotonic() > deadline:
@@ -210,7 +229,7 @@ def _install(state: LabState, log_dir: Path, debs: packages.SysmonPackages) -> N
     res = _run([str(SYSMON_BIN), "-i", str(SYSMON_BIN.parent / "config.xml"), "-service"], timeout=60)
     daemons = [p for p in sysmon_pids() if p not in before]
     for pid in daemons:
-        state.record_process("sysmon", pid)
+        state.record("process", "sysmon", pid=pid, start_time=proc_start_time(pid), shared=True)
     if not daemons:
         raise LabError(f"the Sysmon daemon did not start: {res.stdout.strip()[-800:]}")
     probe(log, READY_TIMEOUT)

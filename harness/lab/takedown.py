@@ -11,6 +11,7 @@ from pathlib import Path
 from harness.errors import LabError
 from harness.lab import auditctl, teardown
 from harness.lab import sysmon as lab_sysmon
+from harness.lab.instances import HOST_LOCK, other_claims, others_live
 from harness.lab.layout import NETNS_ETC, NETNS_RUN, PAM_DIR, LabLayout
 from harness.lab.lock import lab_lock
 from harness.lab.registry import LabStatus
@@ -47,14 +48,14 @@ class Takedown(LabLayout):
             found.append(f"file {PAM_DIR / self.pam_service}")
         if (NETNS_ETC / self.cfg.lab_ns).exists():
             found.append(f"dir {NETNS_ETC / self.cfg.lab_ns}")
-        if lab_sysmon.leftover() is not None:
+        if lab_sysmon.leftover() is not None and not others_live(self.cfg):  # else it is theirs
             found.append(f"Sysmon install ({lab_sysmon.MARKER})")
         return found
 
     def down(self) -> list[str]:
         """Undo everything the lab created; returns what was removed. Safe to call repeatedly."""
         require_root("harness lab down")
-        with lab_lock(self.cfg.name):
+        with lab_lock(self.cfg.name), lab_lock(HOST_LOCK):
             return self._down()
 
     def _down(self) -> list[str]:
@@ -69,7 +70,9 @@ class Takedown(LabLayout):
                 resources.insert(0, Resource("netns", ns))
         if not any(r.kind == "link" for r in resources):
             resources.append(Resource("link", self.host_veth))
-        sysmon_leftover = lab_sysmon.leftover()
+        # Host-wide leftovers found by name belong to another live lab instance while one is up.
+        others = others_live(self.cfg)
+        sysmon_leftover = None if others else lab_sysmon.leftover()
         if sysmon_leftover is not None and not any(r.kind == "sysmon_install" for r in resources):
             resources.insert(0, Resource("sysmon_install", "sysmon", dict(sysmon_leftover)))  # undone last
         if not any(r.kind == "nft_table" for r in resources):
@@ -78,12 +81,16 @@ class Takedown(LabLayout):
         for path in (str(PAM_DIR / self.pam_service), str(NETNS_ETC / self.cfg.lab_ns)):
             if not any(r.name == path for r in resources):
                 resources.append(Resource("file" if "pam" in path else "dir", path))
-        if not any(r.kind == "audit_rule" for r in resources) and shutil.which("auditctl"):
+        if not others and not any(r.kind == "audit_rule" for r in resources) and shutil.which("auditctl"):
             for rule in auditctl.harness_rules(self.cfg.telemetry.audit_key, self.cfg.telemetry.audit_watch_dirs):
                 resources.append(Resource("audit_rule", str(rule), {"fields": list(rule.fields)}))
         for ns in (self.cfg.lab_ns, self.cfg.inet_ns):
             if (NETNS_RUN / ns).exists() and ns not in inodes:
                 inodes[ns] = os.stat(NETNS_RUN / ns).st_ino
+
+        # Host-wide entries another live instance claims too stay for the last one down.
+        kept = [r for r in resources if r.data.get("shared") and other_claims(self.cfg, r)]
+        resources = [r for r in resources if r not in kept]
 
         # 1. Processes: the ones we started (same pid AND start time), then any process left inside
         #    our namespaces (sessions of our sshd: commands we ran), by pid.

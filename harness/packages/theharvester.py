@@ -137,24 +137,56 @@ def certifi_bundle(venv: Path) -> Path | None:
     return found[0] if found else None
 
 
-def trust_ca(venv: Path, ca_pem: Path) -> Path | None:
-    """Append the lab CA to the venv's certifi bundle (the original kept beside it); None without one."""
+_CA_MARK = b"# recon-harness lab CA"
+
+
+def _lab_cas(bundle: bytes, original: bytes) -> dict[str, bytes]:
+    """The lab CAs appended to certifi's bundle, by lab name ("" for the unnamed mark of old)."""
+    tail = bundle[len(original.rstrip(b"\n")):] if bundle.startswith(original.rstrip(b"\n")) else b""
+    cas: dict[str, bytes] = {}
+    for block in tail.split(b"\n" + _CA_MARK)[1:]:
+        head, _, pem = block.partition(b"\n")
+        cas[head.removeprefix(b":").strip().decode(errors="replace")] = pem.strip(b"\n") + b"\n"
+    return cas
+
+
+def _write_bundle(bundle: Path, original: Path, cas: dict[str, bytes]) -> None:
+    text = original.read_bytes().rstrip(b"\n") + b"\n"
+    for label, pem in sorted(cas.items()):
+        text += b"\n" + _CA_MARK + b": " + label.encode() + b"\n" + pem
+    bundle.write_bytes(text)
+
+
+def trust_ca(venv: Path, ca_pem: Path, label: str = "lab") -> Path | None:
+    """Add lab ``label``'s CA to the venv's certifi bundle (the original kept beside it), beside the
+    CAs of other lab instances sharing the venv; None without a bundle."""
     bundle = certifi_bundle(venv)
     if bundle is None:
         return None
     original = bundle.with_name(CERTIFI_ORIGINAL)
     if not original.exists():
         shutil.copy2(bundle, original)
-    bundle.write_bytes(original.read_bytes().rstrip(b"\n") + b"\n\n# recon-harness lab CA\n" + ca_pem.read_bytes())
+    cas = _lab_cas(bundle.read_bytes(), original.read_bytes())
+    cas[label] = ca_pem.read_bytes().strip(b"\n") + b"\n"
+    _write_bundle(bundle, original, cas)
     return bundle
 
 
-def untrust_ca(venv: Path) -> bool:
-    """Restore certifi's own bundle; False when it was not changed."""
+def untrust_ca(venv: Path, label: str | None = None) -> bool:
+    """Take lab ``label``'s CA out (every lab CA when None); certifi's own bundle is restored once no
+    lab CA is left. False when there was nothing to take out."""
     bundle = certifi_bundle(venv)
-    if bundle is None or not bundle.with_name(CERTIFI_ORIGINAL).exists():
+    original = bundle.with_name(CERTIFI_ORIGINAL) if bundle is not None else None
+    if bundle is None or original is None or not original.exists():
         return False
-    os.replace(bundle.with_name(CERTIFI_ORIGINAL), bundle)
+    cas = _lab_cas(bundle.read_bytes(), original.read_bytes())
+    if label is not None and label in cas and len(cas) > 1:
+        del cas[label]
+        _write_bundle(bundle, original, cas)
+        return True
+    if label is not None and cas and label not in cas:
+        return False  # another lab's CA only: not ours to take out
+    os.replace(original, bundle)
     return True
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.atomics.arguments import arguments_per_test
+from harness.atomics.arguments import arguments_per_test, instance_outputs
 from harness.atomics.loader import TECHNIQUE_FILE, load, repo_root
 from harness.atomics.model import NEGATIVE_CONTROL_ID, AtomicTest, Signal, Technique, TechniqueSignals
 from harness.crashpoint import crash_point
@@ -84,6 +84,9 @@ class ValidationRun:
         #: per atomic id, the overrides it declares (this target's inventory vars, then ``--atomic-arg``),
         #: checked here, before anything runs
         self.atomic_args = arguments_per_test(self.technique.atomic_tests, atomic_args or {})
+        instance = lab_instance_name(target, lab_config) if replay is None else None
+        if instance:
+            self.atomic_args = instance_outputs(self.technique.atomic_tests, self.atomic_args, instance)
         self.target_url = target
         self.label = label or target  # ssh://<inventory host> for an inventory host, else the URL
         self._named = label is not None
@@ -356,6 +359,17 @@ class ValidationRun:
 
 
 FACT_MARK = "@@recon-harness-fact "
+
+
+def lab_instance_name(target: str, lab_config: str | None) -> str | None:
+    """NAME of ``netns://NAME`` when it names an embedded lab instance, not the configured lab."""
+    scheme, _, rest = target.partition("://")
+    name = rest.split("?", 1)[0].split("/", 1)[0]
+    if scheme != "netns" or not name:
+        return None
+    from harness.lab.config import load_lab_config
+
+    return name if name != load_lab_config(lab_config).name else None
 
 
 def facts_script() -> str:

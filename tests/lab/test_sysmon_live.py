@@ -49,7 +49,7 @@ def test_installed_live_mandatory_and_a_dead_daemon_is_unavailable(lab: Embedded
     live = {s.name: s for s in lab.sensors()}["sysmon"]
     assert live.available and live.mandatory, live
     # The log holds Sysmon's own events only, one XML event per line.
-    lines = (lab.log_dir / "sysmon.log").read_text().splitlines()
+    lines = (lab.sysmon_log).read_text().splitlines()
     assert lines and all(" sysmon: <Event>" in line for line in lines)
     daemon = next(r for r in state.resources if r.kind == "process" and r.name == "sysmon")
     os.kill(int(daemon.data["pid"]), signal.SIGKILL)

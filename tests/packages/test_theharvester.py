@@ -166,3 +166,21 @@ def test_project_pin_matches_the_atomics_inputs() -> None:
     assert args["harvester_version"] == theharvester.VERSION
     assert args["harvester_tar_sha256"] == pins["theHarvester-4.6.0.tar"]
     assert args["harvester_repo"] == theharvester.UPSTREAM
+
+
+def test_two_lab_instances_share_the_bundle_and_the_last_one_restores_it(tmp_path: Path) -> None:
+    bundle = tmp_path / "lib" / "python3.11" / "site-packages" / "certifi" / "cacert.pem"
+    bundle.parent.mkdir(parents=True)
+    bundle.write_bytes(b"-----BEGIN CERTIFICATE-----\npublic\n-----END CERTIFICATE-----\n")
+    original = bundle.read_bytes()
+    cas = {}
+    for name in ("rah", "b"):
+        cas[name] = tmp_path / f"{name}.crt"
+        cas[name].write_bytes(f"-----BEGIN CERTIFICATE-----\n{name}-ca\n-----END CERTIFICATE-----\n".encode())
+        theharvester.trust_ca(tmp_path, cas[name], name)
+    both = bundle.read_bytes()
+    assert both.startswith(original) and b"\nrah-ca\n" in both and b"\nb-ca\n" in both
+    assert theharvester.untrust_ca(tmp_path, "rah")  # the first lab down takes only its own CA out
+    assert b"\nrah-ca\n" not in bundle.read_bytes() and b"\nb-ca\n" in bundle.read_bytes()
+    assert not theharvester.untrust_ca(tmp_path, "rah")
+    assert theharvester.untrust_ca(tmp_path, "b") and bundle.read_bytes() == original
