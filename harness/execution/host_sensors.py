@@ -16,7 +16,9 @@ Sysmon for Linux: its events are read from the syslog file they reach (``/var/lo
 when they reach only the journal; the probe's own command must show up in one of them.
 
 Resolver and proxy logs are taken when the host has them at their Debian places (dnsmasq with
-``log-queries`` and a ``log-facility`` file, Squid's ``/var/log/squid/access.log``).
+``log-queries`` and a ``log-facility`` file, Squid's ``/var/log/squid/access.log``); the firewall
+log when a running ulogd2 has a JSON output on an active stack (its ``-c`` config, else
+``/etc/ulogd.conf``; the instance's ``file``, else ulogd's default ``/var/log/ulog/ulogd.json``).
 """
 
 from __future__ import annotations
@@ -58,6 +60,17 @@ if pgrep -x dnsmasq >/dev/null 2>&1 && grep -rqs '^log-queries' /etc/dnsmasq.con
   echo "dns_log=$d"; fi
 p=/var/log/squid/access.log
 if pgrep -x squid >/dev/null 2>&1 && [ -r $p ]; then echo "proxy_log=$p"; fi
+for u in $(pgrep -x ulogd 2>/dev/null); do
+  c=$(tr '\0' '\n' < /proc/$u/cmdline 2>/dev/null | awk 'p {print; exit} $0 == "-c" || $0 == "--configfile" {p = 1}')
+  c=${c:-/etc/ulogd.conf}
+  stacks=$(sed -n 's/^[[:space:]]*stack[[:space:]]*=[[:space:]]*//p' "$c" 2>/dev/null)
+  for j in $(echo "$stacks" | tr ',' '\n' | sed -n 's/:JSON$//p'); do
+    f=$(awk -v s="[$j]" '$0 == s {p = 1; next} /^\[/ {p = 0}
+      p && /^[[:space:]]*file[[:space:]]*=/ {sub(/^[^=]*=[[:space:]]*/, ""); gsub(/"/, ""); print; exit}' "$c")
+    f=${f:-/var/log/ulog/ulogd.json}
+    if [ -r "$f" ]; then echo "firewall_log=$f"; break 2; fi
+  done
+done
 echo "hostname=$(hostname 2>/dev/null)"
 echo "addresses=$(hostname -I 2>/dev/null)"
 """
@@ -74,6 +87,7 @@ class HostFacts:
     sysmon: str = "absent"  # the syslog file Sysmon's events reach, "journald", "none" (runs, no event), "absent"
     dns_log: str | None = None
     proxy_log: str | None = None
+    firewall_log: str | None = None  # the JSON output file of a running ulogd2 (NFLOG stack)
     hostname: str = ""
     addresses: tuple[str, ...] = ()
 
@@ -94,6 +108,7 @@ def parse_probe(text: str) -> HostFacts:
         sysmon=kv.get("sysmon", "absent"),
         dns_log=kv.get("dns_log") or None,
         proxy_log=kv.get("proxy_log") or None,
+        firewall_log=kv.get("firewall_log") or None,
         hostname=kv.get("hostname", ""),
         addresses=tuple(kv.get("addresses", "").split()),
     )
@@ -184,8 +199,9 @@ class HostSensors:
                                 "" if facts.dns_log else "no dnsmasq with log-queries and a log-facility file"),
                    SensorStatus(Sensor.PROXY, facts.proxy_log is not None,
                                 "" if facts.proxy_log else "no Squid with a readable /var/log/squid/access.log"),
-                   SensorStatus(Sensor.FIREWALL, False, "the host's firewall log is not collected (NFLOG/ulogd "
-                                "exists only in the labs)"),
+                   SensorStatus(Sensor.FIREWALL, facts.firewall_log is not None,
+                                "" if facts.firewall_log else "no running ulogd2 with a JSON output stack and a "
+                                "readable output file"),
                    SensorStatus(Sensor.INET, False, "the simulated internet exists only in the labs")]
         logs = []
         if auditd.available:
@@ -197,6 +213,8 @@ class HostSensors:
             logs.append(LogSpec(Source.DNSMASQ, facts.dns_log, Sensor.DNS, self.target))
         if facts.proxy_log:
             logs.append(LogSpec(Source.SQUID, facts.proxy_log, Sensor.PROXY, self.target))
+        if facts.firewall_log:
+            logs.append(LogSpec(Source.NFLOG, facts.firewall_log, Sensor.FIREWALL, self.target))
 
         def audit_sync(marker: str) -> None:
             rc, out = self._run(["auditctl", "-m", marker])

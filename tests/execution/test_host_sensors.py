@@ -171,3 +171,14 @@ def test_cleanup_refuses_a_rule_without_a_key(tmp_path: Path) -> None:
     ledger.record("target_audit_rule", "-a always,exit -S all", fields=["always,exit", "-S", "all"])
     done, errors = teardown.undo_target_entries(ledger, lambda c, s: (0, ""))
     assert done == [] and "carries no key" in errors[0]
+
+
+def test_a_hosts_ulogd_json_output_is_its_firewall_log(tmp_path: Path) -> None:
+    plan = HostSensors(ScriptedHost(), _ledger(tmp_path)).start(
+        [], probe=lambda: parse_probe(PROBE_OUT + "firewall_log=/var/log/ulog/ulogd.json\n"))
+    by_sensor = {s.name: s for s in plan.sensors}
+    assert by_sensor[Sensor.FIREWALL].available
+    assert (Source.NFLOG, "/var/log/ulog/ulogd.json") in [(s.source, s.path) for s in plan.logs]
+    without = HostSensors(ScriptedHost(), _ledger(tmp_path)).start([], probe=lambda: parse_probe(PROBE_OUT))
+    firewall = {s.name: s for s in without.sensors}[Sensor.FIREWALL]
+    assert not firewall.available and "ulogd2 with a JSON output stack" in firewall.reason

@@ -60,10 +60,12 @@ def test_lab_host_over_ssh_gives_the_netns_verdicts_for_its_sensors(lab: Embedde
     over_netns = _run_suite(f"netns://{lab.cfg.name}")
     sensors = {str(s["name"]): s for s in over_ssh["target"]["sensors"]}  # type: ignore[index]
     assert sensors["auditd"]["available"], sensors["auditd"]
-    # The lab's resolver, proxy, firewall and simulated-internet logs live in its state dir, not where
-    # a host keeps them: a plain ssh:// host does not have them, and says so.
-    for name in ("firewall", "inet"):
+    # The lab's resolver, proxy and simulated-internet logs live in its state dir, not where a host
+    # keeps them: a plain ssh:// host does not have them, and says so. Its ulogd2 is found as a host's
+    # would be: a running ulogd whose config (-c) has a JSON output stack.
+    for name in ("dns", "proxy", "inet"):
         assert not sensors[name]["available"] and sensors[name]["reason"]
+    assert sensors["firewall"]["available"], sensors["firewall"]
     available = {name for name, s in sensors.items() if s["available"]}
     ssh_signals, netns_signals = _signals(over_ssh), _signals(over_netns)
     assert ssh_signals.keys() == netns_signals.keys()

@@ -110,3 +110,36 @@ def _run_three(cfg: object, tmp_path: Path) -> None:
         sensors = {s.name: s for s in lab.sensors()}
         assert sensors["auditd"].available, sensors["auditd"].reason
         assert sensors["sysmon"].available or not sensors["sysmon"].mandatory, sensors["sysmon"].reason
+
+
+@pytest.mark.parametrize("phase", ["lab_up", "detonate"])
+def test_a_killed_run_on_an_instance_is_undone_without_touching_the_other_lab(phase: str) -> None:
+    """kill -9 of `pytest atomics/ --target netns://b` while it builds lab b, or while an atomic runs
+    there, with the configured lab up: `harness lab down --name b` leaves the host as it was with
+    only the configured lab up, and that lab still works."""
+    import signal
+
+    from harness.crashpoint import DELAY_ENV, ENV
+
+    base = load_lab_config()
+    with lab_lock(f"{base.name}-instances-test"):
+        _down_all()
+        _harness("lab", "up")
+        try:
+            before = hoststate.snapshot(base)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+            env[ENV] = phase
+            if phase == "detonate":
+                env[DELAY_ENV] = "1"
+            res = subprocess.run([sys.executable, "-m", "pytest", "atomics/", "-p", "no:cacheprovider", "-q",
+                                  "--target", "netns://b"], cwd=ROOT, capture_output=True, text=True, env=env,
+                                 timeout=600, start_new_session=True)
+            assert res.returncode == -signal.SIGKILL, (res.stdout + res.stderr)[-2000:]
+            _harness("lab", "down", "--name", "b")
+            assert hoststate.snapshot(base).diff(before) == []
+            target = get_target(f"netns://{base.name}")
+            assert target.run("echo ok").stdout == "ok\n"
+            target.close()
+            assert {s.name: s for s in EmbeddedLab(base).sensors()}["auditd"].available
+        finally:
+            _down_all()
