@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness.lab.config import load_lab_config
+
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = ("b", "c")
 FLOOR = 1.6
@@ -58,7 +60,7 @@ def main() -> int:
     try:
         for name in NAMES:
             _harness("lab", "up", "--name", name)
-        targets = ["netns://rah", *(f"netns://{n}" for n in NAMES)]
+        targets = [f"netns://{load_lab_config().name}", *(f"netns://{n}" for n in NAMES)]
         with tempfile.TemporaryDirectory(prefix="recon-harness-bench-") as tmp:
             for i in range(args.runs):
                 one.append(round(_pytest(targets[:1], 1, Path(tmp) / f"one-{i}"), 2))

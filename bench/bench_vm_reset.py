@@ -57,6 +57,8 @@ def _wait_ssh(url: str, timeout: float = 120.0) -> Target:
             if time.monotonic() > deadline:
                 raise
         target.close()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url}: no SSH answer within {timeout:.0f} s")
         time.sleep(0.2)
 
 

@@ -80,7 +80,9 @@ _ORDER = ["ALERTED", "OBSERVED", "SENSOR_UNAVAILABLE", "PREREQ_MISSING", "TELEME
 
 def worst_verdict(verdicts: list[str]) -> str:
     """The worst of ``verdicts`` in the Navigator's order (ERROR when there are none)."""
-    return max(verdicts, key=lambda v: _ORDER.index(v) if v in _ORDER else len(_ORDER)) if verdicts else "ERROR"
+    # CLEAN, the negative control's pass, is the best; a verdict this order does not know, the worst
+    rank = {"CLEAN": -1, **{v: i for i, v in enumerate(_ORDER)}}
+    return max(verdicts, key=lambda v: rank.get(v, len(_ORDER))) if verdicts else "ERROR"
 
 
 def navigator_layer(doc: JsonDoc) -> JsonDoc:

@@ -18,7 +18,7 @@ when they reach only the journal; the probe's own command must show up in one of
 Resolver and proxy logs are taken when the host has them at their Debian places (dnsmasq with
 ``log-queries`` and a ``log-facility`` file, Squid's ``/var/log/squid/access.log``); the firewall
 log when a running ulogd2 has a JSON output on an active stack (its ``-c`` config, else
-``/etc/ulogd.conf``; the instance's ``file``, else ulogd's default ``/var/log/ulog/ulogd.json``).
+``/etc/ulogd.conf``; the instance's ``file``, else the JSON plugin's compiled-in ``/var/log/ulogd.json``).
 """
 
 from __future__ import annotations
@@ -61,13 +61,14 @@ if pgrep -x dnsmasq >/dev/null 2>&1 && grep -rqs '^log-queries' /etc/dnsmasq.con
 p=/var/log/squid/access.log
 if pgrep -x squid >/dev/null 2>&1 && [ -r $p ]; then echo "proxy_log=$p"; fi
 for u in $(pgrep -x ulogd 2>/dev/null); do
-  c=$(tr '\0' '\n' < /proc/$u/cmdline 2>/dev/null | awk 'p {print; exit} $0 == "-c" || $0 == "--configfile" {p = 1}')
+  c=$(tr '\0' '\n' < /proc/$u/cmdline 2>/dev/null | awk 'p {print; exit} $0 == "-c" || $0 == "--configfile" {p = 1}
+    /^--configfile=/ {sub(/^--configfile=/, ""); print; exit} /^-c./ {sub(/^-c/, ""); print; exit}')
   c=${c:-/etc/ulogd.conf}
-  stacks=$(sed -n 's/^[[:space:]]*stack[[:space:]]*=[[:space:]]*//p' "$c" 2>/dev/null)
+  stacks=$(sed -n 's/^[[:space:]]*stack[[:space:]]*=[[:space:]]*//p' "$c" 2>/dev/null | tr -d '"')
   for j in $(echo "$stacks" | tr ',' '\n' | sed -n 's/:JSON$//p'); do
     f=$(awk -v s="[$j]" '$0 == s {p = 1; next} /^\[/ {p = 0}
       p && /^[[:space:]]*file[[:space:]]*=/ {sub(/^[^=]*=[[:space:]]*/, ""); gsub(/"/, ""); print; exit}' "$c")
-    f=${f:-/var/log/ulog/ulogd.json}
+    f=${f:-/var/log/ulogd.json}
     if [ -r "$f" ]; then echo "firewall_log=$f"; break 2; fi
   done
 done

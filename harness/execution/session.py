@@ -19,7 +19,7 @@ from harness.errors import ConfigError
 from harness.execution.fleet import REAL_HOST_SCHEMES
 from harness.execution.scope import Scope
 from harness.lab.config import LabConfig, load_lab_config
-from harness.lab.instances import instance_config, is_instance
+from harness.lab.instances import instance_config, instance_name
 from harness.lab.lock import lab_lock
 from harness.lab.registry import Lab, lab_class, lab_for_scheme
 from harness.lab.shell import sigterm_as_interrupt
@@ -69,9 +69,10 @@ def open_session(target_url: str | None = None, lab_config: str | None = None,
     url = target_url or DEFAULT_TARGET
     cfg = load_lab_config(lab_config)
     parsed = parse_target_url(url)
-    if parsed.scheme == "netns" and is_instance(cfg, parsed.host):
+    instance = instance_name(cfg, url)
+    if instance is not None:
         # netns://NAME: an instance of the configured lab, built by this session when it is down
-        cfg = instance_config(cfg, str(parsed.host), allocate=True)
+        cfg = instance_config(cfg, instance, allocate=True)
     if scope is None and parsed.scheme in REAL_HOST_SCHEMES:
         raise ConfigError(f"{url} is a real host, not a lab: a run against it needs a declared scope (--scope FILE)")
     lab: Lab | None = None
@@ -87,6 +88,7 @@ def open_session(target_url: str | None = None, lab_config: str | None = None,
             if not built.status().up:
                 built.up()
                 owns = not keep_lab
+                cfg = getattr(built, "cfg", cfg)  # an instance's transit is settled by its up
         target: Target | None = None
         inspector: TargetInspector | None = None
         session: Session | None = None

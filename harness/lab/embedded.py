@@ -26,7 +26,7 @@ from harness.lab import auditctl
 from harness.lab import sysmon as lab_sysmon
 from harness.lab.config import LabConfig
 from harness.lab.daemons import Daemons, find_sshd
-from harness.lab.instances import HOST_LOCK, INSTANCES_DIR, held_blackholes, shared_claims
+from harness.lab.instances import HOST_LOCK, INSTANCES_DIR, held_blackholes, settle_slot, shared_claims
 from harness.lab.layout import NETNS_ETC, NETNS_RUN, PAM_DIR
 from harness.lab.lock import lab_lock
 from harness.lab.network import Network
@@ -66,6 +66,7 @@ class EmbeddedLab(Provisioning, Network, Daemons, Sensing, Takedown):
         require_root("harness lab up")
         # The host lock: one lab instance at a time decides about host-wide things (claims).
         with lab_lock(self.cfg.name), lab_lock(HOST_LOCK):
+            self.cfg = settle_slot(self.cfg)  # the slot is final under the host lock
             return self._up(provision)
 
     def _up(self, provision: bool) -> LabState:

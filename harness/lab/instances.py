@@ -27,13 +27,14 @@ from pathlib import Path
 
 from harness.errors import ConfigError, LabError
 from harness.lab.config import BaseLab, LabConfig
+from harness.lab.layout import NETNS_RUN
 from harness.lab.state import LabState, Resource
+from harness.targets.base import parse_target_url
 
 INSTANCES_DIR = Path("/run/recon-harness-labs")
 #: held (after a lab's own lock) while a lab comes up or goes down: claims on host-wide things are
 #: decided by one lab at a time
 HOST_LOCK = "embedded-host"
-NETNS_RUN = Path("/run/netns")
 #: at most this many instances besides the configured lab (their /30s stay inside one /24)
 MAX_SLOTS = 63
 _NAME = re.compile(r"^[a-z][a-z0-9]{0,9}$")  # link names "<name>-h0" stay within IFNAMSIZ
@@ -48,6 +49,14 @@ def check_name(name: str) -> None:
 def is_instance(base: LabConfig, name: str | None) -> bool:
     """True when ``name`` names an instance, not the configured lab itself."""
     return bool(name) and name != base.name
+
+
+def instance_name(base: LabConfig, target_url: str) -> str | None:
+    """NAME of a ``netns://NAME`` target that names an instance of ``base``, else None."""
+    if not target_url.startswith("netns://"):
+        return None  # other URLs (and malformed ones, reported where the target is opened)
+    url = parse_target_url(target_url)
+    return url.host if is_instance(base, url.host) else None
 
 
 def _slot_config(base: LabConfig, name: str, slot: int) -> LabConfig:
@@ -77,11 +86,32 @@ def instance_config(base: LabConfig, name: str, *, allocate: bool = False) -> La
         return _slot_config(base, name, int(state.info["slot"]))
     if not allocate:
         raise LabError(f"lab {name} is not up (run `harness lab up --name {name}`)")
-    used = {int(s.info["slot"]) for _, s in _instance_states() if isinstance(s.info.get("slot"), int)}
+    return _slot_config(base, name, _free_slot(name))
+
+
+def _free_slot(name: str) -> int:
+    used = {int(s.info["slot"]) for other, s in _instance_states()
+            if other != name and isinstance(s.info.get("slot"), int)}
     for slot in range(1, MAX_SLOTS + 1):
         if slot not in used:
-            return _slot_config(base, name, slot)
+            return slot
     raise LabError(f"no free slot for lab {name!r}: {MAX_SLOTS} instances already exist")
+
+
+def settle_slot(cfg: LabConfig) -> LabConfig:
+    """An instance's config with its slot chosen again, for ``lab up`` under :data:`HOST_LOCK`: two
+    instances allocated at the same time (``pytest -n 3`` with their labs down) would otherwise
+    both take the lowest free slot, and the second would fail the overlap check."""
+    if cfg.instance_of is None:
+        return cfg
+    state = instance_state(cfg.name)
+    if state is not None and isinstance(state.info.get("slot"), int):
+        slot = int(state.info["slot"])  # a crashed run's state: its addresses, torn down first
+    else:
+        slot = _free_slot(cfg.name)
+    base_first = int(cfg.transit.network_address) - 4 * cfg.instance_of.slot
+    return dataclasses.replace(cfg, transit=ipaddress.IPv4Network((base_first + 4 * slot, 30)),
+                               instance_of=dataclasses.replace(cfg.instance_of, slot=slot))
 
 
 def _instance_states() -> Iterator[tuple[str, LabState]]:
@@ -106,10 +136,20 @@ def live_labs(cfg: LabConfig) -> list[tuple[str, LabState]]:
     return found
 
 
+def claims_of_others(cfg: LabConfig) -> dict[tuple[str, str], list[str]]:
+    """(kind, name) of every shared entry the other live labs hold -> those labs (state files read once)."""
+    held: dict[tuple[str, str], list[str]] = {}
+    for name, state in live_labs(cfg):
+        if name != cfg.name:
+            for r in state.resources:
+                if r.data.get("shared") and name not in held.setdefault((r.kind, r.name), []):
+                    held[(r.kind, r.name)].append(name)
+    return held
+
+
 def other_claims(cfg: LabConfig, res: Resource) -> list[str]:
     """The other live labs that claim the same host-wide thing as ``res`` (same kind and name)."""
-    return [name for name, state in live_labs(cfg) if name != cfg.name
-            and any(r.kind == res.kind and r.name == res.name and r.data.get("shared") for r in state.resources)]
+    return claims_of_others(cfg).get((res.kind, res.name), [])
 
 
 def shared_claims(cfg: LabConfig, want: Callable[[Resource], bool]) -> list[Resource]:

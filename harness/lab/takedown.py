@@ -11,7 +11,7 @@ from pathlib import Path
 from harness.errors import LabError
 from harness.lab import auditctl, teardown
 from harness.lab import sysmon as lab_sysmon
-from harness.lab.instances import HOST_LOCK, other_claims, others_live
+from harness.lab.instances import HOST_LOCK, claims_of_others, others_live
 from harness.lab.layout import NETNS_ETC, NETNS_RUN, PAM_DIR, LabLayout
 from harness.lab.lock import lab_lock
 from harness.lab.registry import LabStatus
@@ -89,7 +89,8 @@ class Takedown(LabLayout):
                 inodes[ns] = os.stat(NETNS_RUN / ns).st_ino
 
         # Host-wide entries another live instance claims too stay for the last one down.
-        kept = [r for r in resources if r.data.get("shared") and other_claims(self.cfg, r)]
+        held = claims_of_others(self.cfg)
+        kept = [r for r in resources if r.data.get("shared") and (r.kind, r.name) in held]
         resources = [r for r in resources if r not in kept]
 
         # 1. Processes: the ones we started (same pid AND start time), then any process left inside

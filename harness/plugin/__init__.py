@@ -370,7 +370,12 @@ def pytest_testnodedown(node: object, error: object) -> None:
     holder: ValidationRunHolder | None = config.stash.get(_RUN_KEY, None)
     output = getattr(node, "workeroutput", None)
     if holder is not None and isinstance(output, dict):
-        holder.worker_documents += received(output)
+        # in the targets' order, not the order workers finished in (the fleet's run id and matrix)
+        from harness.plugin.targets import target_labels
+
+        order = {label: n for n, label in enumerate(target_labels(config))}
+        docs = holder.worker_documents + received(output)
+        holder.worker_documents = sorted(docs, key=lambda d: order.get(str(d["target"]["label"]), len(order)))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:

@@ -15,9 +15,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
+from harness.evidence.bundle import dump_json
 from harness.evidence.document import JsonDoc
 
 _OUTPUT_KEY = "recon_harness_documents"
@@ -33,9 +35,24 @@ def distributed(config: pytest.Config) -> bool:
         and not is_worker(config)
 
 
+def runs_atomics(config: pytest.Config) -> bool:
+    """Whether this session runs the atomic suite: a path inside this checkout's ``atomics/`` is
+    given, or a target, inventory or replay is (the project's own ``pytest tests -n N`` is not)."""
+    from harness.atomics.loader import project_atomics_dirs
+
+    if any(config.getoption(name, None) for name in ("harness_target", "harness_inventory", "harness_replay")):
+        return True
+    dirs = project_atomics_dirs()
+    for arg in config.args:
+        path = Path(arg.split("::", 1)[0]).resolve()
+        if any(path == d or path.is_relative_to(d) for d in dirs):
+            return True
+    return False
+
+
 def check_dist_mode(config: pytest.Config) -> None:
     """A target's atomics share one ValidationRun (one lab session): they must stay on one worker."""
-    if distributed(config) and getattr(config.option, "dist", "no") != "loadgroup":
+    if distributed(config) and getattr(config.option, "dist", "no") != "loadgroup" and runs_atomics(config):
         raise pytest.UsageError(
             f"-n with --dist {config.option.dist}: use --dist loadgroup, so that each target's atomics run on one "
             "worker (one session per target) and targets run in parallel")
@@ -74,7 +91,7 @@ def send(config: pytest.Config, documents: Sequence[JsonDoc], secrets: Sequence[
     """On a worker: its targets' run records, secrets already redacted, for the controller."""
     from harness.telemetry.redaction import Redactor
 
-    text = json.dumps(list(documents), default=str)
+    text = dump_json(list(documents))  # ensure_ascii=False: an escaped secret would slip past redaction
     config.workeroutput[_OUTPUT_KEY] = Redactor([s for s in secrets if s]).redact(text)  # type: ignore[attr-defined]
 
 

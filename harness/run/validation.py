@@ -27,6 +27,7 @@ from harness.execution.pipeline import DetonationPipeline, negative_control_test
 from harness.execution.scope import Scope
 from harness.execution.session import Session
 from harness.lab.config import load_lab_config
+from harness.lab.instances import instance_name
 from harness.records import RunRecord
 from harness.rules.sigma import SigmaMatch
 from harness.run.model import AtomicOutcome, iso, sha256_text, utc_now
@@ -84,7 +85,7 @@ class ValidationRun:
         #: per atomic id, the overrides it declares (this target's inventory vars, then ``--atomic-arg``),
         #: checked here, before anything runs
         self.atomic_args = arguments_per_test(self.technique.atomic_tests, atomic_args or {})
-        instance = lab_instance_name(target, lab_config) if replay is None else None
+        instance = instance_name(load_lab_config(lab_config), target) if replay is None else None
         if instance:
             self.atomic_args = instance_outputs(self.technique.atomic_tests, self.atomic_args, instance)
         self.target_url = target
@@ -175,13 +176,17 @@ class ValidationRun:
             self.lab_info = {"kind": kind, "name": session.lab_config.name, "owned": session.owns_lab,
                              "proxy_mode": session.proxy_mode, "device_name": session.lab_config.device_name}
         self.facts = self._probe_facts(session)
+        self._save_target_file()
+        return pipeline
+
+    def _save_target_file(self) -> None:
+        """The run-level facts beside a recording's atomic directories (again at close: reconnects)."""
         if self.record_dir is not None:
             run = self.record_dir / self.run_id
             run.mkdir(parents=True, exist_ok=True)
             (run / TARGET_FILE).write_text(json.dumps(
                 {"target": self.target_url, "facts": self.facts, "sensors": self.sensors, "lab": self.lab_info},
                 indent=2) + "\n")
-        return pipeline
 
     def _probe_facts(self, session: Session) -> dict[str, Any]:
         facts: dict[str, Any] = {"harness_host": {"python": sys.version.split()[0], "platform": platform.platform()}}
@@ -211,6 +216,7 @@ class ValidationRun:
         """Close the session: the lab comes down when this run built it."""
         if self._pipeline is not None:
             self.facts["connection"] = self._pipeline.session.target.facts()
+            self._save_target_file()
             self.progress("[harness] closing the target session (lab down if the run built it) ...")
         self._stack.close()
         self.suite.close()
@@ -359,17 +365,6 @@ class ValidationRun:
 
 
 FACT_MARK = "@@recon-harness-fact "
-
-
-def lab_instance_name(target: str, lab_config: str | None) -> str | None:
-    """NAME of ``netns://NAME`` when it names an embedded lab instance, not the configured lab."""
-    scheme, _, rest = target.partition("://")
-    name = rest.split("?", 1)[0].split("/", 1)[0]
-    if scheme != "netns" or not name:
-        return None
-    from harness.lab.config import load_lab_config
-
-    return name if name != load_lab_config(lab_config).name else None
 
 
 def facts_script() -> str:

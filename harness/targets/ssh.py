@@ -84,7 +84,9 @@ def connect_failure(exc: BaseException) -> str:
 def _transport_failure(transport: paramiko.Transport | None) -> str:
     """Why a transport ended, as paramiko recorded it (its reader thread keeps the exception)."""
     exc = transport.get_exception() if transport is not None else None
-    return " ".join(str(exc).split()) or type(exc).__name__ if exc is not None else "closed by the peer"
+    if exc is None:
+        return "closed by the peer"
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def fingerprint(key: paramiko.PKey) -> str:

@@ -136,15 +136,15 @@ def _auditd_keep(rec: Record, det: Detonation, tree: _Tree) -> bool:
 
 
 class _Lineage:
-    """The detonation's Sysmon process GUIDs (GUID -> pid)."""
+    """The detonation's Sysmon process GUIDs (and, by pid, for the one-second tolerance)."""
 
     def __init__(self) -> None:
-        self.guids: dict[str, int | None] = {}
+        self.guids: set[str] = set()
         self._by_pid: dict[int, set[str]] = {}  # lower-cased GUIDs of each lineage pid
 
     def add(self, guid: object, pid: int | None) -> None:
         if isinstance(guid, str):
-            self.guids[guid] = pid
+            self.guids.add(guid)
             if pid is not None:
                 self._by_pid.setdefault(pid, set()).add(guid.lower())
 

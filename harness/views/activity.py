@@ -311,7 +311,7 @@ class ActivityExtractor:
                 hashes=_dash(f.get("Hashes")),
                 logon_id=_dash(str(f.get("LogonId", "")) or None),
             )
-            creator = self.processes.by_guid(info.parent_guid) or ProcessInfo(
+            creator = self.processes.by_guid(info.parent_guid, info.ppid) or ProcessInfo(
                 pid=info.ppid,
                 image=_dash(f.get("ParentImage")),
                 command_line=_dash(f.get("ParentCommandLine")),
@@ -323,7 +323,7 @@ class ActivityExtractor:
         proc = self.processes.by_guid(guid, _int(f.get("ProcessId"))) or ProcessInfo(
             pid=_int(f.get("ProcessId")), image=_dash(f.get("Image")), user=_dash(f.get("User")), guid=guid
         )
-        parent: ProcessInfo | None = self.processes.by_guid(proc.parent_guid)
+        parent: ProcessInfo | None = self.processes.by_guid(proc.parent_guid, proc.ppid)
         if eid == "3":
             initiated = str(f.get("Initiated", "")).lower() == "true"
             near, far = ("Source", "Destination") if initiated else ("Destination", "Source")

@@ -222,9 +222,14 @@ class ProcessTable:
         if not guid:
             return None
         found = self._guids.get(guid)
-        if found is None and pid is not None:
-            for other in guid_neighbours(guid):
-                info = self._guids.get(other)
-                if info is not None and info.pid == pid:
-                    return info
-        return found
+        if found is not None or pid is None:
+            return found
+        # the pid's own process first: the GUID is parsed only when that process has another GUID,
+        # and a match is remembered under this one (a process's later events all carry it)
+        info = self._pids.get(pid)
+        if info is None or not info.guid or info.guid.lower() not in guid_neighbours(guid):
+            return None
+        self._guids[guid] = info
+        if len(self._guids) > self._cap:
+            self._guids.popitem(last=False)
+        return info

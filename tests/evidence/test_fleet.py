@@ -146,3 +146,17 @@ def test_report_has_the_matrix_above_each_target(evidence: Path, docs: list[dict
     assert matrix < first < second
     assert 'href="#t1-T1590.005-3"' in html and 'id="t1-T1590.005-3"' in html  # matrix cell -> details
     assert "<b> SECRET" not in html and "&lt;b&gt;" in html  # escaped (and the secret redacted)
+
+
+def test_each_target_heading_has_its_worst_atomic_colour(evidence: Path, docs: list[dict[str, Any]]) -> None:
+    """The second target fails (no detections): its heading is not the passing green, although its
+    negative control is CLEAN (a verdict the order once did not know, and so ranked worst)."""
+    from harness.evidence.formats import worst_verdict
+    from harness.evidence.report import COLOURS
+
+    html = (evidence / "report.html").read_text()
+    assert worst_verdict(["TELEMETRY_ONLY", "CLEAN"]) == "TELEMETRY_ONLY"
+    for n, doc in enumerate(docs):
+        worst = worst_verdict([a["verdict"] for a in doc["atomics"]])
+        assert f'<h2 id="t{n}" style="border-color:{COLOURS[worst]}">' in html, (n, worst)
+    assert worst_verdict([a["verdict"] for a in docs[1]["atomics"]]) not in ("ALERTED", "CLEAN")

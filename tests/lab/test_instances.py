@@ -106,3 +106,19 @@ def test_instance_outputs_get_their_own_names_and_overrides_stay() -> None:
     assert "harvester_venv" not in out["T1590.005-4"]  # a cached tool, not an output
     assert all(v.startswith("/tmp/atomic-b-") for args in out.values() for k, v in args.items()
                if k != "output_file"), json.dumps(out)
+
+
+def test_two_instances_allocated_at_once_settle_on_different_slots(run_dirs: tuple[Path, Path]) -> None:
+    """`pytest -n 3` with the labs down: b and c both allocate before either is up, and both get slot
+    1; `lab up` settles the slot again under the host lock, after b's state holds slot 1."""
+    inst, netns = run_dirs
+    base = load_lab_config()
+    b = instances.instance_config(base, "b", allocate=True)
+    c = instances.instance_config(base, "c", allocate=True)
+    assert b.transit == c.transit  # the race
+    b = instances.settle_slot(b)
+    _up(inst / "b", "b", netns, slot=b.instance_of.slot if b.instance_of else None)
+    c = instances.settle_slot(c)
+    assert (b.transit, c.transit) == (ipaddress.ip_network("198.18.0.4/30"), ipaddress.ip_network("198.18.0.8/30"))
+    assert c.instance_of is not None and c.instance_of.slot == 2 and str(c.lab_transit_ip) == "198.18.0.10"
+    assert instances.settle_slot(base) is base

@@ -68,9 +68,12 @@ def _run_three(cfg: object, tmp_path: Path) -> None:
     labs = [EmbeddedLab(base)] + [EmbeddedLab(instance_config(base, n)) for n in NAMES]
     transits = {str(lab.cfg.transit) for lab in labs}
     assert len(transits) == 3, transits
-    for lab in labs:
+    sysmon_before = {}
+    for lab in labs:  # every sensor a lab counts on is live in each (Sysmon where it is installed)
         sensors = {s.name: s for s in lab.sensors()}
-        assert all(s.available for s in sensors.values()) or not sensors["sysmon"].mandatory, sensors
+        assert [s for s in sensors.values() if s.mandatory and not s.available] == [], sensors
+        sysmon_before[lab.cfg.name] = sensors["sysmon"].available
+    assert len(set(sysmon_before.values())) == 1, sysmon_before  # one install, shared by all three
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     ev, rec = tmp_path / "ev", tmp_path / "rec"
@@ -86,6 +89,7 @@ def _run_three(cfg: object, tmp_path: Path) -> None:
     doc = json.loads((evidence / "run.json").read_text())
     fleet_validator().validate(doc)
     assert verify_manifest(evidence) == []
+    assert [r["target"]["url"] for r in doc["targets"]] == targets  # the targets' order, not the workers'
     for record in doc["targets"]:
         verdicts = {a["id"]: a["verdict"] for a in [*record["atomics"], record["negative_control"]]}
         assert verdicts == SINGLE, (record["target"]["url"], verdicts)
@@ -109,7 +113,7 @@ def _run_three(cfg: object, tmp_path: Path) -> None:
         target.close()
         sensors = {s.name: s for s in lab.sensors()}
         assert sensors["auditd"].available, sensors["auditd"].reason
-        assert sensors["sysmon"].available or not sensors["sysmon"].mandatory, sensors["sysmon"].reason
+        assert sensors["sysmon"].available == sysmon_before[lab.cfg.name], sensors["sysmon"].reason
 
 
 @pytest.mark.parametrize("phase", ["lab_up", "detonate"])

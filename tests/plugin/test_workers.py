@@ -55,3 +55,31 @@ def test_other_dist_modes_are_refused(tmp_path: Path) -> None:
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 4 and "use --dist loadgroup" in res.stdout + res.stderr
     assert not (tmp_path / "ev").exists()
+
+
+def test_the_projects_own_tests_may_use_any_dist_mode(tmp_path: Path) -> None:
+    """Only a run of the atomics needs loadgroup: `pytest tests/... -n 2` (xdist's default `load`)
+    was refused too, because the plugin loads in every pytest run."""
+    pytest.importorskip("xdist", reason="pytest-xdist is not installed")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    cmd = [sys.executable, "-m", "pytest", "tests/lab/test_instances.py", "-p", "no:cacheprovider", "-q", "-n", "2"]
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0 and " passed in " in res.stdout, res.stdout[-2000:] + res.stderr[-2000:]
+
+
+class _WorkerConfig:
+    def __init__(self) -> None:
+        self.workerinput: dict[str, object] = {}
+        self.workeroutput: dict[str, object] = {}
+
+
+def test_a_workers_records_reach_the_controller_redacted_whatever_the_secrets_alphabet() -> None:
+    """A worker's records went out as ASCII-escaped JSON: a secret with a non-ASCII character was
+    `\\u00e4`-escaped, passed the redactor, and came back in clear on the controller."""
+    from harness.plugin.workers import received, send
+
+    secret = "schlüssel-0a1b2c3d"
+    config = _WorkerConfig()
+    send(config, [{"target": {"label": "netns://b"}, "reason": f"key {secret} rejected"}], [secret])  # type: ignore[arg-type]
+    (doc,) = received(config.workeroutput)
+    assert secret not in json.dumps(doc, ensure_ascii=False) and "rejected" in doc["reason"]

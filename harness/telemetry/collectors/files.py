@@ -63,6 +63,9 @@ echo rotated
 """
 
 
+_JOURNAL_RC = "@@recon-harness journalctl-rc="
+
+
 @dataclass(frozen=True)
 class LogTap:
     """One telemetry source: a log file on the host (``target`` None) or on a target.
@@ -78,22 +81,21 @@ class LogTap:
     sensor: str  # auditd, dns, proxy, firewall, inet, sysmon
     target: Shell | None = None
 
-    def _shell(self, command: str, timeout: float) -> tuple[int, str]:
-        if self.target is not None:
-            res = self.target.run(command, timeout=timeout)
-            return res.rc, res.stdout
-        import subprocess
-
-        proc = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=timeout,
-                              errors="surrogateescape")
-        return proc.returncode, proc.stdout
+    def _journal_shell(self, command: str, timeout: float) -> str:
+        if self.target is None:  # journal taps are planned for targets only (execution.host_sensors)
+            raise TelemetryError(f"{self.path}: a journal tap needs a target to run journalctl on")
+        return self.target.run(command, timeout=timeout).stdout
 
     def mark(self) -> Mark:
         if self.path.startswith(JOURNAL):
-            # the newest entry's cursor (any identifier): what comes after it is the detonation's
-            _, out = self._shell("journalctl -q -n 1 --show-cursor -o cat 2>/dev/null | sed -n 's/^-- cursor: //p'",
-                                 30)
-            return Mark(0, 0, out.strip().splitlines()[-1] if out.strip() else "", time.time())
+            # the newest entry's cursor (any identifier): what comes after it is the detonation's; for
+            # an empty journal the target's own clock, which --since is read against
+            out = self._journal_shell(
+                "echo \"cursor=$(journalctl -q -n 1 --show-cursor -o cat 2>/dev/null | sed -n 's/^-- cursor: //p' "
+                "| tail -n 1)\"; echo \"now=$(date +%s)\"", 30)
+            kv = dict(line.partition("=")[::2] for line in out.splitlines() if "=" in line)
+            now = kv.get("now", "").strip()
+            return Mark(0, 0, kv.get("cursor", "").strip(), float(now) if now.isdigit() else time.time())
         if self.target is None:
             try:
                 st = os.stat(self.path)
@@ -125,12 +127,15 @@ class LogTap:
     def _read_journal(self, mark: Mark) -> tuple[bytes, str | None]:
         ident = self.path[len(JOURNAL):]
         after = f"--after-cursor={shlex.quote(mark.cursor)}" if mark.cursor else f"--since=@{int(mark.since)}"
-        rc, out = self._shell(f"journalctl -q -o json -t {shlex.quote(ident)} {after} | head -c {MAX_SLICE + 1}",
-                              120)
+        # journalctl's own exit status, as the last line (a pipeline's would be head's)
+        out = self._journal_shell(f"{{ journalctl -q -o json -t {shlex.quote(ident)} {after}; "
+                                  f"echo \"{_JOURNAL_RC}$?\"; }} | head -c {MAX_SLICE + 64}", 120)
         blob = out.encode("utf-8", "surrogateescape")
-        if len(blob) > MAX_SLICE:
+        data, sep, rc = blob.rstrip(b"\n").rpartition(_JOURNAL_RC.encode())
+        if not sep or len(data) > MAX_SLICE:
             raise TelemetryError(f"the journal ({ident}): more than {MAX_SLICE} bytes since the mark")
-        return blob, None if rc == 0 else f"journalctl exited {rc}: the journal's entries may be incomplete"
+        code = rc.decode(errors="replace").strip()
+        return data, None if code == "0" else f"journalctl exited {code}: the journal's entries may be incomplete"
 
     def _warning(self, how: str) -> str | None:
         if how == "lost":

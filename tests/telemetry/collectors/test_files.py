@@ -145,3 +145,64 @@ def test_settle_all_trusts_a_local_logs_mtime(tmp_path: Path) -> None:
     assert got == [(b"a\n", None), (b"b\n", None)] and 0.2 <= time.monotonic() - t0 < 0.6
     assert LogTap("squid", str(fresh), "proxy", LocalTarget()).last_write() is None
     assert LogTap("squid", str(tmp_path / "absent.log"), "proxy").last_write() is None
+
+
+class _JournalHost:
+    """This machine as a target whose `journalctl` is a script (there is no journal here): it logs
+    its arguments, answers --show-cursor with CURSOR (if any), prints ENTRIES and exits with RC."""
+
+    def __init__(self, tmp: Path, cursor: str, entries: str, rc: int) -> None:
+        self.bin, self.calls = tmp / "bin", tmp / "calls"
+        self.bin.mkdir()
+        script = self.bin / "journalctl"
+        script.write_text(
+            "#!/bin/sh\n"
+            f'echo "$*" >> {self.calls}\n'
+            'case "$*" in *--show-cursor*) '
+            + (f"echo 'last entry'; echo '-- cursor: {cursor}'" if cursor else ":") + "; exit 0;; esac\n"
+            f"printf '%s' '{entries}'\n"
+            f"exit {rc}\n")
+        script.chmod(0o755)
+
+    def run(self, command: str, *, timeout: float | None = None) -> object:
+        return LocalTarget().run(f"PATH={self.bin}:$PATH\n{command}", timeout=timeout)
+
+
+def test_journal_tap_reads_after_the_cursor(tmp_path: Path) -> None:
+    entries = '{"MESSAGE": "one"}\n{"MESSAGE": "two"}\n'
+    host = _JournalHost(tmp_path, "s=ab;i=5", entries, 0)
+    tap = LogTap("sysmon", "journald:sysmon", "sysmon", host)  # type: ignore[arg-type]
+    mark = tap.mark()
+    assert mark.cursor == "s=ab;i=5"
+    assert tap.read_slice(mark) == (entries.encode(), None)
+    assert "-q -o json -t sysmon --after-cursor=s=ab;i=5" in host.calls.read_text()
+
+
+def test_journal_tap_reports_journalctl_failing(tmp_path: Path) -> None:
+    """The pipeline's status was head's: a journalctl that failed (a stale cursor, no permission)
+    gave an empty slice and no warning."""
+    host = _JournalHost(tmp_path, "s=ab;i=5", "", 1)
+    tap = LogTap("sysmon", "journald:sysmon", "sysmon", host)  # type: ignore[arg-type]
+    data, warning = tap.read_slice(tap.mark())
+    assert data == b"" and warning == "journalctl exited 1: the journal's entries may be incomplete"
+
+
+def test_an_empty_journal_is_read_since_the_targets_own_clock(tmp_path: Path) -> None:
+    host = _JournalHost(tmp_path, "", "", 0)
+    tap = LogTap("sysmon", "journald:sysmon", "sysmon", host)  # type: ignore[arg-type]
+    before = int(time.time())
+    mark = tap.mark()
+    assert mark.cursor == "" and before - 1 <= mark.since <= time.time() + 1
+    assert tap.read_slice(mark) == (b"", None)
+    assert f"--since=@{int(mark.since)}" in host.calls.read_text()
+
+
+def test_a_journal_slice_over_the_cap_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.errors import TelemetryError
+    from harness.telemetry.collectors import files
+
+    monkeypatch.setattr(files, "MAX_SLICE", 10)
+    host = _JournalHost(tmp_path, "s=ab;i=5", '{"MESSAGE": "more than ten bytes"}\n', 0)
+    tap = LogTap("sysmon", "journald:sysmon", "sysmon", host)  # type: ignore[arg-type]
+    with pytest.raises(TelemetryError, match="more than 10 bytes"):
+        tap.read_slice(tap.mark())
