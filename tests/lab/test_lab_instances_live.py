@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ import pytest
 from harness.evidence import verify_manifest
 from harness.evidence.fleet import fleet_validator
 from harness.lab import auditctl, hoststate
-from harness.lab.config import load_lab_config
+from harness.lab.config import LabConfig, load_lab_config
 from harness.lab.embedded import EmbeddedLab
 from harness.lab.instances import instance_config
 from harness.lab.lock import lab_lock
@@ -39,6 +40,23 @@ def _harness(*args: str) -> str:
                          timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr
     return res.stdout
+
+
+def _settled_snapshot(cfg: LabConfig) -> hoststate.HostState:
+    """The host snapshot once IPv6 duplicate address detection on the lab's fresh host link is over:
+    a CI run's "before" caught rah-h0's link-local address still `tentative`, and its local routes
+    not yet there, which differed from "after" with nothing left behind."""
+    deadline = time.monotonic() + 15
+    while "tentative" in hoststate.cmd_output("ip", "-o", "addr", "show") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    snap = hoststate.snapshot(cfg)
+    for _ in range(10):  # and until two snapshots half a second apart agree
+        time.sleep(0.5)
+        again = hoststate.snapshot(cfg)
+        if again == snap:
+            break
+        snap = again
+    return snap
 
 
 def _down_all() -> None:
@@ -130,7 +148,7 @@ def test_a_killed_run_on_an_instance_is_undone_without_touching_the_other_lab(ph
         _down_all()
         _harness("lab", "up")
         try:
-            before = hoststate.snapshot(base)
+            before = _settled_snapshot(base)
             env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
             env[ENV] = phase
             if phase == "detonate":
