@@ -270,6 +270,9 @@ class VagrantLab:
                 self.down()
             raise
         t_up = time.monotonic()
+        from harness.lab.vagrant_target import keep_host_key
+
+        keep_host_key(self.vc.serial_log)  # a snapshot revert loses it from the serial log
         return {"target": self.target_url(), "box_seconds": round(t_box - t0, 1),
                 "vagrant_up_seconds": round(t_up - t_box, 1), "total_seconds": round(t_up - t0, 1)}
 
@@ -349,6 +352,12 @@ class VagrantLab:
         libvirt_up = shutil.which("virsh") is not None and virsh("version", check=False).returncode == 0
         if libvirt_up:
             destroy_failed = ""
+            for dom in self.domains():
+                # Snapshots an ART run took (harness.lab.vagrant_snapshot): a domain that has any
+                # cannot be undefined, whether by vagrant destroy or virsh.
+                for snap in virsh("snapshot-list", dom, "--name", check=False).stdout.split():
+                    proc = virsh("snapshot-delete", dom, snap, check=False)
+                    (removed if proc.returncode == 0 else errors).append(f"snapshot {dom}/{snap}")
             if (self.cwd / ".vagrant" / "machines" / self.machine).exists():
                 proc = _run(["vagrant", "destroy", "-f", self.machine], cwd=self.cwd, env=vagrant_env(self.vc),
                             check=False, timeout=600)
@@ -360,9 +369,9 @@ class VagrantLab:
                     destroy_failed = proc.stderr.strip()[-300:] or proc.stdout.strip()[-300:]
             for dom in self.domains():  # whatever vagrant did not remove (crashed run, lost .vagrant/)
                 virsh("destroy", dom, check=False)
-                proc = virsh("undefine", dom, "--remove-all-storage", "--nvram", check=False)
+                proc = virsh("undefine", dom, "--remove-all-storage", "--nvram", "--snapshots-metadata", check=False)
                 if proc.returncode != 0:
-                    proc = virsh("undefine", dom, "--remove-all-storage", check=False)
+                    proc = virsh("undefine", dom, "--remove-all-storage", "--snapshots-metadata", check=False)
                 (removed if proc.returncode == 0 else errors).append(f"domain {dom}")
             for vol in self.pool_volumes():
                 proc = virsh("vol-delete", vol, "--pool", POOL, check=False)

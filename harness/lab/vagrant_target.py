@@ -27,6 +27,10 @@ from harness.targets.base import TargetURL, check_options
 from harness.targets.ssh import TRUE, SSHTarget
 
 HOSTKEY_MARKER = "RECON-HARNESS-HOSTKEY"
+#: The VM's host key as first published, kept beside the Vagrant lab's state (removed by its down):
+#: a snapshot revert restarts the serial log, so the key is no longer there to read
+#: (harness.lab.vagrant_snapshot).
+PINNED_HOST_KEY = Path("/run/recon-harness-vagrant/host-key")
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,27 @@ def host_key_from_serial_log(path: Path) -> str | None:
     return f"{kind.decode()} {b64.decode()}"
 
 
+def pinned_host_key(serial_log: Path) -> str | None:
+    """The key the VM published on its serial port, else the one kept from its first boot."""
+    key = host_key_from_serial_log(serial_log)
+    if key is not None:
+        return key
+    try:
+        kept = PINNED_HOST_KEY.read_text(encoding="ascii").strip()
+    except OSError:
+        return None
+    return kept if re.fullmatch(r"ssh-[a-z0-9-]+ [A-Za-z0-9+/=]{40,}", kept) else None
+
+
+def keep_host_key(serial_log: Path) -> str | None:
+    """Keep the key the VM published (for after a revert); the key, or None when it published none."""
+    key = host_key_from_serial_log(serial_log)
+    if key is not None:
+        PINNED_HOST_KEY.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        PINNED_HOST_KEY.write_text(key + "\n", encoding="ascii")
+    return key
+
+
 def vagrant_ssh_config(machine: str, cwd: Path, timeout: float = 120) -> SSHConfigEntry:
     """Run ``vagrant ssh-config MACHINE`` in ``cwd`` and return its entry."""
     from harness.lab.config import vagrant_env
@@ -166,7 +191,7 @@ class VagrantTarget(SSHTarget):
 
         where = cwd or Path(os.environ.get("RECON_HARNESS_VAGRANT_CWD", str(repo_root())))
         entry = vagrant_ssh_config(machine, where)
-        pinned = host_key or host_key_from_serial_log(SERIAL_LOG)
+        pinned = host_key or pinned_host_key(SERIAL_LOG)
         if pinned is None and not accept_unknown_host_key:
             raise TargetError(
                 f"vagrant://{machine}: no host key to pin: the VM published none in {SERIAL_LOG} (not the "

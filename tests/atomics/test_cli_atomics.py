@@ -81,7 +81,7 @@ def test_list_a_tree_lists_linux_tests_and_says_why_some_are_not_run(capsys: pyt
     assert main(["list", "--atomics", str(ART)]) == 0
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
-    assert len(lines) == 52
+    assert len(lines) == 62
     marked = [line for line in lines if "-- not applicable: " in line]
     assert len(marked) == 4
     assert any(
@@ -93,7 +93,7 @@ def test_list_a_tree_lists_linux_tests_and_says_why_some_are_not_run(capsys: pyt
     assert "T1003.008-1   3723ab77-c546-403c-8fb4-bb577033b235  bash           Access /etc/shadow (Local)" in lines
     assert not any(line.startswith("T1003-") for line in lines)  # Windows-only technique: not for linux
     assert captured.err.strip() == (
-        "12 technique file(s): 12 loaded, 0 with errors; 90 test(s), 52 listed (for linux): 48 runnable, "
+        "15 technique file(s): 15 loaded, 0 with errors; 146 test(s), 62 listed (for linux): 58 runnable, "
         "4 not applicable (2 executor powershell, 2 manual executor)"
     )
 
@@ -101,11 +101,11 @@ def test_list_a_tree_lists_linux_tests_and_says_why_some_are_not_run(capsys: pyt
 @pytest.mark.parametrize(
     ("argv", "count", "check"),
     [
-        (["--executor", "bash"], 11, lambda f: f[2] == "bash"),
+        (["--executor", "bash"], 13, lambda f: f[2] == "bash"),
         (["--technique", "T1003"], 9, lambda f: f[0].startswith("T1003.")),
         (["--platform", "all", "--technique", "T1003"], 16, lambda f: f[0].startswith("T1003")),
-        (["--platform", "windows", "--executor", "command_prompt"], 15, lambda f: f[2] == "command_prompt"),
-        (["--runnable"], 48, lambda f: f[2] in ("sh", "bash")),
+        (["--platform", "windows", "--executor", "command_prompt"], 37, lambda f: f[2] == "command_prompt"),
+        (["--runnable"], 58, lambda f: f[2] in ("sh", "bash")),
     ],
 )
 def test_list_filters(argv: list[str], count: int, check: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -123,10 +123,10 @@ def test_list_a_tree_with_a_broken_file_lists_the_rest_and_fails(
     bad.write_text(bad.read_text(encoding="utf-8") + "  - oops: [\n", encoding="utf-8")
     assert main(["list", "--atomics", str(tree)]) == 1
     captured = capsys.readouterr()
-    assert len(captured.out.splitlines()) == 52 - 14  # everything but the broken file's 14 Linux tests
+    assert len(captured.out.splitlines()) == 62 - 14  # everything but the broken file's 14 Linux tests
     (error_line,) = [line for line in captured.err.splitlines() if line.startswith("harness: error:")]
     assert error_line.startswith(f"harness: error: {bad}:") and "invalid YAML" in error_line
-    assert "12 technique file(s): 11 loaded, 1 with errors" in captured.err
+    assert "15 technique file(s): 14 loaded, 1 with errors" in captured.err
 
 
 def test_show_from_a_tree_renders_atomics_folder_and_says_no_sidecar(capsys: pytest.CaptureFixture[str]) -> None:
@@ -168,7 +168,7 @@ def test_list_on_the_vm_names_scope_and_atomics_folder_refusals(capsys: pytest.C
     assert any(line.startswith("T1014-1 ") and "uses PathToAtomicsFolder" in line for line in refused)
     assert not any(line.startswith("T1003.008-1 ") for line in refused)
     summary = captured.err.splitlines()[-1]
-    assert summary.startswith("on vagrant://default: ") and f"{48 - len(refused)} of 48 runnable" in summary
+    assert summary.startswith("on vagrant://default: ") and f"{58 - len(refused)} of 58 runnable" in summary
 
 
 def test_show_with_a_target(capsys: pytest.CaptureFixture[str]) -> None:

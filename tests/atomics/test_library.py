@@ -20,7 +20,7 @@ def test_sample_is_upstream_unchanged() -> None:
     # Each file's git blob id must be the one upstream's commit holds (README.md gives the commit).
     listed = dict(line.split()[::-1] for line in (ART / "upstream-blobs.txt").read_text().splitlines())
     files = {str(p.relative_to(ART)): p for p in SAMPLE.glob("*/*.yaml")}
-    assert set(listed) == set(files) and len(files) == 12
+    assert set(listed) == set(files) and len(files) == 15
     for rel, path in files.items():
         data = path.read_bytes()
         blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
@@ -30,19 +30,19 @@ def test_sample_is_upstream_unchanged() -> None:
 
 def test_every_sample_file_loads_with_no_sidecar() -> None:
     library = load_library(SAMPLE)
-    assert library.errors == () and len(library.techniques) == 12
+    assert library.errors == () and len(library.techniques) == 15
     assert [t.attack_technique for t, _ in library.techniques][:4] == ["T1003", "T1003.007", "T1003.008", "T1014"]
     assert all(not signals.declared and signals.expectations == {} for _, signals in library.techniques)
     tests = library.tests()
-    assert len(tests) == 90
+    assert len(tests) == 146
     linux = library.tests("linux")
-    assert len(linux) == 52
+    assert len(linux) == 62
     reasons = Counter(item.not_applicable for item in linux if item.not_applicable)
     assert reasons == {
         "executor powershell: the harness runs only sh or bash on linux targets": 2,
         "manual executor: steps for a person to follow, no command to run": 2,
     }
-    assert len(library.tests("linux", runnable_only=True)) == 48
+    assert len(library.tests("linux", runnable_only=True)) == 58
     assert {item.test.executor.name for item in library.tests("linux", runnable_only=True)} == {"sh", "bash"}
 
 
@@ -91,7 +91,7 @@ def test_one_unparseable_file_is_a_located_error_and_the_rest_loads(tmp_path: Pa
     schema = tree / "T1003.008" / "T1003.008.yaml"
     schema.write_text(schema.read_text(encoding="utf-8").replace("name: bash", "name: zsh", 1), encoding="utf-8")
     library = load_library(tree)
-    assert len(library.techniques) == 10 and set(library.failed_files) == {str(broken), str(schema)}
+    assert len(library.techniques) == 13 and set(library.failed_files) == {str(broken), str(schema)}
     located = {(Path(e.location.path).name, e.message.split(":")[0]) for e in library.errors if e.location}
     assert ("T1053.003.yaml", "invalid YAML") in located
     assert all(e.location is not None and e.location.line for e in library.errors)
