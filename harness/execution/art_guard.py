@@ -11,8 +11,9 @@ checkout's own ``atomics/`` folder is treated as destructive:
   machine's filesystem) nor on ``local://`` (this machine);
 * every command it would send (prerequisite checks, ``get_prereq_command``, the command, the
   cleanup) must stay inside the declared scope, or the test is not run and the guard says why;
-* a test whose commands use ``PathToAtomicsFolder`` needs the atomics folder on the target; until a
-  folder there is given, it is refused rather than left to fail on a literal token.
+* a test whose commands use ``PathToAtomicsFolder`` needs the atomics folder on the target; ART runs
+  copy the payloads it names there (harness.execution.atomics_folder); without one it is refused
+  rather than left to fail on a literal token.
 
 The project's own atomics are curated (scope-checked, cleanups verified) and keep running where
 they do today. So does a technique file of the user's own that carries a signals sidecar
@@ -147,7 +148,7 @@ def check(
         return Refusal(
             "atomics-folder",
             f"upstream atomic {test.id} uses PathToAtomicsFolder, and no atomics folder is on the target "
-            "(copying it there is not implemented yet)",
+            "(`harness art run` and `pytest --art` copy the payloads it names there)",
         )
     return None
 

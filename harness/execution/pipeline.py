@@ -5,6 +5,7 @@ produce the same evidence the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -16,6 +17,7 @@ from harness.atomics.model import NEGATIVE_CONTROL_ID, AtomicTest, Executor
 from harness.collection import SensorStatus
 from harness.crashpoint import crash_point
 from harness.execution import art_guard
+from harness.execution.atomics_folder import InFolder, copy_to_target, referenced_techniques, remove_from_target
 from harness.execution.fleet import needs_declared_scope
 from harness.execution.runner import AtomicLike, AtomicRun, Runner, Status
 from harness.execution.session import Session
@@ -85,7 +87,10 @@ class DetonationPipeline:
         if self.progress is not None:
             self.progress(test.id, phase)
 
-    def detonate(self, test: AtomicTest, args: Mapping[str, str] | None = None) -> Detonated:
+    def detonate(self, test: AtomicTest, args: Mapping[str, str] | None = None,
+                 atomics_root: Path | None = None) -> Detonated:
+        """Run ``test`` and collect what it left. ``atomics_root``: the local ``atomics/`` folder of an
+        upstream test, whose payloads it names through ``PathToAtomicsFolder`` (copied to the target)."""
         from harness.execution.collect import run_dir, write_manifest_only
 
         inspector = self.session.inspector
@@ -94,14 +99,26 @@ class DetonationPipeline:
                         verify_cleanup=inspector.existing_paths if inspector is not None else None,
                         ledger=self.session.ledger)
         # Upstream (destructive) atomics: only on a disposable target, only inside the scope.
-        refused = art_guard.refusal(test, self.session.target.url, self.session.scope, args)
+        uses_folder = atomics_root is not None and bool(referenced_techniques(test))
+        refused = art_guard.refusal(test, self.session.target.url, self.session.scope, args,
+                                    atomics_folder=str(atomics_root) if uses_folder else None)
         if refused:
             self._phase(test, "refused")
             assert runner.redactor is not None
             reason = runner.redactor.redact(refused)
             return Detonated(test, refused_run(test, self.session.target.url, reason), None, None, self.sensors)
-        marks = self.telemetry.begin() if self.telemetry is not None else {}
-        run = runner.run(test, dict(args or {}), on_phase=self._phase)
+        copy = None
+        if uses_folder and atomics_root is not None:
+            self._phase(test, "payloads")
+            copy = copy_to_target(self.session.target, atomics_root, test, self.session.ledger)
+        try:
+            marks = self.telemetry.begin() if self.telemetry is not None else {}
+            run = runner.run(InFolder(test, copy.path) if copy is not None else test, dict(args or {}),
+                             on_phase=self._phase)
+        finally:
+            problem = remove_from_target(self.session.target, copy, self.session.ledger) if copy else None
+        if problem:
+            run = dataclasses.replace(run, reason=f"{run.reason}; {problem}" if run.reason else problem)
         out = run_dir(self.telemetry_dir, self.run_id, run.id) if self.telemetry_dir is not None else None
         tel = None
         if self.telemetry is not None:

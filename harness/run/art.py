@@ -194,7 +194,8 @@ class ArtRun:
             return previous
         t0 = time.monotonic()
         technique = technique_of(test.id)
-        check = art_guard.check(test, self.target_url, self.scope or self._lab_scope())
+        check = art_guard.check(test, self.target_url, self.scope or self._lab_scope(),
+                                atomics_folder=item.technique.atomics_folder)
         if check is not None:
             result = judge_test({"id": test.id, "guid": test.guid, "name": test.name, "status": "NOT_RUN",
                                  "reason": check.reason, "commands": []},
@@ -213,7 +214,7 @@ class ArtRun:
             with self._session() as session:
                 pipeline = DetonationPipeline(session, timeout_s=self.timeout_s, telemetry_dir=self.out / "telemetry",
                                               run_id=str(self.facts["run_id"]))
-                done = pipeline.detonate(test)
+                done = pipeline.detonate(test, atomics_root=Path(item.technique.atomics_folder or self.atomics))
             timings["detonation_s"] = round(time.monotonic() - t1, 2)
             tel = done.telemetry
             matches = self.engine.match_all(tel.sigma) if tel is not None else []

@@ -19,8 +19,8 @@ SAMPLE = ART / "atomics"
 def test_sample_is_upstream_unchanged() -> None:
     # Each file's git blob id must be the one upstream's commit holds (README.md gives the commit).
     listed = dict(line.split()[::-1] for line in (ART / "upstream-blobs.txt").read_text().splitlines())
-    files = {str(p.relative_to(ART)): p for p in SAMPLE.glob("*/*.yaml")}
-    assert set(listed) == set(files) and len(files) == 15
+    files = {str(p.relative_to(ART)): p for p in SAMPLE.rglob("*") if p.is_file()}
+    assert set(listed) == set(files) and len(files) == 16  # 15 technique files and one payload
     for rel, path in files.items():
         data = path.read_bytes()
         blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
