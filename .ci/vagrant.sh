@@ -134,6 +134,86 @@ EOF
   fi
 }
 
+# Upstream Atomic Red Team tests (a fixed sample of the committed upstream files, 14 tests from 13
+# techniques), the VM reverted to a clean snapshot between them, each judged by which of SigmaHQ's
+# Linux rules see its telemetry: coverage.json, report.html (the technique x test matrix), navigator.json.
+{
+  t=$(date +%s)
+  # ID=WANT: JUDGED (ran; DETECTED or NOT_DETECTED by the rules, telemetry attributed), or the
+  # outcome the VM as built must give: no net-tools nor zip in the box (offline: get_prereq cannot
+  # install them), and upstream's T1222.002 defaults point at /tmp/AtomicRedTeam, absent there.
+  ART_EXPECT=(T1003.007-1=JUDGED T1003.007-3=JUDGED T1003.008-1=JUDGED T1016-3=PREREQ_MISSING
+              T1027.013-3=PREREQ_MISSING T1033-2=JUDGED T1048.003-8=JUDGED T1053.003-3=JUDGED T1057-1=JUDGED
+              T1070.004-1=JUDGED T1082-3=JUDGED T1087.001-1=JUDGED T1136.001-1=JUDGED
+              T1222.002-1=EXECUTION_FAILED)
+  ART_TESTS=("${ART_EXPECT[@]%%=*}")
+  art_args=(--atomics tests/data/art/atomics --target vagrant://default --rules tests/data/sigmahq/rules/linux
+            --evidence-dir "$OUT/art")
+  for id in "${ART_TESTS[@]}"; do art_args+=(--test "$id"); done
+  set +e
+  "${HARNESS[@]}" art run "${art_args[@]}" > "$OUT/art.log" 2>&1
+  art_rc=$?
+  set -e
+  tail -22 "$OUT/art.log"
+  step art_sample "$t"
+  t=$(date +%s)
+  # Run again with the same state: every test is read back, nothing runs, the VM is not touched.
+  set +e
+  "${HARNESS[@]}" art run "${art_args[@]}" > "$OUT/art-resume.log" 2>&1
+  resume_rc=$?
+  set -e
+  step art_resume "$t"
+  if ! "$PY" .ci/check_art.py "$OUT/art" "$OUT/art-resume.log" "${ART_EXPECT[@]}"; then
+    log "the ART sample did not give what it must"
+    run_rc=1
+  fi
+  [ "$art_rc" = 0 ] || { log "harness art run exited $art_rc"; run_rc=1; }
+  [ "$resume_rc" = 0 ] || { log "harness art run (resumed) exited $resume_rc"; run_rc=1; }
+  # Two of the tests through pytest, in a state directory of their own (run afresh).
+  t=$(date +%s)
+  set +e
+  "$PY" -m pytest -q -rA atomics/ --art tests/data/art/atomics --target vagrant://default \
+    --art-state "$OUT/art-pytest" --art-test T1087.001-1 --art-test T1003.008-1 -p no:cacheprovider \
+    > "$OUT/pytest-art.log" 2>&1
+  prc=$?
+  set -e
+  tail -12 "$OUT/pytest-art.log"
+  step pytest_art "$t"
+  # A test that hangs: T1048.003-8 serves HTTP for 10 s; with a 4 s timeout it is TIMED_OUT, and its
+  # process tree (the shell, python3 -m http.server 9090) is killed in the VM. No revert here
+  # (--reset none), so that what the kill left can be looked at afterwards.
+  t=$(date +%s)
+  set +e
+  "${HARNESS[@]}" art run --atomics tests/data/art/atomics --target vagrant://default \
+    --rules tests/data/sigmahq/rules/linux --evidence-dir "$OUT/art-timeout" --test T1048.003-8 \
+    --timeout 4 --reset none > "$OUT/art-timeout.log" 2>&1
+  set -e
+  tail -3 "$OUT/art-timeout.log"
+  if ! "$PY" - "$OUT/art-timeout" <<'EOF'
+import json, sys
+from pathlib import Path
+
+from harness.targets import get_target
+
+(test,) = json.loads((Path(sys.argv[1]) / "coverage.json").read_text())["tests"]
+target = get_target("vagrant://default")
+left = target.run("pgrep -af 'http[.]server 9090' || true", timeout=30).stdout.strip()
+target.close()
+print(f"T1048.003-8 with --timeout 4: {test['coverage']} ({test['reason']}); left in the VM: {left or 'nothing'}")
+sys.exit(0 if test["coverage"] == "TIMED_OUT" and "process tree killed" in test["reason"] and not left else 1)
+EOF
+  then
+    log "a hung upstream test was not TIMED_OUT with its process tree killed"
+    run_rc=1
+  fi
+  step art_timeout "$t"
+  if [ "$prc" != 0 ] || ! grep -q "2 passed" "$OUT/pytest-art.log" || \
+     ! ls "$OUT"/art-pytest/*/coverage.json >/dev/null 2>&1; then
+    log "pytest atomics/ --art did not pass both tests with their coverage evidence"
+    run_rc=1
+  fi
+}
+
 # The same VM as a plain ssh:// host, as an outsider would see it: the harness collects the VM's own
 # sensors over SSH (harness.execution.host_sensors) and must reach the vagrant:// run's verdict for
 # every atomic (an atomic's verdict leaves out the signals of sensors a host does not have).
@@ -144,10 +224,10 @@ from urllib.parse import quote
 
 from harness.atomics.loader import repo_root
 from harness.lab.config import load_lab_config
-from harness.lab.vagrant_target import host_key_from_serial_log, vagrant_ssh_config
+from harness.lab.vagrant_target import pinned_host_key, vagrant_ssh_config
 
 entry = vagrant_ssh_config("default", repo_root())
-key = host_key_from_serial_log(load_lab_config().vagrant.serial_log)
+key = pinned_host_key(load_lab_config().vagrant.serial_log)  # the serial log's, or kept since first boot
 assert key is not None and entry.identity_files, "no pinned host key or identity file for the VM"
 print(f"ssh://root@{entry.hostname}:{entry.port}?identity_file={quote(entry.identity_files[0], safe='')}"
       f"&host_key={quote(key, safe='')}")

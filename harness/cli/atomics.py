@@ -62,12 +62,13 @@ def _target_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lab-config", default=None, metavar="FILE", help="lab config TOML whose [scope] applies")
 
 
-def _guard(args: argparse.Namespace) -> Callable[[AtomicTest], Refusal | None] | None:
-    """The guard's verdict per test on ``--target`` (None without one), as ``harness run`` applies it."""
+def _guard(args: argparse.Namespace) -> Callable[[LibraryTest], Refusal | None] | None:
+    """The guard's verdict per test on ``--target`` (None without one), as an ART run applies it
+    (which copies the payloads a test names through ``PathToAtomicsFolder`` from its tree)."""
     if not args.target:
         return None
     scope = Scope.from_lab(load_lab_config(args.lab_config))
-    return lambda test: art_guard.check(test, args.target, scope)
+    return lambda item: art_guard.check(item.test, args.target, scope, atomics_folder=item.technique.atomics_folder)
 
 
 def _library(path: str | None, techniques: list[str]) -> Library:
@@ -86,7 +87,7 @@ def _list(args: argparse.Namespace) -> int:
     guard = _guard(args)
     refused: Counter[str] = Counter()
     for item in tests:
-        found = guard(item.test) if guard is not None and item.not_applicable is None else None
+        found = guard(item) if guard is not None and item.not_applicable is None else None
         if found is not None:
             refused[found.kind] += 1
         print(list_line(item.test, args.target, found))
@@ -140,7 +141,7 @@ def _show(args: argparse.Namespace) -> int:
     print(render_test(item.test, item.signals, item.technique.atomics_folder))
     guard = _guard(args)
     if guard is not None and item.test.not_applicable() is None:
-        found = guard(item.test)
+        found = guard(item)
         print(f"\non {args.target}: {'refused: ' + found.reason if found else 'would run'}")
     return 0
 

@@ -82,6 +82,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="retention: keep the evidence of the newest N nightly runs, delete older ones")
     p.add_argument("--keep-days", type=float, default=None, metavar="D",
                    help="retention: delete the evidence of nightly runs that started more than D days ago")
+    from harness.cli._nightly_art import add_options as add_art_options
+
+    add_art_options(p)
     p.set_defaults(func=_main)
 
 
@@ -157,6 +160,10 @@ def _main(args: argparse.Namespace) -> int:
 
     specs = resolve_targets(args.target or [], inventory=args.inventory, groups=args.target_group,
                             scope_file=args.scope, default=DEFAULT_TARGET)
+    if args.art:
+        from harness.cli._nightly_art import run_nightly
+
+        return run_nightly(args, specs, open_history(Path(args.history)), progress)
     if args.replay and len(specs) > 1:
         from harness.errors import ConfigError
 

@@ -27,10 +27,16 @@ from harness.targets.base import TargetURL, check_options
 from harness.targets.ssh import TRUE, SSHTarget
 
 HOSTKEY_MARKER = "RECON-HARNESS-HOSTKEY"
-#: The VM's host key as first published, kept beside the Vagrant lab's state (removed by its down):
-#: a snapshot revert restarts the serial log, so the key is no longer there to read
-#: (harness.lab.vagrant_snapshot).
-PINNED_HOST_KEY = Path("/run/recon-harness-vagrant/host-key")
+#: The VM's host key as first published is kept in the Vagrant lab's state dir (removed by its
+#: down): a snapshot revert restarts the serial log, so the key is no longer there to read
+#: (harness.lab.vagrant_snapshot). One file per serial log, so a lab config of its own keeps its own.
+KEPT_KEYS_DIR = Path("/run/recon-harness-vagrant")
+
+
+def kept_key_file(serial_log: Path) -> Path:
+    import hashlib
+
+    return KEPT_KEYS_DIR / f"host-key-{hashlib.sha256(str(serial_log).encode()).hexdigest()[:12]}"
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,7 @@ def pinned_host_key(serial_log: Path) -> str | None:
     if key is not None:
         return key
     try:
-        kept = PINNED_HOST_KEY.read_text(encoding="ascii").strip()
+        kept = kept_key_file(serial_log).read_text(encoding="ascii").strip()
     except OSError:
         return None
     return kept if re.fullmatch(r"ssh-[a-z0-9-]+ [A-Za-z0-9+/=]{40,}", kept) else None
@@ -118,8 +124,9 @@ def keep_host_key(serial_log: Path) -> str | None:
     """Keep the key the VM published (for after a revert); the key, or None when it published none."""
     key = host_key_from_serial_log(serial_log)
     if key is not None:
-        PINNED_HOST_KEY.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        PINNED_HOST_KEY.write_text(key + "\n", encoding="ascii")
+        path = kept_key_file(serial_log)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.write_text(key + "\n", encoding="ascii")
     return key
 
 

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from harness.plugin.art import art_case  # noqa: F401  (the fixture of atomics/test_art.py, registered here)
+
 # Every pytest run in this environment loads the plugin: keep its import light (engines, lab and
 # targets are imported when an atomic test first needs them).
 if TYPE_CHECKING:
@@ -161,9 +163,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--atomic-arg", dest="harness_atomic_args", action="append", default=[], metavar="NAME=VALUE",
                     help="override an input argument of the atomics (repeatable); each atomic gets the names it "
                          "declares; a name no atomic declares, or a value of the wrong type, is a usage error")
+    from harness.plugin import art
     from harness.plugin.targets import add_options
 
     add_options(group)
+    art.add_options(group)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -183,7 +187,10 @@ def pytest_configure(config: pytest.Config) -> None:
         for target in config.getoption("harness_target", None) or []:
             _check_target(target)  # and a target URL that cannot parse (one line, not one failure per test)
     _check_fleet(config)
+    from harness.plugin import art
     from harness.plugin.workers import check_dist_mode
+
+    art.configure(config)
 
     check_dist_mode(config)
     config.stash[_RUN_KEY] = ValidationRunHolder(config)
@@ -198,7 +205,9 @@ def _check_fleet(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "harness_target" not in metafunc.fixturenames:
+    from harness.plugin import art
+
+    if art.generate(metafunc) or "harness_target" not in metafunc.fixturenames:
         return
     marker = metafunc.definition.get_closest_marker("atomic")
     atomic_id = str(marker.args[0]) if marker and marker.args else "?"
@@ -213,6 +222,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from harness.plugin import art
+
+    art.modify_items(config, items)
     live = not config.getoption("harness_replay")
     for item in items:
         if item.get_closest_marker("atomic") is None:
@@ -310,6 +322,9 @@ def atomic(request: pytest.FixtureRequest, harness_target: str) -> AtomicCheck:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from harness.plugin import art
+
+    art.session_finish(session)
     holder: ValidationRunHolder | None = session.config.stash.get(_RUN_KEY, None)
     if holder is None:
         return
@@ -379,6 +394,9 @@ def pytest_testnodedown(node: object, error: object) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
+    from harness.plugin import art
+
+    art.terminal_summary(terminalreporter, config)
     holder: ValidationRunHolder | None = config.stash.get(_RUN_KEY, None)
     if holder is None:
         return

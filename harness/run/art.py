@@ -24,6 +24,7 @@ from typing import Any
 from harness.atomics.library import Library, LibraryTest, load_library
 from harness.errors import ConfigError, HarnessError
 from harness.execution import art_guard
+from harness.execution.fleet import needs_declared_scope
 from harness.execution.pipeline import DetonationPipeline, negative_control_test
 from harness.execution.scope import Scope
 from harness.execution.session import open_session
@@ -95,6 +96,9 @@ class ArtRun:
         refused = art_guard.disposable_refusal(target)
         if refused:  # before anything is loaded or opened: nothing runs on a host that is not disposable
             raise ConfigError(refused)
+        if scope is None and needs_declared_scope(target):
+            raise ConfigError(f"{target} is a real host, not a lab: an ART run on it needs a declared scope "
+                              "(--scope FILE)")
         self.library: Library = load_library(self.atomics, techniques)
         self.tests = self._select(test_ids)
         if not self.rules_dir.is_dir():

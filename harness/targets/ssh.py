@@ -127,7 +127,9 @@ class _PinnedOrKnownPolicy(paramiko.MissingHostKeyPolicy):
 
 
 class SSHTarget(Target):
-    URL_OPTIONS = frozenset({"identity_file", "known_hosts", "host_key", "accept_unknown_host_key", "connect_timeout"})
+    # ``disposable`` is not the connection's: it tells the ART guard the host may take upstream atomics
+    URL_OPTIONS = frozenset({"identity_file", "known_hosts", "host_key", "accept_unknown_host_key", "connect_timeout",
+                             "disposable"})
 
     def __init__(
         self,

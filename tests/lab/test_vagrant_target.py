@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import TargetError
+from harness.lab import vagrant_target
 from harness.lab.vagrant_target import VagrantTarget, host_key_from_serial_log, parse_ssh_config
 from harness.targets.base import get_target
 
@@ -21,7 +22,7 @@ Host default
   UserKnownHostsFile /dev/null
   StrictHostKeyChecking no
   PasswordAuthentication no
-  IdentityFile /work/main/.vagrant/machines/default/libvirt/private_key
+  IdentityFile /nonexistent/.vagrant/machines/default/libvirt/private_key
   IdentitiesOnly yes
   LogLevel FATAL
   PubkeyAcceptedKeyTypes +ssh-rsa
@@ -35,7 +36,7 @@ KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHb6o6rQq0mUGh0bVb5y8Q4XoX2Qm1fJxg3oE
 def test_parse_ssh_config_real_output() -> None:
     entry = parse_ssh_config(SSH_CONFIG)["default"]
     assert (entry.hostname, entry.port, entry.user) == ("198.19.10.23", 22, "vagrant")
-    assert entry.identity_files == ("/work/main/.vagrant/machines/default/libvirt/private_key",)
+    assert entry.identity_files == ("/nonexistent/.vagrant/machines/default/libvirt/private_key",)
 
 
 def test_parse_ssh_config_quotes_equals_case_and_several_hosts() -> None:
@@ -91,11 +92,26 @@ def _fake_vagrant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: str, 
     return project
 
 
+def test_the_first_boots_key_is_kept_for_after_a_snapshot_revert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vagrant_target, "KEPT_KEYS_DIR", tmp_path / "state")
+    log = tmp_path / "serial.log"
+    log.write_bytes(f"boot\r\nRECON-HARNESS-HOSTKEY {KEY} root@recon-lab\r\n".encode())
+    assert vagrant_target.keep_host_key(log) == KEY
+    log.write_bytes(b"a reverted VM's serial log starts again, without the key\r\n")
+    assert host_key_from_serial_log(log) is None and vagrant_target.pinned_host_key(log) == KEY
+    # another lab config's serial log has a key file of its own
+    assert vagrant_target.pinned_host_key(tmp_path / "other.log") is None
+    vagrant_target.kept_key_file(log).write_text("not a key\n")
+    assert vagrant_target.pinned_host_key(log) is None
+
+
 def _with_key(tmp_path: Path) -> tuple[str, str]:
     """SSH_CONFIG naming a key file that exists here (the target checks it before connecting)."""
     key = tmp_path / "private_key"
     key.write_text("not parsed before connecting\n")
-    return SSH_CONFIG.replace("/work/main/.vagrant/machines/default/libvirt/private_key", str(key)), str(key)
+    return SSH_CONFIG.replace("/nonexistent/.vagrant/machines/default/libvirt/private_key", str(key)), str(key)
 
 
 def test_url_builds_an_ssh_target_from_vagrant_ssh_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -127,7 +143,7 @@ def test_without_a_published_host_key_the_connection_needs_an_explicit_choice(
 
 def test_missing_identity_file_is_reported_before_connecting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     project = _fake_vagrant(tmp_path, monkeypatch, SSH_CONFIG)
-    with pytest.raises(TargetError, match=r"identity_file /work/main/\.vagrant/.*/private_key: no such file$"):
+    with pytest.raises(TargetError, match=r"identity_file /nonexistent/\.vagrant/.*/private_key: no such file$"):
         get_target(f"vagrant://default?cwd={project}&accept_unknown_host_key=true")
 
 
