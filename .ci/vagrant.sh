@@ -169,10 +169,10 @@ EOF
   fi
   [ "$art_rc" = 0 ] || { log "harness art run exited $art_rc"; run_rc=1; }
   [ "$resume_rc" = 0 ] || { log "harness art run (resumed) exited $resume_rc"; run_rc=1; }
-  # Two of the tests through pytest, in a state directory of their own (run afresh).
+  # Two of the tests through pytest on an xdist worker, in a state directory of their own (run afresh).
   t=$(date +%s)
   set +e
-  "$PY" -m pytest -q -rA atomics/ --art tests/data/art/atomics --target vagrant://default \
+  "$PY" -m pytest -q -rA atomics/ --art tests/data/art/atomics --target vagrant://default -n 2 --dist loadgroup \
     --art-state "$OUT/art-pytest" --art-test T1087.001-1 --art-test T1003.008-1 -p no:cacheprovider \
     > "$OUT/pytest-art.log" 2>&1
   prc=$?

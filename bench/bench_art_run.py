@@ -85,7 +85,7 @@ def main() -> int:
     import shutil
 
     shutil.rmtree(out)
-    return 0 if ran and not any(r.coverage is Coverage.ERROR for r in ran) else 1
+    return 0 if per_test else 1  # a measurement: ERROR outcomes are reported, not a failure of the bench
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 and compared with that target's previous one. A test that lost a rule (or was DETECTED and is not
 any more) is a regression: exit 1, as for a signal that stopped alerting.
 
-Each night's run gets an evidence folder of its own (``art-<UTC time>-<target>``), so nothing is
+Each night's run gets an evidence folder of its own (``art-<UTC time>-<suffix>-<target>``), so nothing is
 resumed from an earlier night; an interrupted night is resumed with ``harness art run`` on its folder.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -68,14 +67,15 @@ def run_nightly(args: argparse.Namespace, specs: Sequence[Any], con: sqlite3.Con
     """Each target's ART run, stored in ``con`` (the history, closed here) and compared; the exit status."""
     from harness.evidence.coverage import build_document, diff_coverage, render_diff_text, write_coverage
     from harness.plugin.art import default_rules
-    from harness.run.art import ArtRun
+    from harness.run.art import ArtRun, target_slug
 
     status = 0
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    from harness.execution.collect import new_run_id
+
+    stamp = new_run_id()  # UTC time and a random suffix: two nights never share a folder
     try:
         for spec in specs:
-            slug = "".join(c if c.isalnum() or c in "-." else "_" for c in spec.label.split("?", 1)[0]).strip("_")
-            out = Path(args.evidence_dir) / f"art-{stamp}-{slug}"
+            out = Path(args.evidence_dir) / f"art-{stamp}-{target_slug(spec.label)}"
             run = ArtRun(atomics=Path(args.art), target=spec.url, rules=Path(args.art_rules or default_rules()),
                          out=out, techniques=args.art_technique, test_ids=args.art_test, timeout_s=args.art_timeout,
                          scope=spec.scope, progress=progress)

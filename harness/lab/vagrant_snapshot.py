@@ -9,7 +9,8 @@ found by that bench:
   state is reverted, libvirt's log file restarted), so the key is read once, before the snapshot,
   and pinned for every reconnection;
 * the guest's clock resumes at the snapshot's time, minutes behind: it is set from the controller
-  right after each revert (log time windows are cut on the target's clock).
+  right after each revert (log time windows are cut on the target's clock), and Sysmon, whose
+  event times follow the monotonic clock the revert turned back, is restarted.
 
 A snapshot left by a killed run is reused, not trusted to be absent: its name is fixed, and the VM
 it holds is the clean one. ``harness lab down --lab vagrant`` removes snapshot metadata with the
@@ -30,6 +31,11 @@ from harness.targets.base import Target
 
 #: The snapshot's name; one per domain (a second ART run on the same VM waits on the lab lock).
 SNAPSHOT_NAME = "recon-harness-clean"
+#: Sysmon for Linux stamps events (UtcTime) from the kernel's monotonic clock plus the wall time it
+#: read when it started: a revert restores the old monotonic clock, so after one its UtcTime lagged
+#: by all the time reverts had skipped (29 min after 55 reverts, while auditd and syslog, on the
+#: wall clock just set, were right). Restarting it once the clock is set takes about a second.
+RESTART_CLOCKED_SENSORS = "if systemctl is-active --quiet sysmon 2>/dev/null; then systemctl restart sysmon; fi"
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,7 @@ class VmSnapshot:
             raise LabError(f"virsh snapshot-revert {self.domain} {self.name} failed: {proc.stderr.strip()[-400:]}")
         target = self._wait_ssh(t0 + timeout)
         try:
-            res = target.run(f"date -u -s @{time.time():.3f} >/dev/null", timeout=15)
+            res = target.run(f"date -u -s @{time.time():.3f} >/dev/null && {RESTART_CLOCKED_SENSORS}", timeout=60)
             if res.rc != 0:
                 raise LabError(f"setting the reverted VM's clock failed: {res.stderr.strip()[:200]}")
         finally:

@@ -69,8 +69,9 @@ class ArtSession:
     written: list[Path] = field(default_factory=list)
 
     def state_dir(self, label: str) -> Path:
-        slug = "".join(c if c.isalnum() or c in "-." else "_" for c in label.split("?", 1)[0])
-        return self.state / slug.strip("_")
+        from harness.run.art import target_slug
+
+        return self.state / target_slug(label)
 
     def run_for(self, label: str) -> ArtRun:
         """The target's run, opened (snapshot, negative control) at its first test."""

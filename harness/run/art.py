@@ -45,6 +45,12 @@ def default_reset(target_url: str) -> str:
     return "snapshot" if parse_target_url(target_url).scheme == "vagrant" else "none"
 
 
+def target_slug(label: str) -> str:
+    """A folder name for a target's state (``vagrant://default`` -> ``vagrant-default``)."""
+    bare = label.split("?", 1)[0].replace("://", "-")
+    return "".join(c if c.isalnum() or c in "-." else "_" for c in bare).strip("_-") or "target"
+
+
 def rule_set_digest(root: Path) -> tuple[int, str]:
     """(rule files, SHA-256 over their relative paths and contents) of a rule directory."""
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".yml", ".yaml"))
@@ -289,4 +295,4 @@ def control_record(out: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"status": "NOT_RUN", "rules": []}
 
 
-__all__ = ["ArtRun", "Coverage", "default_reset", "rule_set_digest"]
+__all__ = ["ArtRun", "Coverage", "default_reset", "rule_set_digest", "target_slug"]
