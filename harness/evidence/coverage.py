@@ -20,6 +20,7 @@ import jsonschema
 from harness.errors import ConfigError, SourceLocation
 from harness.evidence.bundle import dump_json, write_sealed
 from harness.evidence.document import JsonDoc
+from harness.evidence.formats import navigator_document
 from harness.evidence.report import CSS, e
 from harness.verdicts.coverage import JUDGED, Coverage, TestCoverage
 
@@ -197,28 +198,12 @@ def coverage_layer(doc: Mapping[str, Any]) -> JsonDoc:
         if judged:
             entry["score"] = round(100 * len(detected) / len(judged))
         entries.append(entry)
-    return {
-        "name": f"ART coverage {doc['run_id']}",
-        "versions": {"attack": "16", "navigator": "5.1.0", "layer": "4.5"},
-        "domain": "enterprise-attack",
-        "description": f"Share of judged upstream tests detected by {doc['rule_set']['path']} on {doc['target']}",
-        "filters": {"platforms": ["Linux"]},
-        "sorting": 0,
-        "layout": {"layout": "side", "aggregateFunction": "average", "showID": True, "showName": True,
-                   "showAggregateScores": False, "countUnscored": False, "expandedSubtechniques": "annotated"},
-        "hideDisabled": False,
-        "techniques": entries,
-        "gradient": {"colors": ["#ff6666ff", "#ffe766ff", "#8ec843ff"], "minValue": 0, "maxValue": 100},
-        "legendItems": [],
-        "metadata": [{"name": "run_id", "value": doc["run_id"]},
-                     {"name": "rules", "value": str(doc["rule_set"]["rules"])}],
-        "links": [],
-        "showTacticRowBackground": False,
-        "tacticRowBackground": "#dddddd",
-        "selectTechniquesAcrossTactics": True,
-        "selectSubtechniquesWithParent": False,
-        "selectVisibleTechniques": False,
-    }
+    return navigator_document(
+        name=f"ART coverage {doc['run_id']}",
+        description=f"Share of judged upstream tests detected by {doc['rule_set']['path']} on {doc['target']}",
+        techniques=entries, max_score=100, legend=[],
+        metadata=[{"name": "run_id", "value": doc["run_id"]},
+                  {"name": "rules", "value": str(doc["rule_set"]["rules"])}])
 
 
 # --- report.html -------------------------------------------------------------------------------

@@ -107,21 +107,31 @@ def navigator_layer(doc: JsonDoc) -> JsonDoc:
     if sub:
         entries.append({"techniqueID": tid, "tactic": "reconnaissance", "color": "", "comment": "",
                         "enabled": True, "metadata": [], "showSubtechniques": True})
+    return navigator_document(
+        name=f"{technique} detection validation {doc['run_id']}",
+        description=f"Verdicts of run {doc['run_id']} on {doc['target']['label']} ({doc['started']})",
+        techniques=entries, max_score=max(len(doc["atomics"]), 1),
+        legend=[{"label": v, "color": COLOURS[v]} for v in _ORDER if v in COLOURS],
+        metadata=[{"name": "run_id", "value": doc["run_id"]}, {"name": "mode", "value": doc["mode"]}])
+
+
+def navigator_document(*, name: str, description: str, techniques: list[JsonDoc], max_score: int,
+                       legend: list[JsonDoc], metadata: list[JsonDoc]) -> JsonDoc:
+    """An ATT&CK Navigator layer (format 4.5, Linux, red to green by score) around ``techniques``."""
     return {
-        "name": f"{technique} detection validation {doc['run_id']}",
+        "name": name,
         "versions": {"attack": "16", "navigator": "5.1.0", "layer": "4.5"},
         "domain": "enterprise-attack",
-        "description": f"Verdicts of run {doc['run_id']} on {doc['target']['label']} ({doc['started']})",
+        "description": description,
         "filters": {"platforms": ["Linux"]},
         "sorting": 0,
         "layout": {"layout": "side", "aggregateFunction": "average", "showID": True, "showName": True,
                    "showAggregateScores": False, "countUnscored": False, "expandedSubtechniques": "annotated"},
         "hideDisabled": False,
-        "techniques": entries,
-        "gradient": {"colors": ["#ff6666ff", "#ffe766ff", "#8ec843ff"], "minValue": 0,
-                     "maxValue": max(len(doc["atomics"]), 1)},
-        "legendItems": [{"label": v, "color": COLOURS[v]} for v in _ORDER if v in COLOURS],
-        "metadata": [{"name": "run_id", "value": doc["run_id"]}, {"name": "mode", "value": doc["mode"]}],
+        "techniques": techniques,
+        "gradient": {"colors": ["#ff6666ff", "#ffe766ff", "#8ec843ff"], "minValue": 0, "maxValue": max_score},
+        "legendItems": legend,
+        "metadata": metadata,
         "links": [],
         "showTacticRowBackground": False,
         "tacticRowBackground": "#dddddd",
