@@ -19,9 +19,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     d.add_argument("new", metavar="NEW", help="coverage.json of the later run (or its directory)")
     d.add_argument("--json", action="store_true", help="the diff as one JSON object")
     d.set_defaults(func=_diff)
-    r = sub.add_parser("report", help="write report.html and navigator.json again from a coverage.json")
+    r = sub.add_parser("report", help="write report.html and navigator.json again from a coverage.json (resealed)")
     r.add_argument("file", metavar="FILE", help="coverage.json (or its directory)")
-    r.add_argument("-o", "--out", metavar="DIR", default=None, help="where to write (default: beside FILE)")
+    r.add_argument("-o", "--out", metavar="DIR", default=None,
+                   help="where to write (default: beside FILE; coverage.json is copied there)")
     r.set_defaults(func=_report)
 
 
@@ -39,13 +40,11 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from harness.evidence.coverage import coverage_layer, load_coverage, render_coverage_report
+    from harness.evidence.coverage import load_coverage, write_coverage
 
     src = _path(args.file)
     doc = load_coverage(src)
-    out = Path(args.out) if args.out else src.parent
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.html").write_text(render_coverage_report(doc), encoding="utf-8")
-    (out / "navigator.json").write_text(json.dumps(coverage_layer(doc), indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out / 'report.html'}\nwrote {out / 'navigator.json'}")
+    # the whole set is written again (coverage.json unchanged) so MANIFEST.sha256 matches the new pages
+    for path in write_coverage(Path(args.out) if args.out else src.parent, doc):
+        print(f"wrote {path}")
     return 0

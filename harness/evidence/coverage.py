@@ -32,8 +32,11 @@ COLOURS = {
 }
 LABELS = {
     "DETECTED": "detected", "NOT_DETECTED": "not detected", "PREREQ_MISSING": "prerequisite missing",
-    "EXECUTION_FAILED": "failed", "TIMED_OUT": "failed (timed out)", "NOT_RUN": "not run", "ERROR": "error",
+    "EXECUTION_FAILED": "failed", "TIMED_OUT": "failed (timed out)", "NOT_RUN": "not run", "ERROR": "failed (error)",
 }
+#: Events shown per rule hit and characters per event: the page stays readable whatever the file holds.
+EVENTS_SHOWN = 3
+EVENT_CHARS = 2000
 
 
 def coverage_schema() -> JsonDoc:
@@ -61,13 +64,21 @@ def build_document(
     }
 
 
-def validate(doc: JsonDoc, where: str = "coverage document") -> None:
+def validate(doc: JsonDoc, location: SourceLocation | None = None) -> None:
+    """Raise a ConfigError (at ``location``, the file read) naming the first schema violation."""
     errors = sorted(jsonschema.Draft202012Validator(coverage_schema()).iter_errors(doc), key=lambda x: list(x.path))
+    where = "" if location else "coverage document: "
     if errors:
         first = errors[0]
         path = "/".join(str(p) for p in first.path) or "(top)"
-        raise ConfigError(f"{where}: {path}: {first.message}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1
-                                                                  else ""))
+        raise ConfigError(f"{where}{path}: {first.message}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1
+                                                                else ""), location)
+    # the schema cannot say it: a test listed twice would make the diff and the matrix ambiguous
+    seen: set[str] = set()
+    for i, t in enumerate(doc["tests"]):
+        if t["test_id"] in seen:
+            raise ConfigError(f"{where}tests/{i}/test_id: {t['test_id']} is listed twice", location)
+        seen.add(t["test_id"])
 
 
 def write_coverage(out_dir: Path, doc: JsonDoc, secrets: Sequence[str] = ()) -> list[Path]:
@@ -84,14 +95,16 @@ def load_coverage(path: Path | str) -> JsonDoc:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from exc
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", SourceLocation(str(p))) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 (byte {exc.start})", SourceLocation(str(p))) from exc
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"not JSON: {exc.msg}", SourceLocation(str(p), exc.lineno, exc.colno)) from exc
     if not isinstance(doc, dict):
         raise ConfigError("not a coverage document (a JSON object is expected)", SourceLocation(str(p), 1, 1))
-    validate(doc, str(p))
+    validate(doc, SourceLocation(str(p)))
     return doc
 
 
@@ -126,10 +139,21 @@ class CoverageDiff:
 
     @property
     def regressed(self) -> bool:
+        """A rule lost on a test, or a DETECTED test that is not any more (dropped from the run included:
+        its coverage is gone either way)."""
         return any(c.regressed for c in self.changes)
+
+    @property
+    def added(self) -> tuple[str, ...]:
+        return tuple(c.test_id for c in self.changes if c.before is None)
+
+    @property
+    def removed(self) -> tuple[str, ...]:
+        return tuple(c.test_id for c in self.changes if c.after is None)
 
     def to_dict(self) -> dict[str, Any]:
         return {"old_run": self.old_run, "new_run": self.new_run, "regressed": self.regressed,
+                "added": list(self.added), "removed": list(self.removed),
                 "changes": [c.to_dict() for c in self.changes]}
 
 
@@ -207,6 +231,11 @@ def coverage_layer(doc: Mapping[str, Any]) -> JsonDoc:
 
 
 # --- report.html -------------------------------------------------------------------------------
+def _event(ev: Any) -> str:
+    text = json.dumps(ev, indent=1, ensure_ascii=False, default=str)
+    return e(text[:EVENT_CHARS] + ("\n…" if len(text) > EVENT_CHARS else ""))
+
+
 def _cell(t: Mapping[str, Any]) -> str:
     cov = str(t["coverage"])
     label = LABELS.get(cov, cov)
@@ -223,8 +252,9 @@ def render_coverage_report(doc: Mapping[str, Any]) -> str:
     for t in doc["tests"]:
         by_technique.setdefault(str(t["technique"]), []).append(t)
     width = max((len(ts) for ts in by_technique.values()), default=0)
-    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>ART coverage {e(doc['run_id'])}</title>"
-           f"<style>{CSS}</style></head><body>",
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'">',
+           f"<title>ART coverage {e(doc['run_id'])}</title><style>{CSS}</style></head><body>",
            "<h1>ART coverage: which rules see each upstream test</h1>",
            f"<p class='meta'>run {e(doc['run_id'])} on <b>{e(doc['target'])}</b>, {e(doc['started'])} to "
            f"{e(doc['ended'])}; atomics {e(doc['atomics_root'])}; rule set {e(doc['rule_set']['path'])} "
@@ -237,7 +267,8 @@ def render_coverage_report(doc: Mapping[str, Any]) -> str:
            "<h2>Technique × test</h2><table><tr><th>technique</th>"
            + "".join("<th>test</th>" for _ in range(width)) + "</tr>"]
     for technique, tests in sorted(by_technique.items()):
-        cells = "".join(_cell(t) for t in tests) + "<td></td>" * (width - len(tests))
+        cells = "".join(_cell(t) for t in sorted(tests, key=lambda t: _test_key(str(t["test_id"])))) \
+            + "<td></td>" * (width - len(tests))
         out.append(f"<tr><th>{e(technique)}</th>{cells}</tr>")
     out.append("</table><h2>Tests</h2>")
     for t in doc["tests"]:
@@ -254,8 +285,9 @@ def render_coverage_report(doc: Mapping[str, Any]) -> str:
             out.append("<table><tr><th>rule</th><th>level</th><th>matches</th><th>events (first few)</th></tr>")
             for r in t["rules"]:
                 note = " <i>(also fires on the negative control: not counted)</i>" if r["on_control"] else ""
-                events = "".join(f"<pre>{e(json.dumps(ev, ensure_ascii=False, default=str))}</pre>"
-                                 for ev in r["events"])
+                events = "".join(f"<pre>{_event(ev)}</pre>" for ev in r["events"][:EVENTS_SHOWN])
+                if len(r["events"]) > EVENTS_SHOWN:
+                    events += f"<p class='meta'>{len(r['events']) - EVENTS_SHOWN} more not shown</p>"
                 out.append(f"<tr><td>{e(r['title'])}<br><span class='meta'>{e(r['rule_id'])}</span>{note}</td>"
                            f"<td>{e(r['level'])}</td><td>{e(r['matches'])}</td><td>{events}</td></tr>")
             out.append("</table>")

@@ -80,14 +80,19 @@ def virsh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 def network_xml(name: str, address: ipaddress.IPv4Network) -> str:
     """An isolated network: no <forward> element (no NAT, no routing), DHCP only, DNS disabled
-    (libvirt's dnsmasq would otherwise forward the VM's queries to the host's resolvers)."""
+    (libvirt's dnsmasq would otherwise forward the VM's queries to the host's resolvers).
+
+    Leases never expire: `vagrant ssh-config` finds the VM's address in libvirt's lease table, and a
+    guest reverted to a snapshot (harness.lab.vagrant_snapshot) does not renew a lease its restored
+    memory believes fresh. With the default hour, every vagrant:// connection failed ("not yet ready
+    for SSH") once the lease ran out an hour after boot, half-way through an ART run (found live)."""
     gw = address.network_address + 1
     first, last = address.network_address + 10, address.network_address + 99
     return (
         f"<network>\n  <name>{name}</name>\n  <bridge name='{NET_BRIDGE}' stp='off' delay='0'/>\n"
         f"  <dns enable='no'/>\n"
         f"  <ip address='{gw}' netmask='{address.netmask}'>\n"
-        f"    <dhcp><range start='{first}' end='{last}'/></dhcp>\n  </ip>\n</network>\n"
+        f"    <dhcp><range start='{first}' end='{last}'><lease expiry='0'/></range></dhcp>\n  </ip>\n</network>\n"
     )
 
 

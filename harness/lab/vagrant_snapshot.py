@@ -48,6 +48,7 @@ class VmSnapshot:
     name: str = SNAPSHOT_NAME
     created_s: float = 0.0
     reused: bool = False  # a snapshot a killed run left: the clean VM it holds is reverted to first
+    ssh_url: str = ""  # the VM's address as `vagrant ssh-config` gave it at the snapshot (same after a revert)
 
     @property
     def target_url(self) -> str:
@@ -63,15 +64,16 @@ class VmSnapshot:
         key = keep_host_key(Path(serial_log)) or pinned_host_key(Path(serial_log))
         if key is None:
             raise LabError(f"the lab VM published no host key in {serial_log}: cannot pin it across reverts")
+        ssh_url = _ssh_url(machine, key)
         names = virsh("snapshot-list", domain, "--name", check=False).stdout.split()
         if name in names:
-            return cls(machine, domain, key, name, reused=True)
+            return cls(machine, domain, key, name, reused=True, ssh_url=ssh_url)
         t0 = time.monotonic()
         proc = virsh("snapshot-create-as", domain, name, "--description",
                      "recon-harness: clean lab VM, reverted between destructive tests", check=False)
         if proc.returncode != 0:
             raise LabError(f"virsh snapshot-create-as {domain} {name} failed: {proc.stderr.strip()[-400:]}")
-        return cls(machine, domain, key, name, created_s=round(time.monotonic() - t0, 2))
+        return cls(machine, domain, key, name, created_s=round(time.monotonic() - t0, 2), ssh_url=ssh_url)
 
     def revert(self, timeout: float = 180.0) -> float:
         """Revert the VM to the snapshot, wait until SSH answers, set the guest's clock; seconds taken."""
@@ -93,7 +95,8 @@ class VmSnapshot:
 
         last: Exception | None = None
         while time.monotonic() < deadline:
-            target = get_target(self.target_url)
+            # straight to the address: each `vagrant ssh-config` costs seconds of Ruby start-up
+            target = get_target(self.ssh_url or self.target_url)
             try:
                 if target.run("true", timeout=10).rc == 0:
                     return target
@@ -109,3 +112,17 @@ class VmSnapshot:
         if proc.returncode != 0 and "not found" not in proc.stderr.lower():
             return f"virsh snapshot-delete {self.domain} {self.name}: {proc.stderr.strip()[-300:]}"
         return None
+
+
+def _ssh_url(machine: str, host_key: str) -> str:
+    """An ``ssh://`` URL of the VM (address, port, Vagrant's key, the pinned host key)."""
+    import os
+
+    from harness.atomics.loader import repo_root
+    from harness.lab.vagrant_target import vagrant_ssh_config
+
+    entry = vagrant_ssh_config(machine, Path(os.environ.get("RECON_HARNESS_VAGRANT_CWD", str(repo_root()))))
+    if not entry.identity_files:
+        return ""
+    return (f"ssh://root@{entry.hostname}:{entry.port}?identity_file={quote(entry.identity_files[0], safe='')}"
+            f"&host_key={quote(host_key, safe='')}")

@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import os
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -282,7 +283,7 @@ class ArtRun:
         return {"run_id": str(self.facts["run_id"]), "started": str(self.facts["started"]), "ended": iso(utc_now()),
                 "target": self.target_url, "atomics_root": str(self.atomics), "rule_set": dict(self.facts["rule_set"]),
                 "reset": {"kind": self.reset, "resets": len(resets),
-                          "median_s": resets[len(resets) // 2] if resets else None},
+                          "median_s": round(statistics.median(resets), 2) if resets else None},
                 "control": control_record(self.out)}
 
     def results(self) -> list[TestCoverage]:

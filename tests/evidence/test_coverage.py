@@ -1,5 +1,5 @@
 """ART coverage evidence (harness.evidence.coverage): the document and its schema, the technique ×
-test matrix, the Navigator scores, the diff a CI job fails on, and `harness coverage` itself."""
+test matrix, the Navigator scores and the diff a CI job fails on (the CLI: tests/cli/test_coverage_cli.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from harness.cli import main
 from harness.errors import ConfigError
 from harness.evidence.coverage import (
+    EVENTS_SHOWN,
     build_document,
     coverage_layer,
     diff_coverage,
@@ -69,6 +69,32 @@ def test_document_counts_and_validates() -> None:
         validate(bad)
 
 
+@pytest.mark.parametrize("spoil", [
+    lambda d: d["summary"].update(SEEN=1),  # only the Coverage values are counted
+    lambda d: d["summary"].pop("TIMED_OUT"),  # and every one of them is present
+    lambda d: d.update(started="04/12/2026 10:00"),  # ISO 8601 only
+    lambda d: d["rule_set"].update(sha256="abc"),
+    lambda d: d["tests"][1]["rules"][0].pop("on_control"),
+    lambda d: d["tests"].append(dict(d["tests"][0])),  # a test listed twice
+], ids=["unknown-value", "missing-value", "not-iso", "short-digest", "rule-without-on_control", "duplicate-test"])
+def test_schema_rejects_spoiled_documents(spoil: Any) -> None:
+    doc = json.loads(json.dumps(_doc(SAMPLE)))
+    validate(doc)
+    spoil(doc)
+    with pytest.raises(ConfigError):
+        validate(doc)
+
+
+def test_schema_enumerates_every_coverage_value() -> None:
+    from harness.evidence.coverage import coverage_schema
+
+    schema = coverage_schema()
+    assert schema["$defs"]["coverage"]["enum"] == [c.value for c in Coverage]
+    assert sorted(schema["properties"]["summary"]["required"]) == sorted(c.value for c in Coverage)
+    assert _doc(SAMPLE)["ended"] is not None
+    validate({**_doc(SAMPLE), "ended": None, "started": "2026-12-04T10:00:00.123+01:00"})  # unfinished, offset
+
+
 def test_written_evidence_is_sealed_and_reads_back(tmp_path: Path) -> None:
     written = write_coverage(tmp_path, _doc(SAMPLE), secrets=["cat /etc/shadow"])
     assert [p.name for p in written] == ["coverage.json", "report.html", "navigator.json", "MANIFEST.sha256"]
@@ -82,9 +108,16 @@ def test_bad_coverage_files_are_located_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_coverage(broken)
     assert str(info.value.location) == f"{broken}:3:13"
+    assert str(info.value).startswith(f"{broken}:3:13: not JSON")
     broken.write_text(json.dumps({"schema": "recon-harness/coverage/1"}))
-    with pytest.raises(ConfigError, match="is a required property"):
+    with pytest.raises(ConfigError, match="is a required property") as info:
         load_coverage(broken)
+    assert info.value.location is not None and info.value.location.path == str(broken)
+    broken.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_coverage(broken)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_coverage(tmp_path / "absent.json")
 
 
 def test_matrix_has_a_row_per_technique_and_a_linked_cell_per_test() -> None:
@@ -92,9 +125,27 @@ def test_matrix_has_a_row_per_technique_and_a_linked_cell_per_test() -> None:
     row = html[html.index("<th>T1003.008</th>"):].split("</tr>", 1)[0]
     assert row.count("<td") == 3 and "#1 detected (2)" in row and "#3 not detected" in row
     assert "#2 failed (timed out)" in row and 'href="#T1003.008-1"' in row
+    # cells in test-number order whatever the document's order, each linked to its section
+    assert row.index("#1 detected") < row.index("#2 failed") < row.index("#3 not detected")
+    for tid in ("T1003.008-1", "T1003.008-2", "T1003.008-3", "T1016-3", "T1222.002-1"):
+        assert f'href="#{tid}"' in html and f"id='{tid}'" in html
+    assert 'title="a test: detected by 2 rules"' in row
+    assert "#1 failed</a>" in html  # EXECUTION_FAILED
+    assert html.count("<tr><th>T") == 4  # one row per technique
     assert "<th>T1016</th>" in html and "prerequisite missing" in html and "#1 not run" in html
     assert "<script>x" not in html and "&lt;script&gt;x" in html
     assert "also fires on the negative control" in html and "cat /etc/shadow" in html
+    assert "auditd 5, sysmon 3" in html and "cleanup ok" in html and "prerequisite missing: arp" in html
+    assert "<link" not in html and "<script" not in html and "Content-Security-Policy" in html
+
+
+def test_events_from_the_file_are_escaped_and_capped() -> None:
+    evil = RuleHit("r-1", "<img src=x onerror=alert(1)>", "high", 9,
+                   tuple({"CommandLine": f"</pre><script>{i}</script>" + "A" * 5000} for i in range(5)))
+    html = render_coverage_report(_doc([_test("T1059.004-1", Coverage.DETECTED, (evil,))]))
+    assert "<script>" not in html and "<img" not in html and "&lt;img src=x" in html
+    assert html.count("&lt;/pre&gt;&lt;script&gt;") == EVENTS_SHOWN and "2 more not shown" in html
+    assert "A" * 2000 not in html.replace("\n", "")  # each event cut
 
 
 def test_navigator_scores_the_share_of_judged_tests_detected() -> None:
@@ -103,6 +154,14 @@ def test_navigator_scores_the_share_of_judged_tests_detected() -> None:
     assert by_id["T1003.008"]["score"] == 50  # one of two judged tests detected
     assert "score" not in by_id["T1016"] and by_id["T1016"]["comment"].startswith("no test judged")
     assert layer["gradient"]["maxValue"] == 100 and layer["versions"]["layer"] == "4.5"
+    assert layer["gradient"]["minValue"] == 0 and len(layer["techniques"]) == 4
+    assert "T1003.008-1 detected by 2 rules" in by_id["T1003.008"]["comment"]
+    assert "T1016-3 PREREQ_MISSING" in by_id["T1016"]["comment"]
+    all_seen = coverage_layer(_doc([_test("T1082-1", Coverage.DETECTED, (SHADOW,)),
+                                    _test("T1082-2", Coverage.DETECTED, (SCRIPT,)),
+                                    _test("T1082-3", Coverage.ERROR)]))
+    assert all_seen["techniques"][0]["score"] == 100  # the ERROR test is not judged, so not counted
+    assert coverage_layer(_doc([_test("T1082-1", Coverage.NOT_DETECTED)]))["techniques"][0]["score"] == 0
 
 
 def test_diff_reports_lost_and_gained_rules_and_lost_detections() -> None:
@@ -116,6 +175,16 @@ def test_diff_reports_lost_and_gained_rules_and_lost_detections() -> None:
     assert changes["T1003.008-3"].gained == (SCRIPT.rule_id,) and not changes["T1003.008-3"].regressed
     assert changes["T1027.013-1"].after is None and changes["T1082-3"].before is None
     assert "T1016-3" not in changes and diff.regressed
+    assert diff.added == ("T1082-3",) and diff.removed == ("T1027.013-1", "T1222.002-1")
+    assert diff.to_dict()["removed"] == ["T1027.013-1", "T1222.002-1"] and diff.to_dict()["regressed"] is True
+    # a newly detected test is not a regression, nor is a new test
+    up = diff_coverage(_doc([_test("T1-1", Coverage.NOT_DETECTED)]),
+                       _doc([_test("T1-1", Coverage.DETECTED, (SHADOW,)), _test("T1-2", Coverage.DETECTED)]))
+    assert [(c.test_id, c.before, c.after) for c in up.changes] == [("T1-1", "NOT_DETECTED", "DETECTED"),
+                                                                    ("T1-2", None, "DETECTED")]
+    assert not up.regressed and up.changes[0].gained == (SHADOW.rule_id,)
+    # a detected test dropped from the run: its coverage is gone
+    assert diff_coverage(_doc([_test("T1-1", Coverage.DETECTED, (SHADOW,))]), _doc([])).regressed
     text = render_diff_text(diff)
     assert f"REGRESSION T1003.008-1: DETECTED; lost {SCRIPT.rule_id}" in text
     # a DETECTED test that stops being detected is a regression even with no rule named before
@@ -124,19 +193,6 @@ def test_diff_reports_lost_and_gained_rules_and_lost_detections() -> None:
     # rules on the control never count, gained or lost
     assert not diff_coverage(_doc([_test("T1-1", Coverage.NOT_DETECTED, (NOISE,))]),
                              _doc([_test("T1-1", Coverage.NOT_DETECTED)])).changes
+    assert not diff_coverage(_doc([_test("T1-1", Coverage.DETECTED, (SHADOW,))]),
+                             _doc([_test("T1-1", Coverage.DETECTED, (SHADOW, NOISE))])).changes
     assert "no change" in render_diff_text(diff_coverage(old, old))
-
-
-def test_cli_diff_exit_codes_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    a, b = tmp_path / "a", tmp_path / "b"
-    write_coverage(a, _doc(SAMPLE))
-    write_coverage(b, _doc([SAMPLE[0], _test("T1003.008-3", Coverage.DETECTED, (SHADOW,))], "r2"))
-    assert main(["coverage", "diff", str(a), str(b / "coverage.json")]) == 0  # gained only
-    assert "gained" in capsys.readouterr().out
-    assert main(["coverage", "diff", str(b), str(a), "--json"]) == 1  # the other way round: lost
-    assert json.loads(capsys.readouterr().out)["regressed"] is True
-    (tmp_path / "bad.json").write_text("[")
-    assert main(["coverage", "diff", str(a), str(tmp_path / "bad.json")]) == 2
-    assert f"{tmp_path / 'bad.json'}:1:2" in capsys.readouterr().err
-    assert main(["coverage", "report", str(a), "-o", str(tmp_path / "again")]) == 0
-    assert (tmp_path / "again" / "report.html").read_text() == (a / "report.html").read_text()
