@@ -3,7 +3,11 @@ into run.json, and what a replay reads back. Typed here, below every layer that 
 
 from __future__ import annotations
 
-from typing import NotRequired, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
+
+#: A JSON object as read or written (records, state files, coverage tests): its shape is checked
+#: where it is read (schemas, ``from_dict``), not by the type.
+JsonObject = dict[str, Any]
 
 
 class CommandEntry(TypedDict):

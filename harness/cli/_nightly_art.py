@@ -11,9 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+from harness.evidence.document import JsonDoc
+
+if TYPE_CHECKING:
+    from harness.execution.fleet import TargetSpec
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS art_runs (
@@ -38,7 +43,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--art-timeout", type=float, default=120.0, metavar="S", help="seconds per test command")
 
 
-def store(con: sqlite3.Connection, label: str, doc: dict[str, Any], evidence: Path) -> None:
+def store(con: sqlite3.Connection, label: str, doc: JsonDoc, evidence: Path) -> None:
     """One night's coverage document of one target (the events left out: they stay in the evidence)."""
     con.executescript(SCHEMA)
     with con:
@@ -50,7 +55,7 @@ def store(con: sqlite3.Connection, label: str, doc: dict[str, Any], evidence: Pa
                         (doc["run_id"], test["test_id"], test["coverage"], json.dumps(slim)))
 
 
-def previous(con: sqlite3.Connection, label: str, run_id: str) -> dict[str, Any] | None:
+def previous(con: sqlite3.Connection, label: str, run_id: str) -> JsonDoc | None:
     """The previous night's coverage of ``label`` as a document :func:`diff_coverage` reads, or None."""
     con.executescript(SCHEMA)
     row = con.execute("SELECT run_id, started FROM art_runs WHERE label = ? AND run_id != ? AND started <= "
@@ -63,7 +68,8 @@ def previous(con: sqlite3.Connection, label: str, run_id: str) -> dict[str, Any]
     return {"run_id": row[0], "started": row[1], "tests": tests}
 
 
-def run_nightly(args: argparse.Namespace, specs: Sequence[Any], con: sqlite3.Connection, progress: Any) -> int:
+def run_nightly(args: argparse.Namespace, specs: Sequence[TargetSpec], con: sqlite3.Connection,
+                progress: Callable[[str], None]) -> int:
     """Each target's ART run, stored in ``con`` (the history, closed here) and compared; the exit status."""
     from harness.evidence.coverage import build_document, diff_coverage, render_diff_text, write_coverage
     from harness.plugin.art import default_rules

@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 
@@ -47,7 +46,7 @@ def coverage_schema() -> JsonDoc:
 
 def build_document(
     results: Sequence[TestCoverage], *, run_id: str, started: str, ended: str | None, target: str,
-    atomics_root: str, rule_set: Mapping[str, Any], reset: Mapping[str, Any], control: Mapping[str, Any],
+    atomics_root: str, rule_set: JsonDoc, reset: JsonDoc, control: JsonDoc,
 ) -> JsonDoc:
     """The coverage document of ``results`` (library order kept)."""
     executed = [float(r.timings["total_s"]) for r in results
@@ -125,7 +124,7 @@ class TestChange:
     def regressed(self) -> bool:
         return bool(self.lost) or (self.before == Coverage.DETECTED.value and self.after != Coverage.DETECTED.value)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonDoc:
         return {"test_id": self.test_id, "before": self.before, "after": self.after, "gained": list(self.gained),
                 "lost": list(self.lost), "regressed": self.regressed}
 
@@ -151,18 +150,18 @@ class CoverageDiff:
     def removed(self) -> tuple[str, ...]:
         return tuple(c.test_id for c in self.changes if c.after is None)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonDoc:
         return {"old_run": self.old_run, "new_run": self.new_run, "regressed": self.regressed,
                 "added": list(self.added), "removed": list(self.removed),
                 "changes": [c.to_dict() for c in self.changes]}
 
 
-def _counted(test: Mapping[str, Any]) -> set[str]:
+def _counted(test: JsonDoc) -> set[str]:
     """The rules that count for a test: those that did not also fire on the negative control."""
     return {str(r["rule_id"]) for r in test.get("rules", []) if not r.get("on_control")}
 
 
-def diff_coverage(old: Mapping[str, Any], new: Mapping[str, Any]) -> CoverageDiff:
+def diff_coverage(old: JsonDoc, new: JsonDoc) -> CoverageDiff:
     """Per test: outcome before and after, rules gained and lost (only tests that changed)."""
     before = {str(t["test_id"]): t for t in old.get("tests", [])}
     after = {str(t["test_id"]): t for t in new.get("tests", [])}
@@ -203,17 +202,17 @@ def render_diff_text(diff: CoverageDiff) -> str:
 
 
 # --- navigator ---------------------------------------------------------------------------------
-def coverage_layer(doc: Mapping[str, Any]) -> JsonDoc:
+def coverage_layer(doc: JsonDoc) -> JsonDoc:
     """ATT&CK Navigator layer (format 4.5): each technique scored by the share (0-100) of its judged
     tests that were detected; a technique with no judged test has no score and says so."""
-    by_technique: dict[str, list[Mapping[str, Any]]] = {}
+    by_technique: dict[str, list[JsonDoc]] = {}
     for t in doc["tests"]:
         by_technique.setdefault(str(t["technique"]), []).append(t)
     entries = []
     for technique, tests in sorted(by_technique.items()):
         judged = [t for t in tests if t["coverage"] in {c.value for c in JUDGED}]
         detected = [t for t in judged if t["coverage"] == Coverage.DETECTED.value]
-        entry: dict[str, Any] = {
+        entry: JsonDoc = {
             "techniqueID": technique, "enabled": True, "showSubtechniques": False,
             "comment": "; ".join(f"{t['test_id']} {t['summary']}" for t in tests)
             if judged else "no test judged: " + "; ".join(f"{t['test_id']} {t['coverage']}" for t in tests),
@@ -231,12 +230,12 @@ def coverage_layer(doc: Mapping[str, Any]) -> JsonDoc:
 
 
 # --- report.html -------------------------------------------------------------------------------
-def _event(ev: Any) -> str:
+def _event(ev: object) -> str:
     text = json.dumps(ev, indent=1, ensure_ascii=False, default=str)
     return e(text[:EVENT_CHARS] + ("\n…" if len(text) > EVENT_CHARS else ""))
 
 
-def _cell(t: Mapping[str, Any]) -> str:
+def _cell(t: JsonDoc) -> str:
     cov = str(t["coverage"])
     label = LABELS.get(cov, cov)
     if cov == Coverage.DETECTED.value:
@@ -246,9 +245,9 @@ def _cell(t: Mapping[str, Any]) -> str:
             f'<a style="color:#fff" href="#{e(t["test_id"])}">#{e(n)} {e(label)}</a></td>')
 
 
-def render_coverage_report(doc: Mapping[str, Any]) -> str:
+def render_coverage_report(doc: JsonDoc) -> str:
     """One self-contained page: the run, the technique × test matrix, then each test's evidence."""
-    by_technique: dict[str, list[Mapping[str, Any]]] = {}
+    by_technique: dict[str, list[JsonDoc]] = {}
     for t in doc["tests"]:
         by_technique.setdefault(str(t["technique"]), []).append(t)
     width = max((len(ts) for ts in by_technique.values()), default=0)

@@ -17,10 +17,10 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from harness.atomics.model import AtomicTest, Dependency, Executor
 from harness.errors import HarnessError
+from harness.lab.state import LabState, Resource
 from harness.targets.base import Target
 
 #: Payload bytes copied per test at most (upstream's largest technique folders hold binaries of a few MB).
@@ -107,10 +107,10 @@ class RemoteFolder:
 
     path: str
     files: tuple[str, ...]
-    entry: Any = None
+    entry: Resource | None = None
 
 
-def copy_to_target(target: Target, root: Path, test: AtomicTest, ledger: Any = None) -> RemoteFolder:
+def copy_to_target(target: Target, root: Path, test: AtomicTest, ledger: LabState | None = None) -> RemoteFolder:
     """Copy the payloads ``test`` names to a new directory on ``target``. The directory is recorded
     in ``ledger`` (the target's LabState) before anything is written."""
     files = payload_files(root, referenced_techniques(test))
@@ -127,7 +127,7 @@ def copy_to_target(target: Target, root: Path, test: AtomicTest, ledger: Any = N
     return RemoteFolder(remote, tuple(rel for _, rel in files), entry)
 
 
-def remove_from_target(target: Target, copy: RemoteFolder, ledger: Any = None) -> str | None:
+def remove_from_target(target: Target, copy: RemoteFolder, ledger: LabState | None = None) -> str | None:
     """Remove the copy; the problem, or None (the ledger entry goes only once it is gone)."""
     res = target.run(f"rm -rf -- {shlex.quote(copy.path)}", timeout=60)
     if res.rc != 0:

@@ -18,9 +18,10 @@ with theirs. Without ``--art`` the items are deselected: ``pytest atomics/`` run
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -91,7 +92,7 @@ class ArtSession:
 _KEY = pytest.StashKey[ArtSession]()
 
 
-def _progress(config: pytest.Config) -> Any:
+def _progress(config: pytest.Config) -> Callable[[str], None]:
     from harness.plugin import _progress_writer
 
     return _progress_writer(config)

@@ -20,7 +20,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from harness.atomics.library import Library, LibraryTest, load_library
 from harness.errors import ConfigError, HarnessError
@@ -30,10 +30,15 @@ from harness.execution.pipeline import DetonationPipeline, negative_control_test
 from harness.execution.scope import Scope
 from harness.execution.session import open_session
 from harness.lab.config import load_lab_config
+from harness.records import JsonObject
 from harness.rules.sigma import SigmaEngine
 from harness.run.model import iso, utc_now
 from harness.targets.base import parse_target_url
 from harness.verdicts.coverage import Coverage, TestCoverage, judge_test, technique_of
+
+if TYPE_CHECKING:
+    from harness.execution.session import Session
+    from harness.lab.vagrant_snapshot import VmSnapshot
 
 STATE_DIR = "tests"  # one <test id>.json per finished test, below the run's output directory
 CONTROL_FILE = "control.json"
@@ -61,7 +66,7 @@ def rule_set_digest(root: Path) -> tuple[int, str]:
     return len(files), h.hexdigest()
 
 
-def _write_json(path: Path, doc: dict[str, Any]) -> None:
+def _write_json(path: Path, doc: JsonObject) -> None:
     """Whole or not at all: a killed run leaves no half-written state file to resume from."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -112,7 +117,7 @@ class ArtRun:
             raise ConfigError(f"rule set {str(self.rules_dir)!r} is not a directory (give SigmaHQ's rules/linux)")
         self.engine = SigmaEngine.from_paths([self.rules_dir])
         self.rule_count, self.rule_digest = rule_set_digest(self.rules_dir)
-        self._snapshot: Any = None  # harness.lab.vagrant_snapshot.VmSnapshot, when resetting
+        self._snapshot: VmSnapshot | None = None  # when resetting
         self._dirty = False  # the VM ran something since the last revert
         self.reset_times: list[float] = []
         self.control_rules: frozenset[str] = frozenset()
@@ -138,10 +143,10 @@ class ArtRun:
             self.progress(f"[art] {path}: unreadable state ({exc}); {test_id} runs again")
             return None
 
-    def _run_facts(self) -> dict[str, Any]:
+    def _run_facts(self) -> JsonObject:
         path = self.out / RUN_FILE
         if path.is_file():
-            facts: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            facts: JsonObject = json.loads(path.read_text(encoding="utf-8"))
             if facts.get("rule_set", {}).get("sha256") != self.rule_digest:
                 raise ConfigError(f"{self.out} holds a run judged with another rule set; resume it with the same "
                                   "rules, or give a new --evidence-dir")
@@ -184,7 +189,7 @@ class ArtRun:
                            if done.telemetry is not None else None})
         self.progress(f"[art] negative control {done.run.status}: {len(self.control_rules)} rule(s) fire on it")
 
-    def _session(self) -> contextlib.AbstractContextManager[Any]:
+    def _session(self) -> contextlib.AbstractContextManager[Session]:
         url = self._snapshot.target_url if self._snapshot is not None else self.target_url
         return open_session(url, self.lab_config, scope=self.scope)
 
@@ -276,7 +281,7 @@ class ArtRun:
                 self.progress(f"[art] {problem}")
         return self.results()
 
-    def document_inputs(self, results: Sequence[TestCoverage]) -> dict[str, Any]:
+    def document_inputs(self, results: Sequence[TestCoverage]) -> JsonObject:
         """What harness.evidence.coverage.build_document needs besides the results (evidence sits
         above this layer, so the front ends put the two together)."""
         resets = sorted(float(r.timings["reset_s"]) for r in results if "reset_s" in r.timings)
@@ -291,7 +296,7 @@ class ArtRun:
         return [r for r in (self.done(t.test.id) for t in self.tests) if r is not None]
 
 
-def control_record(out: Path) -> dict[str, Any]:
+def control_record(out: Path) -> JsonObject:
     path = out / CONTROL_FILE
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"status": "NOT_RUN", "rules": []}
 

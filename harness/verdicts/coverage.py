@@ -14,9 +14,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
-from harness.records import RunRecord
+from harness.records import JsonObject, RunRecord
 from harness.rules.sigma import SigmaMatch
 
 #: Matched events kept per rule in the record (the whole view is in the detonation's directory).
@@ -45,15 +44,15 @@ class RuleHit:
     title: str
     level: str | None
     matches: int
-    events: tuple[Mapping[str, Any], ...] = ()
+    events: tuple[JsonObject, ...] = ()
     on_control: bool = False  # also matched the negative control: background, not this test
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"rule_id": self.rule_id, "title": self.title, "level": self.level, "matches": self.matches,
                 "on_control": self.on_control, "events": [dict(e) for e in self.events]}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RuleHit:
+    def from_dict(cls, d: JsonObject) -> RuleHit:
         return cls(str(d["rule_id"]), str(d.get("title", "")), d.get("level"), int(d.get("matches", 0)),
                    tuple(d.get("events") or ()), bool(d.get("on_control", False)))
 
@@ -92,7 +91,7 @@ class TestCoverage:
             return "not detected"
         return f"{self.coverage}: {self.reason}" if self.reason else str(self.coverage)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "test_id": self.test_id, "guid": self.guid, "technique": self.technique, "name": self.name,
             "target": self.target, "status": self.status, "coverage": str(self.coverage),
@@ -102,7 +101,7 @@ class TestCoverage:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> TestCoverage:
+    def from_dict(cls, d: JsonObject) -> TestCoverage:
         return cls(
             test_id=str(d["test_id"]), guid=str(d.get("guid", "")), technique=str(d.get("technique", "")),
             name=str(d.get("name", "")), target=str(d.get("target", "")), status=str(d.get("status", "")),
