@@ -134,18 +134,18 @@ EOF
   fi
 }
 
-# Upstream Atomic Red Team tests (a fixed sample of the committed upstream files, 14 tests from 13
+# Upstream Atomic Red Team tests (a fixed sample of the committed upstream files, 12 tests from 12
 # techniques), the VM reverted to a clean snapshot between them, each judged by which of SigmaHQ's
 # Linux rules see its telemetry: coverage.json, report.html (the technique x test matrix), navigator.json.
 {
   t=$(date +%s)
   # ID=WANT: JUDGED (ran; DETECTED or NOT_DETECTED by the rules, telemetry attributed), or the
-  # outcome the VM as built must give: no net-tools nor zip in the box (offline: get_prereq cannot
-  # install them), and upstream's T1222.002 defaults point at /tmp/AtomicRedTeam, absent there.
-  ART_EXPECT=(T1003.007-1=JUDGED T1003.007-3=JUDGED T1003.008-1=JUDGED T1016-3=PREREQ_MISSING
-              T1027.013-3=PREREQ_MISSING T1033-2=JUDGED T1048.003-8=JUDGED T1053.003-3=JUDGED T1057-1=JUDGED
-              T1070.004-1=JUDGED T1082-3=JUDGED T1087.001-1=JUDGED T1136.001-1=JUDGED
-              T1222.002-1=EXECUTION_FAILED)
+  # outcome the VM as built must give: no zip in the box (offline: get_prereq cannot install it),
+  # and upstream's T1222.002 defaults point at /tmp/AtomicRedTeam, absent there. (12 tests: the job
+  # took 1207 s with 14, over its 20 minutes; each test costs about 30 s.)
+  ART_EXPECT=(T1003.007-3=JUDGED T1003.008-1=JUDGED T1027.013-3=PREREQ_MISSING T1033-2=JUDGED
+              T1048.003-8=JUDGED T1053.003-3=JUDGED T1057-1=JUDGED T1070.004-1=JUDGED T1082-3=JUDGED
+              T1087.001-1=JUDGED T1136.001-1=JUDGED T1222.002-1=EXECUTION_FAILED)
   ART_TESTS=("${ART_EXPECT[@]%%=*}")
   art_args=(--atomics tests/data/art/atomics --target vagrant://default --rules tests/data/sigmahq/rules/linux
             --evidence-dir "$OUT/art")
@@ -169,11 +169,11 @@ EOF
   fi
   [ "$art_rc" = 0 ] || { log "harness art run exited $art_rc"; run_rc=1; }
   [ "$resume_rc" = 0 ] || { log "harness art run (resumed) exited $resume_rc"; run_rc=1; }
-  # Two of the tests through pytest on an xdist worker, in a state directory of their own (run afresh).
+  # One of the tests through pytest on an xdist worker, in a state directory of their own (run afresh).
   t=$(date +%s)
   set +e
   "$PY" -m pytest -q -rA atomics/ --art tests/data/art/atomics --target vagrant://default -n 2 --dist loadgroup \
-    --art-state "$OUT/art-pytest" --art-test T1087.001-1 --art-test T1003.008-1 -p no:cacheprovider \
+    --art-state "$OUT/art-pytest" --art-test T1087.001-1 -p no:cacheprovider \
     > "$OUT/pytest-art.log" 2>&1
   prc=$?
   set -e
@@ -207,9 +207,9 @@ EOF
     run_rc=1
   fi
   step art_timeout "$t"
-  if [ "$prc" != 0 ] || ! grep -q "2 passed" "$OUT/pytest-art.log" || \
+  if [ "$prc" != 0 ] || ! grep -qE "^1 passed" "$OUT/pytest-art.log" || \
      ! ls "$OUT"/art-pytest/*/coverage.json >/dev/null 2>&1; then
-    log "pytest atomics/ --art did not pass both tests with their coverage evidence"
+    log "pytest atomics/ --art did not pass the test with its coverage evidence"
     run_rc=1
   fi
 }
